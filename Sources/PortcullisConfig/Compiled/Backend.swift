@@ -1,0 +1,42 @@
+import NIOCore
+
+/// A compiled backend: where to send requests and how long to wait.
+public final class Backend: Sendable {
+    public let name: String
+    /// Position in ``ConfigSnapshot/backends``; runtime state (round-robin cursors) is indexed by it.
+    public let index: Int
+    public let endpoints: [UpstreamEndpoint]
+    public let connectTimeout: TimeAmount
+    public let responseTimeout: TimeAmount
+    public let idleTimeout: TimeAmount
+    public let maxIdleConnections: Int
+
+    init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint]) {
+        self.name = spec.name
+        self.index = index
+        self.endpoints = endpoints
+        self.connectTimeout = .nanoseconds(spec.connectTimeoutNanos)
+        self.responseTimeout = .nanoseconds(spec.responseTimeoutNanos)
+        self.idleTimeout = .nanoseconds(spec.idleTimeoutNanos)
+        self.maxIdleConnections = spec.maxIdleConnections
+    }
+}
+
+/// A compiled route: the backend a matched request goes to and what changes on the way.
+public final class Route: Sendable {
+    public let name: String
+    public let backend: Backend
+    /// Model name sent upstream instead of the client's.
+    public let rewriteModel: String?
+    public let maxRequestBytes: Int
+    /// True for path-prefix routes (the body is forwarded as is; no model is read from it).
+    public let isPathRoute: Bool
+
+    init(name: String, backend: Backend, rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool) {
+        self.name = name
+        self.backend = backend
+        self.rewriteModel = rewriteModel
+        self.maxRequestBytes = maxRequestBytes
+        self.isPathRoute = isPathRoute
+    }
+}

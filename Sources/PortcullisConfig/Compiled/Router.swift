@@ -1,0 +1,41 @@
+import PortcullisCore
+
+/// Model and path lookup, built once per snapshot.
+///
+/// Precedence (documented in the README): an exact model name beats any glob; among globs the
+/// first in config order wins. Among path prefixes the longest wins, and a prefix only matches
+/// at a boundary (`/`, `:` or the end), so `/v1/models/iris` does not catch `/v1/models/iris2`.
+public struct Router: Sendable {
+    let exact: [String: Route]
+    let globs: [(Glob, Route)]
+    let prefixes: [(String, Route)]
+
+    init(exact: [String: Route], globs: [(Glob, Route)], prefixes: [(String, Route)]) {
+        self.exact = exact
+        self.globs = globs
+        self.prefixes = prefixes.sorted { $0.0.utf8.count > $1.0.utf8.count }
+    }
+
+    public func route(model: String) -> Route? {
+        if let route = self.exact[model] { return route }
+        for (glob, route) in self.globs where glob.matches(model) {
+            return route
+        }
+        return nil
+    }
+
+    public func route(path: String) -> Route? {
+        for (prefix, route) in self.prefixes where path.hasPrefix(prefix) {
+            if prefix.hasSuffix("/") { return route }
+            let rest = path.utf8.dropFirst(prefix.utf8.count)
+            if let next = rest.first {
+                if next == UInt8(ascii: "/") || next == UInt8(ascii: ":") { return route }
+            } else {
+                return route
+            }
+        }
+        return nil
+    }
+
+    public var hasPathRoutes: Bool { !self.prefixes.isEmpty }
+}

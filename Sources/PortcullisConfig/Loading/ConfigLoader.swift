@@ -1,0 +1,27 @@
+import Foundation
+
+/// Reads and compiles a config file in one call: the front door for `serve`, `check` and reloads.
+public struct ConfigLoader: Sendable {
+    public var environment: [String: String]
+    public var compiler: ConfigCompiler
+
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, compiler: ConfigCompiler = .init()) {
+        self.environment = environment
+        self.compiler = compiler
+    }
+
+    public func load(path: String) throws(ConfigError) -> ConfigSnapshot {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError([Diagnostic(path: "$", line: nil, message: "cannot read config file '\(path)'")])
+        }
+        return try self.load(yaml: text)
+    }
+
+    public func load(yaml: String) throws(ConfigError) -> ConfigSnapshot {
+        let file = try ConfigReader(environment: self.environment).read(yaml: yaml)
+        return try self.compiler.compile(file)
+    }
+}

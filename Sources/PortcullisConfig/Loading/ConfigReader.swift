@@ -1,0 +1,175 @@
+import Yams
+
+/// Reads YAML text into a ``ConfigFile``, reporting every problem with its path and line.
+public struct ConfigReader: Sendable {
+    public var environment: EnvironmentSubstitution
+
+    public init(environment: [String: String]) {
+        self.environment = EnvironmentSubstitution(environment: environment)
+    }
+
+    static let topLevelKeys = ["listeners", "admin", "http", "backends", "routes", "mock", "accessLog"]
+
+    public func read(yaml: String) throws(ConfigError) -> ConfigFile {
+        let sink = DiagnosticSink()
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigError([Self.diagnostic(for: error)])
+        } catch {
+            throw ConfigError([Diagnostic(path: "$", line: nil, message: "YAML could not be parsed")])
+        }
+        guard let node else {
+            throw ConfigError([Diagnostic(path: "$", line: nil, message: "the config is empty")])
+        }
+        let root = YAMLValue(node: node, path: "", sink: sink, environment: self.environment)
+        var file = ConfigFile()
+        if let map = root.mapping(allowed: Self.topLevelKeys) {
+            self.readTopLevel(map, into: &file)
+        }
+        if !sink.items.isEmpty { throw ConfigError(sink.items) }
+        return file
+    }
+
+    private static func diagnostic(for error: YamlError) -> Diagnostic {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return Diagnostic(path: "$", line: mark.line, message: "invalid YAML: \(problem)")
+        case .composer(_, let problem, let mark, _):
+            return Diagnostic(path: "$", line: mark.line, message: "invalid YAML: \(problem)")
+        default:
+            return Diagnostic(path: "$", line: nil, message: "invalid YAML")
+        }
+    }
+
+    private func readTopLevel(_ map: YAMLMap, into file: inout ConfigFile) {
+        if let listeners = map["listeners"]?.sequence() {
+            file.listeners = listeners.compactMap(self.readListener)
+        }
+        if let admin = map["admin"]?.mapping(allowed: ["address"]),
+            let address = admin.required("address"), let (host, port) = Self.address(address)
+        {
+            file.admin = AdminSpec(host: host, port: port)
+        }
+        if let http = map["http"] {
+            file.http = self.readHTTP(http)
+        }
+        if let backends = map["backends"]?.anyMapping() {
+            file.backends = backends.entries.compactMap { self.readBackend(name: $0.key, $0.value) }
+        }
+        if let routes = map["routes"]?.sequence() {
+            file.routes = routes.enumerated().compactMap { self.readRoute(index: $0.offset, $0.element) }
+        }
+        if let mock = map["mock"] {
+            file.mock = self.readMock(mock)
+        }
+        if let log = map["accessLog"]?.mapping(allowed: ["destination"]) {
+            if let destination = log["destination"]?.nonEmptyString() { file.accessLog.destination = destination }
+        }
+    }
+
+    private func readListener(_ value: YAMLValue) -> ListenerSpec? {
+        guard let map = value.mapping(allowed: ["name", "address"]) else { return nil }
+        let name = map["name"]?.nonEmptyString() ?? "listener"
+        guard let address = map.required("address"), let (host, port) = Self.address(address) else { return nil }
+        return ListenerSpec(name: name, host: host, port: port, location: .init(path: value.path, line: value.line))
+    }
+
+    private func readHTTP(_ value: YAMLValue) -> HTTPSpec {
+        var spec = HTTPSpec()
+        guard
+            let map = value.mapping(allowed: [
+                "maxRequestBytes", "maxHeaderBytes", "maxHeaderCount", "headerTimeout", "bodyTimeout", "idleTimeout",
+                "sseKeepAlive",
+            ])
+        else { return spec }
+        if let v = map["maxRequestBytes"]?.size(min: 1) { spec.maxRequestBytes = v }
+        if let v = map["maxHeaderBytes"]?.size(min: 1024) { spec.maxHeaderBytes = v }
+        if let v = map["maxHeaderCount"]?.int(min: 8, max: 10_000) { spec.maxHeaderCount = v }
+        if let v = map["headerTimeout"]?.duration() { spec.headerTimeoutNanos = v }
+        if let v = map["bodyTimeout"]?.duration() { spec.bodyTimeoutNanos = v }
+        if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
+        if let v = map["sseKeepAlive"]?.durationOrOff() { spec.sseKeepAliveNanos = v }
+        return spec
+    }
+
+    private func readBackend(name: String, _ value: YAMLValue) -> BackendSpec? {
+        guard
+            let map = value.mapping(allowed: [
+                "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections",
+            ])
+        else { return nil }
+        guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
+        var spec = BackendSpec(
+            name: name, endpoints: endpoints, location: .init(path: value.path, line: value.line))
+        if let v = map["connectTimeout"]?.duration() { spec.connectTimeoutNanos = v }
+        if let v = map["responseTimeout"]?.duration() { spec.responseTimeoutNanos = v }
+        if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
+        if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
+        return spec
+    }
+
+    private func readRoute(index: Int, _ value: YAMLValue) -> RouteSpec? {
+        guard
+            let map = value.mapping(allowed: ["name", "match", "backend", "rewriteModel", "maxRequestBytes"])
+        else { return nil }
+        var models: [String] = []
+        var prefix: String?
+        if let match = map.required("match")?.mapping(allowed: ["model", "models", "pathPrefix"]) {
+            if let m = match["model"]?.nonEmptyString() { models.append(m) }
+            if let ms = match["models"]?.stringList() { models += ms }
+            prefix = match["pathPrefix"]?.nonEmptyString()
+            if models.isEmpty && prefix == nil {
+                match.sink.report(match.path, match.line, "a route matches on model, models or pathPrefix")
+            }
+            if !models.isEmpty && prefix != nil {
+                match.sink.report(match.path, match.line, "a route matches on models or on a pathPrefix, not both")
+            }
+        }
+        guard let backend = map.required("backend")?.nonEmptyString() else { return nil }
+        return RouteSpec(
+            name: map["name"]?.nonEmptyString() ?? "route-\(index)",
+            models: models, pathPrefix: prefix, backend: backend,
+            rewriteModel: map["rewriteModel"]?.nonEmptyString(),
+            maxRequestBytes: map["maxRequestBytes"]?.size(min: 1),
+            location: .init(path: value.path, line: value.line))
+    }
+
+    private func readMock(_ value: YAMLValue) -> MockSpec? {
+        var spec = MockSpec()
+        guard let map = value.mapping(allowed: ["models", "chunks", "chunkDelay"]) else { return nil }
+        if let v = map["models"]?.stringList() { spec.models = v }
+        if let v = map["chunks"]?.int(min: 1, max: 10_000) { spec.chunks = v }
+        if let v = map["chunkDelay"]?.duration() { spec.chunkDelayNanos = v }
+        return spec
+    }
+
+    /// `host:port`, `[v6]:port`.
+    static func address(_ value: YAMLValue) -> (String, Int)? {
+        guard let text = value.nonEmptyString() else { return nil }
+        guard let (host, port) = Self.splitHostPort(text) else {
+            value.report("expected HOST:PORT such as 127.0.0.1:8080, got '\(text)'")
+            return nil
+        }
+        return (host, port)
+    }
+
+    public static func splitHostPort(_ text: String) -> (String, Int)? {
+        var host: Substring
+        var portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        return (String(host), port)
+    }
+}

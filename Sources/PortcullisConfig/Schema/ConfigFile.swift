@@ -1,0 +1,91 @@
+/// Where a spec came from in the YAML, for diagnostics raised while compiling.
+public struct SourceLocation: Sendable, Equatable {
+    public var path: String
+    public var line: Int?
+
+    public init(path: String, line: Int?) {
+        self.path = path
+        self.line = line
+    }
+}
+
+/// The config as written: plain data read from YAML, not yet cross-checked.
+/// ``ConfigCompiler`` turns it into a ``ConfigSnapshot``.
+public struct ConfigFile: Sendable {
+    public var listeners: [ListenerSpec] = []
+    public var admin: AdminSpec?
+    public var http = HTTPSpec()
+    public var backends: [BackendSpec] = []
+    public var routes: [RouteSpec] = []
+    public var mock: MockSpec?
+    public var accessLog = AccessLogSpec()
+
+    public init() {}
+}
+
+public struct ListenerSpec: Sendable {
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var location: SourceLocation
+}
+
+public struct AdminSpec: Sendable {
+    public var host: String
+    public var port: Int
+}
+
+/// Limits and timeouts of the client-facing HTTP side.
+public struct HTTPSpec: Sendable, Equatable {
+    public var maxRequestBytes = 1024 * 1024
+    public var maxHeaderBytes = 32 * 1024
+    public var maxHeaderCount = 100
+    public var headerTimeoutNanos: Int64 = 10_000_000_000
+    public var bodyTimeoutNanos: Int64 = 30_000_000_000
+    public var idleTimeoutNanos: Int64 = 60_000_000_000
+    /// Interval of `: keep-alive` comments on quiet SSE streams; 0 = off.
+    public var sseKeepAliveNanos: Int64 = 15_000_000_000
+
+    public init() {}
+}
+
+public struct AccessLogSpec: Sendable, Equatable {
+    /// `stdout`, `stderr`, a file path, or `off`.
+    public var destination = "stdout"
+
+    public init() {}
+}
+
+public struct BackendSpec: Sendable {
+    public var name: String
+    public var endpoints: [String]
+    public var connectTimeoutNanos: Int64 = 2_000_000_000
+    /// Time allowed from sending the request to receiving the response head.
+    public var responseTimeoutNanos: Int64 = 120_000_000_000
+    /// Time allowed between two reads of the response body.
+    public var idleTimeoutNanos: Int64 = 300_000_000_000
+    /// Idle keep-alive connections kept per endpoint and event loop.
+    public var maxIdleConnections = 64
+    public var location: SourceLocation
+}
+
+public struct RouteSpec: Sendable {
+    public var name: String
+    /// Model names or `*` globs, matched against the body's `model`.
+    public var models: [String]
+    /// Path prefix for protocols that carry the model in the path (KServe, Open Inference Protocol).
+    public var pathPrefix: String?
+    public var backend: String
+    public var rewriteModel: String?
+    public var maxRequestBytes: Int?
+    public var location: SourceLocation
+}
+
+/// The in-process mock backend (the quickstart's); endpoints name it `builtin:mock`.
+public struct MockSpec: Sendable {
+    public var models: [String] = ["demo-chat", "demo-embed"]
+    public var chunks = 8
+    public var chunkDelayNanos: Int64 = 20_000_000
+
+    public init() {}
+}

@@ -1,0 +1,345 @@
+/// A strict, allocation-free JSON validator that reports the members of a top-level object.
+///
+/// Why by hand: the gateway must (a) reject malformed JSON, (b) find the handful of keys it acts
+/// on (`model`, `stream`, …) with their byte ranges so it can splice a rewritten model in place,
+/// and (c) notice duplicated keys, which Foundation's decoders silently resolve (a backend might
+/// read the other copy). One pass over the bytes with no allocation does all three; decoding the
+/// whole body into a dictionary and encoding it again would cost an order of magnitude more.
+///
+/// Strictness: RFC 8259 grammar, UTF-8 validated inside strings (no overlongs, no surrogates),
+/// escapes validated, nesting bounded by `maxDepth` so hostile input cannot exhaust the stack.
+public struct JSONScanner {
+    public enum ValueKind: Equatable, Sendable {
+        case object, array, string, number, null
+        case bool(Bool)
+    }
+
+    /// One member of an object: byte ranges are offsets into the scanned buffer.
+    public struct Member {
+        /// Key contents, without the quotes.
+        public var keyRange: Range<Int>
+        public var keyHasEscapes: Bool
+        /// The whole value token (for strings: including the quotes).
+        public var valueRange: Range<Int>
+        public var kind: ValueKind
+    }
+
+    public struct ScanError: Error, Equatable, Sendable {
+        public var offset: Int
+        public var message: String
+    }
+
+    public let bytes: UnsafeRawBufferPointer
+    public private(set) var index: Int = 0
+    public let maxDepth: Int
+
+    public init(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 64) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    // MARK: Entry points
+
+    /// Validates the whole input as one JSON document whose top level is an object and calls
+    /// `visit` for each of its members in order. Returns false when the top level is not an object
+    /// (the document is still fully validated).
+    public mutating func scanTopLevelObject(
+        _ visit: (Member) throws(ScanError) -> Void
+    ) throws(ScanError) -> Bool {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count else { throw self.error("empty body") }
+        let isObject = self.bytes[self.index] == UInt8(ascii: "{")
+        if isObject {
+            try self.scanObject(depth: 1, visit)
+        } else {
+            _ = try self.scanValue(depth: 1)
+        }
+        self.skipWhitespace()
+        guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
+        return isObject
+    }
+
+    /// Validates the whole input as one JSON value.
+    public mutating func validateDocument() throws(ScanError) -> ValueKind {
+        self.skipWhitespace()
+        let kind = try self.scanValue(depth: 1)
+        self.skipWhitespace()
+        guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
+        return kind
+    }
+
+    // MARK: Grammar
+
+    private mutating func scanObject(depth: Int, _ visit: (Member) throws(ScanError) -> Void) throws(ScanError) {
+        guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
+        self.index += 1  // {
+        self.skipWhitespace()
+        if self.peek() == UInt8(ascii: "}") {
+            self.index += 1
+            return
+        }
+        while true {
+            self.skipWhitespace()
+            guard self.peek() == UInt8(ascii: "\"") else { throw self.error("expected a string key") }
+            let keyStart = self.index + 1
+            let hasEscapes = try self.scanString()
+            let keyRange = keyStart..<(self.index - 1)
+            self.skipWhitespace()
+            guard self.peek() == UInt8(ascii: ":") else { throw self.error("expected ':' after a key") }
+            self.index += 1
+            self.skipWhitespace()
+            let valueStart = self.index
+            let kind = try self.scanValue(depth: depth + 1)
+            try visit(Member(keyRange: keyRange, keyHasEscapes: hasEscapes, valueRange: valueStart..<self.index, kind: kind))
+            self.skipWhitespace()
+            switch self.peek() {
+            case UInt8(ascii: ","):
+                self.index += 1
+            case UInt8(ascii: "}"):
+                self.index += 1
+                return
+            default:
+                throw self.error("expected ',' or '}' in an object")
+            }
+        }
+    }
+
+    private mutating func scanArray(depth: Int) throws(ScanError) {
+        guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
+        self.index += 1  // [
+        self.skipWhitespace()
+        if self.peek() == UInt8(ascii: "]") {
+            self.index += 1
+            return
+        }
+        while true {
+            self.skipWhitespace()
+            _ = try self.scanValue(depth: depth + 1)
+            self.skipWhitespace()
+            switch self.peek() {
+            case UInt8(ascii: ","):
+                self.index += 1
+            case UInt8(ascii: "]"):
+                self.index += 1
+                return
+            default:
+                throw self.error("expected ',' or ']' in an array")
+            }
+        }
+    }
+
+    private mutating func scanValue(depth: Int) throws(ScanError) -> ValueKind {
+        guard let byte = self.peek() else { throw self.error("unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "{"):
+            try self.scanObject(depth: depth) { (_: Member) throws(ScanError) in }
+            return .object
+        case UInt8(ascii: "["):
+            try self.scanArray(depth: depth)
+            return .array
+        case UInt8(ascii: "\""):
+            _ = try self.scanString()
+            return .string
+        case UInt8(ascii: "t"):
+            try self.scanLiteral("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try self.scanLiteral("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try self.scanLiteral("null")
+            return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try self.scanNumber()
+            return .number
+        default:
+            throw self.error("unexpected character")
+        }
+    }
+
+    private mutating func scanLiteral(_ literal: StaticString) throws(ScanError) {
+        let count = literal.utf8CodeUnitCount
+        guard self.index + count <= self.bytes.count else { throw self.error("unexpected end of input") }
+        let slice = UnsafeRawBufferPointer(rebasing: self.bytes[self.index..<(self.index + count)])
+        guard literal.withUTF8Buffer({ memcmpEqual(UnsafeRawBufferPointer($0), slice) }) else {
+            throw self.error("invalid literal")
+        }
+        self.index += count
+    }
+
+    private mutating func scanNumber() throws(ScanError) {
+        if self.peek() == UInt8(ascii: "-") { self.index += 1 }
+        guard let first = self.peek(), isDigit(first) else { throw self.error("invalid number") }
+        self.index += 1
+        if first != UInt8(ascii: "0") {
+            while let b = self.peek(), isDigit(b) { self.index += 1 }
+        }
+        if self.peek() == UInt8(ascii: ".") {
+            self.index += 1
+            guard let b = self.peek(), isDigit(b) else { throw self.error("invalid number") }
+            while let b = self.peek(), isDigit(b) { self.index += 1 }
+        }
+        if let e = self.peek(), e == UInt8(ascii: "e") || e == UInt8(ascii: "E") {
+            self.index += 1
+            if let s = self.peek(), s == UInt8(ascii: "+") || s == UInt8(ascii: "-") { self.index += 1 }
+            guard let b = self.peek(), isDigit(b) else { throw self.error("invalid number") }
+            while let b = self.peek(), isDigit(b) { self.index += 1 }
+        }
+    }
+
+    /// Scans a string token starting at the opening quote; leaves `index` after the closing
+    /// quote. Returns whether it contained escapes.
+    private mutating func scanString() throws(ScanError) -> Bool {
+        self.index += 1  // opening quote
+        var hasEscapes = false
+        let bytes = self.bytes
+        var i = self.index
+        let end = bytes.count
+        while i < end {
+            let byte = bytes[i]
+            if byte == UInt8(ascii: "\"") {
+                self.index = i + 1
+                return hasEscapes
+            } else if byte == UInt8(ascii: "\\") {
+                hasEscapes = true
+                guard i + 1 < end else { break }
+                switch bytes[i + 1] {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
+                    UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    i += 2
+                case UInt8(ascii: "u"):
+                    guard JSONString.hex4(bytes, at: i + 2) != nil else {
+                        self.index = i
+                        throw self.error("invalid \\u escape")
+                    }
+                    i += 6
+                default:
+                    self.index = i
+                    throw self.error("invalid escape")
+                }
+            } else if byte < 0x20 {
+                self.index = i
+                throw self.error("control character in a string")
+            } else if byte < 0x80 {
+                i += 1
+            } else {
+                guard let length = utf8SequenceLength(bytes, at: i) else {
+                    self.index = i
+                    throw self.error("invalid UTF-8")
+                }
+                i += length
+            }
+        }
+        self.index = end
+        throw self.error("unterminated string")
+    }
+
+    // MARK: Helpers
+
+    @inline(__always)
+    private func peek() -> UInt8? {
+        self.index < self.bytes.count ? self.bytes[self.index] : nil
+    }
+
+    @inline(__always)
+    private mutating func skipWhitespace() {
+        while self.index < self.bytes.count {
+            switch self.bytes[self.index] {
+            case 0x20, 0x09, 0x0A, 0x0D: self.index += 1
+            default: return
+            }
+        }
+    }
+
+    private func error(_ message: String) -> ScanError {
+        ScanError(offset: self.index, message: message)
+    }
+}
+
+
+/// Read-only access to the members a ``JSONScanner`` reported, over the same bytes. Separate from
+/// the scanner so visitors can inspect members while the scanner is still mutating.
+public struct JSONView {
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(_ bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+    }
+
+    /// Compares a member's key with an ASCII name, decoding escapes when the key has any
+    /// (`"mod\u0065l"` is `model` to every JSON decoder a backend may use).
+    public func key(_ member: JSONScanner.Member, equals name: StaticString) -> Bool {
+        let slice = UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange])
+        if !member.keyHasEscapes {
+            guard slice.count == name.utf8CodeUnitCount else { return false }
+            return name.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), slice) }
+        }
+        guard let decoded = JSONString.decode(slice) else { return false }
+        return name.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
+    }
+
+    /// The decoded key of a member.
+    public func keyString(_ member: JSONScanner.Member) -> String {
+        JSONString.decode(UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange])) ?? ""
+    }
+
+    /// The decoded contents of a string-valued member.
+    public func stringValue(_ member: JSONScanner.Member) -> String? {
+        guard member.kind == .string else { return nil }
+        let inner = (member.valueRange.lowerBound + 1)..<(member.valueRange.upperBound - 1)
+        return JSONString.decode(UnsafeRawBufferPointer(rebasing: self.bytes[inner]))
+    }
+
+    /// The value of a number-valued member as an integer, when it is a plain integer that fits.
+    public func integerValue(_ member: JSONScanner.Member) -> Int? {
+        guard member.kind == .number else { return nil }
+        var value = 0
+        var negative = false
+        var i = member.valueRange.lowerBound
+        if self.bytes[i] == UInt8(ascii: "-") {
+            negative = true
+            i += 1
+        }
+        while i < member.valueRange.upperBound {
+            let byte = self.bytes[i]
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
+            if o1 || o2 { return nil }
+            value = a
+            i += 1
+        }
+        return negative ? -value : value
+    }
+}
+
+@inline(__always)
+private func isDigit(_ byte: UInt8) -> Bool {
+    byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
+}
+
+@inline(__always)
+func memcmpEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    for i in 0..<a.count where a[i] != b[i] { return false }
+    return true
+}
+
+/// Length of the well-formed UTF-8 sequence starting at `i`, or nil (Unicode Table 3-7).
+func utf8SequenceLength(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int? {
+    let b0 = bytes[i]
+    let count = bytes.count
+    @inline(__always) func cont(_ k: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool {
+        i + k < count && bytes[i + k] >= lo && bytes[i + k] <= hi
+    }
+    switch b0 {
+    case 0xC2...0xDF: return cont(1) ? 2 : nil
+    case 0xE0: return cont(1, 0xA0) && cont(2) ? 3 : nil
+    case 0xE1...0xEC, 0xEE...0xEF: return cont(1) && cont(2) ? 3 : nil
+    case 0xED: return cont(1, 0x80, 0x9F) && cont(2) ? 3 : nil
+    case 0xF0: return cont(1, 0x90) && cont(2) && cont(3) ? 4 : nil
+    case 0xF1...0xF3: return cont(1) && cont(2) && cont(3) ? 4 : nil
+    case 0xF4: return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : nil
+    default: return nil
+    }
+}

@@ -1,0 +1,115 @@
+import NIOCore
+
+/// JSON string escaping and unescaping over raw bytes.
+///
+/// Written by hand because the request path never hands a whole body to Foundation: the scanner
+/// finds the few strings the gateway acts on and only those are decoded here.
+public enum JSONString {
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Appends `value` as a quoted JSON string.
+    public static func writeQuoted(_ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "\""))
+        var plainStart = value.utf8.startIndex
+        let utf8 = value.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            let byte = utf8[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                buffer.writeSubstring(Substring(utf8[plainStart..<index]))
+                switch byte {
+                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
+                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+                default:
+                    buffer.writeStaticString("\\u00")
+                    buffer.writeInteger(hex[Int(byte >> 4)])
+                    buffer.writeInteger(hex[Int(byte & 0x0F)])
+                }
+                plainStart = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        buffer.writeSubstring(Substring(utf8[plainStart..<utf8.endIndex]))
+        buffer.writeInteger(UInt8(ascii: "\""))
+    }
+
+    /// Returns `value` as a quoted JSON string.
+    public static func quoted(_ value: String) -> String {
+        var buffer = ByteBuffer()
+        writeQuoted(value, into: &buffer)
+        return String(buffer: buffer)
+    }
+
+    /// Decodes the contents of a JSON string token (the bytes between the quotes, already
+    /// validated by ``JSONScanner``). Returns nil for an escape that encodes an unpaired surrogate.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> String? {
+        if !bytes.contains(UInt8(ascii: "\\")) {
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
+            guard byte == UInt8(ascii: "\\") else {
+                out.append(byte)
+                i += 1
+                continue
+            }
+            guard i + 1 < bytes.count else { return nil }
+            let esc = bytes[i + 1]
+            i += 2
+            switch esc {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+            case UInt8(ascii: "/"): out.append(UInt8(ascii: "/"))
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                guard let high = hex4(bytes, at: i) else { return nil }
+                i += 4
+                var scalarValue = UInt32(high)
+                if (0xD800...0xDBFF).contains(high) {
+                    guard i + 6 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                        let low = hex4(bytes, at: i + 2), (0xDC00...0xDFFF).contains(low)
+                    else { return nil }
+                    i += 6
+                    scalarValue = 0x10000 + ((UInt32(high) - 0xD800) << 10) + (UInt32(low) - 0xDC00)
+                } else if (0xDC00...0xDFFF).contains(high) {
+                    return nil
+                }
+                guard let scalar = Unicode.Scalar(scalarValue) else { return nil }
+                out.append(contentsOf: String(Character(scalar)).utf8)
+            default:
+                return nil
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func hex4(_ bytes: UnsafeRawBufferPointer, at index: Int) -> UInt16? {
+        guard index + 4 <= bytes.count else { return nil }
+        var value: UInt16 = 0
+        for k in 0..<4 {
+            guard let digit = hexValue(bytes[index + k]) else { return nil }
+            value = value << 4 | UInt16(digit)
+        }
+        return value
+    }
+
+    @inline(__always)
+    static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,165 @@
+import NIOCore
+
+/// What the gateway learned from an OpenAI-shaped request body, after one strict scan.
+///
+/// Only the keys the gateway acts on are extracted; the body itself is forwarded as received
+/// (or with the model value spliced, see ``rewritingModel(in:to:)``).
+public struct InferenceRequest: Sendable, Equatable {
+    public var model: String
+    /// Byte range of the model's string token (quotes included), relative to the body's reader index.
+    public var modelTokenRange: Range<Int>
+    public var stream: Bool
+    public var includeUsage: Bool
+    public var maxTokens: Int?
+
+    /// Keys whose duplication is refused: the gateway acts on them, so a backend that reads the
+    /// other copy would see a different request from the one that was authorised and routed.
+    private enum ActedOnKey: UInt16, CaseIterable {
+        case model = 1, stream = 2, streamOptions = 4, maxTokens = 8, maxCompletionTokens = 16, n = 32
+        case messages = 64, prompt = 128, input = 256, user = 512
+
+        var name: StaticString {
+            switch self {
+            case .model: "model"
+            case .stream: "stream"
+            case .streamOptions: "stream_options"
+            case .maxTokens: "max_tokens"
+            case .maxCompletionTokens: "max_completion_tokens"
+            case .n: "n"
+            case .messages: "messages"
+            case .prompt: "prompt"
+            case .input: "input"
+            case .user: "user"
+            }
+        }
+    }
+
+    /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
+    public static func inspect(_ body: ByteBuffer) -> Result<InferenceRequest, GatewayError> {
+        body.withUnsafeReadableBytes { bytes in
+            self.inspect(bytes)
+        }
+    }
+
+    public static func inspect(_ bytes: UnsafeRawBufferPointer) -> Result<InferenceRequest, GatewayError> {
+        let view = JSONView(bytes)
+        var scanner = JSONScanner(bytes)
+        var seen: UInt16 = 0
+        var modelMember: JSONScanner.Member?
+        var streamMember: JSONScanner.Member?
+        var optionsMember: JSONScanner.Member?
+        var maxTokensMember: JSONScanner.Member?
+        var duplicate: ActedOnKey?
+        do {
+            let isObject = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                guard duplicate == nil, let key = Self.classify(member, view: view) else { return }
+                if seen & key.rawValue != 0 {
+                    duplicate = key
+                    return
+                }
+                seen |= key.rawValue
+                switch key {
+                case .model: modelMember = member
+                case .stream: streamMember = member
+                case .streamOptions: optionsMember = member
+                case .maxTokens, .maxCompletionTokens: maxTokensMember = member
+                default: break
+                }
+            }
+            guard isObject else { return .failure(.notAnObject()) }
+        } catch {
+            return .failure(.malformedJSON("\(error.message) at byte \(error.offset)"))
+        }
+        if let duplicate {
+            return .failure(.duplicateKey(String(describing: duplicate.name)))
+        }
+        guard let modelMember else { return .failure(.missingModel()) }
+        guard let model = view.stringValue(modelMember), !model.isEmpty else { return .failure(.modelNotString()) }
+
+        var stream = false
+        if let streamMember {
+            switch streamMember.kind {
+            case .bool(let value): stream = value
+            case .null: break
+            default: return .failure(.invalidType(param: "stream", expected: "a boolean"))
+            }
+        }
+        var includeUsage = false
+        if let optionsMember {
+            switch optionsMember.kind {
+            case .null: break
+            case .object:
+                switch Self.includeUsage(in: UnsafeRawBufferPointer(rebasing: bytes[optionsMember.valueRange])) {
+                case .success(let value): includeUsage = value
+                case .failure(let error): return .failure(error)
+                }
+            default: return .failure(.invalidType(param: "stream_options", expected: "an object"))
+            }
+        }
+        var maxTokens: Int?
+        if let maxTokensMember, maxTokensMember.kind != .null {
+            guard let value = view.integerValue(maxTokensMember), value >= 0 else {
+                return .failure(.invalidType(param: "max_tokens", expected: "a non-negative integer"))
+            }
+            maxTokens = value
+        }
+        return .success(
+            InferenceRequest(
+                model: model, modelTokenRange: modelMember.valueRange, stream: stream, includeUsage: includeUsage,
+                maxTokens: maxTokens))
+    }
+
+    private static func includeUsage(in bytes: UnsafeRawBufferPointer) -> Result<Bool, GatewayError> {
+        let view = JSONView(bytes)
+        var scanner = JSONScanner(bytes)
+        var found: JSONScanner.Member?
+        var duplicated = false
+        do {
+            _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                guard view.key(member, equals: "include_usage") else { return }
+                if found != nil { duplicated = true }
+                found = member
+            }
+        } catch {
+            return .failure(.malformedJSON(error.message))
+        }
+        if duplicated { return .failure(.duplicateKey("stream_options.include_usage")) }
+        guard let found else { return .success(false) }
+        switch found.kind {
+        case .bool(let value): return .success(value)
+        case .null: return .success(false)
+        default: return .failure(.invalidType(param: "stream_options.include_usage", expected: "a boolean"))
+        }
+    }
+
+    private static func classify(_ member: JSONScanner.Member, view: JSONView) -> ActedOnKey? {
+        // Fast reject on the first byte for the common unescaped keys we do not act on.
+        if !member.keyHasEscapes, let first = member.keyRange.first.map({ view.bytes[$0] }) {
+            switch first {
+            case UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "n"), UInt8(ascii: "p"), UInt8(ascii: "i"),
+                UInt8(ascii: "u"):
+                break
+            default:
+                return nil
+            }
+        }
+        for key in ActedOnKey.allCases where view.key(member, equals: key.name) {
+            return key
+        }
+        return nil
+    }
+
+    /// Returns a copy of `body` whose model value is replaced by `model` (JSON-escaped).
+    public func rewritingModel(in body: ByteBuffer, to model: String) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(body.readableBytes + model.utf8.count + 8)
+        var prefix = body.getSlice(at: body.readerIndex, length: self.modelTokenRange.lowerBound)!
+        out.writeBuffer(&prefix)
+        JSONString.writeQuoted(model, into: &out)
+        var suffix = body.getSlice(
+            at: body.readerIndex + self.modelTokenRange.upperBound,
+            length: body.readableBytes - self.modelTokenRange.upperBound)!
+        out.writeBuffer(&suffix)
+        return out
+    }
+}

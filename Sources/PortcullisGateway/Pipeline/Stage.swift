@@ -1,0 +1,39 @@
+import NIOCore
+import PortcullisCore
+
+/// One decision on the request path. Built from a snapshot; holds no per-request state.
+///
+/// Synchronous by default, because every stage in the data path so far decides from memory and
+/// a task hop per stage would cost more than the decision. A stage that must wait (a JWKS
+/// refetch, an external policy call) returns `.suspend` with a future on the exchange's event
+/// loop; the pipeline resumes after it.
+public protocol Stage: Sendable {
+    var name: String { get }
+    /// Head stages run before the body is read (so a refused caller's body is never buffered);
+    /// body stages run once the whole body is in.
+    var phase: StagePhase { get }
+    func evaluate(_ exchange: Exchange) -> StageResult
+}
+
+public enum StagePhase: Sendable {
+    case head, body
+}
+
+public enum StageResult: Sendable {
+    case proceed
+    case refuse(GatewayError)
+    case suspend(EventLoopFuture<StageResult>)
+}
+
+/// The ordered stages of a snapshot, split by phase. Order is data, so it can be printed.
+public struct Pipeline: Sendable {
+    public let headStages: [any Stage]
+    public let bodyStages: [any Stage]
+
+    public init(_ stages: [any Stage]) {
+        self.headStages = stages.filter { $0.phase == .head }
+        self.bodyStages = stages.filter { $0.phase == .body }
+    }
+
+    public var stageNames: [String] { (self.headStages + self.bodyStages).map(\.name) }
+}

@@ -1,0 +1,44 @@
+import NIOCore
+
+/// Facts about one client connection shared by its handlers (all on the same event loop).
+final class ConnectionState {
+    let clientAddress: String?
+    let isTLS: Bool
+    let isHTTP2: Bool
+    /// True between requests, while the next request head is awaited.
+    var awaitingHead = true
+    /// When the first byte of the next request head arrived (set by ``ConnectionGuard``).
+    var headBytesAt: NIODeadline?
+    /// When the connection became idle (accepted, or its last response ended).
+    var idleSince: NIODeadline
+    /// Whether the connection has not served a request yet (the header timeout applies from accept).
+    var isFresh = true
+
+    init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool) {
+        self.clientAddress = clientAddress
+        self.isTLS = isTLS
+        self.isHTTP2 = isHTTP2
+        self.idleSince = .now()
+    }
+}
+
+/// Sits in front of the HTTP/1 decoder and notes when the bytes of a request head start
+/// arriving, so a slow head (slowloris) gets the header timeout while a quiet keep-alive
+/// connection gets the idle timeout. Passes every byte through untouched.
+final class ConnectionGuard: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let state: ConnectionState
+
+    init(state: ConnectionState) {
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if self.state.awaitingHead && self.state.headBytesAt == nil {
+            self.state.headBytesAt = .now()
+        }
+        context.fireChannelRead(data)
+    }
+}

@@ -1,0 +1,93 @@
+import NIOHTTP1
+
+/// Header names the gateway treats specially, compared case-insensitively without allocating.
+enum HeaderRules {
+    /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the `Proxy-*` family: never forwarded in
+    /// either direction.
+    static func isHopByHop(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 2: return equalsIgnoringCase(name, "te")
+        case 7: return equalsIgnoringCase(name, "trailer") || equalsIgnoringCase(name, "upgrade")
+        case 10: return equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
+        case 17: return equalsIgnoringCase(name, "transfer-encoding")
+        default: return hasPrefixIgnoringCase(name, "proxy-")
+        }
+    }
+
+    /// Names listed in the request's `Connection` header(s): hop-by-hop by declaration.
+    static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
+        var tokens: [String] = []
+        for (name, value) in headers where equalsIgnoringCase(name, "connection") {
+            for token in value.split(separator: ",") {
+                let trimmed = token.trimmingCharacters(in: " \t").lowercased()
+                if !trimmed.isEmpty && trimmed != "close" && trimmed != "keep-alive" {
+                    tokens.append(trimmed)
+                }
+            }
+        }
+        return tokens
+    }
+
+    @inline(__always)
+    static func equalsIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard name.utf8.count == count else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            var i = 0
+            for byte in name.utf8 {
+                let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+                if folded != expected[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    @inline(__always)
+    static func hasPrefixIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+        let count = lowercase.utf8CodeUnitCount
+        guard name.utf8.count >= count else { return false }
+        return lowercase.withUTF8Buffer { expected in
+            var i = 0
+            for byte in name.utf8 {
+                if i == count { return true }
+                let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+                if folded != expected[i] { return false }
+                i += 1
+            }
+            return i == count
+        }
+    }
+
+    static func isListed(_ name: String, in tokens: [String]) -> Bool {
+        guard !tokens.isEmpty else { return false }
+        let lower = name.lowercased()
+        return tokens.contains(lower)
+    }
+
+    /// Removes hop-by-hop headers from a response head in place; copies only when one is present.
+    static func stripHopByHop(_ headers: inout HTTPHeaders) {
+        var found = false
+        for (name, _) in headers where isHopByHop(name) {
+            found = true
+            break
+        }
+        guard found else { return }
+        let tokens = connectionTokens(headers)
+        var kept = HTTPHeaders()
+        kept.reserveCapacity(headers.count)
+        for (name, value) in headers where !isHopByHop(name) && !isListed(name, in: tokens) {
+            kept.add(name: name, value: value)
+        }
+        headers = kept
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s = s.dropFirst() }
+        while let l = s.last, set.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

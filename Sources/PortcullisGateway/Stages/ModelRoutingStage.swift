@@ -1,0 +1,29 @@
+import NIOCore
+import PortcullisCore
+
+/// Chooses the route for an OpenAI request from its model (exact names beat globs), refuses
+/// unknown models with 404 `model_not_found`, enforces the route's own body limit, and splices
+/// in the upstream model name when the route rewrites it.
+struct ModelRoutingStage: Stage {
+    var name: String { "route" }
+    var phase: StagePhase { .body }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        guard let request = exchange.request else { return .proceed }  // path routes were routed at the head
+        guard let route = exchange.snapshot.config.router.route(model: request.model) else {
+            return .refuse(.modelNotFound(request.model))
+        }
+        exchange.route = route
+        if let body = exchange.body {
+            if body.readableBytes > route.maxRequestBytes {
+                var error = GatewayError.bodyTooLarge(limit: route.maxRequestBytes)
+                error.closeConnection = false  // the body was read whole; the connection is fine
+                return .refuse(error)
+            }
+            if let upstreamModel = route.rewriteModel, upstreamModel != request.model {
+                exchange.body = request.rewritingModel(in: body, to: upstreamModel)
+            }
+        }
+        return .proceed
+    }
+}

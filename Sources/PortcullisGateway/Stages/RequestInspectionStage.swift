@@ -1,0 +1,23 @@
+import PortcullisCore
+
+/// Reads the OpenAI request body once, strictly: malformed JSON, a non-object body, a missing
+/// or non-string model, a wrongly typed `stream`, and duplicated keys the gateway acts on are
+/// refused here with 400, before anything is routed or forwarded.
+struct RequestInspectionStage: Stage {
+    var name: String { "inspect" }
+    var phase: StagePhase { .body }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        guard exchange.endpoint.readsModelFromBody else { return .proceed }
+        guard let body = exchange.body, body.readableBytes > 0 else {
+            return .refuse(.badRequest("The request body must be a JSON object."))
+        }
+        switch InferenceRequest.inspect(body) {
+        case .success(let request):
+            exchange.request = request
+            return .proceed
+        case .failure(let error):
+            return .refuse(error)
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import PortcullisConfig
+
+/// Keep-alive HTTP/1.1 connections to upstream endpoints, owned by one event loop. A request
+/// borrows a connection on the loop its client connection lives on, so proxying never hops
+/// threads. Idle connections are kept per endpoint, most recently used first.
+final class UpstreamPool {
+    let eventLoop: any EventLoop
+    private let tls: UpstreamTLS
+    /// Idle connections per endpoint key. A class per endpoint so the array is mutated in place
+    /// (no copy-on-write of a dictionary value on every borrow and return).
+    private final class IdleList {
+        var connections: [UpstreamConnection] = []
+    }
+
+    private var idle: [String: IdleList] = [:]
+
+    init(eventLoop: any EventLoop, tls: UpstreamTLS) {
+        self.eventLoop = eventLoop
+        self.tls = tls
+    }
+
+    /// An idle connection to `endpoint`, if one is pooled.
+    func takeIdle(_ endpoint: UpstreamEndpoint) -> UpstreamConnection? {
+        guard let list = self.idle[endpoint.key] else { return nil }
+        while let connection = list.connections.popLast() {
+            if !connection.isClosed { return connection }
+        }
+        return nil
+    }
+
+    /// Opens a new connection to `endpoint`.
+    func connect(
+        _ endpoint: UpstreamEndpoint, backend: Backend, caFile: String? = nil
+    ) -> EventLoopFuture<UpstreamConnection> {
+        let sslContext: NIOSSLContext?
+        if endpoint.scheme == .https {
+            do {
+                sslContext = try self.tls.context(caFile: caFile)
+            } catch {
+                return self.eventLoop.makeFailedFuture(error)
+            }
+        } else {
+            sslContext = nil
+        }
+        let key = endpoint.key
+        let maxIdle = backend.maxIdleConnections
+        let serverHostname = Self.isIPAddress(endpoint.host) ? nil : endpoint.host
+        let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
+        return ClientBootstrap(group: self.eventLoop)
+            .connectTimeout(backend.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
+                    }
+                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    let connection = UpstreamConnection(endpointKey: key, pool: pool.value)
+                    connection.maxIdle = maxIdle
+                    try sync.addHandler(connection)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+            .flatMapThrowing { channel in
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+            }
+    }
+
+    /// Returns a connection whose response ended cleanly with keep-alive.
+    func release(_ connection: UpstreamConnection) {
+        let list: IdleList
+        if let existing = self.idle[connection.endpointKey] {
+            list = existing
+        } else {
+            list = IdleList()
+            self.idle[connection.endpointKey] = list
+        }
+        if list.connections.count >= connection.maxIdle {
+            connection.close()
+            return
+        }
+        list.connections.append(connection)
+    }
+
+    /// Forgets a connection that closed (idempotent).
+    func remove(_ connection: UpstreamConnection) {
+        guard let list = self.idle[connection.endpointKey],
+            let index = list.connections.firstIndex(where: { $0 === connection })
+        else { return }
+        list.connections.remove(at: index)
+    }
+
+    /// Closes every idle connection (shutdown).
+    func closeAll() {
+        let all = self.idle.values.flatMap { $0.connections }
+        self.idle.removeAll()
+        for connection in all { connection.close() }
+    }
+
+    private static func isIPAddress(_ host: String) -> Bool {
+        host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+    }
+}

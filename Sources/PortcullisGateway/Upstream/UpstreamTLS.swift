@@ -1,0 +1,26 @@
+import NIOConcurrencyHelpers
+import NIOSSL
+
+/// TLS client contexts for https upstreams, built once per trust configuration and shared by
+/// every loop (`NIOSSLContext` is thread-safe). Looked up when a connection is opened, never
+/// per request.
+public final class UpstreamTLS: Sendable {
+    private let contexts = NIOLockedValueBox<[String: NIOSSLContext]>([:])
+
+    public init() {}
+
+    /// The context trusting the system roots, or only the PEM bundle at `caFile` when given.
+    public func context(caFile: String?) throws -> NIOSSLContext {
+        let key = caFile ?? ""
+        if let existing = self.contexts.withLockedValue({ $0[key] }) { return existing }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["http/1.1"]
+        if let caFile {
+            configuration.trustRoots = .file(caFile)
+        }
+        let context = try NIOSSLContext(configuration: configuration)
+        self.contexts.withLockedValue { $0[key] = context }
+        return context
+    }
+}

@@ -1,0 +1,46 @@
+import NIOCore
+import NIOHTTP1
+
+/// How the mock behaves by default; each knob can be overridden per request with a header
+/// (see ``MockOptions/applying(_:)``), which is how tests drive faults through the gateway.
+public struct MockOptions: Sendable {
+    /// Models listed by `GET /v1/models` (any model name is served).
+    public var models: [String] = ["demo-chat", "demo-embed"]
+    /// Content chunks of a streamed response (`x-mock-chunks`).
+    public var chunks = 8
+    /// Delay between stream chunks (`x-mock-chunk-delay-ms`).
+    public var chunkDelay: TimeAmount = .milliseconds(20)
+    /// Delay between the response head and the first stream event (`x-mock-first-chunk-delay-ms`).
+    public var firstChunkDelay: TimeAmount = .zero
+    /// Delay before the response head (`x-mock-delay-ms`).
+    public var headerDelay: TimeAmount = .zero
+    /// Status to answer with instead of 200, with an OpenAI-shaped error body (`x-mock-status`).
+    public var status: Int?
+    /// Drop the connection after this many stream chunks, or right after the head for
+    /// non-streaming responses (`x-mock-drop-after`).
+    public var dropAfter: Int?
+    /// Dimensions of the embedding vectors.
+    public var embeddingDimensions = 8
+    /// Keep the last requests (method, path, headers, body) for `GET /__mock/requests`.
+    public var record = true
+
+    public init() {}
+
+    /// The options with this request's `x-mock-*` headers applied.
+    public func applying(_ headers: HTTPHeaders) -> MockOptions {
+        var options = self
+        if let v = headers.first(name: "x-mock-chunks").flatMap(Int.init), v >= 0, v <= 100_000 { options.chunks = v }
+        if let v = headers.first(name: "x-mock-chunk-delay-ms").flatMap(Int64.init), v >= 0 {
+            options.chunkDelay = .milliseconds(v)
+        }
+        if let v = headers.first(name: "x-mock-first-chunk-delay-ms").flatMap(Int64.init), v >= 0 {
+            options.firstChunkDelay = .milliseconds(v)
+        }
+        if let v = headers.first(name: "x-mock-delay-ms").flatMap(Int64.init), v >= 0 {
+            options.headerDelay = .milliseconds(v)
+        }
+        if let v = headers.first(name: "x-mock-status").flatMap(Int.init), (100...599).contains(v) { options.status = v }
+        if let v = headers.first(name: "x-mock-drop-after").flatMap(Int.init), v >= 0 { options.dropAfter = v }
+        return options
+    }
+}
