@@ -21,7 +21,21 @@ public struct ConfigLoader: Sendable {
     }
 
     public func load(yaml: String) throws(ConfigError) -> ConfigSnapshot {
-        let file = try ConfigReader(environment: self.environment).read(yaml: yaml)
-        return try self.compiler.compile(file)
+        let (file, readProblems) = try ConfigReader(environment: self.environment).readCollecting(yaml: yaml)
+        return try self.compile(file, readProblems: readProblems)
+    }
+
+    /// Compiles a file that may have had read problems, reporting read and compile problems
+    /// together so one `check` lists everything.
+    public func compile(_ file: ConfigFile, readProblems: [Diagnostic]) throws(ConfigError) -> ConfigSnapshot {
+        var problems = readProblems
+        var snapshot: ConfigSnapshot?
+        do {
+            snapshot = try self.compiler.compile(file)
+        } catch {
+            problems += error.diagnostics.filter { !readProblems.contains($0) }
+        }
+        guard let snapshot, problems.isEmpty else { throw ConfigError(problems) }
+        return snapshot
     }
 }

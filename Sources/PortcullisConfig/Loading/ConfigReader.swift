@@ -10,7 +10,16 @@ public struct ConfigReader: Sendable {
 
     static let topLevelKeys = ["listeners", "admin", "http", "backends", "routes", "mock", "accessLog"]
 
+    /// Reads `yaml`; throws with every problem found.
     public func read(yaml: String) throws(ConfigError) -> ConfigFile {
+        let (file, diagnostics) = try self.readCollecting(yaml: yaml)
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+        return file
+    }
+
+    /// Reads `yaml` as far as it can: the file (with whatever could be read) and the problems
+    /// found. Throws only when the YAML itself cannot be parsed.
+    public func readCollecting(yaml: String) throws(ConfigError) -> (ConfigFile, [Diagnostic]) {
         let sink = DiagnosticSink()
         let node: Node?
         do {
@@ -28,8 +37,7 @@ public struct ConfigReader: Sendable {
         if let map = root.mapping(allowed: Self.topLevelKeys) {
             self.readTopLevel(map, into: &file)
         }
-        if !sink.items.isEmpty { throw ConfigError(sink.items) }
-        return file
+        return (file, sink.items)
     }
 
     private static func diagnostic(for error: YamlError) -> Diagnostic {
@@ -38,6 +46,10 @@ public struct ConfigReader: Sendable {
             return Diagnostic(path: "$", line: mark.line, message: "invalid YAML: \(problem)")
         case .composer(_, let problem, let mark, _):
             return Diagnostic(path: "$", line: mark.line, message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return Diagnostic(
+                path: "$", line: context.mark.line,
+                message: "duplicate key \(duplicates.map { "'\($0)'" }.joined(separator: ", ")) in a mapping")
         default:
             return Diagnostic(path: "$", line: nil, message: "invalid YAML")
         }

@@ -46,7 +46,7 @@ public final class GatewayRuntime: Sendable {
         environment: [String: String], services: GatewayServices = GatewayServices()
     ) async throws -> GatewayRuntime {
         let yaml = try Self.readSource(source)
-        let file = try ConfigReader(environment: environment).read(yaml: yaml)
+        let (file, readProblems) = try ConfigReader(environment: environment).readCollecting(yaml: yaml)
         var mock: MockBackend?
         var compiler = ConfigCompiler()
         if let mockSpec = file.mock {
@@ -59,14 +59,14 @@ public final class GatewayRuntime: Sendable {
             mock = backend
             compiler.builtinMockAddress = ("127.0.0.1", backend.port)
         }
-        let config = try compiler.compile(file)
+        let loader = ConfigLoader(environment: environment, compiler: compiler)
+        let config = try loader.compile(file, readProblems: readProblems)
         let store = SnapshotStore(GatewaySnapshot.build(config))
         let server = GatewayServer(group: group, store: store, services: services, logger: logger)
         var bound: [GatewayServer.BoundListener] = []
         for listener in config.listeners {
             bound.append(try await server.bind(listener))
         }
-        let loader = ConfigLoader(environment: environment, compiler: compiler)
         let runtimeBox = RuntimeBox()
         var admin: EmbeddedHTTPServer?
         if let adminSpec = config.admin {

@@ -13,6 +13,8 @@ final class ConnectionState {
     var idleSince: NIODeadline
     /// Whether the connection has not served a request yet (the header timeout applies from accept).
     var isFresh = true
+    /// The HTTP/1 connection's first handler, which can write raw bytes past the HTTP codec.
+    weak var rawWriter: ConnectionGuard?
 
     init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool) {
         self.clientAddress = clientAddress
@@ -30,9 +32,29 @@ final class ConnectionGuard: ChannelInboundHandler {
     typealias InboundOut = ByteBuffer
 
     private let state: ConnectionState
+    private var context: ChannelHandlerContext?
 
     init(state: ConnectionState) {
         self.state = state
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.state.rawWriter = self
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// Writes a complete, already-encoded HTTP/1.1 response and closes the connection. Used for
+    /// refusals that happen before a request head exists (unparseable request, slow head), when
+    /// the HTTP codec and pipelining handler have no request to attach a response to.
+    func writeRawAndClose(_ bytes: ByteBuffer) {
+        guard let context else { return }
+        context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

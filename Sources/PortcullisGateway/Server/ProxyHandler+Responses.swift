@@ -62,21 +62,33 @@ extension ProxyHandler {
         }
     }
 
-    /// A refusal before an ``Exchange`` exists (unparseable head or target): log it, answer and close.
+    /// A refusal before an ``Exchange`` exists (unparseable head or target, slow head): answer
+    /// and close. On HTTP/1 the bytes go out below the HTTP codec, which has no request to pair
+    /// a response with.
     func respondWithoutExchange(_ error: GatewayError) {
         guard let context = self.context, self.phase != .closed else { return }
-        var headers = HTTPHeaders()
         let body = error.renderBody(allocator: context.channel.allocator)
+        self.phase = .closed
+        self.cancelTimer()
+        if !self.connection.isHTTP2, let raw = self.connection.rawWriter {
+            var bytes = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
+            let status = HTTPResponseStatus(statusCode: error.status)
+            bytes.writeString("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n")
+            bytes.writeString("content-type: application/json\r\ncontent-length: \(body.readableBytes)\r\nconnection: close\r\n\r\n")
+            var body = body
+            bytes.writeBuffer(&body)
+            raw.writeRawAndClose(bytes)
+            return
+        }
+        var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.readableBytes))
-        if !self.connection.isHTTP2 { headers.add(name: "connection", value: "close") }
         context.write(
-            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: error.status), headers: headers))),
+            self.wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: HTTPResponseStatus(statusCode: error.status), headers: headers))),
             promise: nil)
         context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         self.responseHeadSent = true
         self.writeEnd(closing: true)
-        self.phase = .closed
     }
 
     /// Writes the response end and flushes; closes the channel after it when asked.

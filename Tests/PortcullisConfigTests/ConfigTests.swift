@@ -1,0 +1,172 @@
+import Testing
+
+@testable import PortcullisConfig
+
+@Suite struct ConfigReaderTests {
+    func problems(_ yaml: String, env: [String: String] = [:]) -> [Diagnostic] {
+        do {
+            _ = try ConfigLoader(environment: env).load(yaml: yaml)
+            return []
+        } catch {
+            return error.diagnostics
+        }
+    }
+
+    static let valid = """
+        listeners:
+          - name: main
+            address: 127.0.0.1:8080
+        admin: { address: 127.0.0.1:9901 }
+        http:
+          maxRequestBytes: 64KiB
+          headerTimeout: 250ms
+          sseKeepAlive: off
+        backends:
+          vllm:
+            endpoints: [http://10.0.0.5:8000, "https://api.example.com/openai"]
+            responseTimeout: 5m
+        routes:
+          - name: llama
+            match: { model: "llama-3*" }
+            backend: vllm
+            rewriteModel: meta-llama/Llama-3-8B
+          - match: { models: [gpt-4o, gpt-4o-mini] }
+            backend: vllm
+          - match: { pathPrefix: /v2/models/iris }
+            backend: vllm
+        """
+
+    @Test func compilesAValidConfig() throws {
+        let snapshot = try ConfigLoader(environment: [:]).load(yaml: Self.valid)
+        #expect(snapshot.http.maxRequestBytes == 65536)
+        #expect(snapshot.http.headerTimeoutNanos == 250_000_000)
+        #expect(snapshot.http.sseKeepAliveNanos == 0)
+        #expect(snapshot.backends[0].endpoints.count == 2)
+        #expect(snapshot.backends[0].endpoints[1].basePath == "/openai")
+        #expect(snapshot.backends[0].endpoints[1].port == 443)
+        #expect(snapshot.router.route(model: "llama-3.1-8b")?.rewriteModel == "meta-llama/Llama-3-8B")
+        #expect(snapshot.router.route(model: "gpt-4o")?.name == "route-1")
+        #expect(snapshot.router.route(model: "mistral") == nil)
+        #expect(snapshot.router.route(path: "/v2/models/iris/infer")?.isPathRoute == true)
+        #expect(snapshot.router.route(path: "/v2/models/iris2/infer") == nil)
+        #expect(snapshot.exposedModels.map(\.name) == ["gpt-4o", "gpt-4o-mini"])
+    }
+
+    @Test func unknownKeysAreNamedWithPathAndLine() {
+        let found = problems(
+            """
+            listeners:
+              - name: main
+                adress: 127.0.0.1:8080
+            routes: []
+            bakends: {}
+            """)
+        #expect(found.contains { $0.path == "listeners[0].adress" && $0.line == 3 && $0.message.contains("unknown key 'adress'") })
+        #expect(found.contains { $0.path == "listeners[0].address" && $0.message == "is required" })
+        #expect(found.contains { $0.path == "bakends" && $0.line == 5 })
+    }
+
+    @Test func reportsEveryProblemAtOnce() {
+        let found = problems(
+            """
+            listeners:
+              - address: nowhere
+            http:
+              headerTimeout: 10 seconds
+              maxRequestBytes: lots
+            backends:
+              b:
+                endpoints: [ftp://x]
+            routes:
+              - match: { model: m }
+                backend: missing
+            """)
+        #expect(found.count >= 4, "\(found)")
+        #expect(found.contains { $0.path == "listeners[0].address" && $0.line == 2 })
+        #expect(found.contains { $0.path == "http.headerTimeout" && $0.line == 4 })
+        #expect(found.contains { $0.path == "http.maxRequestBytes" && $0.line == 5 })
+    }
+
+    @Test func compileErrorsNameTheirPath() {
+        let found = problems(
+            """
+            listeners: [{ address: 127.0.0.1:1 }]
+            backends:
+              b: { endpoints: [ftp://x] }
+            routes:
+              - match: { model: m }
+                backend: missing
+            """)
+        #expect(found.contains { $0.path == "backends.b.endpoints[0]" })
+        #expect(found.contains { $0.path == "routes[0].backend" && $0.message.contains("unknown backend 'missing'") })
+    }
+
+    @Test func environmentSubstitution() throws {
+        let yaml = """
+            listeners: [{ address: "127.0.0.1:${PORT}" }]
+            backends:
+              b: { endpoints: ["${URL:-http://127.0.0.1:9}"] }
+            routes: [{ match: { model: m }, backend: b }]
+            """
+        let snapshot = try ConfigLoader(environment: ["PORT": "8123"]).load(yaml: yaml)
+        #expect(snapshot.listeners[0].port == 8123)
+        #expect(snapshot.backends[0].endpoints[0].port == 9)
+        let missing = problems(yaml)
+        #expect(missing.contains { $0.message.contains("environment variable 'PORT' is not set") && $0.line == 1 })
+    }
+
+    @Test func duplicateYAMLKeysAreRefused() {
+        let found = problems(
+            """
+            listeners: [{ address: 127.0.0.1:1 }]
+            backends:
+              b: { endpoints: [http://a] }
+              b: { endpoints: [http://b] }
+            """)
+        #expect(found.contains { $0.message.contains("duplicate key 'b'") })
+    }
+
+    @Test func invalidYAMLGivesALine() {
+        let found = problems("listeners:\n  - [unclosed\n")
+        #expect(found.first?.line != nil)
+    }
+
+    @Test func pathPrefixesMustBeNormalised() {
+        let found = problems(
+            """
+            listeners: [{ address: 127.0.0.1:1 }]
+            backends: { b: { endpoints: [http://a] } }
+            routes:
+              - { match: { pathPrefix: /v1/../admin }, backend: b }
+              - { match: { pathPrefix: /v1/chat/completions }, backend: b }
+            """)
+        #expect(found.count == 2)
+    }
+
+    @Test func quickstartCompiles() throws {
+        let snapshot = try ConfigLoader(environment: [:], compiler: ConfigCompiler(builtinMockAddress: ("127.0.0.1", 5555)))
+            .load(yaml: Quickstart.yaml)
+        #expect(snapshot.backends[0].endpoints[0].port == 5555)
+        #expect(snapshot.exposedModels.map(\.name) == ["demo-chat", "demo-embed"])
+    }
+}
+
+@Suite struct QuantityTests {
+    @Test(arguments: [("250ms", Int64(250_000_000)), ("10s", 10_000_000_000), ("5m", 300_000_000_000), ("1h", 3_600_000_000_000), ("1.5s", 1_500_000_000), ("0", 0)])
+    func durations(text: String, nanos: Int64) {
+        #expect(Quantities.parseDuration(text) == nanos)
+    }
+
+    @Test(arguments: ["10", "s", "-1s", "1x", "ten s"])
+    func badDurations(text: String) {
+        #expect(Quantities.parseDuration(text) == nil)
+    }
+
+    @Test func sizes() {
+        #expect(Quantities.parseSize("1MiB") == 1_048_576)
+        #expect(Quantities.parseSize("64KiB") == 65536)
+        #expect(Quantities.parseSize("100") == 100)
+        #expect(Quantities.parseSize("1MB") == 1_000_000)
+        #expect(Quantities.parseSize("lots") == nil)
+    }
+}

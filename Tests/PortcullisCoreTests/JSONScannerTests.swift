@@ -1,0 +1,109 @@
+import NIOCore
+import Testing
+
+@testable import PortcullisCore
+
+@Suite struct InferenceRequestTests {
+    func inspect(_ text: String) -> Result<InferenceRequest, GatewayError> {
+        InferenceRequest.inspect(ByteBuffer(string: text))
+    }
+
+    @Test func extractsModelStreamAndUsageOption() throws {
+        let request = try inspect(
+            #"{"messages":[{"role":"user","content":"hi \"there\""}],"model":"demo-chat","stream":true,"stream_options":{"include_usage":true},"max_tokens":12}"#
+        ).get()
+        #expect(request.model == "demo-chat")
+        #expect(request.stream)
+        #expect(request.includeUsage)
+        #expect(request.maxTokens == 12)
+    }
+
+    @Test(arguments: [
+        ("", "invalid_json"),
+        ("{", "invalid_json"),
+        (#"{"model":"a",}"#, "invalid_json"),
+        (#"{"model":"a"} x"#, "invalid_json"),
+        (#"{"model":'a'}"#, "invalid_json"),
+        (#"{"model":"a\x"}"#, "invalid_json"),
+        ("{\"model\":\"a\u{01}\"}", "invalid_json"),
+        (#"{"model":01}"#, "invalid_json"),
+        (#"{"model":1.}"#, "invalid_json"),
+        (#"{"model":tru}"#, "invalid_json"),
+        (#"[{"model":"a"}]"#, "invalid_json"),
+        (#""model""#, "invalid_json"),
+        (#"{}"#, "missing_model"),
+        (#"{"model":null}"#, "invalid_type"),
+        (#"{"model":42}"#, "invalid_type"),
+        (#"{"model":""}"#, "invalid_type"),
+        (#"{"model":["a"]}"#, "invalid_type"),
+        (#"{"model":"a","model":"b"}"#, "duplicate_key"),
+        (#"{"model":"a","mod\u0065l":"b"}"#, "duplicate_key"),
+        (#"{"model":"a","stream":true,"stream":false}"#, "duplicate_key"),
+        (#"{"model":"a","stream_options":{"include_usage":true,"include_usage":false}}"#, "duplicate_key"),
+        (#"{"model":"a","stream":"yes"}"#, "invalid_type"),
+        (#"{"model":"a","stream_options":3}"#, "invalid_type"),
+        (#"{"model":"a","max_tokens":-1}"#, "invalid_type"),
+        (#"{"model":"a","max_tokens":1.5}"#, "invalid_type"),
+    ])
+    func refuses(body: String, code: String) {
+        guard case .failure(let error) = inspect(body) else {
+            Issue.record("accepted \(body)")
+            return
+        }
+        #expect(error.code == code, "\(body)")
+        #expect(error.status == 400)
+    }
+
+    @Test func modelParamIsNamed() {
+        guard case .failure(let error) = inspect("{}") else { return }
+        #expect(error.param == "model")
+    }
+
+    @Test func refusesInvalidUTF8AndLoneSurrogates() {
+        var buffer = ByteBuffer(string: #"{"model":""#)
+        buffer.writeBytes([0xC3, 0x28])
+        buffer.writeString(#""}"#)
+        guard case .failure = InferenceRequest.inspect(buffer) else {
+            Issue.record("accepted invalid UTF-8")
+            return
+        }
+        guard case .failure = inspect(#"{"model":"\ud800"}"#) else {
+            Issue.record("accepted a lone surrogate as model")
+            return
+        }
+    }
+
+    @Test func decodesEscapedModelNames() throws {
+        let request = try inspect(#"{"model":"demo\u002dchat"}"#).get()
+        #expect(request.model == "demo-chat")
+    }
+
+    @Test func deepNestingIsRefusedNotCrashing() {
+        let deep = String(repeating: "[", count: 100_000)
+        guard case .failure(let error) = inspect(#"{"model":"a","x":\#(deep)}"#) else {
+            Issue.record("accepted")
+            return
+        }
+        #expect(error.code == "invalid_json")
+    }
+
+    @Test func rewritesTheModelInPlace() throws {
+        let body = ByteBuffer(string: #"{"a":1, "model" : "small", "b":[1,2]}"#)
+        let request = try InferenceRequest.inspect(body).get()
+        let rewritten = request.rewritingModel(in: body, to: "org/Big \"v2\"")
+        #expect(String(buffer: rewritten) == #"{"a":1, "model" : "org/Big \"v2\"", "b":[1,2]}"#)
+        let again = try InferenceRequest.inspect(rewritten).get()
+        #expect(again.model == "org/Big \"v2\"")
+    }
+
+    @Test func acceptsValidJSONVariety() throws {
+        let body = #"  {"model":"m","x":[1,-2.5e10,0.0,true,false,null,{"k":"\u00e9\n"}],"y":{},"z":[],"ü":"日本"}  "#
+        #expect(try inspect(body).get().model == "m")
+    }
+}
+
+@Suite struct JSONStringTests {
+    @Test func escapesControlAndQuotes() {
+        #expect(JSONString.quoted("a\"b\\c\n\u{01}") == #""a\"b\\c\n\u0001""#)
+    }
+}

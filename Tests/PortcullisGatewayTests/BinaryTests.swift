@@ -1,0 +1,91 @@
+import Foundation
+import PortcullisTestSupport
+import Testing
+
+@Suite("The portcullis binary", .serialized)
+struct BinaryTests {
+    @Test func checkExitsZeroForAGoodConfigAndOneWithEveryProblem() async throws {
+        try await withTemporaryDirectory { dir in
+            let good = dir + "/good.yaml"
+            try """
+            listeners: [{ address: 127.0.0.1:0 }]
+            backends: { b: { endpoints: [http://127.0.0.1:9] } }
+            routes: [{ match: { model: m }, backend: b }]
+            """.write(toFile: good, atomically: true, encoding: .utf8)
+            let ok = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: ["check", "--config", good])
+            #expect(try await ok.waitForExit() == 0)
+            #expect(ok.capturedOutput.contains("OK"))
+
+            let bad = dir + "/bad.yaml"
+            try """
+            listeners: [{ address: 127.0.0.1:0 }]
+            backends: { b: { endpoints: [http://127.0.0.1:9] } }
+            routes:
+              - match: { model: m }
+                backend: nope
+                colour: blue
+            """.write(toFile: bad, atomically: true, encoding: .utf8)
+            let failed = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: ["check", "--config", bad])
+            #expect(try await failed.waitForExit() == 1)
+            let output = failed.capturedOutput
+            #expect(output.contains("routes[0].colour (line 6): unknown key 'colour'"), "\(output)")
+            #expect(output.contains("routes[0].backend"), "\(output)")
+        }
+    }
+
+    @Test func helpDocumentsTheCommands() async throws {
+        let help = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: ["--help"])
+        #expect(try await help.waitForExit() == 0)
+        for command in ["serve", "check", "mock"] {
+            #expect(help.capturedOutput.contains(command))
+        }
+    }
+
+    @Test func serveReloadsOnSIGHUPAndStopsOnSIGTERM() async throws {
+        try await withTemporaryDirectory { dir in
+            let mock = try await MockProcess.start()
+            defer { mock.stop() }
+            let path = dir + "/gw.yaml"
+            func write(models: [String]) throws {
+                try testConfig(mockURL: mock.url, models: models).write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            try write(models: ["first-model"])
+            let gateway = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: ["serve", "--config", path])
+            defer { gateway.terminate() }
+            let banner = try await gateway.waitForLine(containing: "listening on http://")
+            let port = try #require(banner.split(separator: ":").last.flatMap { Int($0.prefix { $0.isNumber }) })
+            let base = "http://127.0.0.1:\(port)"
+            #expect(try await TestHTTP.chat(base, model: "first-model").status == 200)
+            #expect(try await TestHTTP.chat(base, model: "second-model").status == 404)
+
+            try write(models: ["second-model"])
+            gateway.signal(SIGHUP)
+            let reloaded = try await eventually { () -> Bool? in
+                try await TestHTTP.chat(base, model: "second-model").status == 200 ? true : nil
+            }
+            #expect(reloaded)
+
+            // A broken config is refused and the running one stays.
+            try "listeners: [".write(toFile: path, atomically: true, encoding: .utf8)
+            gateway.signal(SIGHUP)
+            _ = try await gateway.waitForLine(containing: "reload refused")
+            #expect(try await TestHTTP.chat(base, model: "second-model").status == 200)
+
+            gateway.signal(SIGTERM)
+            #expect(try await gateway.waitForExit() == 0)
+        }
+    }
+
+    @Test func quickstartRunsWithNoArguments() async throws {
+        let gateway = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: [])
+        defer { gateway.terminate() }
+        let tryLine = try await gateway.waitForLine(containing: "curl")
+        #expect(tryLine.contains("http://127.0.0.1:8080/v1/chat/completions"))
+        let reply = try await TestHTTP.chat("http://127.0.0.1:8080")
+        #expect(reply.status == 200)
+        let admin = try await TestHTTP.request("http://127.0.0.1:9901/healthz", method: .GET, headers: [])
+        #expect(admin.status == 200)
+        gateway.signal(SIGTERM)
+        #expect(try await gateway.waitForExit() == 0)
+    }
+}

@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PortcullisTestSupport
+import Testing
+
+@Suite("Requests the gateway refuses itself")
+struct RefusalTests {
+    @Test func badRequestsGetOpenAIErrorsAndNeverReachTheBackend() async throws {
+        try await withGateway(http: "http: { maxRequestBytes: 2KiB }") { gateway, mock in
+            let base = gateway.baseURL
+            let cases: [(String, HTTPMethod, String?, Int, String, String?)] = [
+                ("/v1/chat/completions", .POST, #"{"model":"#, 400, "invalid_json", nil),
+                ("/v1/chat/completions", .POST, #"[1,2]"#, 400, "invalid_json", nil),
+                ("/v1/chat/completions", .POST, #"{"messages":[]}"#, 400, "missing_model", "model"),
+                ("/v1/chat/completions", .POST, #"{"model":7}"#, 400, "invalid_type", "model"),
+                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","model":"gpt-4"}"#, 400, "duplicate_key", "model"),
+                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","stream":"yes"}"#, 400, "invalid_type", "stream"),
+                ("/v1/chat/completions", .POST, #"{"model":"no-such-model"}"#, 404, "model_not_found", "model"),
+                ("/v1/embeddings", .POST, "", 400, "invalid_request", nil),
+                ("/v1/nothing-here", .POST, "{}", 404, "not_found", nil),
+                ("/v1/chat/completions", .GET, nil, 405, "method_not_allowed", nil),
+                ("/v1/models", .DELETE, nil, 405, "method_not_allowed", nil),
+                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","x":""# + String(repeating: "a", count: 4000) + #""}"#, 413, "request_too_large", nil),
+            ]
+            for (path, method, body, status, code, param) in cases {
+                let reply = try await TestHTTP.request(base + path, method: method, body: body)
+                #expect(reply.status == status, "\(method) \(path) \(body?.prefix(40) ?? "")")
+                #expect(reply.errorCode == code, "\(method) \(path): \(reply.body)")
+                let error = reply.json?["error"] as? [String: Any]
+                #expect(error?["message"] is String)
+                #expect(error?["type"] is String)
+                #expect((error?["param"] as? String) == param)
+                #expect(reply.headers.first(name: "x-request-id") != nil)
+            }
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty, "a refused request reached the backend")
+        }
+    }
+
+    @Test func contentLengthOverTheLimitIsRefusedBeforeTheBodyArrives() async throws {
+        try await withGateway(http: "http: { maxRequestBytes: 1KiB }") { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n{")
+            let text = try await connection.waitFor("request_too_large")
+            #expect(text.hasPrefix("HTTP/1.1 413"))
+            #expect(try await connection.waitForClose())
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty)
+        }
+    }
+
+    @Test(arguments: [
+        "/v1/../v1/chat/completions", "/v1/%2e%2e/v1/chat/completions", "//v1/chat/completions",
+        "http://127.0.0.1/v1/chat/completions", "/v1/chat/completions/../../admin", "/v1%2fchat/completions",
+    ])
+    func trickyTargetsNeverReachARoute(target: String) async throws {
+        try await withGateway { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            let body = #"{"model":"demo-chat"}"#
+            try await connection.send(
+                "POST \(target) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            let text = try await connection.waitFor("\"code\"")
+            #expect(text.hasPrefix("HTTP/1.1 400") || text.hasPrefix("HTTP/1.1 404"), "\(target): \(text.prefix(40))")
+            await connection.close()
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty)
+        }
+    }
+
+    @Test func oversizedAndTooManyHeadersGet431() async throws {
+        try await withGateway(http: "http: { maxHeaderBytes: 2KiB, maxHeaderCount: 20 }") { gateway, mock in
+            let big = try await RawConnection.connect(port: gateway.port)
+            try await big.send(
+                "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 4096))\r\n\r\n")
+            #expect(try await big.waitFor("headers_too_large").hasPrefix("HTTP/1.1 431"))
+            #expect(try await big.waitForClose())
+            let many = try await RawConnection.connect(port: gateway.port)
+            let headers = (0..<30).map { "X-H\($0): v\r\n" }.joined()
+            try await many.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\(headers)\r\n")
+            #expect(try await many.waitFor("headers_too_large").hasPrefix("HTTP/1.1 431"))
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty)
+        }
+    }
+
+    @Test func unreachableBackendIs502AndSlowBackendIs504() async throws {
+        let yaml = """
+            listeners: [{ address: 127.0.0.1:0 }]
+            accessLog: { destination: "off" }
+            backends:
+              dead: { endpoints: ["http://127.0.0.1:1"], connectTimeout: 1s }
+            routes: [{ match: { model: dead }, backend: dead }]
+            """
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let reply = try await TestHTTP.chat(gateway.baseURL, model: "dead")
+            #expect(reply.status == 502)
+            #expect(reply.errorCode == "upstream_unreachable")
+        }
+        try await withGateway(extra: "") { gateway, _ in
+            // The test config's backend has responseTimeout 5s; the mock waits 8s before headers.
+            let reply = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-mock-delay-ms", "8000")])
+            #expect(reply.status == 504)
+            #expect(reply.errorCode == "upstream_timeout")
+        }
+    }
+}
+
+@Suite("Slow and idle clients", .serialized)
+struct ClientTimeoutTests {
+    static let http = "http: { headerTimeout: 400ms, bodyTimeout: 400ms, idleTimeout: 600ms }"
+
+    @Test func slowHeadersGet408AndAreClosed() async throws {
+        try await withGateway(http: Self.http) { gateway, _ in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            let started = ContinuousClock.now
+            let text = try await connection.waitFor("request_timeout", timeout: .seconds(5))
+            #expect(text.hasPrefix("HTTP/1.1 408"))
+            #expect(try await connection.waitForClose())
+            #expect(ContinuousClock.now - started < .seconds(3))
+        }
+    }
+
+    @Test func slowBodiesGet408() async throws {
+        try await withGateway(http: Self.http) { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\":")
+            let text = try await connection.waitFor("request_timeout", timeout: .seconds(5))
+            #expect(text.hasPrefix("HTTP/1.1 408"))
+            #expect(try await connection.waitForClose())
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty)
+        }
+    }
+
+    @Test func idleKeepAliveConnectionsAreClosed() async throws {
+        try await withGateway(http: Self.http) { gateway, _ in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await connection.waitFor("\"list\"").hasPrefix("HTTP/1.1 200"))
+            #expect(!connection.isClosedByPeer)
+            #expect(try await connection.waitForClose(timeout: .seconds(5)))
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PortcullisTestSupport
+import Testing
+
+@Suite("Streaming through the gateway", .serialized)
+struct StreamingTests {
+    /// Reads a streamed response, noting when each body part arrived.
+    static func stream(_ url: String, body: String, headers: [(String, String)] = []) async throws
+        -> (status: Int, parts: [(Duration, String)], started: ContinuousClock.Instant)
+    {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let started = ContinuousClock.now
+        let response = try await TestHTTP.client.execute(request, timeout: .seconds(30))
+        var parts: [(Duration, String)] = []
+        for try await part in response.body {
+            parts.append((ContinuousClock.now - started, String(buffer: part)))
+        }
+        return (Int(response.status.code), parts, started)
+    }
+
+    static let streamBody = #"{"model":"demo-chat","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}"#
+
+    @Test func eventsArriveAsTheBackendSendsThemNotBuffered() async throws {
+        try await withGateway(mockArguments: ["--chunks", "5", "--chunk-delay-ms", "300"]) { gateway, _ in
+            let result = try await Self.stream(gateway.baseURL + "/v1/chat/completions", body: Self.streamBody)
+            #expect(result.status == 200)
+            let all = result.parts.map(\.1).joined()
+            #expect(all.contains("data: [DONE]"))
+            let firstData = try #require(result.parts.first { $0.1.contains("data: {") })
+            let last = try #require(result.parts.last)
+            // The mock spends about 5 x 300 ms between its first and last event; a buffering
+            // proxy would deliver everything at the end.
+            #expect(last.0 - firstData.0 > .milliseconds(900), "first at \(firstData.0), last at \(last.0)")
+            #expect(result.parts.count >= 5)
+        }
+    }
+
+    @Test func quietStreamsGetKeepAliveComments() async throws {
+        let http = "http: { sseKeepAlive: 200ms }"
+        try await withGateway(mockArguments: ["--first-chunk-delay-ms", "1200", "--chunks", "2", "--chunk-delay-ms", "0"], http: http) {
+            gateway, _ in
+            let result = try await Self.stream(gateway.baseURL + "/v1/chat/completions", body: Self.streamBody)
+            let all = result.parts.map(\.1).joined()
+            let keepAlive = try #require(all.range(of: ": keep-alive\n\n"))
+            let firstEvent = try #require(all.range(of: "data: {"))
+            #expect(keepAlive.lowerBound < firstEvent.lowerBound)
+            #expect(all.components(separatedBy: ": keep-alive").count - 1 >= 3)
+            #expect(all.contains("data: [DONE]"))
+        }
+    }
+
+    @Test func keepAliveCanBeTurnedOff() async throws {
+        try await withGateway(mockArguments: ["--first-chunk-delay-ms", "700", "--chunks", "1"], http: "http: { sseKeepAlive: off }") {
+            gateway, _ in
+            let result = try await Self.stream(gateway.baseURL + "/v1/chat/completions", body: Self.streamBody)
+            #expect(!result.parts.map(\.1).joined().contains("keep-alive"))
+        }
+    }
+
+    @Test func usageIsExtractedFromStreamsAndBodies() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = dir + "/access.log"
+            let mock = try await MockProcess.start(["--chunks", "3", "--chunk-delay-ms", "0"])
+            defer { mock.stop() }
+            let yaml = testConfig(mockURL: mock.url).replacingOccurrences(
+                of: #"accessLog: { destination: "off" }"#, with: "accessLog: { destination: \(log) }")
+            try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+                _ = try await Self.stream(
+                    gateway.baseURL + "/v1/chat/completions", body: Self.streamBody, headers: [("x-request-id", "streamed-1")])
+                _ = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-request-id", "plain-1")])
+                _ = try await TestHTTP.request(
+                    gateway.baseURL + "/v1/embeddings", headers: [("content-type", "application/json"), ("x-request-id", "embed-1")],
+                    body: #"{"model":"demo-embed","input":"hello"}"#)
+                let lines = try await eventually { () -> [[String: Any]]? in
+                    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                    let lines = text.split(separator: "\n").compactMap {
+                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                    }
+                    return lines.count >= 3 ? lines : nil
+                }
+                let byID = Dictionary(uniqueKeysWithValues: lines.map { ($0["id"] as! String, $0) })
+                #expect(byID["streamed-1"]?["completion_tokens"] as? Int == 3)
+                #expect(byID["plain-1"]?["completion_tokens"] as? Int == 3)
+                #expect(byID["plain-1"]?["prompt_tokens"] as? Int != nil)
+                #expect(byID["embed-1"]?["prompt_tokens"] as? Int != nil)
+                let text = try String(contentsOfFile: log, encoding: .utf8)
+                #expect(!text.contains("Hello there"), "prompt text reached the access log")
+            }
+        }
+    }
+
+    @Test func backendDroppingMidStreamCutsTheClientResponse() async throws {
+        try await withGateway(mockArguments: ["--chunks", "6", "--chunk-delay-ms", "10"]) {
+            (gateway: GatewayHarness, _: MockProcess) async throws in
+            await #expect(throws: (any Error).self) {
+                let result = try await Self.stream(
+                    gateway.baseURL + "/v1/chat/completions", body: Self.streamBody, headers: [("x-mock-drop-after", "2")])
+                // If no error surfaced, the stream must at least not look complete.
+                if !result.parts.map(\.1).joined().contains("[DONE]") { throw TestFailure("truncated") }
+            }
+            // The gateway stays healthy.
+            #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
+        }
+    }
+
+    @Test func clientLeavingMidStreamDoesNotHurtTheGateway() async throws {
+        try await withGateway(mockArguments: ["--chunks", "20", "--chunk-delay-ms", "50"]) { gateway, _ in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            let body = Self.streamBody
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            _ = try await connection.waitFor("data: {")
+            await connection.close()
+            for _ in 0..<3 {
+                #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
+            }
+        }
+    }
+}
