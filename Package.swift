@@ -1,6 +1,12 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Release builds of the request-path modules skip Swift's dynamic exclusivity checks (about 4%
+/// of the gateway's CPU per request in profiles). Debug builds, and so every test run, keep them.
+let hotPathSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))
+]
+
 let package = Package(
     name: "portcullis",
     platforms: [.macOS(.v14)],
@@ -26,7 +32,8 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
-            ]
+            ],
+            swiftSettings: hotPathSettings
         ),
         .target(
             name: "PortcullisConfig",
@@ -63,7 +70,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ]
+            ],
+            swiftSettings: hotPathSettings
         ),
         .target(
             name: "PortcullisMock",

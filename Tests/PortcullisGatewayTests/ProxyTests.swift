@@ -165,6 +165,27 @@ struct ProxyTests {
         }
     }
 
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withGateway { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            func request(_ id: String, model: String = "demo-chat") -> String {
+                let body = #"{"model":"\#(model)"}"#
+                return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-ID: \(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            try await connection.send(
+                request("p-1") + "GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Request-ID: p-2\r\n\r\n" + request("p-3", model: "nope")
+                    + request("p-4"))
+            let text = try await connection.waitFor("x-request-id: p-4")
+            let order = ["p-1", "p-2", "p-3", "p-4"].compactMap { text.range(of: "x-request-id: \($0)")?.lowerBound }
+            #expect(order.count == 4)
+            #expect(order == order.sorted())
+            #expect(text.components(separatedBy: "HTTP/1.1 200").count - 1 == 3)
+            #expect(text.contains("HTTP/1.1 404"))
+            await connection.close()
+            #expect(try await TestHTTP.recorded(mock.url).count == 2)
+        }
+    }
+
     @Test func expectContinueIsAnswered() async throws {
         try await withGateway { gateway, _ in
             let connection = try await RawConnection.connect(port: gateway.port)

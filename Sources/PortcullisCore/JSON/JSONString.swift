@@ -9,14 +9,14 @@ public enum JSONString {
 
     /// Appends `value` as a quoted JSON string.
     public static func writeQuoted(_ value: String, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(UInt8(ascii: "\""))
-        var plainStart = value.utf8.startIndex
-        let utf8 = value.utf8
-        var index = utf8.startIndex
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                buffer.writeSubstring(Substring(utf8[plainStart..<index]))
+        var value = value
+        value.withUTF8 { utf8 in
+            buffer.writeInteger(UInt8(ascii: "\""))
+            var plainStart = 0
+            for index in 0..<utf8.count {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[plainStart..<index]))
                 switch byte {
                 case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
                 case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
@@ -28,12 +28,11 @@ public enum JSONString {
                     buffer.writeInteger(hex[Int(byte >> 4)])
                     buffer.writeInteger(hex[Int(byte & 0x0F)])
                 }
-                plainStart = utf8.index(after: index)
+                plainStart = index + 1
             }
-            index = utf8.index(after: index)
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[plainStart..<utf8.count]))
+            buffer.writeInteger(UInt8(ascii: "\""))
         }
-        buffer.writeSubstring(Substring(utf8[plainStart..<utf8.endIndex]))
-        buffer.writeInteger(UInt8(ascii: "\""))
     }
 
     /// Returns `value` as a quoted JSON string.

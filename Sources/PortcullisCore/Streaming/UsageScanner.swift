@@ -33,13 +33,36 @@ public struct UsageScanner: Sendable {
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        // State is copied into locals for the loop (the struct usually lives inside a class, and
+        // property access through it would defeat register allocation), and written back at the end.
+        var depth = self.depth
+        var inString = self.inString
+        var escaped = self.escaped
+        var expectingKey = self.expectingKey
+        var trackingKey = self.trackingKey
+        var keyMatched = self.keyMatched
+        var keyMismatch = self.keyMismatch
+        var keyIsUsage = self.keyIsUsage
+        var pendingUsageValue = self.pendingUsageValue
+        var capturing = self.capturing
+        defer {
+            self.depth = depth
+            self.inString = inString
+            self.escaped = escaped
+            self.expectingKey = expectingKey
+            self.trackingKey = trackingKey
+            self.keyMatched = keyMatched
+            self.keyMismatch = keyMismatch
+            self.keyIsUsage = keyIsUsage
+            self.pendingUsageValue = pendingUsageValue
+            self.capturing = capturing
+        }
         var i = 0
         let count = bytes.count
         while i < count {
-            let byte = bytes[i]
-            if self.inString {
+            if inString {
                 // Fast path: run to the next quote or backslash when nothing needs the bytes.
-                if !self.escaped && !self.trackingKey && !self.capturing {
+                if !escaped && !trackingKey && !capturing {
                     while i < count {
                         let b = bytes[i]
                         if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { break }
@@ -48,81 +71,82 @@ public struct UsageScanner: Sendable {
                     if i == count { return }
                 }
                 let b = bytes[i]
-                if self.capturing { self.capture(b) }
-                if self.escaped {
-                    self.escaped = false
-                    self.keyMismatch = true
+                if capturing { capturing = self.capture(b) }
+                if escaped {
+                    escaped = false
+                    keyMismatch = true
                 } else if b == UInt8(ascii: "\\") {
-                    self.escaped = true
-                    self.keyMismatch = true
+                    escaped = true
+                    keyMismatch = true
                 } else if b == UInt8(ascii: "\"") {
-                    self.inString = false
-                    if self.trackingKey {
-                        self.trackingKey = false
-                        self.keyIsUsage = !self.keyMismatch && self.keyMatched == Self.usageKey.count
+                    inString = false
+                    if trackingKey {
+                        trackingKey = false
+                        keyIsUsage = !keyMismatch && keyMatched == 5
                     }
-                } else if self.trackingKey {
-                    if self.keyMatched < Self.usageKey.count && Self.usageKey[self.keyMatched] == b {
-                        self.keyMatched += 1
+                } else if trackingKey {
+                    if keyMatched < 5 && Self.usageKey[keyMatched] == b {
+                        keyMatched += 1
                     } else {
-                        self.keyMismatch = true
+                        keyMismatch = true
                     }
                 }
                 i += 1
                 continue
             }
-            if self.capturing { self.capture(byte) }
+            let byte = bytes[i]
+            if capturing { capturing = self.capture(byte) }
             switch byte {
             case UInt8(ascii: "\""):
-                self.inString = true
-                if self.depth == 1 && self.expectingKey {
-                    self.expectingKey = false
-                    self.trackingKey = true
-                    self.keyMatched = 0
-                    self.keyMismatch = false
+                inString = true
+                if depth == 1 && expectingKey {
+                    expectingKey = false
+                    trackingKey = true
+                    keyMatched = 0
+                    keyMismatch = false
                 }
             case UInt8(ascii: "{"), UInt8(ascii: "["):
-                if self.depth == 1 && self.pendingUsageValue && byte == UInt8(ascii: "{") {
-                    self.capturing = true
+                if depth == 1 && pendingUsageValue && byte == UInt8(ascii: "{") {
+                    capturing = true
                     self.captured.removeAll(keepingCapacity: true)
                     self.captured.append(byte)
                 }
-                self.pendingUsageValue = false
-                self.depth += 1
-                if self.depth == 1 && byte == UInt8(ascii: "{") { self.expectingKey = true }
+                pendingUsageValue = false
+                depth += 1
+                if depth == 1 && byte == UInt8(ascii: "{") { expectingKey = true }
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
-                self.depth -= 1
-                if self.capturing && self.depth == 1 {
-                    self.capturing = false
+                depth -= 1
+                if capturing && depth == 1 {
+                    capturing = false
                     if let usage = self.captured.withUnsafeBytes({ Usage.parse($0) }) {
                         self.usage = usage
                     }
                 }
             case UInt8(ascii: ":"):
-                if self.depth == 1 {
-                    self.pendingUsageValue = self.keyIsUsage
-                    self.keyIsUsage = false
+                if depth == 1 {
+                    pendingUsageValue = keyIsUsage
+                    keyIsUsage = false
                 }
             case UInt8(ascii: ","):
-                if self.depth == 1 {
-                    self.expectingKey = true
-                    self.pendingUsageValue = false
+                if depth == 1 {
+                    expectingKey = true
+                    pendingUsageValue = false
                 }
             case 0x20, 0x09, 0x0A, 0x0D:
                 break
             default:
-                if self.depth == 1 { self.pendingUsageValue = false }
+                if depth == 1 { pendingUsageValue = false }
             }
             i += 1
         }
     }
 
+    /// Appends a captured byte; returns false when the capture grew too large (not a usage
+    /// object we trust) and stops.
     @inline(__always)
-    private mutating func capture(_ byte: UInt8) {
-        if self.captured.count < Self.captureLimit {
-            self.captured.append(byte)
-        } else {
-            self.capturing = false  // oversized: not a usage object we trust
-        }
+    private mutating func capture(_ byte: UInt8) -> Bool {
+        guard self.captured.count < Self.captureLimit else { return false }
+        self.captured.append(byte)
+        return true
     }
 }

@@ -102,7 +102,7 @@ enum AccessLogLine {
     static func write(_ exchange: Exchange, into buffer: inout ByteBuffer) {
         let now = NIODeadline.now()
         buffer.writeStaticString("{\"ts\":")
-        buffer.writeString(String(exchange.receivedAtWall))
+        buffer.writeDecimal(Int(exchange.receivedAtWall))
         buffer.writeStaticString(",\"id\":")
         JSONString.writeQuoted(exchange.requestID, into: &buffer)
         buffer.writeStaticString(",\"method\":")
@@ -110,7 +110,7 @@ enum AccessLogLine {
         buffer.writeStaticString(",\"path\":")
         JSONString.writeQuoted(exchange.target.path, into: &buffer)
         buffer.writeStaticString(",\"status\":")
-        buffer.writeString(String(exchange.status))
+        buffer.writeDecimal(exchange.status)
         if let refusal = exchange.refusal {
             buffer.writeStaticString(",\"reason\":\"")
             buffer.writeString(refusal.rawValue)
@@ -135,17 +135,20 @@ enum AccessLogLine {
             JSONString.writeQuoted(endpoint.key, into: &buffer)
         }
         if let usage = exchange.usage {
-            buffer.writeString(
-                ",\"prompt_tokens\":\(usage.promptTokens),\"completion_tokens\":\(usage.completionTokens),\"total_tokens\":\(usage.totalTokens)"
-            )
+            buffer.writeStaticString(",\"prompt_tokens\":")
+            buffer.writeDecimal(usage.promptTokens)
+            buffer.writeStaticString(",\"completion_tokens\":")
+            buffer.writeDecimal(usage.completionTokens)
+            buffer.writeStaticString(",\"total_tokens\":")
+            buffer.writeDecimal(usage.totalTokens)
         }
         buffer.writeStaticString(",\"bytes\":")
-        buffer.writeString(String(exchange.responseBytes))
+        buffer.writeDecimal(exchange.responseBytes)
         buffer.writeStaticString(",\"duration_ms\":")
-        Millis.write(nanoseconds: (now - exchange.receivedAt).nanoseconds, into: &buffer)
-        if exchange.forwardedAt != nil {
+        buffer.writeMillis(nanoseconds: (now - exchange.receivedAt).nanoseconds)
+        if let forwardedAt = exchange.forwardedAt {
             buffer.writeStaticString(",\"overhead_ms\":")
-            Millis.write(nanoseconds: (exchange.forwardedAt! - exchange.receivedAt).nanoseconds, into: &buffer)
+            buffer.writeMillis(nanoseconds: (forwardedAt - exchange.receivedAt).nanoseconds)
         }
         buffer.writeStaticString("}\n")
     }
@@ -153,10 +156,6 @@ enum AccessLogLine {
 
 /// Renders a duration as milliseconds with three decimals without Foundation formatting.
 enum Millis {
-    static func write(nanoseconds: Int64, into buffer: inout ByteBuffer) {
-        buffer.writeString(self.string(nanoseconds: nanoseconds))
-    }
-
     static func string(nanoseconds: Int64) -> String {
         let micros = max(0, nanoseconds / 1000)
         let whole = micros / 1000

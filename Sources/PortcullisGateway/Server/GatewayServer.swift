@@ -58,8 +58,9 @@ public final class GatewayServer: Sendable {
         try sync.addHandler(ConnectionGuard(state: state))
         // Outbound header validation is off: response headers come from the upstream's parsed
         // response (llhttp already refused CR/LF/NUL in them) or from the gateway itself.
+        // Pipelining assistance is off: ProxyHandler queues pipelined requests itself (see there).
         try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: false,
+            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
             withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
         try sync.addHandler(ProxyHandler(loop: loop, connection: state))
     }

@@ -83,15 +83,36 @@ extension ProxyHandler {
         let now = NIODeadline.now()
         self.lastUpstreamReadAt = now
         self.lastClientWriteAt = now
-        var headers = head.headers
-        HeaderRules.stripHopByHop(&headers)
-        headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
-        headers.replaceOrAdd(
+        // One pass over the upstream's headers: what kind of body follows, and whether anything
+        // must be removed before the client sees them (hop-by-hop, or ids the gateway sets).
+        var needsRewrite = false
+        var contentType: String?
+        for (name, value) in head.headers {
+            if HeaderRules.isHopByHop(name) || HeaderRules.isSetOnResponse(name) {
+                needsRewrite = true
+            } else if contentType == nil && HeaderRules.equalsIgnoringCase(name, "content-type") {
+                contentType = value
+            }
+        }
+        var headers: HTTPHeaders
+        if needsRewrite {
+            let tokens = HeaderRules.connectionTokens(head.headers)
+            headers = HTTPHeaders()
+            headers.reserveCapacity(head.headers.count + 3)
+            for (name, value) in head.headers
+            where !HeaderRules.isHopByHop(name) && !HeaderRules.isSetOnResponse(name) && !HeaderRules.isListed(name, in: tokens) {
+                headers.add(name: name, value: value)
+            }
+        } else {
+            headers = head.headers
+        }
+        headers.add(name: "x-request-id", value: exchange.requestID)
+        headers.add(
             name: "x-portcullis-overhead-ms", value: Millis.string(nanoseconds: (exchange.forwardedAt! - exchange.receivedAt).nanoseconds))
         if self.closeAfterResponse && !self.connection.isHTTP2 {
             headers.add(name: "connection", value: "close")
         }
-        if let contentType = head.headers.first(name: "content-type") {
+        if let contentType {
             if HeaderRules.hasPrefixIgnoringCase(contentType, "text/event-stream") {
                 self.sse = SSEScanner()
             } else if HeaderRules.hasPrefixIgnoringCase(contentType, "application/json") {
@@ -180,6 +201,15 @@ extension ProxyHandler {
 }
 
 extension HeaderRules {
+    /// Response headers the gateway sets itself, so the upstream's copy is dropped.
+    static func isSetOnResponse(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 12: return equalsIgnoringCase(name, "x-request-id")
+        case 24: return equalsIgnoringCase(name, "x-portcullis-overhead-ms")
+        default: return false
+        }
+    }
+
     /// Request headers the gateway always sets itself, so the client's copy is dropped.
     static func isReplacedUpstream(_ name: String) -> Bool {
         switch name.utf8.count {

@@ -148,6 +148,7 @@ extension ProxyHandler {
             self.connection.headBytesAt = nil
             self.connection.idleSince = .now()
             self.armTimer()
+            if !self.pipelined.isEmpty { self.drainPipelined() }
         }
     }
 }

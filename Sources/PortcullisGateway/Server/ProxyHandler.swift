@@ -57,6 +57,16 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
     var usageScanner: UsageScanner?
     var pendingFlush = false
 
+    /// Parts of pipelined HTTP/1.1 requests that arrived while the current one was in flight.
+    /// NIO's `HTTPServerPipelineHandler` would do this by pausing reads, which costs two
+    /// `epoll_ctl` calls per proxied request; queueing here costs nothing unless a client
+    /// actually pipelines, and reads pause only when the queue grows past a bound.
+    var pipelined: [HTTPServerRequestPart] = []
+    var pipelinedBytes = 0
+    var readsPausedForPipelining = false
+    var drainingPipelined = false
+    static let pipelinedLimit = 256 * 1024
+
     // The connection's one timer (see ProxyHandler+Timers.swift).
     var timer: Scheduled<Void>?
     var timerAt = NIODeadline.distantFuture
@@ -86,13 +96,52 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch self.unwrapInboundIn(data) {
+        let part = self.unwrapInboundIn(data)
+        if self.requestComplete || !self.pipelined.isEmpty {
+            // The current request is fully read but not answered yet: this part belongs to a
+            // pipelined request, handled once the current response ends.
+            self.queuePipelined(part)
+            return
+        }
+        self.handle(part)
+    }
+
+    private func handle(_ part: HTTPServerRequestPart) {
+        switch part {
         case .head(let head):
             self.receiveHead(head)
         case .body(let buffer):
             self.receiveBody(buffer)
         case .end:
             self.receiveEnd()
+        }
+    }
+
+    private func queuePipelined(_ part: HTTPServerRequestPart) {
+        guard !self.connection.isHTTP2, self.phase != .closed else { return }
+        self.pipelined.append(part)
+        if case .body(let buffer) = part { self.pipelinedBytes += buffer.readableBytes }
+        if !self.readsPausedForPipelining
+            && (self.pipelined.count > 64 || self.pipelinedBytes > Self.pipelinedLimit)
+        {
+            self.readsPausedForPipelining = true
+            self.context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        }
+    }
+
+    /// Replays queued pipelined parts after a response ended (called from `finishExchange`).
+    func drainPipelined() {
+        guard !self.drainingPipelined else { return }
+        self.drainingPipelined = true
+        defer { self.drainingPipelined = false }
+        while !self.pipelined.isEmpty && !self.requestComplete && self.phase != .closed {
+            let part = self.pipelined.removeFirst()
+            if case .body(let buffer) = part { self.pipelinedBytes -= buffer.readableBytes }
+            self.handle(part)
+        }
+        if self.pipelined.isEmpty && self.readsPausedForPipelining && self.phase != .closed {
+            self.readsPausedForPipelining = false
+            self.context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
         }
     }
 
