@@ -10,6 +10,8 @@ import PortcullisGateway
 public final class GatewayHarness: Sendable {
     public let runtime: GatewayRuntime
     public let group: MultiThreadedEventLoopGroup
+    /// The runtime's background work (JWKS refreshes, certificate checks), cancelled by `stop()`.
+    private let background: Task<Void, Never>
 
     public var port: Int { self.runtime.listeners[0].port }
     public var baseURL: String { "http://127.0.0.1:\(self.port)" }
@@ -17,18 +19,29 @@ public final class GatewayHarness: Sendable {
     private init(runtime: GatewayRuntime, group: MultiThreadedEventLoopGroup) {
         self.runtime = runtime
         self.group = group
+        self.background = Task { await runtime.run() }
     }
 
-    public static func start(yaml: String, environment: [String: String] = [:], threads: Int = 2) async throws -> GatewayHarness {
+    public static func start(
+        yaml: String, environment: [String: String] = [:], threads: Int = 2,
+        wallClock: (@Sendable () -> Double)? = nil
+    ) async throws -> GatewayHarness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var logger = Logger(label: "test-gateway")
-        logger.logLevel = .warning
-        let runtime = try await GatewayRuntime.start(
-            source: .yaml(yaml), group: group, logger: logger, environment: environment)
+        logger.logLevel = .critical
+        let runtime: GatewayRuntime
+        if let wallClock {
+            runtime = try await GatewayRuntime.start(
+                source: .yaml(yaml), group: group, logger: logger, environment: environment, wallClock: wallClock)
+        } else {
+            runtime = try await GatewayRuntime.start(source: .yaml(yaml), group: group, logger: logger, environment: environment)
+        }
         return GatewayHarness(runtime: runtime, group: group)
     }
 
     public func stop() async {
+        self.background.cancel()
+        await self.background.value
         await self.runtime.shutdown()
         try? await self.group.shutdownGracefully()
     }

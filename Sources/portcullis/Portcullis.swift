@@ -10,7 +10,7 @@ struct Portcullis: AsyncParsableCommand {
             127.0.0.1:8080, admin on 127.0.0.1:9901, and an in-process mock backend serving demo-chat \
             and demo-embed.
             """,
-        subcommands: [ServeCommand.self, CheckCommand.self, MockCommand.self],
+        subcommands: [ServeCommand.self, CheckCommand.self, MockCommand.self, HashKeyCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }

@@ -62,8 +62,9 @@ struct ServeCommand: AsyncParsableCommand {
         var lines: [String] = []
         lines.append("Portcullis is listening on \(base)" + (runtime.admin.map { " (admin on port \($0.port))" } ?? ""))
         let model = runtime.store.current.config.exposedModels.first?.name ?? "MODEL"
+        let auth = quickstart ? " -H 'authorization: Bearer \(Quickstart.demoAPIKey)'" : ""
         lines.append(
-            "Try: curl -s \(base)/v1/chat/completions -H 'content-type: application/json' -d '{\"model\":\"\(model)\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"
+            "Try: curl -s \(base)/v1/chat/completions\(auth) -H 'content-type: application/json' -d '{\"model\":\"\(model)\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"
         )
         if quickstart {
             lines.append("(embedded quickstart config with the built-in mock backend; pass --config FILE for your own)")
@@ -88,6 +89,9 @@ struct GatewayService: Service {
             }
             group.addTask {
                 try? await gracefulShutdown()
+            }
+            group.addTask {
+                await self.runtime.run()
             }
             await group.next()
             group.cancelAll()

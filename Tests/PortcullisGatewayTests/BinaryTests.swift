@@ -81,7 +81,11 @@ struct BinaryTests {
         defer { gateway.terminate() }
         let tryLine = try await gateway.waitForLine(containing: "curl")
         #expect(tryLine.contains("http://127.0.0.1:8080/v1/chat/completions"))
-        let reply = try await TestHTTP.chat("http://127.0.0.1:8080")
+        // The banner's curl line carries the demo API key; without it the gateway refuses.
+        let key = try #require(tryLine.split(separator: "'").first { $0.hasPrefix("authorization: Bearer ") })
+            .dropFirst("authorization: Bearer ".count)
+        #expect(try await TestHTTP.chat("http://127.0.0.1:8080").status == 401)
+        let reply = try await TestHTTP.chat("http://127.0.0.1:8080", extraHeaders: [("authorization", "Bearer \(key)")])
         #expect(reply.status == 200)
         let admin = try await TestHTTP.request("http://127.0.0.1:9901/healthz", method: .GET, headers: [])
         #expect(admin.status == 200)

@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisCore
 
 /// A compiled backend: where to send requests and how long to wait.
 public final class Backend: Sendable {
@@ -10,6 +11,9 @@ public final class Backend: Sendable {
     public let responseTimeout: TimeAmount
     public let idleTimeout: TimeAmount
     public let maxIdleConnections: Int
+    /// PEM CA bundle for https endpoints (nil: system roots).
+    public let caFile: String?
+    public let signContext: SignContextSpec?
 
     init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint]) {
         self.name = spec.name
@@ -19,6 +23,8 @@ public final class Backend: Sendable {
         self.responseTimeout = .nanoseconds(spec.responseTimeoutNanos)
         self.idleTimeout = .nanoseconds(spec.idleTimeoutNanos)
         self.maxIdleConnections = spec.maxIdleConnections
+        self.caFile = spec.tls.ca
+        self.signContext = spec.signContext
     }
 }
 
@@ -31,12 +37,21 @@ public final class Route: Sendable {
     public let maxRequestBytes: Int
     /// True for path-prefix routes (the body is forwarded as is; no model is read from it).
     public let isPathRoute: Bool
+    /// Send the client's own credential headers upstream.
+    public let forwardClientCredentials: Bool
+    /// Authentication methods this route accepts (nil: whatever the listener accepted).
+    public let allowedMethods: Set<AuthMethod>?
 
-    init(name: String, backend: Backend, rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool) {
+    init(
+        name: String, backend: Backend, rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
+        forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?
+    ) {
         self.name = name
         self.backend = backend
         self.rewriteModel = rewriteModel
         self.maxRequestBytes = maxRequestBytes
         self.isPathRoute = isPathRoute
+        self.forwardClientCredentials = forwardClientCredentials
+        self.allowedMethods = allowedMethods
     }
 }

@@ -86,7 +86,9 @@ public struct ConfigCompiler: Sendable {
             }
             let route = Route(
                 name: spec.name, backend: backend, rewriteModel: spec.rewriteModel,
-                maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil)
+                maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil,
+                forwardClientCredentials: spec.forwardClientCredentials,
+                allowedMethods: spec.authentication.methods.map(Set.init))
             for model in spec.models {
                 let glob = Glob(model)
                 if glob.isLiteral {
@@ -117,10 +119,128 @@ public struct ConfigCompiler: Sendable {
                 }
             }
         }
+        let authentication = self.compileAuthentication(file, report: report, sink: sink)
+        let directory = self.compileTenants(file, report: report)
+        var policies: [String: AuthenticationPolicy] = [:]
+        for listener in file.listeners {
+            if let methods = listener.authentication.methods {
+                for method in methods where !authentication.configured.contains(method) {
+                    report(listener.location, "authentication.methods", "method '\(method.rawValue)' has no credentials configured")
+                }
+            }
+            if listener.authentication.methods?.contains(.mtls) == true
+                && (listener.tls?.clientAuth ?? TLSSpec.ClientAuth.none) == .none
+            {
+                report(listener.location, "authentication.methods", "mtls needs tls.clientAuth optional or required")
+            }
+            policies[listener.name] = AuthenticationPolicy(
+                methods: listener.authentication.methods.map(Set.init),
+                required: listener.authentication.required ?? authentication.required)
+        }
+        if authentication.configured.contains(.mtls),
+            !file.listeners.contains(where: { ($0.tls?.clientAuth ?? TLSSpec.ClientAuth.none) != .none })
+        {
+            sink.report("authentication.clientCertificates", nil, "no listener asks for client certificates (tls.clientAuth)")
+        }
         if !sink.items.isEmpty { throw ConfigError(sink.items) }
         return ConfigSnapshot(
             source: file, backends: backends, router: Router(exact: exact, globs: globs, prefixes: prefixes),
-            exposedModels: exposed, created: self.createdTimestamp)
+            exposedModels: exposed, created: self.createdTimestamp, authentication: authentication, tenants: directory,
+            listenerPolicies: policies)
+    }
+
+    private func compileAuthentication(
+        _ file: ConfigFile, report: (SourceLocation, String, String) -> Void, sink: DiagnosticSink
+    ) -> AuthenticationSettings {
+        let spec = file.authentication
+        var apiKeys: [KeyDigest: APIKeyEntry] = [:]
+        var keyNames: Set<String> = []
+        for key in spec.apiKeys {
+            if !keyNames.insert(key.name).inserted { report(key.location, "name", "duplicate API key name '\(key.name)'") }
+            guard let digest = KeyDigest(hex: key.sha256) else { continue }  // reported by the reader
+            if apiKeys[digest] != nil { report(key.location, "sha256", "the same key is listed twice") }
+            apiKeys[digest] = APIKeyEntry(name: key.name, tenant: key.tenant, disabled: key.disabled)
+        }
+        var providers: [JWTProviderConfig] = []
+        var issuers: Set<String> = []
+        var providerNames: Set<String> = []
+        for provider in spec.jwt {
+            if !providerNames.insert(provider.name).inserted {
+                report(provider.location, "name", "duplicate JWT provider name '\(provider.name)'")
+            }
+            if !issuers.insert(provider.issuer).inserted {
+                report(provider.location, "issuer", "two providers share the issuer '\(provider.issuer)'")
+            }
+            var algorithms: Set<JWSAlgorithm> = []
+            for name in provider.algorithms {
+                if name.lowercased() == "none" {
+                    report(provider.location, "algorithms", "'none' is never accepted")
+                } else if let algorithm = JWSAlgorithm(rawValue: name) {
+                    algorithms.insert(algorithm)
+                } else {
+                    let known = JWSAlgorithm.allCases.map(\.rawValue).joined(separator: ", ")
+                    report(provider.location, "algorithms", "unknown algorithm '\(name)' (supported: \(known))")
+                }
+            }
+            let hasJWKS = provider.jwksURI != nil || provider.jwksFile != nil
+            let hmac = algorithms.filter(\.isHMAC)
+            if let secret = provider.secret {
+                if hasJWKS { report(provider.location, "secret", "a provider uses a JWKS or a shared secret, not both") }
+                if hmac.count != algorithms.count {
+                    report(provider.location, "algorithms", "a shared-secret provider accepts only HS256, HS384 or HS512")
+                }
+                if secret.utf8.count < 32 { report(provider.location, "secret", "must be at least 32 bytes") }
+            } else {
+                if !hasJWKS { report(provider.location, "jwks", "a provider needs jwks (uri or file) or a secret") }
+                if !hmac.isEmpty {
+                    report(provider.location, "algorithms", "HMAC algorithms need an explicit shared secret, never a JWKS")
+                }
+            }
+            if let uri = provider.jwksURI, !(uri.hasPrefix("https://") || uri.hasPrefix("http://")) {
+                report(provider.location, "jwks.uri", "expected an http(s) URL")
+            }
+            providers.append(JWTProviderConfig(spec: provider, algorithms: algorithms))
+        }
+        var mappings: [CertificateMapping] = []
+        for mapping in spec.clientCertificates {
+            if let spiffe = mapping.spiffe {
+                mappings.append(CertificateMapping(name: mapping.name, field: .spiffe, pattern: Glob(spiffe), tenant: mapping.tenant))
+            } else if let dns = mapping.dns {
+                mappings.append(CertificateMapping(name: mapping.name, field: .dns, pattern: Glob(dns.lowercased()), tenant: mapping.tenant))
+            } else if let cn = mapping.commonName {
+                mappings.append(CertificateMapping(name: mapping.name, field: .commonName, pattern: Glob(cn), tenant: mapping.tenant))
+            }
+        }
+        var configured: Set<AuthMethod> = []
+        if !apiKeys.isEmpty { configured.insert(.apiKey) }
+        if !providers.isEmpty { configured.insert(.jwt) }
+        if !mappings.isEmpty { configured.insert(.mtls) }
+        var exact: Set<String> = []
+        var prefixes: [String] = []
+        for name in spec.reservedHeaders {
+            if name.hasSuffix("*") { prefixes.append(String(name.dropLast())) } else { exact.insert(name) }
+        }
+        if Set(spec.order).count != spec.order.count {
+            sink.report("authentication.order", nil, "a method is listed twice")
+        }
+        let order = spec.order + AuthMethod.allCases.filter { !spec.order.contains($0) }
+        return AuthenticationSettings(
+            order: order, configured: configured, required: spec.required ?? !configured.isEmpty, apiKeys: apiKeys,
+            jwtProviders: providers, certificateMappings: mappings, reservedExact: exact, reservedPrefixes: prefixes,
+            requireKnownTenant: spec.requireKnownTenant, tokenCacheSize: spec.tokenCacheSize)
+    }
+
+    private func compileTenants(_ file: ConfigFile, report: (SourceLocation, String, String) -> Void) -> TenantDirectory {
+        var plans: [String: PlanInfo] = [:]
+        for plan in file.plans { plans[plan.name] = PlanInfo(spec: plan) }
+        var tenants: [String: TenantInfo] = [:]
+        for tenant in file.tenants {
+            if let plan = tenant.plan, plans[plan] == nil {
+                report(tenant.location, "plan", "unknown plan '\(plan)'")
+            }
+            tenants[tenant.name] = TenantInfo(name: tenant.name, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled)
+        }
+        return TenantDirectory(tenants: tenants, plans: plans)
     }
 
     static let fixedEndpoints: Set<String> = [

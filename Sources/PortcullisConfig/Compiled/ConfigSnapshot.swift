@@ -17,10 +17,18 @@ public final class ConfigSnapshot: Sendable {
     public let modelListBody: ByteBuffer
     public let accessLog: AccessLogSpec
     public let mock: MockSpec?
+    public let authentication: AuthenticationSettings
+    public let tenants: TenantDirectory
+    /// Authentication policy per listener name.
+    public let listenerPolicies: [String: AuthenticationPolicy]
 
     init(
-        source: ConfigFile, backends: [Backend], router: Router, exposedModels: [(String, String)], created: Int
+        source: ConfigFile, backends: [Backend], router: Router, exposedModels: [(String, String)], created: Int,
+        authentication: AuthenticationSettings, tenants: TenantDirectory, listenerPolicies: [String: AuthenticationPolicy]
     ) {
+        self.authentication = authentication
+        self.tenants = tenants
+        self.listenerPolicies = listenerPolicies
         self.source = source
         self.http = source.http
         self.listeners = source.listeners

@@ -8,7 +8,9 @@ public struct ConfigReader: Sendable {
         self.environment = EnvironmentSubstitution(environment: environment)
     }
 
-    static let topLevelKeys = ["listeners", "admin", "http", "backends", "routes", "mock", "accessLog"]
+    static let topLevelKeys = [
+        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans",
+    ]
 
     /// Reads `yaml`; throws with every problem found.
     public func read(yaml: String) throws(ConfigError) -> ConfigFile {
@@ -79,13 +81,26 @@ public struct ConfigReader: Sendable {
         if let log = map["accessLog"]?.mapping(allowed: ["destination"]) {
             if let destination = log["destination"]?.nonEmptyString() { file.accessLog.destination = destination }
         }
+        if let authentication = map["authentication"] {
+            file.authentication = self.readAuthentication(authentication)
+        }
+        if let tenants = map["tenants"]?.anyMapping() {
+            file.tenants = tenants.entries.compactMap { self.readTenant(name: $0.key, $0.value) }
+        }
+        if let plans = map["plans"]?.anyMapping() {
+            file.plans = plans.entries.compactMap { self.readPlan(name: $0.key, $0.value) }
+        }
     }
 
     private func readListener(_ value: YAMLValue) -> ListenerSpec? {
-        guard let map = value.mapping(allowed: ["name", "address"]) else { return nil }
+        guard let map = value.mapping(allowed: ["name", "address", "tls", "http2", "authentication"]) else { return nil }
         let name = map["name"]?.nonEmptyString() ?? "listener"
         guard let address = map.required("address"), let (host, port) = Self.address(address) else { return nil }
-        return ListenerSpec(name: name, host: host, port: port, location: .init(path: value.path, line: value.line))
+        var spec = ListenerSpec(name: name, host: host, port: port, location: .init(path: value.path, line: value.line))
+        if let tls = map["tls"] { spec.tls = self.readTLS(tls) }
+        if let http2 = map["http2"] { spec.http2 = self.readHTTP2(http2) }
+        if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: true) }
+        return spec
     }
 
     private func readHTTP(_ value: YAMLValue) -> HTTPSpec {
@@ -109,7 +124,8 @@ public struct ConfigReader: Sendable {
     private func readBackend(name: String, _ value: YAMLValue) -> BackendSpec? {
         guard
             let map = value.mapping(allowed: [
-                "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections",
+                "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "tls",
+                "signContext",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -119,12 +135,25 @@ public struct ConfigReader: Sendable {
         if let v = map["responseTimeout"]?.duration() { spec.responseTimeoutNanos = v }
         if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
         if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
+        if let tls = map["tls"]?.mapping(allowed: ["ca"]) {
+            spec.tls.ca = tls["ca"]?.nonEmptyString()
+        }
+        if let sign = map["signContext"]?.mapping(allowed: ["secret", "keyId"]),
+            let secret = sign.required("secret")?.nonEmptyString()
+        {
+            if secret.utf8.count < 32 {
+                sign.required("secret")?.report("must be at least 32 bytes")
+            }
+            spec.signContext = SignContextSpec(secret: secret, keyID: sign["keyId"]?.nonEmptyString() ?? "default")
+        }
         return spec
     }
 
     private func readRoute(index: Int, _ value: YAMLValue) -> RouteSpec? {
         guard
-            let map = value.mapping(allowed: ["name", "match", "backend", "rewriteModel", "maxRequestBytes"])
+            let map = value.mapping(allowed: [
+                "name", "match", "backend", "rewriteModel", "maxRequestBytes", "forwardClientCredentials", "authentication",
+            ])
         else { return nil }
         var models: [String] = []
         var prefix: String?
@@ -140,12 +169,15 @@ public struct ConfigReader: Sendable {
             }
         }
         guard let backend = map.required("backend")?.nonEmptyString() else { return nil }
-        return RouteSpec(
+        var spec = RouteSpec(
             name: map["name"]?.nonEmptyString() ?? "route-\(index)",
             models: models, pathPrefix: prefix, backend: backend,
             rewriteModel: map["rewriteModel"]?.nonEmptyString(),
             maxRequestBytes: map["maxRequestBytes"]?.size(min: 1),
             location: .init(path: value.path, line: value.line))
+        if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
+        if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }
+        return spec
     }
 
     private func readMock(_ value: YAMLValue) -> MockSpec? {

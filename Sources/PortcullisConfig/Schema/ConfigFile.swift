@@ -19,6 +19,9 @@ public struct ConfigFile: Sendable {
     public var routes: [RouteSpec] = []
     public var mock: MockSpec?
     public var accessLog = AccessLogSpec()
+    public var authentication = AuthenticationSpec()
+    public var tenants: [TenantSpec] = []
+    public var plans: [PlanSpec] = []
 
     public init() {}
 }
@@ -27,6 +30,9 @@ public struct ListenerSpec: Sendable {
     public var name: String
     public var host: String
     public var port: Int
+    public var tls: TLSSpec?
+    public var http2 = HTTP2Spec()
+    public var authentication = AuthenticationPolicySpec()
     public var location: SourceLocation
 }
 
@@ -66,6 +72,8 @@ public struct BackendSpec: Sendable {
     public var idleTimeoutNanos: Int64 = 300_000_000_000
     /// Idle keep-alive connections kept per endpoint and event loop.
     public var maxIdleConnections = 64
+    public var tls = BackendTLSSpec()
+    public var signContext: SignContextSpec?
     public var location: SourceLocation
 }
 
@@ -78,6 +86,9 @@ public struct RouteSpec: Sendable {
     public var backend: String
     public var rewriteModel: String?
     public var maxRequestBytes: Int?
+    /// Forward the client's own `Authorization` / `x-api-key` upstream (default: never).
+    public var forwardClientCredentials = false
+    public var authentication = AuthenticationPolicySpec()
     public var location: SourceLocation
 }
 

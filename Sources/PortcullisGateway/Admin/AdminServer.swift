@@ -14,7 +14,7 @@ enum AdminServer {
             case (.GET, "/healthz"):
                 writer.respondJSON(#"{"status":"ok"}"#)
             case (.GET, "/readyz"):
-                if runtime.runtime != nil {
+                if let runtime = runtime.runtime, runtime.isReady {
                     writer.respondJSON(#"{"status":"ready"}"#)
                 } else {
                     writer.respondJSON(status: .serviceUnavailable, #"{"status":"starting"}"#)

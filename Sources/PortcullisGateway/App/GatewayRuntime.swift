@@ -24,11 +24,16 @@ public final class GatewayRuntime: Sendable {
     public let source: ConfigSource
     let loader: ConfigLoader
     let logger: Logger
+    let providers: JWTProviderRegistry
+    let wallClock: @Sendable () -> Double
 
     private init(
         store: SnapshotStore, server: GatewayServer, listeners: [GatewayServer.BoundListener], admin: EmbeddedHTTPServer?,
-        mock: MockBackend?, source: ConfigSource, loader: ConfigLoader, logger: Logger
+        mock: MockBackend?, source: ConfigSource, loader: ConfigLoader, logger: Logger, providers: JWTProviderRegistry,
+        wallClock: @escaping @Sendable () -> Double
     ) {
+        self.providers = providers
+        self.wallClock = wallClock
         self.store = store
         self.server = server
         self.listeners = listeners
@@ -43,7 +48,8 @@ public final class GatewayRuntime: Sendable {
     /// listener and the admin listener.
     public static func start(
         source: ConfigSource, group: any EventLoopGroup, logger: Logger,
-        environment: [String: String], services: GatewayServices = GatewayServices()
+        environment: [String: String], services: GatewayServices = GatewayServices(),
+        wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) async throws -> GatewayRuntime {
         let yaml = try Self.readSource(source)
         let (file, readProblems) = try ConfigReader(environment: environment).readCollecting(yaml: yaml)
@@ -61,7 +67,9 @@ public final class GatewayRuntime: Sendable {
         }
         let loader = ConfigLoader(environment: environment, compiler: compiler)
         let config = try loader.compile(file, readProblems: readProblems)
-        let store = SnapshotStore(GatewaySnapshot.build(config))
+        let registry = JWTProviderRegistry(logger: logger)
+        let providers = try registry.reconcile(config.authentication.jwtProviders)
+        let store = SnapshotStore(GatewaySnapshot.build(config, providers: providers, wallClock: wallClock))
         let server = GatewayServer(group: group, store: store, services: services, logger: logger)
         var bound: [GatewayServer.BoundListener] = []
         for listener in config.listeners {
@@ -74,7 +82,7 @@ public final class GatewayRuntime: Sendable {
         }
         let runtime = GatewayRuntime(
             store: store, server: server, listeners: bound, admin: admin, mock: mock, source: source, loader: loader,
-            logger: logger)
+            logger: logger, providers: registry, wallClock: wallClock)
         runtimeBox.set(runtime)
         return runtime
     }
@@ -99,7 +107,9 @@ public final class GatewayRuntime: Sendable {
         do {
             let yaml = try Self.readSource(self.source)
             let snapshot = try self.loader.load(yaml: yaml)
-            self.store.replace(with: GatewaySnapshot.build(snapshot))
+            let providers = try self.providers.reconcile(snapshot.authentication.jwtProviders)
+            self.store.replace(with: GatewaySnapshot.build(snapshot, providers: providers, wallClock: self.wallClock))
+            for listener in self.listeners { listener.tls?.reloadIfChanged(force: true) }
             self.logger.info("config reloaded", metadata: ["routes": "\(snapshot.source.routes.count)"])
             return .success(())
         } catch let error as ConfigError {
@@ -111,8 +121,32 @@ public final class GatewayRuntime: Sendable {
         }
     }
 
+    /// Runs the background work (JWKS refreshes, TLS certificate checks) until cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.providers.run() }
+            let stores = self.listeners.compactMap(\.tls).filter { $0.spec.reloadIntervalNanos > 0 }
+            for store in stores {
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await Task.sleep(nanoseconds: UInt64(store.spec.reloadIntervalNanos))
+                        if Task.isCancelled { break }
+                        store.reloadIfChanged()
+                    }
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    /// Ready when every JWT provider has keys.
+    public var isReady: Bool {
+        self.providers.all.allSatisfy { $0.currentKeys() != nil }
+    }
+
     /// Stops accepting, lets the loops flush their logs and closes everything.
     public func shutdown() async {
+        await self.providers.shutdown()
         for listener in self.listeners {
             try? await listener.channel.close()
         }

@@ -120,6 +120,18 @@ enum AccessLogLine {
             buffer.writeStaticString(",\"abort\":")
             JSONString.writeQuoted(abort, into: &buffer)
         }
+        if let identity = exchange.identity {
+            buffer.writeStaticString(",\"tenant\":")
+            JSONString.writeQuoted(identity.tenant, into: &buffer)
+            buffer.writeStaticString(",\"auth\":\"")
+            buffer.writeString(identity.method.rawValue)
+            buffer.writeStaticString("\",\"credential\":")
+            JSONString.writeQuoted(identity.credentialName, into: &buffer)
+        }
+        if let failure = exchange.authFailure {
+            buffer.writeStaticString(",\"auth_failure\":")
+            JSONString.writeQuoted(failure, into: &buffer)
+        }
         if let model = exchange.request?.model {
             buffer.writeStaticString(",\"model\":")
             JSONString.writeQuoted(model.count > 128 ? String(model.prefix(128)) : model, into: &buffer)

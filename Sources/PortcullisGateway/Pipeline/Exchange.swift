@@ -54,11 +54,24 @@ public final class Exchange {
     public var upstreamAttempts = 0
     /// Why the exchange ended without a normal response end (client went away, upstream broke).
     public var abortReason: String?
+    /// The verified caller, set by the authentication stage.
+    public var identity: Identity?
+    /// Why authentication refused the request (for the access log; never a credential).
+    public var authFailure: String?
+    /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
+    var jwksRefetched = false
+
+    let connection: ConnectionState
+    let loop: LoopContext
+    var eventLoop: any EventLoop { self.loop.eventLoop }
+    var listenerName: String { self.connection.listenerName }
 
     init(
         snapshot: GatewaySnapshot, head: HTTPRequestHead, target: RequestTarget, endpoint: EndpointKind,
-        requestID: String, receivedAt: NIODeadline, clientAddress: String?, isTLS: Bool, route: Route?
+        requestID: String, receivedAt: NIODeadline, connection: ConnectionState, loop: LoopContext, route: Route?
     ) {
+        self.connection = connection
+        self.loop = loop
         self.snapshot = snapshot
         self.head = head
         self.target = target
@@ -66,8 +79,8 @@ public final class Exchange {
         self.requestID = requestID
         self.receivedAt = receivedAt
         self.receivedAtWall = Self.wallClockMillis()
-        self.clientAddress = clientAddress
-        self.isTLS = isTLS
+        self.clientAddress = connection.clientAddress
+        self.isTLS = connection.isTLS
         self.route = route
     }
 
@@ -77,7 +90,7 @@ public final class Exchange {
         return Double((forwardedAt - self.receivedAt).nanoseconds) / 1_000_000
     }
 
-    static func wallClockMillis() -> Int64 {
+    public static func wallClockMillis() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000

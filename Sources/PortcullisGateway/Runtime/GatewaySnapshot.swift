@@ -10,12 +10,21 @@ public final class GatewaySnapshot: Sendable {
         self.pipeline = pipeline
     }
 
-    /// Builds the standard pipeline for `config`.
-    public static func build(_ config: ConfigSnapshot) -> GatewaySnapshot {
-        let stages: [any Stage] = [
-            RequestInspectionStage(),
-            ModelRoutingStage(),
-        ]
+    /// Builds the standard pipeline for `config`: authenticate (when any method is configured),
+    /// inspect the body, route, check the route's authentication methods.
+    static func build(
+        _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:],
+        wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
+    ) -> GatewaySnapshot {
+        var stages: [any Stage] = []
+        if !config.authentication.configured.isEmpty || config.listenerPolicies.values.contains(where: \.required) {
+            stages.append(AuthenticationStage(config: config, providers: providers, wallClock: wallClock))
+        }
+        stages.append(RequestInspectionStage())
+        stages.append(ModelRoutingStage())
+        if config.backends.isEmpty == false && config.source.routes.contains(where: { $0.authentication.methods != nil }) {
+            stages.append(RouteAuthenticationStage())
+        }
         return GatewaySnapshot(config: config, pipeline: Pipeline(stages))
     }
 }

@@ -13,6 +13,16 @@ final class LoopContext {
     let accessLog: AccessLogWriter
     let services: GatewayServices
 
+    private var tokens: TokenCache?
+
+    /// This loop's verified-token cache.
+    func tokenCache(capacity: Int) -> TokenCache {
+        if let tokens, tokens.capacity == capacity { return tokens }
+        let cache = TokenCache(capacity: capacity)
+        self.tokens = cache
+        return cache
+    }
+
     private var cachedGeneration: UInt64
     private var cachedSnapshot: GatewaySnapshot
     private var roundRobin: [Int]

@@ -1,10 +1,18 @@
 import NIOCore
+import NIOSSL
 
 /// Facts about one client connection shared by its handlers (all on the same event loop).
 final class ConnectionState {
     let clientAddress: String?
     let isTLS: Bool
-    let isHTTP2: Bool
+    /// Set once ALPN has chosen the protocol (always false on plain listeners).
+    var isHTTP2: Bool
+    /// The listener that accepted the connection (its authentication policy applies).
+    let listenerName: String
+    /// The TLS handler, for the verified client certificate.
+    weak var tlsHandler: NIOSSLServerHandler?
+    private var certificateChecked = false
+    private var certificate: ClientCertificateIdentity?
     /// True between requests, while the next request head is awaited.
     var awaitingHead = true
     /// When the first byte of the next request head arrived (set by ``ConnectionGuard``).
@@ -16,11 +24,21 @@ final class ConnectionState {
     /// The HTTP/1 connection's first handler, which can write raw bytes past the HTTP codec.
     weak var rawWriter: ConnectionGuard?
 
-    init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool) {
+    init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool, listenerName: String) {
         self.clientAddress = clientAddress
         self.isTLS = isTLS
         self.isHTTP2 = isHTTP2
+        self.listenerName = listenerName
         self.idleSince = .now()
+    }
+
+    /// The client certificate NIOSSL verified during the handshake, read once per connection.
+    func clientCertificate() -> ClientCertificateIdentity? {
+        if !self.certificateChecked {
+            self.certificateChecked = true
+            self.certificate = self.tlsHandler?.peerCertificate.flatMap(ClientCertificateIdentity.init(certificate:))
+        }
+        return self.certificate
     }
 }
 

@@ -51,16 +51,23 @@ extension ProxyHandler {
 
     /// The request head sent upstream: the client's headers minus hop-by-hop ones (and any
     /// named in `Connection`), minus `Host`/`Content-Length`/`Expect`/`x-request-id`/`x-forwarded-*`
-    /// which the gateway sets itself.
+    /// which the gateway sets itself, minus the reserved `x-tenant-*` family (and configured
+    /// names) which only the gateway may set, minus the client's own credential unless the route
+    /// opts in; then the trusted tenant context, signed when the backend asks for it.
     func upstreamRequestHead(_ exchange: Exchange, endpoint: UpstreamEndpoint) -> HTTPRequestHead {
         let client = exchange.head.headers
+        let authentication = exchange.snapshot.config.authentication
+        let checkConfiguredReserved = !authentication.reservedExact.isEmpty || !authentication.reservedPrefixes.isEmpty
+        let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         let tokens = HeaderRules.connectionTokens(client)
         var headers = HTTPHeaders()
-        headers.reserveCapacity(client.count + 4)
+        headers.reserveCapacity(client.count + 8)
         headers.add(name: "host", value: endpoint.hostHeader)
         for (name, value) in client {
-            if HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name)
-                || HeaderRules.isListed(name, in: tokens)
+            if HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name) || HeaderRules.isListed(name, in: tokens)
+                || HeaderRules.hasPrefixIgnoringCase(name, "x-tenant-")
+                || (!forwardCredentials && HeaderRules.isClientCredential(name))
+                || (checkConfiguredReserved && authentication.isReserved(name.lowercased()))
             {
                 continue
             }
@@ -73,6 +80,21 @@ extension ProxyHandler {
         }
         headers.add(name: "x-forwarded-proto", value: exchange.isTLS ? "https" : "http")
         let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
+        if let identity = exchange.identity {
+            let limits = identity.plan.flatMap { exchange.snapshot.config.tenants.plans[$0]?.limitsHeader } ?? ""
+            headers.add(name: "x-tenant-id", value: identity.tenant)
+            headers.add(name: "x-tenant-plan", value: identity.plan ?? "")
+            headers.add(name: "x-tenant-org", value: identity.org ?? "")
+            headers.add(name: "x-tenant-limits", value: limits)
+            if let signing = exchange.route?.backend.signContext {
+                headers.add(
+                    name: "x-tenant-signature",
+                    value: TenantContextSignature.sign(
+                        secret: signing.secret, keyID: signing.keyID, timestamp: Int(exchange.receivedAtWall / 1000),
+                        method: exchange.head.method.rawValue, pathAndQuery: uri, requestID: exchange.requestID,
+                        tenant: identity.tenant, plan: identity.plan ?? "", org: identity.org ?? "", limits: limits))
+            }
+        }
         return HTTPRequestHead(version: .http1_1, method: exchange.head.method, uri: uri, headers: headers)
     }
 
@@ -206,6 +228,15 @@ extension HeaderRules {
         switch name.utf8.count {
         case 12: return equalsIgnoringCase(name, "x-request-id")
         case 24: return equalsIgnoringCase(name, "x-portcullis-overhead-ms")
+        default: return false
+        }
+    }
+
+    /// The client's own credential headers (forwarded only when a route opts in).
+    static func isClientCredential(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 9: return equalsIgnoringCase(name, "x-api-key")
+        case 13: return equalsIgnoringCase(name, "authorization")
         default: return false
         }
     }

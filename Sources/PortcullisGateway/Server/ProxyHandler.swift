@@ -260,7 +260,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
 
         let exchange = Exchange(
             snapshot: snapshot, head: head, target: target, endpoint: endpoint, requestID: requestID,
-            receivedAt: now, clientAddress: self.connection.clientAddress, isTLS: self.connection.isTLS, route: route)
+            receivedAt: now, connection: self.connection, loop: self.loop, route: route)
         self.exchange = exchange
         self.closeAfterResponse = !head.isKeepAlive
         self.bodyLimit = route?.maxRequestBytes ?? http.maxRequestBytes

@@ -33,13 +33,11 @@ final class UpstreamPool {
     }
 
     /// Opens a new connection to `endpoint`.
-    func connect(
-        _ endpoint: UpstreamEndpoint, backend: Backend, caFile: String? = nil
-    ) -> EventLoopFuture<UpstreamConnection> {
+    func connect(_ endpoint: UpstreamEndpoint, backend: Backend) -> EventLoopFuture<UpstreamConnection> {
         let sslContext: NIOSSLContext?
         if endpoint.scheme == .https {
             do {
-                sslContext = try self.tls.context(caFile: caFile)
+                sslContext = try self.tls.context(caFile: backend.caFile)
             } catch {
                 return self.eventLoop.makeFailedFuture(error)
             }

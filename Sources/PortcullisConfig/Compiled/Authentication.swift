@@ -1,0 +1,112 @@
+import PortcullisCore
+
+/// JWS algorithms the gateway can verify. `none` is not among them and cannot be configured.
+public enum JWSAlgorithm: String, Sendable, Hashable, CaseIterable {
+    case RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384, HS512
+
+    public var isHMAC: Bool { self == .HS256 || self == .HS384 || self == .HS512 }
+}
+
+/// A compiled API key entry (the key itself is never in the config, only its SHA-256).
+public struct APIKeyEntry: Sendable {
+    public let name: String
+    public let tenant: String
+    public let disabled: Bool
+}
+
+/// A compiled client-certificate mapping.
+public struct CertificateMapping: Sendable {
+    public enum Field: Sendable { case spiffe, dns, commonName }
+    public let name: String
+    public let field: Field
+    public let pattern: Glob
+    public let tenant: String
+}
+
+/// A validated JWT provider: exactly one key source, algorithms consistent with it.
+public struct JWTProviderConfig: Sendable {
+    public let spec: JWTProviderSpec
+    public let algorithms: Set<JWSAlgorithm>
+
+    public var name: String { self.spec.name }
+}
+
+/// Everything the authentication stage needs, compiled.
+public struct AuthenticationSettings: Sendable {
+    public let order: [AuthMethod]
+    /// Methods with at least one credential configured.
+    public let configured: Set<AuthMethod>
+    public let required: Bool
+    public let apiKeys: [KeyDigest: APIKeyEntry]
+    public let jwtProviders: [JWTProviderConfig]
+    public let certificateMappings: [CertificateMapping]
+    public let reservedExact: Set<String>
+    public let reservedPrefixes: [String]
+    public let requireKnownTenant: Bool
+    public let tokenCacheSize: Int
+
+    /// Whether a client request header must be dropped because only the gateway may set it.
+    public func isReserved(_ lowercasedName: String) -> Bool {
+        if lowercasedName.hasPrefix("x-tenant-") { return true }
+        if self.reservedExact.contains(lowercasedName) { return true }
+        return self.reservedPrefixes.contains { lowercasedName.hasPrefix($0) }
+    }
+}
+
+/// A listener's or route's authentication policy, compiled.
+public struct AuthenticationPolicy: Sendable {
+    /// Methods accepted (nil: every configured method).
+    public let methods: Set<AuthMethod>?
+    public let required: Bool
+
+    public init(methods: Set<AuthMethod>?, required: Bool) {
+        self.methods = methods
+        self.required = required
+    }
+}
+
+public struct TenantInfo: Sendable {
+    public let name: String
+    public let plan: String?
+    public let org: String?
+    public let disabled: Bool
+}
+
+public struct PlanInfo: Sendable {
+    public let name: String
+    public let models: [Glob]?
+    public let limits: LimitsSpec
+    /// `x-tenant-limits` value: an RFC 8941 dictionary of the plan's limits.
+    public let limitsHeader: String
+
+    init(spec: PlanSpec) {
+        self.name = spec.name
+        self.models = spec.models?.map(Glob.init)
+        self.limits = spec.limits
+        self.limitsHeader = Self.encode(spec.limits)
+    }
+
+    /// `rpm=100, burst=20, concurrency=4, tpm=…, tph=…, tpd=…, max-request-bytes=…, max-tokens=…`;
+    /// only the limits that are set appear.
+    public static func encode(_ limits: LimitsSpec) -> String {
+        var parts: [String] = []
+        func add(_ key: String, _ value: Int?) {
+            if let value { parts.append("\(key)=\(value)") }
+        }
+        add("rpm", limits.requestsPerMinute)
+        add("burst", limits.burst)
+        add("concurrency", limits.concurrency)
+        add("tpm", limits.tokensPerMinute)
+        add("tph", limits.tokensPerHour)
+        add("tpd", limits.tokensPerDay)
+        add("max-request-bytes", limits.maxRequestBytes)
+        add("max-tokens", limits.maxTokens)
+        return parts.joined(separator: ", ")
+    }
+}
+
+/// Tenants and plans by name.
+public struct TenantDirectory: Sendable {
+    public let tenants: [String: TenantInfo]
+    public let plans: [String: PlanInfo]
+}

@@ -1,0 +1,146 @@
+import PortcullisCore
+
+/// TLS for a listener.
+public struct TLSSpec: Sendable {
+    public enum ClientAuth: String, Sendable { case none, optional, required }
+
+    public var certificate: String
+    public var key: String
+    public var clientCA: String?
+    public var clientAuth: ClientAuth = .none
+    /// `1.2` or `1.3`.
+    public var minimumVersion = "1.2"
+    /// How often the certificate, key and CA files are checked for changes (0 = only on reload).
+    public var reloadIntervalNanos: Int64 = 5_000_000_000
+    public var location: SourceLocation
+}
+
+public struct HTTP2Spec: Sendable {
+    public var enabled = true
+    public var maxConcurrentStreams = 100
+    /// Stream resets tolerated per window before the connection is closed (rapid reset).
+    public var maxResetsPerWindow = 200
+    public var resetWindowNanos: Int64 = 30_000_000_000
+
+    public init() {}
+}
+
+/// Which authentication methods a listener or route accepts.
+public struct AuthenticationPolicySpec: Sendable {
+    public var methods: [AuthMethod]?
+    public var required: Bool?
+
+    public init() {}
+}
+
+/// The `authentication:` section.
+public struct AuthenticationSpec: Sendable {
+    /// The order in which presented credentials are reported; every presented credential is
+    /// verified and all must name the same tenant.
+    public var order: [AuthMethod] = [.mtls, .jwt, .apiKey]
+    /// Refuse requests without a credential (default: true when any method is configured).
+    public var required: Bool?
+    public var jwt: [JWTProviderSpec] = []
+    public var apiKeys: [APIKeySpec] = []
+    public var clientCertificates: [ClientCertificateSpec] = []
+    /// Extra request headers clients may not send (exact names, or prefixes ending in `*`),
+    /// on top of `x-tenant-*` which is always reserved.
+    public var reservedHeaders: [String] = []
+    /// Refuse tenants that are not listed under `tenants:`.
+    public var requireKnownTenant = false
+    /// Verified tokens remembered per event loop.
+    public var tokenCacheSize = 10_000
+
+    public init() {}
+}
+
+public struct JWTProviderSpec: Sendable {
+    public var name: String
+    public var issuer: String
+    public var audiences: [String]
+    public var algorithms: [String]
+    public var jwksURI: String?
+    public var jwksFile: String?
+    /// HMAC shared secret (only then are HS256/384/512 allowed, and never with a JWKS).
+    public var secret: String?
+    /// PEM CA bundle trusted for an https JWKS URI (default: system roots).
+    public var jwksCA: String?
+    public var refreshIntervalNanos: Int64 = 300_000_000_000
+    /// At most one refetch for an unknown `kid` per this period.
+    public var minRefetchIntervalNanos: Int64 = 30_000_000_000
+    public var fetchTimeoutNanos: Int64 = 5_000_000_000
+    public var maxJWKSBytes = 256 * 1024
+    public var clockSkewNanos: Int64 = 60_000_000_000
+    public var requireExpiry = true
+    public var maxTokenBytes = 16 * 1024
+    public var claims = ClaimNames()
+    public var location: SourceLocation
+
+    /// Claim names (dotted for nested claims: `org.tenant_id`).
+    public struct ClaimNames: Sendable, Equatable {
+        public var tenant = "tenant"
+        public var org = "org"
+        public var plan = "plan"
+        public var subject = "sub"
+        public init() {}
+    }
+}
+
+public struct APIKeySpec: Sendable {
+    public var name: String
+    public var tenant: String
+    /// Hex SHA-256 of the key (`portcullis hash-key` prints it).
+    public var sha256: String
+    public var disabled = false
+    public var location: SourceLocation
+}
+
+/// Maps a verified client certificate to a tenant. Patterns may use `*` globs.
+public struct ClientCertificateSpec: Sendable {
+    public var name: String
+    public var spiffe: String?
+    public var dns: String?
+    public var commonName: String?
+    public var tenant: String
+    public var location: SourceLocation
+}
+
+public struct TenantSpec: Sendable {
+    public var name: String
+    public var plan: String?
+    public var org: String?
+    public var disabled = false
+    public var location: SourceLocation
+}
+
+/// The limits a plan grants. Enforced by later stages; encoded now into `x-tenant-limits`.
+public struct LimitsSpec: Sendable, Equatable {
+    public var requestsPerMinute: Int?
+    public var burst: Int?
+    public var concurrency: Int?
+    public var tokensPerMinute: Int?
+    public var tokensPerHour: Int?
+    public var tokensPerDay: Int?
+    public var maxRequestBytes: Int?
+    public var maxTokens: Int?
+
+    public init() {}
+}
+
+public struct PlanSpec: Sendable {
+    public var name: String
+    public var models: [String]?
+    public var limits = LimitsSpec()
+    public var location: SourceLocation
+}
+
+public struct BackendTLSSpec: Sendable {
+    /// PEM CA bundle trusted for this backend (default: system roots).
+    public var ca: String?
+}
+
+/// Signing of the trusted tenant context toward a backend (`x-tenant-signature`).
+public struct SignContextSpec: Sendable {
+    public var secret: String
+    public var keyID: String = "default"
+}

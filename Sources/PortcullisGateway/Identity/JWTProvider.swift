@@ -1,0 +1,177 @@
+import AsyncHTTPClient
+import Atomics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import PortcullisConfig
+
+/// The keys of one JWT provider and the loop that keeps them fresh.
+///
+/// Keys come from a remote JWKS (fetched at start, refreshed on an interval, refetched when a
+/// token names an unknown `kid`, retried with backoff), a local JWKS file (re-read on the same
+/// interval), or a shared HMAC secret. A failed refresh never replaces the last good set.
+/// Runs as a long-lived task under the runtime; `stop()` ends it.
+final class JWTProvider: Sendable {
+    let config: JWTProviderConfig
+    private let logger: Logger
+    private let client: HTTPClient?
+    private let state: NIOLockedValueBox<State>
+    private let versionCounter = ManagedAtomic<UInt64>(0)
+    private let stopped = ManagedAtomic<Bool>(false)
+
+    private struct State {
+        var keys: JWKSet?
+        var policy: JWKSRefreshPolicy
+        var waiters: [EventLoopPromise<Void>] = []
+        var fetches = 0
+    }
+
+    init(config: JWTProviderConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let spec = config.spec
+        var initial: JWKSet?
+        if let secret = spec.secret {
+            let key = VerificationKey(kid: nil, algorithms: config.algorithms, material: .hmac(.init(data: Array(secret.utf8))))
+            initial = JWKSet(keys: ["": key], skipped: [], fingerprint: "hmac")
+        }
+        self.state = NIOLockedValueBox(
+            State(
+                keys: initial,
+                policy: JWKSRefreshPolicy(
+                    refreshInterval: .nanoseconds(spec.refreshIntervalNanos),
+                    minRefetchInterval: .nanoseconds(spec.minRefetchIntervalNanos))))
+        if spec.jwksURI != nil {
+            var configuration = HTTPClient.Configuration()
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let ca = spec.jwksCA { tls.trustRoots = .file(ca) }
+            configuration.tlsConfiguration = tls
+            configuration.redirectConfiguration = .disallow
+            configuration.timeout = .init(connect: .nanoseconds(spec.fetchTimeoutNanos), read: .nanoseconds(spec.fetchTimeoutNanos))
+            self.client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        } else {
+            self.client = nil
+        }
+    }
+
+    var name: String { self.config.name }
+
+    /// The current key set (nil: never obtained) and its version.
+    func currentKeys() -> JWKSet? {
+        self.state.withLockedValue { $0.keys }
+    }
+
+    /// Changes whenever the usable key material changes; cached verifications from an older
+    /// version are not trusted.
+    var version: UInt64 { self.versionCounter.load(ordering: .relaxed) }
+
+    var fetchCount: Int { self.state.withLockedValue { $0.fetches } }
+
+    /// Asks for an early fetch because a token named an unknown `kid`. Returns a future that
+    /// completes when that fetch has ended, or nil when the rate limit says no (or the keys do
+    /// not come from a JWKS).
+    func refetchForUnknownKid(on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
+        guard self.config.spec.secret == nil else { return nil }
+        let promise: EventLoopPromise<Void>? = self.state.withLockedValue { state in
+            guard state.policy.allowUnknownKidFetch(at: .now()) else { return nil }
+            let promise = eventLoop.makePromise(of: Void.self)
+            state.waiters.append(promise)
+            return promise
+        }
+        return promise?.futureResult
+    }
+
+    /// Keeps the keys fresh until `stop()` or cancellation.
+    func run() async {
+        guard self.config.spec.secret == nil else { return }
+        var next = NIODeadline.now()
+        while !self.stopped.load(ordering: .relaxed) && !Task.isCancelled {
+            // Wait for the next scheduled fetch or an unknown-kid request, checking every 50 ms:
+            // a tick per provider costs nothing and cannot lose a wake-up.
+            while NIODeadline.now() < next && !self.stopped.load(ordering: .relaxed) && !Task.isCancelled
+                && self.state.withLockedValue({ $0.waiters.isEmpty })
+            {
+                try? await Task.sleep(nanoseconds: 50_000_000)
+            }
+            if self.stopped.load(ordering: .relaxed) || Task.isCancelled { break }
+            let success = await self.fetchOnce()
+            let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
+                next = state.policy.fetchEnded(success: success, at: .now())
+                state.fetches += 1
+                defer { state.waiters.removeAll() }
+                return state.waiters
+            }
+            for waiter in waiters { waiter.succeed() }
+        }
+        let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
+            defer { state.waiters.removeAll() }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.succeed() }
+    }
+
+    func stop() {
+        self.stopped.store(true, ordering: .relaxed)
+    }
+
+    func shutdown() async {
+        self.stop()
+        try? await self.client?.shutdown()
+    }
+
+    private func fetchOnce() async -> Bool {
+        let spec = self.config.spec
+        let bytes: [UInt8]
+        do {
+            if let uri = spec.jwksURI, let client = self.client {
+                var request = HTTPClientRequest(url: uri)
+                request.headers.add(name: "accept", value: "application/json")
+                let response = try await client.execute(request, timeout: .nanoseconds(spec.fetchTimeoutNanos))
+                guard response.status == .ok else {
+                    self.logger.warning("JWKS fetch failed", metadata: ["provider": "\(spec.name)", "status": "\(response.status.code)"])
+                    return false
+                }
+                let body = try await response.body.collect(upTo: spec.maxJWKSBytes)
+                bytes = Array(body.readableBytesView)
+            } else if let file = spec.jwksFile {
+                let data = try Data(contentsOf: URL(fileURLWithPath: file))
+                guard data.count <= spec.maxJWKSBytes else {
+                    self.logger.warning("JWKS file too large", metadata: ["provider": "\(spec.name)"])
+                    return false
+                }
+                bytes = Array(data)
+            } else {
+                return false
+            }
+        } catch {
+            self.logger.warning(
+                "JWKS fetch failed; keeping the last good key set",
+                metadata: ["provider": "\(spec.name)", "error": "\(type(of: error))"])
+            return false
+        }
+        switch JWKSet.parse(bytes, allowed: self.config.algorithms) {
+        case .success(let keys):
+            if !keys.skipped.isEmpty {
+                self.logger.warning("JWKS keys skipped", metadata: ["provider": "\(spec.name)", "skipped": "\(keys.skipped)"])
+            }
+            let changed = self.state.withLockedValue { state -> Bool in
+                let changed = state.keys?.fingerprint != keys.fingerprint
+                state.keys = keys
+                return changed
+            }
+            if changed {
+                self.versionCounter.wrappingIncrement(ordering: .relaxed)
+                self.logger.info("JWKS loaded", metadata: ["provider": "\(spec.name)", "keys": "\(keys.keys.keys.sorted())"])
+            }
+            return true
+        case .failure(let problem):
+            self.logger.warning(
+                "JWKS refused; keeping the last good key set", metadata: ["provider": "\(spec.name)", "problem": "\(problem)"])
+            return false
+        }
+    }
+}
+

@@ -1,0 +1,70 @@
+import Logging
+import NIOConcurrencyHelpers
+import PortcullisConfig
+
+/// The runtime JWT providers, reconciled by name across reloads: a provider whose key source
+/// did not change is kept (with its keys and refresh schedule), a changed one is replaced, a
+/// removed one is stopped. `run()` drives every provider's refresh loop.
+final class JWTProviderRegistry: Sendable {
+    private let providers = NIOLockedValueBox<[String: JWTProvider]>([:])
+    private let started: AsyncStream<JWTProvider>
+    private let startedContinuation: AsyncStream<JWTProvider>.Continuation
+    private let logger: Logger
+
+    init(logger: Logger) {
+        self.logger = logger
+        (self.started, self.startedContinuation) = AsyncStream.makeStream(of: JWTProvider.self)
+    }
+
+    /// Providers for `configs`, creating, keeping and stopping as needed.
+    func reconcile(_ configs: [JWTProviderConfig]) throws -> [String: JWTProvider] {
+        var created: [JWTProvider] = []
+        var stopped: [JWTProvider] = []
+        let result = try self.providers.withLockedValue { current -> [String: JWTProvider] in
+            var next: [String: JWTProvider] = [:]
+            for config in configs {
+                if let existing = current[config.name], Self.sameKeySource(existing.config, config) {
+                    next[config.name] = existing
+                } else {
+                    let provider = try JWTProvider(config: config, logger: self.logger)
+                    next[config.name] = provider
+                    created.append(provider)
+                }
+            }
+            for (name, provider) in current where next[name] !== provider {
+                stopped.append(provider)
+            }
+            current = next
+            return next
+        }
+        for provider in stopped { provider.stop() }
+        for provider in created { self.startedContinuation.yield(provider) }
+        return result
+    }
+
+    var all: [JWTProvider] { self.providers.withLockedValue { Array($0.values) } }
+
+    /// Runs the refresh loop of every provider, including ones added by later reloads, until
+    /// the task is cancelled.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for await provider in self.started {
+                group.addTask { await provider.run() }
+            }
+            group.cancelAll()
+        }
+    }
+
+    func shutdown() async {
+        self.startedContinuation.finish()
+        for provider in self.all { await provider.shutdown() }
+    }
+
+    static func sameKeySource(_ a: JWTProviderConfig, _ b: JWTProviderConfig) -> Bool {
+        a.spec.jwksURI == b.spec.jwksURI && a.spec.jwksFile == b.spec.jwksFile && a.spec.jwksCA == b.spec.jwksCA
+            && a.spec.secret == b.spec.secret && a.algorithms == b.algorithms
+            && a.spec.refreshIntervalNanos == b.spec.refreshIntervalNanos
+            && a.spec.minRefetchIntervalNanos == b.spec.minRefetchIntervalNanos
+            && a.spec.fetchTimeoutNanos == b.spec.fetchTimeoutNanos && a.spec.maxJWKSBytes == b.spec.maxJWKSBytes
+    }
+}

@@ -1,0 +1,289 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PortcullisConfig
+import PortcullisCore
+import NIOSSL
+
+/// Proves who is calling, before the body is read.
+///
+/// Every credential the request presents and the listener accepts is verified: the client
+/// certificate (mTLS), a bearer JWT, an API key (`Authorization: Bearer` or `x-api-key`). Any
+/// invalid credential refuses the request (401, never a fall-through to another method); valid
+/// ones must all name the same tenant (403 `identity_conflict` otherwise); the identity is the
+/// first in the configured order. Without a credential: 401 when authentication is required.
+struct AuthenticationStage: Stage {
+    let settings: AuthenticationSettings
+    let tenants: TenantDirectory
+    let policies: [String: AuthenticationPolicy]
+    let providers: [String: JWTProvider]
+    let providerConfigs: [String: JWTProviderConfig]
+    let providersByIssuer: [String: JWTProviderConfig]
+    let maxTokenBytes: Int
+    let wallClock: @Sendable () -> Double
+
+    var name: String { "authenticate" }
+    var phase: StagePhase { .head }
+
+    init(config: ConfigSnapshot, providers: [String: JWTProvider], wallClock: @escaping @Sendable () -> Double) {
+        self.settings = config.authentication
+        self.tenants = config.tenants
+        self.policies = config.listenerPolicies
+        self.providers = providers
+        self.providerConfigs = Dictionary(uniqueKeysWithValues: config.authentication.jwtProviders.map { ($0.name, $0) })
+        self.providersByIssuer = Dictionary(uniqueKeysWithValues: config.authentication.jwtProviders.map { ($0.spec.issuer, $0) })
+        self.maxTokenBytes = config.authentication.jwtProviders.map(\.spec.maxTokenBytes).max() ?? 16 * 1024
+        self.wallClock = wallClock
+    }
+
+    private enum Outcome {
+        case proven(Identity)
+        case refused(GatewayError, reason: String)
+        case wait(EventLoopFuture<Void>)
+    }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        let policy = self.policies[exchange.listenerName] ?? AuthenticationPolicy(methods: nil, required: self.settings.required)
+        let allowed = (policy.methods ?? self.settings.configured).intersection(self.settings.configured)
+        var proofs: [Identity] = []
+
+        // Client certificate.
+        if allowed.contains(.mtls), let certificate = exchange.connection.clientCertificate(),
+            let mapping = certificate.match(self.settings.certificateMappings)
+        {
+            proofs.append(
+                Identity(tenant: mapping.tenant, org: nil, plan: nil, subject: certificate.spiffeIDs.first ?? certificate.commonName,
+                         method: .mtls, credentialName: mapping.name))
+        }
+
+        // Credential headers.
+        var authorization: String?
+        var apiKeyHeader: String?
+        for (name, value) in exchange.head.headers {
+            if HeaderRules.equalsIgnoringCase(name, "authorization") {
+                if authorization != nil { return self.refuse(exchange, .invalidToken("More than one Authorization header."), "duplicate_authorization") }
+                authorization = value
+            } else if HeaderRules.equalsIgnoringCase(name, "x-api-key") {
+                if apiKeyHeader != nil { return self.refuse(exchange, .invalidAPIKey("More than one x-api-key header."), "duplicate_api_key") }
+                apiKeyHeader = value
+            }
+        }
+        if let authorization, allowed.contains(.jwt) || allowed.contains(.apiKey) {
+            guard let token = Self.bearerToken(authorization) else {
+                return self.refuse(exchange, .invalidToken("The Authorization header must use the Bearer scheme."), "authorization_scheme")
+            }
+            if allowed.contains(.jwt) && Self.looksLikeJWT(token) {
+                switch self.verifyJWT(token, exchange: exchange) {
+                case .proven(let identity): proofs.append(identity)
+                case .refused(let error, let reason): return self.refuse(exchange, error, reason)
+                case .wait(let future):
+                    return self.suspend(exchange, until: future)
+                }
+            } else if allowed.contains(.apiKey) {
+                switch self.verifyAPIKey(token) {
+                case .proven(let identity): proofs.append(identity)
+                case .refused(let error, let reason): return self.refuse(exchange, error, reason)
+                case .wait: break
+                }
+            } else {
+                return self.refuse(exchange, .invalidToken("The bearer token is not a JWT."), "token_not_jwt")
+            }
+        }
+        if let apiKeyHeader, allowed.contains(.apiKey) {
+            switch self.verifyAPIKey(Substring(apiKeyHeader)) {
+            case .proven(let identity): proofs.append(identity)
+            case .refused(let error, let reason): return self.refuse(exchange, error, reason)
+            case .wait: break
+            }
+        }
+
+        guard var identity = self.pick(proofs) else {
+            if proofs.isEmpty {
+                guard policy.required else { return .proceed }
+                let error: GatewayError =
+                    allowed.contains(.apiKey)
+                    ? .invalidAPIKey("You didn't provide an API key. Send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.")
+                    : .invalidToken("No credential was provided.")
+                return self.refuse(exchange, error, "missing_credentials")
+            }
+            exchange.authFailure = "identity_conflict"
+            return .refuse(.identityConflict())
+        }
+
+        // The platform's own tenant table is authoritative for plan and org.
+        if let tenant = self.tenants.tenants[identity.tenant] {
+            if tenant.disabled {
+                exchange.authFailure = "tenant_disabled"
+                return .refuse(.tenantDisabled())
+            }
+            if let plan = tenant.plan { identity.plan = plan }
+            if let org = tenant.org { identity.org = org }
+        } else if self.settings.requireKnownTenant {
+            exchange.authFailure = "unknown_tenant"
+            return .refuse(.unknownTenant())
+        }
+        exchange.identity = identity
+        return .proceed
+    }
+
+    /// All proofs must agree on the tenant; the first in the configured order wins.
+    private func pick(_ proofs: [Identity]) -> Identity? {
+        guard let first = proofs.first else { return nil }
+        guard proofs.allSatisfy({ $0.tenant == first.tenant }) else { return nil }
+        for method in self.settings.order {
+            if let proof = proofs.first(where: { $0.method == method }) { return proof }
+        }
+        return first
+    }
+
+    private func refuse(_ exchange: Exchange, _ error: GatewayError, _ reason: String) -> StageResult {
+        exchange.authFailure = reason
+        return .refuse(error)
+    }
+
+    private func suspend(_ exchange: Exchange, until future: EventLoopFuture<Void>) -> StageResult {
+        exchange.jwksRefetched = true
+        let stage = self
+        let resumed = future.hop(to: exchange.eventLoop).assumeIsolated().map { _ in
+            stage.evaluate(exchange)
+        }.nonisolated()
+        return .suspend(resumed)
+    }
+
+    // MARK: JWT
+
+    private func verifyJWT(_ token: Substring, exchange: Exchange) -> Outcome {
+        guard token.utf8.count <= self.maxTokenBytes else {
+            return .refused(.invalidToken(TokenProblem.tooLarge.message), reason: TokenProblem.tooLarge.logReason)
+        }
+        let now = self.wallClock()
+        let cacheKey = TokenCache.Key(token: token)
+        let cache = exchange.loop.tokenCache(capacity: self.settings.tokenCacheSize)
+        if let entry = cache.lookup(cacheKey, now: now, version: { self.providers[$0]?.version }) {
+            return .proven(entry.identity)
+        }
+        let parsed: ParsedToken
+        switch ParsedToken.parse(token, maxBytes: self.maxTokenBytes) {
+        case .success(let value): parsed = value
+        case .failure(let problem): return .refused(.invalidToken(problem.message), reason: problem.logReason)
+        }
+        guard let issuer = parsed.issuer, let config = self.providersByIssuer[issuer], let provider = self.providers[config.name]
+        else {
+            return .refused(.invalidToken(TokenProblem.unknownIssuer.message), reason: TokenProblem.unknownIssuer.logReason)
+        }
+        guard let keys = provider.currentKeys() else {
+            // Never obtained keys: the platform's fault, not the caller's.
+            _ = provider.refetchForUnknownKid(on: exchange.eventLoop)
+            return .refused(.authUnavailable(), reason: TokenProblem.keysUnavailable.logReason)
+        }
+        let version = provider.version
+        switch JWTValidator.validate(parsed, provider: config, keys: keys, now: now) {
+        case .success(let verified):
+            let expiresAt = min(verified.expiresAt ?? .infinity, now + TokenCache.maximumAge)
+            cache.insert(
+                cacheKey, .init(identity: verified.identity, expiresAt: expiresAt, provider: config.name, keyVersion: version))
+            return .proven(verified.identity)
+        case .failure(.unknownKeyID) where !exchange.jwksRefetched:
+            if let future = provider.refetchForUnknownKid(on: exchange.eventLoop) {
+                return .wait(future)
+            }
+            return .refused(.invalidToken(TokenProblem.unknownKeyID.message), reason: TokenProblem.unknownKeyID.logReason)
+        case .failure(let problem):
+            return .refused(.invalidToken(problem.message), reason: problem.logReason)
+        }
+    }
+
+    // MARK: API keys
+
+    private func verifyAPIKey(_ key: Substring) -> Outcome {
+        guard !key.isEmpty, key.utf8.count <= 512 else {
+            return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_malformed")
+        }
+        var key = key
+        let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
+        guard let presented = KeyDigest(bytes: Array(digest)), let entry = self.settings.apiKeys[presented] else {
+            return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_unknown")
+        }
+        guard !entry.disabled else {
+            return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_disabled")
+        }
+        return .proven(Identity(tenant: entry.tenant, org: nil, plan: nil, subject: entry.name, method: .apiKey, credentialName: entry.name))
+    }
+
+    // MARK: Helpers
+
+    static func bearerToken(_ value: String) -> Substring? {
+        let trimmed = value.drop { $0 == " " }
+        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
+        let token = trimmed.dropFirst(7).drop { $0 == " " }
+        guard !token.isEmpty, !token.contains(" ") else { return nil }
+        return token
+    }
+
+    /// Three dot-separated parts: a JWS compact serialisation (API keys never contain dots).
+    static func looksLikeJWT(_ token: Substring) -> Bool {
+        token.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ".") ? 1 : 0) } == 2
+    }
+}
+
+extension GatewayError {
+    static func invalidAPIKey(_ message: String) -> GatewayError {
+        GatewayError(
+            status: 401, type: "invalid_request_error", code: "invalid_api_key", message: message, reason: .unauthenticated,
+            headers: [("www-authenticate", "Bearer realm=\"portcullis\"")])
+    }
+
+    static func invalidToken(_ message: String) -> GatewayError {
+        GatewayError(
+            status: 401, type: "authentication_error", code: "invalid_token", message: message, reason: .unauthenticated,
+            headers: [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(message)\"")])
+    }
+
+    static func authUnavailable() -> GatewayError {
+        GatewayError(
+            status: 503, type: "server_error", code: "auth_unavailable",
+            message: "The gateway cannot verify tokens from this issuer yet; try again shortly.", reason: .authUnavailable,
+            headers: [("retry-after", "5")])
+    }
+
+    static func identityConflict() -> GatewayError {
+        GatewayError(
+            status: 403, type: "permission_error", code: "identity_conflict",
+            message: "The credentials presented prove different tenants.", reason: .identityConflict)
+    }
+
+    static func tenantDisabled() -> GatewayError {
+        GatewayError(
+            status: 403, type: "permission_error", code: "tenant_disabled", message: "This tenant is disabled.", reason: .forbidden)
+    }
+
+    static func unknownTenant() -> GatewayError {
+        GatewayError(
+            status: 403, type: "permission_error", code: "unknown_tenant", message: "This tenant is not known to the gateway.",
+            reason: .forbidden)
+    }
+
+    static func methodNotAccepted(_ methods: Set<AuthMethod>) -> GatewayError {
+        let names = methods.map(\.rawValue).sorted().joined(separator: ", ")
+        return GatewayError(
+            status: 401, type: "authentication_error", code: "invalid_token",
+            message: "This route requires authentication by: \(names).", reason: .unauthenticated,
+            headers: [("www-authenticate", "Bearer realm=\"portcullis\"")])
+    }
+}
+
+/// After routing: a route may accept only some authentication methods.
+struct RouteAuthenticationStage: Stage {
+    var name: String { "route-authentication" }
+    var phase: StagePhase { .body }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        guard let allowed = exchange.route?.allowedMethods else { return .proceed }
+        guard let identity = exchange.identity, allowed.contains(identity.method) else {
+            exchange.authFailure = "route_method"
+            return .refuse(.methodNotAccepted(allowed))
+        }
+        return .proceed
+    }
+}
