@@ -56,6 +56,11 @@ public final class MockBackend: Sendable {
 final class Recorder: Sendable {
     static let capacity = 512
     private let items = NIOLockedValueBox<[RecordedRequest]>([])
+    private let abortedStreams = NIOLockedValueBox(0)
+
+    /// A streamed response whose connection went away before its last event.
+    func streamAborted() { self.abortedStreams.withLockedValue { $0 += 1 } }
+    var aborted: Int { self.abortedStreams.withLockedValue { $0 } }
 
     func add(_ request: RecordedRequest) {
         self.items.withLockedValue { items in
@@ -82,6 +87,10 @@ struct MockResponder: Sendable {
         let path = request.path
         if path == "/__mock/requests" {
             self.handleRecorded(request, writer)
+            return
+        }
+        if path == "/__mock/stats" {
+            self.handleStats(writer)
             return
         }
         if self.options.record {
@@ -136,6 +145,10 @@ struct MockResponder: Sendable {
         } else {
             reply(writer)
         }
+    }
+
+    private func handleStats(_ writer: EmbeddedResponseWriter) {
+        writer.respondJSON(#"{"requests":\#(self.recorder.all().count),"abortedStreams":\#(self.recorder.aborted)}"#)
     }
 
     private func handleRecorded(_ request: EmbeddedRequest, _ writer: EmbeddedResponseWriter) {
@@ -238,7 +251,7 @@ struct MockResponder: Sendable {
             headers.add(name: "cache-control", value: "no-cache")
             writer.start(status: .ok, headers: headers)
             writer.flush()
-            StreamSender(writer: writer, events: finalEvents, options: options).send(index: 0)
+            StreamSender(writer: writer, events: finalEvents, options: options, recorder: self.recorder).send(index: 0)
         }
     }
 
@@ -265,10 +278,15 @@ private struct StreamSender {
     let writer: EmbeddedResponseWriter
     let events: [String]
     let options: MockOptions
+    let recorder: Recorder
 
     func send(index start: Int) {
         var index = start
-        while self.writer.isActive {
+        while true {
+            guard self.writer.isActive else {
+                self.recorder.streamAborted()
+                return
+            }
             if index == self.events.count {
                 self.writer.end()
                 return
@@ -281,7 +299,10 @@ private struct StreamSender {
             if delay > .zero {
                 let next = index
                 self.writer.eventLoop.assumeIsolated().scheduleTask(in: delay) {
-                    guard self.writer.isActive else { return }
+                    guard self.writer.isActive else {
+                        self.recorder.streamAborted()
+                        return
+                    }
                     self.writer.write(ByteBuffer(string: self.events[next]), flush: true)
                     self.send(index: next + 1)
                 }

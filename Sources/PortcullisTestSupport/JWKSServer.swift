@@ -11,6 +11,8 @@ public final class JWKSServer: Sendable {
     public enum Mode: Sendable {
         case keys([[String: String]])
         case raw(status: Int, body: String)
+        /// Down: connections (also kept-alive ones) are dropped without an answer.
+        case down
     }
 
     private let mode: NIOLockedValueBox<Mode>
@@ -33,8 +35,15 @@ public final class JWKSServer: Sendable {
         let fetches = NIOLockedValueBox(0)
         let server = try await EmbeddedHTTPServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton) {
             _, writer in
+            let current = mode.withLockedValue { $0 }
+            if case .down = current {
+                writer.abort()
+                return
+            }
             fetches.withLockedValue { $0 += 1 }
-            switch mode.withLockedValue({ $0 }) {
+            switch current {
+            case .down:
+                break
             case .keys(let keys):
                 let data = try! JSONSerialization.data(withJSONObject: ["keys": keys])
                 writer.respondJSON(String(decoding: data, as: UTF8.self))
@@ -55,8 +64,9 @@ public final class JWKSServer: Sendable {
         self.mode.withLockedValue { $0 = .raw(status: status, body: body) }
     }
 
-    /// Stops answering (connections are refused from now on).
+    /// Stops answering: open connections are dropped and new ones refused.
     public func stop() async {
+        self.mode.withLockedValue { $0 = .down }
         let server = self.server.withLockedValue { value -> EmbeddedHTTPServer? in
             defer { value = nil }
             return value
