@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// A plain TCP connection for sending hand-crafted (often malformed) HTTP and reading whatever
 /// comes back, with bounded waits.
@@ -27,11 +28,25 @@ public final class RawConnection: Sendable {
         self.received = received
     }
 
-    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawConnection {
+    /// Connects over plain TCP, or over TLS trusting `tlsCA` (offering `alpn`).
+    public static func connect(
+        port: Int, host: String = "127.0.0.1", tlsCA: String? = nil, alpn: [String] = []
+    ) async throws -> RawConnection {
         let received = NIOLockedValueBox<(ByteBuffer, Bool)>((ByteBuffer(), false))
+        var sslContext: NIOSSLContext?
+        if let tlsCA {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(tlsCA)
+            tls.applicationProtocols = alpn
+            sslContext = try NIOSSLContext(configuration: tls)
+        }
+        let context = sslContext
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context {
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    }
                     try channel.pipeline.syncOperations.addHandler(Collector(received))
                 }
             }
@@ -43,7 +58,12 @@ public final class RawConnection: Sendable {
         try await self.channel.writeAndFlush(ByteBuffer(string: text))
     }
 
+    public func send(bytes: [UInt8]) async throws {
+        try await self.channel.writeAndFlush(ByteBuffer(bytes: bytes))
+    }
+
     public var text: String { self.received.withLockedValue { String(buffer: $0.0) } }
+    public var bytes: [UInt8] { self.received.withLockedValue { Array($0.0.readableBytesView) } }
     public var isClosedByPeer: Bool { self.received.withLockedValue { $0.1 } }
 
     /// Waits until the received text contains `needle` (or the peer closed), bounded.

@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwiftASN1
 import X509
 
@@ -70,6 +73,6 @@ public struct TestCertificates: Sendable {
         // Write-then-rename so a watcher never sees a half-written file.
         let temporary = path + ".tmp-\(UUID().uuidString)"
         try text.write(toFile: temporary, atomically: false, encoding: .utf8)
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: path), withItemAt: URL(fileURLWithPath: temporary))
+        guard rename(temporary, path) == 0 else { throw TestFailure("cannot rename \(temporary) to \(path)") }
     }
 }

@@ -58,7 +58,8 @@ struct ServeCommand: AsyncParsableCommand {
     static func printBanner(_ runtime: GatewayRuntime, quickstart: Bool) {
         guard let first = runtime.listeners.first else { return }
         let host = runtime.store.current.config.listeners.first?.host ?? "127.0.0.1"
-        let base = "http://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(first.port)"
+        let scheme = runtime.store.current.config.listeners.first?.tls == nil ? "http" : "https"
+        let base = "\(scheme)://\(host == "0.0.0.0" ? "127.0.0.1" : host):\(first.port)"
         var lines: [String] = []
         lines.append("Portcullis is listening on \(base)" + (runtime.admin.map { " (admin on port \($0.port))" } ?? ""))
         let model = runtime.store.current.config.exposedModels.first?.name ?? "MODEL"

@@ -57,7 +57,7 @@ public struct ConfigCompiler: Sendable {
                     continue
                 }
                 switch UpstreamEndpoint.parse(url) {
-                case .success(let endpoint): endpoints.append(endpoint)
+                case .success(let endpoint): endpoints.append(endpoint.trusting(caFile: spec.tls.ca))
                 case .failure(let problem):
                     report(
                         spec.location, "endpoints[\(i)]",

@@ -11,8 +11,12 @@ public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
     public let basePath: String
     /// Value of the `Host` header sent upstream.
     public let hostHeader: String
-    /// Identity of the endpoint for connection pooling: `scheme://host:port`.
+    /// Identity of the endpoint: `scheme://host:port`.
     public let key: String
+    /// Identity for connection pooling: the key plus the trust the TLS connection was verified
+    /// with, so a connection verified against one backend's CA is never lent to a backend that
+    /// trusts something else.
+    public private(set) var poolKey: String
 
     public init(scheme: Scheme, host: String, port: Int, basePath: String = "") {
         self.scheme = scheme
@@ -23,6 +27,14 @@ public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
         let bracketed = host.contains(":") ? "[\(host)]" : host
         self.hostHeader = port == defaultPort ? bracketed : "\(bracketed):\(port)"
         self.key = "\(scheme.rawValue)://\(bracketed):\(port)"
+        self.poolKey = self.key
+    }
+
+    /// This endpoint as reached with the trust anchors in `caFile` (nil: system roots).
+    public func trusting(caFile: String?) -> UpstreamEndpoint {
+        var copy = self
+        if self.scheme == .https { copy.poolKey = self.key + "|ca=" + (caFile ?? "system") }
+        return copy
     }
 
     public var description: String { self.key + self.basePath }

@@ -26,13 +26,19 @@ final class HandshakeTimeoutHandler: ChannelInboundHandler, RemovableChannelHand
         self.scheduled?.cancel()
     }
 
+    /// A failed handshake (no or untrusted client certificate, bad ClientHello) ends the connection.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Pass the event on first: the ALPN handler after this one waits for it.
+        context.fireUserInboundEventTriggered(event)
         if let event = event as? TLSUserEvent, case .handshakeCompleted = event {
             self.scheduled?.cancel()
             self.scheduled = nil
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
-        context.fireUserInboundEventTriggered(event)
     }
 }
 
@@ -53,6 +59,12 @@ final class HTTP2IdleHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.arm(context)
+    }
+
+    /// Connection-level HTTP/2 errors (protocol violations, rapid-reset and other flood limits,
+    /// TLS failures) end the connection; NIOHTTP2 has already sent GOAWAY where it applies.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

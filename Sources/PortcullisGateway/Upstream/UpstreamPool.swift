@@ -25,7 +25,7 @@ final class UpstreamPool {
 
     /// An idle connection to `endpoint`, if one is pooled.
     func takeIdle(_ endpoint: UpstreamEndpoint) -> UpstreamConnection? {
-        guard let list = self.idle[endpoint.key] else { return nil }
+        guard let list = self.idle[endpoint.poolKey] else { return nil }
         while let connection = list.connections.popLast() {
             if !connection.isClosed { return connection }
         }
@@ -44,7 +44,7 @@ final class UpstreamPool {
         } else {
             sslContext = nil
         }
-        let key = endpoint.key
+        let key = endpoint.poolKey
         let maxIdle = backend.maxIdleConnections
         let serverHostname = Self.isIPAddress(endpoint.host) ? nil : endpoint.host
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
