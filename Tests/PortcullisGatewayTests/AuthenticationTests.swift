@@ -234,13 +234,45 @@ struct AuthenticationTests {
         let key = try TestSigningKey.rsa(kid: "k1")
         try await withAuthGateway(keys: [key.jwk(alg: "RS256")], yaml: { AuthFixture.yaml(mockURL: $0, jwks: $1) }) {
             gateway, _, jwks in
-            for (status, body) in [(200, "<html>maintenance</html>"), (200, "{not json"), (200, #"{"keys":[]}"#), (500, "oops")] {
+            let oversized = #"{"keys":[],"padding":""# + String(repeating: "x", count: 300 * 1024) + #""}"#
+            for (status, body) in [
+                (200, "<html>maintenance</html>"), (200, "{not json"), (200, #"{"keys":[]}"#), (500, "oops"), (200, oversized),
+            ] {
                 jwks.setRaw(status: status, body: body)
                 let before = jwks.fetchCount
                 _ = try await eventually { jwks.fetchCount > before + 1 ? true : nil }
                 let token = try key.sign(testClaims(extra: ["jti": "\(status)-\(body.count)"]), alg: "RS256")
                 #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(token)).status == 200, "\(body)")
             }
+        }
+    }
+
+    @Test func hmacOnlyWithAnExplicitSharedSecretProvider() async throws {
+        let rsa = try TestSigningKey.rsa(kid: "rsa-1")
+        let secret = String(repeating: "s", count: 48)
+        let hmacProvider = """
+                - name: internal
+                  issuer: https://internal.test/
+                  audiences: [portcullis]
+                  algorithms: [HS256]
+                  secret: \(secret)
+            """
+        try await withAuthGateway(
+            keys: [rsa.jwk(alg: "RS256")],
+            yaml: {
+                AuthFixture.yaml(mockURL: $0, jwks: $1).replacingOccurrences(of: "      claims: { tenant: tenant, plan: plan }\n", with: "      claims: { tenant: tenant, plan: plan }\n" + hmacProvider + "\n")
+            }
+        ) { gateway, _, _ in
+            let good = TestSigningKey.signHMAC(testClaims(issuer: "https://internal.test/"), secret: Array(secret.utf8))
+            #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(good)).status == 200)
+            let wrongSecret = TestSigningKey.signHMAC(testClaims(issuer: "https://internal.test/"), secret: Array("nope".utf8))
+            #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(wrongSecret)).status == 401)
+            // The JWKS provider never accepts HMAC, whatever the secret.
+            let confused = TestSigningKey.signHMAC(testClaims(), secret: Array(secret.utf8), kid: "rsa-1")
+            #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(confused)).status == 401)
+            // And the shared-secret provider accepts nothing but HMAC.
+            let rsaSigned = try rsa.sign(testClaims(issuer: "https://internal.test/"), alg: "RS256")
+            #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(rsaSigned)).status == 401)
         }
     }
 

@@ -2,11 +2,20 @@
 public struct KeyDigest: Hashable, Sendable {
     public let words: (UInt64, UInt64, UInt64, UInt64)
 
-    public init?(bytes: some Collection<UInt8>) {
+    /// From 32 raw bytes (big-endian words). Not generic, so it costs four loads.
+    public init?(unsafeBytes bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 32 else { return nil }
-        var w: [UInt64] = [0, 0, 0, 0]
-        for (i, byte) in bytes.enumerated() { w[i / 8] = w[i / 8] << 8 | UInt64(byte) }
-        self.words = (w[0], w[1], w[2], w[3])
+        self.words = (
+            UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+            UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+            UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        )
+    }
+
+    public init?(bytes: [UInt8]) {
+        guard let digest = bytes.withUnsafeBytes({ KeyDigest(unsafeBytes: $0) }) else { return nil }
+        self = digest
     }
 
     public init?(hex: String) {

@@ -13,13 +13,9 @@ final class TokenCache {
         init(token: Substring) {
             var token = token
             let digest = token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-            var a: UInt64 = 0
-            var b: UInt64 = 0
-            for (i, byte) in digest.enumerated() where i < 16 {
-                if i < 8 { a = a << 8 | UInt64(byte) } else { b = b << 8 | UInt64(byte) }
+            (self.a, self.b) = digest.withUnsafeBytes {
+                ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             }
-            self.a = a
-            self.b = b
         }
     }
 

@@ -16,12 +16,14 @@ import NIOSSL
 struct AuthenticationStage: Stage {
     let settings: AuthenticationSettings
     let tenants: TenantDirectory
-    let policies: [String: AuthenticationPolicy]
     let providers: [String: JWTProvider]
     let providerConfigs: [String: JWTProviderConfig]
     let providersByIssuer: [String: JWTProviderConfig]
     let maxTokenBytes: Int
     let wallClock: @Sendable () -> Double
+    /// Methods each listener accepts, intersected with the configured ones once, not per request.
+    let allowedByListener: [String: (methods: Set<AuthMethod>, required: Bool)]
+    let defaultAllowed: (methods: Set<AuthMethod>, required: Bool)
 
     var name: String { "authenticate" }
     var phase: StagePhase { .head }
@@ -29,12 +31,16 @@ struct AuthenticationStage: Stage {
     init(config: ConfigSnapshot, providers: [String: JWTProvider], wallClock: @escaping @Sendable () -> Double) {
         self.settings = config.authentication
         self.tenants = config.tenants
-        self.policies = config.listenerPolicies
         self.providers = providers
         self.providerConfigs = Dictionary(uniqueKeysWithValues: config.authentication.jwtProviders.map { ($0.name, $0) })
         self.providersByIssuer = Dictionary(uniqueKeysWithValues: config.authentication.jwtProviders.map { ($0.spec.issuer, $0) })
         self.maxTokenBytes = config.authentication.jwtProviders.map(\.spec.maxTokenBytes).max() ?? 16 * 1024
         self.wallClock = wallClock
+        let configured = config.authentication.configured
+        self.allowedByListener = config.listenerPolicies.mapValues { policy in
+            ((policy.methods ?? configured).intersection(configured), policy.required)
+        }
+        self.defaultAllowed = (configured, config.authentication.required)
     }
 
     private enum Outcome {
@@ -44,9 +50,9 @@ struct AuthenticationStage: Stage {
     }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
-        let policy = self.policies[exchange.listenerName] ?? AuthenticationPolicy(methods: nil, required: self.settings.required)
-        let allowed = (policy.methods ?? self.settings.configured).intersection(self.settings.configured)
+        let (allowed, required) = self.allowedByListener[exchange.listenerName] ?? self.defaultAllowed
         var proofs: [Identity] = []
+        proofs.reserveCapacity(2)
 
         // Client certificate.
         if allowed.contains(.mtls), let certificate = exchange.connection.clientCertificate(),
@@ -100,7 +106,7 @@ struct AuthenticationStage: Stage {
 
         guard var identity = self.pick(proofs) else {
             if proofs.isEmpty {
-                guard policy.required else { return .proceed }
+                guard required else { return .proceed }
                 let error: GatewayError =
                     allowed.contains(.apiKey)
                     ? .invalidAPIKey("You didn't provide an API key. Send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.")
@@ -202,7 +208,8 @@ struct AuthenticationStage: Stage {
         }
         var key = key
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
-        guard let presented = KeyDigest(bytes: Array(digest)), let entry = self.settings.apiKeys[presented] else {
+        guard let presented = digest.withUnsafeBytes({ KeyDigest(unsafeBytes: $0) }), let entry = self.settings.apiKeys[presented]
+        else {
             return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_unknown")
         }
         guard !entry.disabled else {
@@ -213,11 +220,27 @@ struct AuthenticationStage: Stage {
 
     // MARK: Helpers
 
+    /// The token of `Bearer <token>` (scheme case-insensitive), or nil. Works on the UTF-8
+    /// bytes: this runs on every authenticated request.
     static func bearerToken(_ value: String) -> Substring? {
-        let trimmed = value.drop { $0 == " " }
-        guard trimmed.count > 7, trimmed.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = trimmed.dropFirst(7).drop { $0 == " " }
-        guard !token.isEmpty, !token.contains(" ") else { return nil }
+        let utf8 = value.utf8
+        var start = utf8.startIndex
+        while start != utf8.endIndex && utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        let scheme: [UInt8] = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72, 0x20]  // "bearer "
+        var index = start
+        for expected in scheme {
+            guard index != utf8.endIndex else { return nil }
+            let byte = utf8[index]
+            let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+            guard folded == expected else { return nil }
+            index = utf8.index(after: index)
+        }
+        while index != utf8.endIndex && utf8[index] == UInt8(ascii: " ") { index = utf8.index(after: index) }
+        var end = utf8.endIndex
+        while end != index && utf8[utf8.index(before: end)] == UInt8(ascii: " ") { end = utf8.index(before: end) }
+        guard index != end else { return nil }
+        let token = value[index..<end]
+        guard !token.utf8.contains(UInt8(ascii: " ")) else { return nil }
         return token
     }
 
