@@ -26,15 +26,28 @@ public final class GatewayHarness: Sendable {
         yaml: String, environment: [String: String] = [:], threads: Int = 2,
         wallClock: (@Sendable () -> Double)? = nil
     ) async throws -> GatewayHarness {
+        try await self.start(source: .yaml(yaml), environment: environment, threads: threads, wallClock: wallClock)
+    }
+
+    /// A gateway reading its config from a file (so tests can change it and reload).
+    public static func start(
+        configPath: String, environment: [String: String] = [:], threads: Int = 2
+    ) async throws -> GatewayHarness {
+        try await self.start(source: .file(configPath), environment: environment, threads: threads, wallClock: nil)
+    }
+
+    private static func start(
+        source: ConfigSource, environment: [String: String], threads: Int, wallClock: (@Sendable () -> Double)?
+    ) async throws -> GatewayHarness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var logger = Logger(label: "test-gateway")
         logger.logLevel = .critical
         let runtime: GatewayRuntime
         if let wallClock {
             runtime = try await GatewayRuntime.start(
-                source: .yaml(yaml), group: group, logger: logger, environment: environment, wallClock: wallClock)
+                source: source, group: group, logger: logger, environment: environment, wallClock: wallClock)
         } else {
-            runtime = try await GatewayRuntime.start(source: .yaml(yaml), group: group, logger: logger, environment: environment)
+            runtime = try await GatewayRuntime.start(source: source, group: group, logger: logger, environment: environment)
         }
         return GatewayHarness(runtime: runtime, group: group)
     }

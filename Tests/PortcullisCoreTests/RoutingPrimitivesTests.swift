@@ -31,7 +31,7 @@ import Testing
     @Test(arguments: [
         "http://evil/v1/models", "*", "v1/models", "/v1/../admin", "/v1/%2e%2e/admin", "/v1/%2E%2E/x", "/v1//models",
         "/v1/./models", "/v1/models/..", "/v1%2fmodels", "/v1\\models", "/v1/a%00b", "/v1/a b", "/v1/\u{e9}",
-        "/v1/a%zz", "/v1/a#frag", "/.", "//",
+        "/v1/a%zz", "/v1/a#frag", "/.", "//", "/v2/models/iris/..;/admin", "/v1/a;b", "/v1/a%3bb",
     ])
     func refusesTricks(uri: String) {
         guard case .failure = RequestTarget.parse(uri) else {

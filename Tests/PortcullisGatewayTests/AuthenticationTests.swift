@@ -276,6 +276,48 @@ struct AuthenticationTests {
         }
     }
 
+    @Test func rotatingASecretOrChangingRulesInvalidatesCachedVerifications() async throws {
+        let mock = try await MockProcess.start()
+        defer { mock.stop() }
+        try await withTemporaryDirectory { dir in
+            let path = dir + "/gateway.yaml"
+            func write(secret: String, audience: String) throws {
+                try """
+                listeners: [{ address: 127.0.0.1:0 }]
+                accessLog: { destination: "off" }
+                authentication:
+                  jwt:
+                    - { name: internal, issuer: "https://internal.test/", audiences: [\(audience)], algorithms: [HS256], secret: \(secret) }
+                backends: { mock: { endpoints: [\(mock.url)] } }
+                routes: [{ match: { model: demo-chat }, backend: mock }]
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            let first = String(repeating: "a", count: 40)
+            try write(secret: first, audience: "portcullis")
+            let gateway = try await GatewayHarness.start(configPath: path, threads: 1)
+            do {
+                let token = TestSigningKey.signHMAC(testClaims(issuer: "https://internal.test/"), secret: Array(first.utf8))
+                #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(token)).status == 200)
+                #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(token)).status == 200)  // cached
+                // The secret leaked and is rotated: the old token must stop working at once.
+                try write(secret: String(repeating: "b", count: 40), audience: "portcullis")
+                _ = try gateway.runtime.reload().get()
+                #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(token)).status == 401)
+                // Same secret, stricter rules: cached verifications do not escape them either.
+                try write(secret: first, audience: "portcullis")
+                _ = try gateway.runtime.reload().get()
+                #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(token)).status == 200)
+                try write(secret: first, audience: "someone-else")
+                _ = try gateway.runtime.reload().get()
+                #expect(try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(token)).status == 401)
+                await gateway.stop()
+            } catch {
+                await gateway.stop()
+                throw error
+            }
+        }
+    }
+
     @Test func aFloodOfUnknownKidsCannotHammerTheIssuer() async throws {
         let key = try TestSigningKey.rsa(kid: "k1")
         try await withAuthGateway(
@@ -360,8 +402,10 @@ struct AuthenticationTests {
             let t = try #require(fields["t"].flatMap(Int.init))
             #expect(abs(t - before) <= 5)
             #expect(fields["keyid"] == "test-key")
+            let nonce = try #require(fields["nonce"])
+            #expect(nonce.count == 22)
             let lines = [
-                "portcullis-v1", String(t), "POST", "/v1/chat/completions", recorded.recordedHeader("x-request-id")[0],
+                "portcullis-v1", String(t), nonce, "POST", "/v1/chat/completions", recorded.recordedHeader("x-request-id")[0],
                 recorded.recordedHeader("x-tenant-id")[0], recorded.recordedHeader("x-tenant-plan")[0],
                 recorded.recordedHeader("x-tenant-org")[0], recorded.recordedHeader("x-tenant-limits")[0],
             ].joined(separator: "\n")

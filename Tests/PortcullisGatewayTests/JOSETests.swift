@@ -182,14 +182,16 @@ struct JOSETests {
 @Suite struct TenantSignatureTests {
     @Test func signatureIsAnHMACOverTheDocumentedLines() {
         let value = TenantContextSignature.sign(
-            secret: String(repeating: "s", count: 32), keyID: "k1", timestamp: 1_800_000_000, method: "POST",
+            secret: String(repeating: "s", count: 32), keyID: "k1", timestamp: 1_800_000_000, nonce: "n1", method: "POST",
             pathAndQuery: "/v1/chat/completions", requestID: "r1", tenant: "acme", plan: "pro", org: "acme-org",
             limits: "rpm=10")
-        #expect(value.hasPrefix("t=1800000000, keyid=k1, v1="))
-        let canonical = "portcullis-v1\n1800000000\nPOST\n/v1/chat/completions\nr1\nacme\npro\nacme-org\nrpm=10"
+        #expect(value.hasPrefix("t=1800000000, nonce=n1, keyid=k1, v1="))
+        let canonical = "portcullis-v1\n1800000000\nn1\nPOST\n/v1/chat/completions\nr1\nacme\npro\nacme-org\nrpm=10"
         #expect(
             TenantContextSignature.canonical(
-                timestamp: 1_800_000_000, method: "POST", pathAndQuery: "/v1/chat/completions", requestID: "r1", tenant: "acme",
-                plan: "pro", org: "acme-org", limits: "rpm=10") == canonical)
+                timestamp: 1_800_000_000, nonce: "n1", method: "POST", pathAndQuery: "/v1/chat/completions", requestID: "r1",
+                tenant: "acme", plan: "pro", org: "acme-org", limits: "rpm=10") == canonical)
+        let nonces = Set((0..<100).map { _ in TenantContextSignature.makeNonce() })
+        #expect(nonces.count == 100)
     }
 }

@@ -186,6 +186,76 @@ struct ProxyTests {
         }
     }
 
+    @Test func aLargeResponseDoesNotLeaveItsPooledConnectionPaused() async throws {
+        // More than the client channel's write high-water mark in one read batch pauses upstream
+        // reads; the connection must be back to reading when the next request borrows it.
+        let inputs = (0..<3000).map { "\"text \($0)\"" }.joined(separator: ",")
+        try await withGateway { gateway, _ in
+            for round in 0..<3 {
+                let big = try await TestHTTP.request(
+                    gateway.baseURL + "/v1/embeddings", body: #"{"model":"demo-embed","input":[\#(inputs)]}"#)
+                #expect(big.status == 200, "round \(round)")
+                #expect(big.body.utf8.count > 100_000)
+                let small = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-request-id", "after-big-\(round)")])
+                #expect(small.status == 200, "round \(round): \(small.body.prefix(80))")
+            }
+        }
+    }
+
+    @Test func headersWithUnderscoresAreNotForwarded() async throws {
+        try await withGateway { gateway, mock in
+            let reply = try await TestHTTP.chat(
+                gateway.baseURL, extraHeaders: [("X_Tenant_Id", "victim"), ("x_api_key", "k"), ("X-Fine", "yes")])
+            #expect(reply.status == 200)
+            let recorded = try #require(try await TestHTTP.recorded(mock.url).first)
+            let names = (recorded["headers"] as? [[String]] ?? []).map { $0[0].lowercased() }
+            #expect(!names.contains { $0.contains("_") })
+            #expect(names.contains("x-fine"))
+        }
+    }
+
+    @Test func aBadPipelinedRequestDoesNotSpoilTheOneBeforeIt() async throws {
+        try await withGateway(mockArguments: ["--delay-ms", "200"]) { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            let body = #"{"model":"demo-chat"}"#
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+                    + "GARBAGE \u{01}\u{02} NOT HTTP\r\n\r\n")
+            #expect(try await connection.waitForClose())
+            let text = connection.text
+            #expect(text.hasPrefix("HTTP/1.1 200 OK"), "\(text.prefix(60))")
+            #expect(text.contains("HTTP/1.1 400"))
+            #expect(try await TestHTTP.recorded(mock.url).count == 1)
+        }
+    }
+
+    @Test func http10KeepAliveClientsGetStreamsEndedByClose() async throws {
+        try await withGateway(mockArguments: ["--chunks", "3", "--chunk-delay-ms", "0"]) { gateway, _ in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            let body = #"{"model":"demo-chat","stream":true}"#
+            try await connection.send(
+                "POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            #expect(try await connection.waitForClose(timeout: .seconds(5)))
+            #expect(connection.text.contains("data: [DONE]"))
+            #expect(!connection.text.lowercased().contains("transfer-encoding: chunked"))
+        }
+    }
+
+    @Test func refusalsWithALargeUnreadBodyCloseTheConnection() async throws {
+        try await withGateway { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send("POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n{\"a\":")
+            #expect(try await connection.waitFor("not_found").hasPrefix("HTTP/1.1 404"))
+            #expect(try await connection.waitForClose(timeout: .seconds(5)))
+            // A small announced body is read and dropped, and the connection stays usable.
+            let small = try await RawConnection.connect(port: gateway.port)
+            try await small.send("POST /v1/nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
+            try await small.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(try await small.waitFor("\"list\"").contains("HTTP/1.1 200"))
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty)
+        }
+    }
+
     @Test func expectContinueIsAnswered() async throws {
         try await withGateway { gateway, _ in
             let connection = try await RawConnection.connect(port: gateway.port)

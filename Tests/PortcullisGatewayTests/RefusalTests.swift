@@ -130,6 +130,19 @@ struct ClientTimeoutTests {
         }
     }
 
+    @Test func theHeaderTimeoutAlsoAppliesToTheNextRequestOnAKeptConnection() async throws {
+        try await withGateway(http: "http: { headerTimeout: 400ms, bodyTimeout: 400ms, idleTimeout: 30s }") { gateway, _ in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = try await connection.waitFor("\"list\"")
+            let started = ContinuousClock.now
+            try await connection.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n")
+            let text = try await connection.waitFor("request_timeout", timeout: .seconds(10))
+            #expect(text.contains("HTTP/1.1 408"))
+            #expect(ContinuousClock.now - started < .seconds(5), "the idle timeout applied instead of the header timeout")
+        }
+    }
+
     @Test func idleKeepAliveConnectionsAreClosed() async throws {
         try await withGateway(http: Self.http) { gateway, _ in
             let connection = try await RawConnection.connect(port: gateway.port)

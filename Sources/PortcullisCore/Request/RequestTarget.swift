@@ -4,7 +4,8 @@
 /// Rules (refuse rather than guess): only origin-form (`/…`); no absolute-form, authority-form
 /// or `*`; percent-escapes of unreserved characters are decoded (so `%76%31` is `v1` and
 /// `%2e%2e` is `..`); after decoding, `.` and `..` segments, empty segments (`//`), backslashes,
-/// `%2F`, `%5C`, `%00`, control characters, spaces, `#` and non-ASCII are refused. A path that
+/// `;` (some servers read `..;` as `..`), `%2F`, `%5C`, `%00`, control characters, spaces, `#`
+/// and non-ASCII are refused. A path that
 /// survives is matched exactly, so nothing can climb into another route.
 public struct RequestTarget: Sendable, Equatable {
     public var path: String
@@ -44,7 +45,9 @@ public struct RequestTarget: Sendable, Equatable {
         let rawPath = utf8[utf8.startIndex..<pathEnd]
         var needsDecoding = false
         for byte in rawPath {
-            if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "#") {
+            if byte <= 0x20 || byte >= 0x7F || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "#")
+                || byte == UInt8(ascii: ";")
+            {
                 return .failure(.invalidCharacter)
             }
             if byte == UInt8(ascii: "%") { needsDecoding = true }
@@ -106,7 +109,7 @@ public struct RequestTarget: Sendable, Equatable {
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
                 UInt8(ascii: "~"):
                 out.append(value)
-            case UInt8(ascii: "/"), UInt8(ascii: "\\"):
+            case UInt8(ascii: "/"), UInt8(ascii: "\\"), UInt8(ascii: ";"):
                 return .failure(.encodedSeparator)
             case 0x00...0x1F, 0x7F:
                 return .failure(.invalidCharacter)

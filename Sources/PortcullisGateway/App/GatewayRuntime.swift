@@ -26,13 +26,15 @@ public final class GatewayRuntime: Sendable {
     let logger: Logger
     let providers: JWTProviderRegistry
     let wallClock: @Sendable () -> Double
+    let services: GatewayServices
 
     private init(
         store: SnapshotStore, server: GatewayServer, listeners: [GatewayServer.BoundListener], admin: EmbeddedHTTPServer?,
         mock: MockBackend?, source: ConfigSource, loader: ConfigLoader, logger: Logger, providers: JWTProviderRegistry,
-        wallClock: @escaping @Sendable () -> Double
+        wallClock: @escaping @Sendable () -> Double, services: GatewayServices
     ) {
         self.providers = providers
+        self.services = services
         self.wallClock = wallClock
         self.store = store
         self.server = server
@@ -82,7 +84,7 @@ public final class GatewayRuntime: Sendable {
         }
         let runtime = GatewayRuntime(
             store: store, server: server, listeners: bound, admin: admin, mock: mock, source: source, loader: loader,
-            logger: logger, providers: registry, wallClock: wallClock)
+            logger: logger, providers: registry, wallClock: wallClock, services: services)
         runtimeBox.set(runtime)
         return runtime
     }
@@ -110,6 +112,7 @@ public final class GatewayRuntime: Sendable {
             let providers = try self.providers.reconcile(snapshot.authentication.jwtProviders)
             self.store.replace(with: GatewaySnapshot.build(snapshot, providers: providers, wallClock: self.wallClock))
             for listener in self.listeners { listener.tls?.reloadIfChanged(force: true) }
+            self.services.upstreamTLS.reload()
             self.logger.info("config reloaded", metadata: ["routes": "\(snapshot.source.routes.count)"])
             return .success(())
         } catch let error as ConfigError {

@@ -19,11 +19,17 @@ final class JWTProvider: Sendable {
     private let logger: Logger
     private let client: HTTPClient?
     private let state: NIOLockedValueBox<State>
-    private let versionCounter = ManagedAtomic<UInt64>(0)
+    /// The current key set's version, readable without the lock on the cache-hit path. Versions
+    /// come from one process-wide counter, so no two key sets (of any provider, before or after
+    /// a reload) ever share one: a cached verification is trusted only under the exact key set
+    /// that made it.
+    private let currentVersion: ManagedAtomic<UInt64>
+    private static let versions = ManagedAtomic<UInt64>(0)
     private let stopped = ManagedAtomic<Bool>(false)
 
     private struct State {
         var keys: JWKSet?
+        var version: UInt64
         var policy: JWKSRefreshPolicy
         var waiters: [EventLoopPromise<Void>] = []
         var fetches = 0
@@ -38,9 +44,11 @@ final class JWTProvider: Sendable {
             let key = VerificationKey(kid: nil, algorithms: config.algorithms, material: .hmac(.init(data: Array(secret.utf8))))
             initial = JWKSet(keys: ["": key], skipped: [], fingerprint: "hmac")
         }
+        let version = Self.versions.wrappingIncrementThenLoad(ordering: .relaxed)
+        self.currentVersion = ManagedAtomic(version)
         self.state = NIOLockedValueBox(
             State(
-                keys: initial,
+                keys: initial, version: version,
                 policy: JWKSRefreshPolicy(
                     refreshInterval: .nanoseconds(spec.refreshIntervalNanos),
                     minRefetchInterval: .nanoseconds(spec.minRefetchIntervalNanos))))
@@ -59,14 +67,19 @@ final class JWTProvider: Sendable {
 
     var name: String { self.config.name }
 
-    /// The current key set (nil: never obtained) and its version.
+    /// The current key set (nil: never obtained).
     func currentKeys() -> JWKSet? {
         self.state.withLockedValue { $0.keys }
     }
 
-    /// Changes whenever the usable key material changes; cached verifications from an older
+    /// The current key set and its version, read together (what a verification is cached under).
+    func currentKeysAndVersion() -> (keys: JWKSet?, version: UInt64) {
+        self.state.withLockedValue { ($0.keys, $0.version) }
+    }
+
+    /// Changes whenever the usable key material changes; cached verifications from another
     /// version are not trusted.
-    var version: UInt64 { self.versionCounter.load(ordering: .relaxed) }
+    var version: UInt64 { self.currentVersion.load(ordering: .acquiring) }
 
     var fetchCount: Int { self.state.withLockedValue { $0.fetches } }
 
@@ -160,10 +173,13 @@ final class JWTProvider: Sendable {
             let changed = self.state.withLockedValue { state -> Bool in
                 let changed = state.keys?.fingerprint != keys.fingerprint
                 state.keys = keys
+                if changed {
+                    state.version = Self.versions.wrappingIncrementThenLoad(ordering: .relaxed)
+                    self.currentVersion.store(state.version, ordering: .releasing)
+                }
                 return changed
             }
             if changed {
-                self.versionCounter.wrappingIncrement(ordering: .relaxed)
                 self.logger.info("JWKS loaded", metadata: ["provider": "\(spec.name)", "keys": "\(keys.keys.keys.sorted())"])
             }
             return true

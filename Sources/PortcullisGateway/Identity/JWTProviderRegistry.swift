@@ -60,8 +60,14 @@ final class JWTProviderRegistry: Sendable {
         for provider in self.all { await provider.shutdown() }
     }
 
+    /// Whether a running provider can be kept: same key source and same rules. Any change makes
+    /// a new provider (with a new key-set version), so verifications cached under the old
+    /// settings are never trusted again.
     static func sameKeySource(_ a: JWTProviderConfig, _ b: JWTProviderConfig) -> Bool {
-        a.spec.jwksURI == b.spec.jwksURI && a.spec.jwksFile == b.spec.jwksFile && a.spec.jwksCA == b.spec.jwksCA
+        a.spec.issuer == b.spec.issuer && a.spec.audiences == b.spec.audiences && a.spec.claims == b.spec.claims
+            && a.spec.requireExpiry == b.spec.requireExpiry && a.spec.clockSkewNanos == b.spec.clockSkewNanos
+            && a.spec.maxTokenBytes == b.spec.maxTokenBytes
+            && a.spec.jwksURI == b.spec.jwksURI && a.spec.jwksFile == b.spec.jwksFile && a.spec.jwksCA == b.spec.jwksCA
             && a.spec.secret == b.spec.secret && a.algorithms == b.algorithms
             && a.spec.refreshIntervalNanos == b.spec.refreshIntervalNanos
             && a.spec.minRefetchIntervalNanos == b.spec.minRefetchIntervalNanos

@@ -17,14 +17,14 @@ public final class GatewaySnapshot: Sendable {
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
+        let routeMethods = config.source.routes.contains { $0.authentication.methods != nil }
         if !config.authentication.configured.isEmpty || config.listenerPolicies.values.contains(where: \.required) {
             stages.append(AuthenticationStage(config: config, providers: providers, wallClock: wallClock))
         }
+        if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
         stages.append(RequestInspectionStage())
         stages.append(ModelRoutingStage())
-        if config.backends.isEmpty == false && config.source.routes.contains(where: { $0.authentication.methods != nil }) {
-            stages.append(RouteAuthenticationStage())
-        }
+        if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
         return GatewaySnapshot(config: config, pipeline: Pipeline(stages))
     }
 }

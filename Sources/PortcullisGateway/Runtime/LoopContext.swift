@@ -48,6 +48,8 @@ final class LoopContext {
             self.cachedGeneration = generation
             self.cachedSnapshot = snapshot
             self.roundRobin = Array(repeating: 0, count: snapshot.config.backends.count)
+            // Verifications were made under the old config's rules: forget them.
+            self.tokens = nil
         }
         return self.cachedSnapshot
     }

@@ -61,10 +61,29 @@ final class HTTP2IdleHandler: ChannelInboundHandler {
         self.arm(context)
     }
 
-    /// Connection-level HTTP/2 errors (protocol violations, rapid-reset and other flood limits,
-    /// TLS failures) end the connection; NIOHTTP2 has already sent GOAWAY where it applies.
+    /// Flood limits (rapid reset and its cousins), stream-limit violations, a bad preface and
+    /// any non-HTTP/2 error (TLS, I/O) end the connection at once. Other HTTP/2 errors are
+    /// stream-scoped (NIOHTTP2 already sent RST_STREAM; the other streams carry on) or
+    /// connection errors after which NIOHTTP2 sent GOAWAY and accepts no new stream, so the
+    /// connection ends when its peer closes it or at the idle timeout.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        if Self.endsConnection(error) {
+            context.close(promise: nil)
+        }
+    }
+
+    static func endsConnection(_ error: any Error) -> Bool {
+        guard error is any NIOHTTP2Error else { return true }
+        switch error {
+        case is NIOHTTP2Errors.ExcessiveRSTFrames, is NIOHTTP2Errors.ExcessiveControlFrames,
+            is NIOHTTP2Errors.ExcessiveContinuationFrames, is NIOHTTP2Errors.ExcessiveStreamErrors,
+            is NIOHTTP2Errors.ExcessiveNumberOfGlitches, is NIOHTTP2Errors.ExcessiveEmptyDataFrames,
+            is NIOHTTP2Errors.ExcessiveOutboundFrameBuffering, is NIOHTTP2Errors.ExcessivelyLargeHeaderBlock,
+            is NIOHTTP2Errors.MaxStreamsViolation, is NIOHTTP2Errors.BadClientMagic, is NIOHTTP2Errors.MissingPreface:
+            return true
+        default:
+            return false
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {

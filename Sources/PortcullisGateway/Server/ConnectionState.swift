@@ -23,6 +23,12 @@ final class ConnectionState {
     var isFresh = true
     /// The HTTP/1 connection's first handler, which can write raw bytes past the HTTP codec.
     weak var rawWriter: ConnectionGuard?
+    /// The HTTP/1 connection's request handler, whose timer enforces the header timeout.
+    weak var proxy: ProxyHandler?
+    /// The current request has been read whole (bytes arriving now belong to the next one).
+    var currentRequestComplete = false
+    /// Bytes of a next request arrived while the current one was still being answered.
+    var bytesWhileBusy = false
 
     init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool, listenerName: String) {
         self.clientAddress = clientAddress
@@ -76,8 +82,14 @@ final class ConnectionGuard: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if self.state.awaitingHead && self.state.headBytesAt == nil {
-            self.state.headBytesAt = .now()
+        if self.state.awaitingHead {
+            if self.state.headBytesAt == nil {
+                self.state.headBytesAt = .now()
+                // The header timeout is shorter than the idle timeout the timer may be set to.
+                self.state.proxy?.armTimer()
+            }
+        } else if self.state.currentRequestComplete {
+            self.state.bytesWhileBusy = true
         }
         context.fireChannelRead(data)
     }

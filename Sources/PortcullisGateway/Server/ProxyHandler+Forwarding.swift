@@ -64,7 +64,10 @@ extension ProxyHandler {
         headers.reserveCapacity(client.count + 8)
         headers.add(name: "host", value: endpoint.hostHeader)
         for (name, value) in client {
-            if HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name) || HeaderRules.isListed(name, in: tokens)
+            // Names with `_` are dropped (as nginx does by default): CGI-style backends fold
+            // `X_Tenant_Id` and `X-Tenant-Id` into one variable, which would defeat the stripping.
+            if name.utf8.contains(UInt8(ascii: "_")) || HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name)
+                || HeaderRules.isListed(name, in: tokens)
                 || HeaderRules.hasPrefixIgnoringCase(name, "x-tenant-")
                 || (!forwardCredentials && HeaderRules.isClientCredential(name))
                 || (checkConfiguredReserved && authentication.isReserved(name.lowercased()))
@@ -109,12 +112,22 @@ extension ProxyHandler {
         // must be removed before the client sees them (hop-by-hop, or ids the gateway sets).
         var needsRewrite = false
         var contentType: String?
+        var hasLength = false
         for (name, value) in head.headers {
             if HeaderRules.isHopByHop(name) || HeaderRules.isSetOnResponse(name) {
                 needsRewrite = true
             } else if contentType == nil && HeaderRules.equalsIgnoringCase(name, "content-type") {
                 contentType = value
+            } else if HeaderRules.equalsIgnoringCase(name, "content-length") {
+                hasLength = true
             }
+        }
+        // An HTTP/1.0 client cannot receive chunked framing: without a length, the end of the
+        // body is the end of the connection.
+        if !hasLength && exchange.head.version.major == 1 && exchange.head.version.minor == 0 && head.status.code >= 200
+            && head.status != .noContent && head.status != .notModified
+        {
+            self.closeAfterResponse = true
         }
         var headers: HTTPHeaders
         if needsRewrite {
@@ -187,7 +200,7 @@ extension ProxyHandler {
         guard let exchange = self.exchange else { return }
         self.upstream = nil
         switch (self.phase, failure) {
-        case (.awaitingResponse, .closedBeforeResponse(reused: true)) where exchange.upstreamAttempts < 2:
+        case (.awaitingResponse, .closedBeforeResponse(retryable: true)) where exchange.upstreamAttempts < 2:
             // A pooled connection closed as we used it (the backend's idle timeout raced our
             // request). Nothing was answered, so one retry on a fresh connection is safe.
             self.retryOnFreshConnection(exchange)

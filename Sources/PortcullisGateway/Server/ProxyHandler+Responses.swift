@@ -24,6 +24,16 @@ extension ProxyHandler {
             upstream.abandon()
         }
         if error.closeConnection { self.closeAfterResponse = true }
+        if !self.requestComplete && !self.connection.isHTTP2 {
+            // Answering before the body is in: keep the connection only when the rest is small
+            // and known to be coming.
+            // No Content-Length and no Transfer-Encoding: an HTTP/1.1 request without a body.
+            let declared = self.declaredBodyLength ?? (self.chunkedBody ? Int.max : 0)
+            let remaining = declared - (exchange.body?.readableBytes ?? 0)
+            if self.expectContinue || self.chunkedBody || remaining > Self.discardLimit {
+                self.closeAfterResponse = true
+            }
+        }
         var headers = HTTPHeaders()
         for (name, value) in error.headers { headers.add(name: name, value: value) }
         let body = error.renderBody(allocator: self.context.channel.allocator)
@@ -141,11 +151,19 @@ extension ProxyHandler {
             // An HTTP/2 stream carries exactly one request; the stream channel closes itself.
             self.phase = .closed
             self.cancelTimer()
+        } else if let refusal = self.deferredRefusal {
+            self.deferredRefusal = nil
+            self.pipelined.removeAll()
+            self.phase = .idle
+            self.respondWithoutExchange(refusal)
         } else {
             self.closeAfterResponse = false
             self.phase = .idle
             self.connection.awaitingHead = true
-            self.connection.headBytesAt = nil
+            self.connection.currentRequestComplete = false
+            // Bytes of the next head that came in while this one was answered start its clock now.
+            self.connection.headBytesAt = self.connection.bytesWhileBusy ? .now() : nil
+            self.connection.bytesWhileBusy = false
             self.connection.idleSince = .now()
             self.armTimer()
             if !self.pipelined.isEmpty { self.drainPipelined() }

@@ -56,6 +56,13 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
     var sse: SSEScanner?
     var usageScanner: UsageScanner?
     var pendingFlush = false
+    /// A parse error in a pipelined request, answered once the current response has ended.
+    var deferredRefusal: GatewayError?
+    var declaredBodyLength: Int?
+    var chunkedBody = false
+    /// Largest rest of a refused request's body read and dropped to keep the connection; more
+    /// than this (or an unknown length, or a client waiting on `Expect`) closes it instead.
+    static let discardLimit = 64 * 1024
 
     /// Parts of pipelined HTTP/1.1 requests that arrived while the current one was in flight.
     /// NIO's `HTTPServerPipelineHandler` would do this by pausing reads, which costs two
@@ -64,6 +71,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
     var pipelined: [HTTPServerRequestPart] = []
     var pipelinedBytes = 0
     var readsPausedForPipelining = false
+    var readsPausedForStages = false
     var drainingPipelined = false
     static let pipelinedLimit = 256 * 1024
 
@@ -80,6 +88,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if !self.connection.isHTTP2 { self.connection.proxy = self }
         if context.channel.isActive {
             self.armTimer()
         }
@@ -124,9 +133,17 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
         if !self.readsPausedForPipelining
             && (self.pipelined.count > 64 || self.pipelinedBytes > Self.pipelinedLimit)
         {
-            self.readsPausedForPipelining = true
-            self.context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+            self.setReadsPaused(true, forPipelining: true)
         }
+    }
+
+    /// Reads stop while either reason holds (a full pipelining queue, or a head stage waiting).
+    func setReadsPaused(_ paused: Bool, forPipelining: Bool) {
+        let wasPaused = self.readsPausedForPipelining || self.readsPausedForStages
+        if forPipelining { self.readsPausedForPipelining = paused } else { self.readsPausedForStages = paused }
+        let isPaused = self.readsPausedForPipelining || self.readsPausedForStages
+        guard wasPaused != isPaused, let context = self.context else { return }
+        context.channel.setOption(ChannelOptions.autoRead, value: !isPaused).whenFailure { _ in }
     }
 
     /// Replays queued pipelined parts after a response ended (called from `finishExchange`).
@@ -140,8 +157,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
             self.handle(part)
         }
         if self.pipelined.isEmpty && self.readsPausedForPipelining && self.phase != .closed {
-            self.readsPausedForPipelining = false
-            self.context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+            self.setReadsPaused(false, forPipelining: true)
         }
     }
 
@@ -167,13 +183,23 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard self.phase != .closed else { return }
-        if let parseError = error as? HTTPParserError, !self.responseHeadSent {
-            // The request could not be parsed: answer if nothing was answered yet, then close.
+        if let parseError = error as? HTTPParserError {
             let refusal: GatewayError
             switch parseError {
             case .headerOverflow: refusal = .headersTooLarge()
             default: refusal = .protocolError()
             }
+            if self.exchange != nil && self.requestComplete {
+                // The bad bytes belong to a pipelined request: the current one was read whole and
+                // may already be at the backend. Finish it, then answer the error and close.
+                self.deferredRefusal = refusal
+                return
+            }
+            guard !self.responseHeadSent else {
+                self.closeNow()
+                return
+            }
+            // The request could not be parsed: answer if nothing was answered yet, then close.
             if self.exchange == nil {
                 self.respondWithoutExchange(refusal)
             } else {
@@ -262,7 +288,10 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
             snapshot: snapshot, head: head, target: target, endpoint: endpoint, requestID: requestID,
             receivedAt: now, connection: self.connection, loop: self.loop, route: route)
         self.exchange = exchange
-        self.closeAfterResponse = !head.isKeepAlive
+        // HTTP/2 streams are never "kept alive" in the HTTP/1 sense (NIO reports false for 2.0).
+        self.closeAfterResponse = !self.connection.isHTTP2 && !head.isKeepAlive
+        self.declaredBodyLength = head.headers.first(name: "content-length").flatMap { Int($0) }
+        self.chunkedBody = head.headers.contains(name: "transfer-encoding")
         self.bodyLimit = route?.maxRequestBytes ?? http.maxRequestBytes
         self.phase = .readingBody
         self.bodyStartedAt = now
@@ -304,6 +333,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
 
     private func receiveEnd() {
         self.requestComplete = true
+        self.connection.currentRequestComplete = true
         switch self.phase {
         case .readingBody, .processing:
             if self.headStagesDone {
@@ -336,7 +366,12 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
             case .suspend(let future):
                 let resumeAt = index
                 let eventLoop = self.context.eventLoop
+                if pass == .head {
+                    // The caller is not authenticated yet: read no more of its body meanwhile.
+                    self.setReadsPaused(true, forPipelining: false)
+                }
                 future.hop(to: eventLoop).assumeIsolated().whenComplete { result in
+                    if pass == .head { self.setReadsPaused(false, forPipelining: false) }
                     guard self.exchange === exchange, self.phase != .closed else { return }
                     switch result {
                     case .success(.proceed):

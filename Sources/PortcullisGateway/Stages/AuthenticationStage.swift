@@ -178,12 +178,12 @@ struct AuthenticationStage: Stage {
         else {
             return .refused(.invalidToken(TokenProblem.unknownIssuer.message), reason: TokenProblem.unknownIssuer.logReason)
         }
-        guard let keys = provider.currentKeys() else {
+        let (currentKeys, version) = provider.currentKeysAndVersion()
+        guard let keys = currentKeys else {
             // Never obtained keys: the platform's fault, not the caller's.
             _ = provider.refetchForUnknownKid(on: exchange.eventLoop)
             return .refused(.authUnavailable(), reason: TokenProblem.keysUnavailable.logReason)
         }
-        let version = provider.version
         switch JWTValidator.validate(parsed, provider: config, keys: keys, now: now) {
         case .success(let verified):
             let expiresAt = min(verified.expiresAt ?? .infinity, now + TokenCache.maximumAge)
@@ -296,12 +296,15 @@ extension GatewayError {
     }
 }
 
-/// After routing: a route may accept only some authentication methods.
+/// After routing: a route may accept only some authentication methods. Runs as a head stage
+/// for path-prefix routes (known before the body, so a refused caller's body is never read)
+/// and as a body stage for model routes (known once the body named the model).
 struct RouteAuthenticationStage: Stage {
-    var name: String { "route-authentication" }
-    var phase: StagePhase { .body }
+    let phase: StagePhase
+    var name: String { self.phase == .head ? "route-authentication(path)" : "route-authentication(model)" }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
+        guard exchange.endpoint.readsModelFromBody == (self.phase == .body) else { return .proceed }
         guard let allowed = exchange.route?.allowedMethods else { return .proceed }
         guard let identity = exchange.identity, allowed.contains(identity.method) else {
             exchange.authFailure = "route_method"

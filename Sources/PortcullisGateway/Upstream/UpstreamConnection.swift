@@ -13,9 +13,9 @@ protocol UpstreamResponseDelegate: AnyObject {
 }
 
 enum UpstreamFailure: Error {
-    /// The connection closed or failed before any response byte; `reused` tells whether it was
-    /// a pooled keep-alive connection (the classic close-while-idle race, safe to retry once).
-    case closedBeforeResponse(reused: Bool)
+    /// The connection closed or failed before any response byte; `retryable` when it was a
+    /// pooled keep-alive connection that closed right after the write (the close-while-idle race).
+    case closedBeforeResponse(retryable: Bool)
     /// The connection closed or failed after the response head was delivered.
     case closedMidResponse
     /// The response could not be parsed.
@@ -43,8 +43,12 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private(set) var requestCount = 0
     private var readsPaused = false
     private var readPending = false
+    /// When the current request was written (for the keep-alive race, see `failInFlight`).
+    private(set) var sentAt = NIODeadline.distantPast
     private(set) var isClosed = false
     var maxIdle = 64
+
+    static let staleWindow = TimeAmount.milliseconds(100)
 
     init(endpointKey: String, pool: UpstreamPool) {
         self.endpointKey = endpointKey
@@ -64,12 +68,13 @@ final class UpstreamConnection: ChannelDuplexHandler {
     /// Sends a request; the response goes to `delegate`.
     func send(head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate) {
         guard let context, !self.isClosed else {
-            delegate.upstreamFailed(.closedBeforeResponse(reused: self.requestCount > 0))
+            delegate.upstreamFailed(.closedBeforeResponse(retryable: true))  // nothing was written
             return
         }
         precondition(!self.isInFlight, "an upstream connection carries one request at a time")
         self.delegate = delegate
         self.isInFlight = true
+        self.sentAt = .now()
         self.receivedResponseBytes = false
         self.responseKeepAlive = true
         self.requestKeepAlive = head.isKeepAlive
@@ -137,6 +142,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
         case .end:
             self.delegate = nil
             self.isInFlight = false
+            // A connection goes back to the pool reading: back-pressure belonged to the
+            // response that just ended, not to whichever request borrows the connection next.
+            self.resumeReads()
             delegate.upstreamResponseEnd()
             if self.responseKeepAlive && self.requestKeepAlive && !self.isClosed {
                 self.pool.release(self)
@@ -173,7 +181,12 @@ final class UpstreamConnection: ChannelDuplexHandler {
         } else if self.receivedResponseBytes {
             delegate.upstreamFailed(.closedMidResponse)
         } else {
-            delegate.upstreamFailed(.closedBeforeResponse(reused: self.requestCount > 1))
+            // The keep-alive race: a pooled connection the backend closed while idle fails right
+            // after our write, before the backend could have acted on the request. Only that
+            // (reused connection, nothing answered, closed within `staleWindow` of the write)
+            // counts as safe to retry; a backend that dies later may have done the work.
+            let stale = self.requestCount > 1 && NIODeadline.now() - self.sentAt < Self.staleWindow
+            delegate.upstreamFailed(.closedBeforeResponse(retryable: stale))
         }
     }
 }

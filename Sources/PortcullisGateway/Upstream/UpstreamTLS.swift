@@ -9,6 +9,11 @@ public final class UpstreamTLS: Sendable {
 
     public init() {}
 
+    /// Forgets every context, so CA files are read again for new connections (on reload).
+    public func reload() {
+        self.contexts.withLockedValue { $0.removeAll() }
+    }
+
     /// The context trusting the system roots, or only the PEM bundle at `caFile` when given.
     public func context(caFile: String?) throws -> NIOSSLContext {
         let key = caFile ?? ""
