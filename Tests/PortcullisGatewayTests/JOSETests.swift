@@ -195,3 +195,18 @@ struct JOSETests {
         #expect(nonces.count == 100)
     }
 }
+
+@Suite struct BearerParsingTests {
+    @Test func parsesTheBearerSchemeStrictly() {
+        #expect(AuthenticationStage.bearerToken("Bearer abc.def.ghi") == "abc.def.ghi")
+        #expect(AuthenticationStage.bearerToken("  bEaReR   tok  ") == "tok")
+        #expect(AuthenticationStage.bearerToken("Bearer") == nil)
+        #expect(AuthenticationStage.bearerToken("Bearer ") == nil)
+        #expect(AuthenticationStage.bearerToken("Bearer a b") == nil)
+        #expect(AuthenticationStage.bearerToken("Basic dXNlcg==") == nil)
+        #expect(AuthenticationStage.bearerToken("Bearerx tok") == nil)
+        #expect(AuthenticationStage.looksLikeJWT("a.b.c"))
+        #expect(!AuthenticationStage.looksLikeJWT("pc-key"))
+        #expect(!AuthenticationStage.looksLikeJWT("a.b.c.d"))
+    }
+}

@@ -220,33 +220,49 @@ struct AuthenticationStage: Stage {
 
     // MARK: Helpers
 
-    /// The token of `Bearer <token>` (scheme case-insensitive), or nil. Works on the UTF-8
-    /// bytes: this runs on every authenticated request.
+    /// The token of `Bearer <token>` (scheme case-insensitive), or nil. One pass over the
+    /// contiguous UTF-8 bytes: this runs on every authenticated request, with tokens of a
+    /// kilobyte or more.
     static func bearerToken(_ value: String) -> Substring? {
-        let utf8 = value.utf8
-        var start = utf8.startIndex
-        while start != utf8.endIndex && utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
-        let scheme: [UInt8] = [0x62, 0x65, 0x61, 0x72, 0x65, 0x72, 0x20]  // "bearer "
-        var index = start
-        for expected in scheme {
-            guard index != utf8.endIndex else { return nil }
-            let byte = utf8[index]
-            let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
-            guard folded == expected else { return nil }
-            index = utf8.index(after: index)
+        var value = value
+        let bounds: Range<Int>? = value.withUTF8 { bytes -> Range<Int>? in
+            var i = 0
+            let count = bytes.count
+            while i < count && bytes[i] == 0x20 { i += 1 }
+            let scheme: StaticString = "bearer "
+            let matched = scheme.withUTF8Buffer { expected -> Bool in
+                guard count - i >= expected.count else { return false }
+                for k in 0..<expected.count {
+                    let byte = bytes[i + k]
+                    let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+                    if folded != expected[k] { return false }
+                }
+                return true
+            }
+            guard matched else { return nil }
+            i += 7
+            while i < count && bytes[i] == 0x20 { i += 1 }
+            var end = count
+            while end > i && bytes[end - 1] == 0x20 { end -= 1 }
+            guard end > i else { return nil }
+            for k in i..<end where bytes[k] == 0x20 { return nil }
+            return i..<end
         }
-        while index != utf8.endIndex && utf8[index] == UInt8(ascii: " ") { index = utf8.index(after: index) }
-        var end = utf8.endIndex
-        while end != index && utf8[utf8.index(before: end)] == UInt8(ascii: " ") { end = utf8.index(before: end) }
-        guard index != end else { return nil }
-        let token = value[index..<end]
-        guard !token.utf8.contains(UInt8(ascii: " ")) else { return nil }
-        return token
+        guard let bounds else { return nil }
+        let utf8 = value.utf8
+        let lower = utf8.index(utf8.startIndex, offsetBy: bounds.lowerBound)
+        let upper = utf8.index(utf8.startIndex, offsetBy: bounds.upperBound)
+        return value[lower..<upper]
     }
 
     /// Three dot-separated parts: a JWS compact serialisation (API keys never contain dots).
     static func looksLikeJWT(_ token: Substring) -> Bool {
-        token.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: ".") ? 1 : 0) } == 2
+        var token = token
+        return token.withUTF8 { bytes in
+            var dots = 0
+            for byte in bytes where byte == UInt8(ascii: ".") { dots += 1 }
+            return dots == 2
+        }
     }
 }
 
