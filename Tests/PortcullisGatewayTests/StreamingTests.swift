@@ -110,14 +110,21 @@ struct StreamingTests {
         }
     }
 
-    @Test func clientLeavingMidStreamDoesNotHurtTheGateway() async throws {
-        try await withGateway(mockArguments: ["--chunks", "20", "--chunk-delay-ms", "50"]) { gateway, _ in
+    @Test func clientLeavingMidStreamCancelsTheUpstreamRequest() async throws {
+        try await withGateway(mockArguments: ["--chunks", "20", "--chunk-delay-ms", "50"]) { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)
             let body = Self.streamBody
             try await connection.send(
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             _ = try await connection.waitFor("data: {")
             await connection.close()
+            // The gateway drops its upstream connection, so the backend stops generating.
+            let aborted = try await eventually { () -> Int? in
+                let stats = try await TestHTTP.request(mock.url + "/__mock/stats", method: .GET, headers: [])
+                let count = stats.json?["abortedStreams"] as? Int ?? 0
+                return count > 0 ? count : nil
+            }
+            #expect(aborted == 1)
             for _ in 0..<3 {
                 #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
             }
