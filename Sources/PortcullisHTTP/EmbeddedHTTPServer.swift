@@ -17,7 +17,6 @@ public struct EmbeddedRequest: Sendable {
 /// streamed one (head, parts, end), and dropping the connection mid-response (fault injection).
 public final class EmbeddedResponseWriter {
     private let context: ChannelHandlerContext
-    private let handler: EmbeddedHTTPHandler
     private let keepAlive: Bool
     private var finished = false
 
@@ -25,9 +24,8 @@ public final class EmbeddedResponseWriter {
     public var allocator: ByteBufferAllocator { self.context.channel.allocator }
     public var isActive: Bool { self.context.channel.isActive && !self.finished }
 
-    init(context: ChannelHandlerContext, handler: EmbeddedHTTPHandler, keepAlive: Bool) {
+    init(context: ChannelHandlerContext, keepAlive: Bool) {
         self.context = context
-        self.handler = handler
         self.keepAlive = keepAlive
     }
 
@@ -75,7 +73,6 @@ public final class EmbeddedResponseWriter {
         if !keepAlive {
             promise.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         }
-        self.handler.responseFinished()
     }
 
     /// Drops the connection without finishing the response.
@@ -101,7 +98,6 @@ final class EmbeddedHTTPHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var tooLarge = false
-    private weak var writer: EmbeddedResponseWriter?
 
     init(function: @escaping EmbeddedHandlerFunction, maxBody: Int) {
         self.function = function
@@ -123,8 +119,7 @@ final class EmbeddedHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head = self.head else { return }
             self.head = nil
-            let writer = EmbeddedResponseWriter(context: context, handler: self, keepAlive: head.isKeepAlive)
-            self.writer = writer
+            let writer = EmbeddedResponseWriter(context: context, keepAlive: head.isKeepAlive)
             if self.tooLarge {
                 writer.respondJSON(status: .payloadTooLarge, #"{"error":{"message":"body too large","type":"invalid_request_error","param":null,"code":"request_too_large"}}"#)
                 return
@@ -132,8 +127,6 @@ final class EmbeddedHTTPHandler: ChannelInboundHandler {
             self.function(EmbeddedRequest(head: head, body: self.body), writer)
         }
     }
-
-    func responseFinished() {}
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)

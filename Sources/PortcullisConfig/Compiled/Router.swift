@@ -36,6 +36,4 @@ public struct Router: Sendable {
         }
         return nil
     }
-
-    public var hasPathRoutes: Bool { !self.prefixes.isEmpty }
 }

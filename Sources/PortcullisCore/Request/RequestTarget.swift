@@ -62,7 +62,6 @@ public struct RequestTarget: Sendable, Equatable {
             path = String(Substring(rawPath))
         }
         // Segment checks on the decoded path.
-        var segmentStart = true
         var segmentLength = 0
         var dots = 0
         var first = true
@@ -74,16 +73,13 @@ public struct RequestTarget: Sendable, Equatable {
             if byte == UInt8(ascii: "/") {
                 if segmentLength == 0 { return .failure(.emptySegment) }
                 if dots == segmentLength && dots <= 2 { return .failure(.dotSegment) }
-                segmentStart = true
                 segmentLength = 0
                 dots = 0
                 continue
             }
-            segmentStart = false
             segmentLength += 1
             if byte == UInt8(ascii: ".") { dots += 1 }
         }
-        _ = segmentStart
         if segmentLength > 0 && dots == segmentLength && dots <= 2 { return .failure(.dotSegment) }
         return .success(RequestTarget(path: path, query: query))
     }

@@ -32,7 +32,6 @@ final class JWTProvider: Sendable {
         var version: UInt64
         var policy: JWKSRefreshPolicy
         var waiters: [EventLoopPromise<Void>] = []
-        var fetches = 0
     }
 
     init(config: JWTProviderConfig, logger: Logger) throws {
@@ -81,8 +80,6 @@ final class JWTProvider: Sendable {
     /// version are not trusted.
     var version: UInt64 { self.currentVersion.load(ordering: .acquiring) }
 
-    var fetchCount: Int { self.state.withLockedValue { $0.fetches } }
-
     /// Asks for an early fetch because a token named an unknown `kid`. Returns a future that
     /// completes when that fetch has ended, or nil when the rate limit says no (or the keys do
     /// not come from a JWKS).
@@ -113,7 +110,6 @@ final class JWTProvider: Sendable {
             let success = await self.fetchOnce()
             let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
                 next = state.policy.fetchEnded(success: success, at: .now())
-                state.fetches += 1
                 defer { state.waiters.removeAll() }
                 return state.waiters
             }

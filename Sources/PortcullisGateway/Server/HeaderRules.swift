@@ -64,23 +64,6 @@ enum HeaderRules {
         let lower = name.lowercased()
         return tokens.contains(lower)
     }
-
-    /// Removes hop-by-hop headers from a response head in place; copies only when one is present.
-    static func stripHopByHop(_ headers: inout HTTPHeaders) {
-        var found = false
-        for (name, _) in headers where isHopByHop(name) {
-            found = true
-            break
-        }
-        guard found else { return }
-        let tokens = connectionTokens(headers)
-        var kept = HTTPHeaders()
-        kept.reserveCapacity(headers.count)
-        for (name, value) in headers where !isHopByHop(name) && !isListed(name, in: tokens) {
-            kept.add(name: name, value: value)
-        }
-        headers = kept
-    }
 }
 
 extension StringProtocol {
