@@ -65,6 +65,6 @@ import Testing
             body
                 == #"{"error":{"message":"The model 'x\"y' does not exist or you do not have access to it.","type":"invalid_request_error","param":"model","code":"model_not_found"}}"#
         )
-        #expect(String(buffer: GatewayError.notFound().renderBody()).contains(#""param":null"#))
+        #expect(String(buffer: GatewayError.notFound.renderBody()).contains(#""param":null"#))
     }
 }

@@ -71,7 +71,7 @@ struct JOSETests {
         let now = Date().timeIntervalSince1970
         // A forged token naming another alg the provider does not allow is refused...
         let forged = try ParsedToken.parse(Substring(try rsa.sign(testClaims(now: now), alg: "RS512")), maxBytes: 16384).get()
-        guard case .failure(.algorithmNotAllowed) = JWTValidator.validate(forged, provider: provider, keys: set, now: now) else {
+        guard case .failure(.tokenAlgorithmNotAllowed) = JWTValidator.validate(forged, provider: provider, keys: set, now: now) else {
             Issue.record("forged alg accepted")
             return
         }
@@ -85,7 +85,7 @@ struct JOSETests {
         let set = try JWKSet.parse(Self.jwks([rsa.jwk(alg: "RS256")]), allowed: [.RS256]).get()
         let provider = Self.provider(algorithms: [.RS256])
         let now = 1_800_000_000.0
-        func check(_ claims: [String: Any], kid: String? = nil, expect problem: TokenProblem?) throws {
+        func check(_ claims: [String: Any], kid: String? = nil, expect problem: AuthFailure?) throws {
             let token = try ParsedToken.parse(Substring(try rsa.sign(claims, alg: "RS256", kid: kid)), maxBytes: 16384).get()
             let result = JWTValidator.validate(token, provider: provider, keys: set, now: now)
             switch (result, problem) {
@@ -95,18 +95,25 @@ struct JOSETests {
             }
         }
         try check(testClaims(now: now), expect: nil)
-        try check(testClaims(now: now, extra: ["exp": now - 61]), expect: .expired)
+        try check(testClaims(now: now, extra: ["exp": now - 61]), expect: .tokenExpired)
         try check(testClaims(now: now, extra: ["exp": now - 30]), expect: nil)  // within the 60 s skew
-        try check(testClaims(now: now, extra: ["nbf": now + 120]), expect: .notYetValid)
-        try check(testClaims(now: now, extra: ["iat": now + 120]), expect: .issuedInFuture)
-        try check(testClaims(now: now).filter { $0.key != "exp" }, expect: .missingExpiry)
-        try check(testClaims(now: now, extra: ["exp": "soon"]), expect: .badClaim("exp"))
-        try check(testClaims(issuer: "https://evil/", now: now), expect: .unknownIssuer)
-        try check(testClaims(audience: "other", now: now), expect: .wrongAudience)
+        try check(testClaims(now: now, extra: ["nbf": now + 120]), expect: .tokenNotYetValid)
+        try check(testClaims(now: now, extra: ["iat": now + 120]), expect: .tokenIssuedInFuture)
+        try check(testClaims(now: now).filter { $0.key != "exp" }, expect: .tokenMissingExpiry)
+        try check(testClaims(now: now, extra: ["exp": "soon"]), expect: .tokenBadClaim(.exp))
+        try check(testClaims(issuer: "https://evil/", now: now), expect: .tokenUnknownIssuer)
+        try check(testClaims(audience: "other", now: now), expect: .tokenWrongAudience)
         try check(testClaims(audience: ["other", "portcullis"], now: now), expect: nil)
-        try check(testClaims(tenant: nil, now: now), expect: .badClaim("tenant"))
-        try check(testClaims(tenant: "bad tenant\r\n", now: now), expect: .badClaim("tenant"))
-        try check(testClaims(now: now), kid: "unknown", expect: .unknownKeyID)
+        try check(testClaims(tenant: nil, now: now), expect: .tokenBadClaim(.tenant))
+        try check(testClaims(tenant: "bad tenant\r\n", now: now), expect: .tokenBadClaim(.tenant))
+        try check(testClaims(now: now), kid: "unknown", expect: .tokenUnknownKeyID)
+        // NumericDates are finite numbers of seconds between 0 and the end of the year 9999.
+        try check(testClaims(now: now, extra: ["exp": 1e308]), expect: .tokenBadClaim(.exp))
+        try check(testClaims(now: now, extra: ["exp": 253_402_300_800]), expect: .tokenBadClaim(.exp))
+        try check(testClaims(now: now, extra: ["exp": now + 60.5]), expect: nil)
+        try check(testClaims(now: now, extra: ["exp": true]), expect: .tokenBadClaim(.exp))
+        try check(testClaims(now: now, extra: ["nbf": -1]), expect: .tokenBadClaim(.nbf))
+        try check(testClaims(now: now, extra: ["iat": 1e300]), expect: .tokenBadClaim(.iat))
     }
 
     @Test func nestedClaimsMap() throws {

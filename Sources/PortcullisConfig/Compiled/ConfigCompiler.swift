@@ -108,7 +108,7 @@ public struct ConfigCompiler: Sendable {
                     if prefixes.contains(where: { $0.0 == prefix }) {
                         report(spec.location, "match.pathPrefix", "path prefix '\(prefix)' is already routed")
                     }
-                    if Self.fixedEndpoints.contains(prefix) {
+                    if EndpointKind.fixedPaths.contains(prefix) {
                         report(spec.location, "match.pathPrefix", "'\(prefix)' is a built-in OpenAI endpoint")
                     }
                     prefixes.append((prefix, route))
@@ -242,8 +242,4 @@ public struct ConfigCompiler: Sendable {
         }
         return TenantDirectory(tenants: tenants, plans: plans)
     }
-
-    static let fixedEndpoints: Set<String> = [
-        "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-    ]
 }

@@ -11,6 +11,8 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case routeNotFound = "route_not_found"
     case methodNotAllowed = "method_not_allowed"
     case badPath = "bad_path"
+    case badHost = "bad_host"
+    case ambiguousFraming = "ambiguous_framing"
     case bodyTooLarge = "body_too_large"
     case headersTooLarge = "headers_too_large"
     case requestTimeout = "request_timeout"
@@ -22,6 +24,7 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case authUnavailable = "auth_unavailable"
     case identityConflict = "identity_conflict"
     case forbidden = "forbidden"
-    case overloaded = "overloaded"
+    case dependencyFailed = "dependency_failed"
+    case dependencyTimeout = "dependency_timeout"
     case internalError = "internal_error"
 }

@@ -66,15 +66,15 @@ public struct InferenceRequest: Sendable, Equatable {
                 default: break
                 }
             }
-            guard isObject else { return .failure(.notAnObject()) }
+            guard isObject else { return .failure(.notAnObject) }
         } catch {
-            return .failure(.malformedJSON("\(error.message) at byte \(error.offset)"))
+            return .failure(.malformedJSON(error))
         }
         if let duplicate {
             return .failure(.duplicateKey(String(describing: duplicate.name)))
         }
-        guard let modelMember else { return .failure(.missingModel()) }
-        guard let model = view.stringValue(modelMember), !model.isEmpty else { return .failure(.modelNotString()) }
+        guard let modelMember else { return .failure(.missingModel) }
+        guard let model = view.stringValue(modelMember), !model.isEmpty else { return .failure(.modelNotString) }
 
         var stream = false
         if let streamMember {
@@ -121,7 +121,7 @@ public struct InferenceRequest: Sendable, Equatable {
                 found = member
             }
         } catch {
-            return .failure(.malformedJSON(error.message))
+            return .failure(.malformedJSON(error))
         }
         if duplicated { return .failure(.duplicateKey("stream_options.include_usage")) }
         guard let found else { return .success(false) }

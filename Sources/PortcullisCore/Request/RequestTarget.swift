@@ -29,6 +29,9 @@ public struct RequestTarget: Sendable, Equatable {
 
     public static let maximumLength = 8192
 
+    /// The target logged for a request whose head could not be read.
+    public static let unreadable = RequestTarget(path: "-", query: nil)
+
     public static func parse(_ uri: String) -> Result<RequestTarget, Problem> {
         let utf8 = uri.utf8
         guard utf8.count <= maximumLength else { return .failure(.tooLong) }

@@ -72,7 +72,8 @@ public final class GatewayRuntime: Sendable {
         let registry = JWTProviderRegistry(logger: logger)
         let providers = try registry.reconcile(config.authentication.jwtProviders)
         let store = SnapshotStore(GatewaySnapshot.build(config, providers: providers, wallClock: wallClock))
-        let server = GatewayServer(group: group, store: store, services: services, logger: logger)
+        let sink = try AccessLogSink(destination: config.accessLog.destination)
+        let server = GatewayServer(group: group, store: store, services: services, accessLog: sink, logger: logger)
         var bound: [GatewayServer.BoundListener] = []
         for listener in config.listeners {
             bound.append(try await server.bind(listener))

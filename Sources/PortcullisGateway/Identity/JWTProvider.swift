@@ -32,6 +32,7 @@ final class JWTProvider: Sendable {
         var version: UInt64
         var policy: JWKSRefreshPolicy
         var waiters: [EventLoopPromise<Void>] = []
+        var wakeUp = false
     }
 
     init(config: JWTProviderConfig, logger: Logger) throws {
@@ -81,9 +82,10 @@ final class JWTProvider: Sendable {
     var version: UInt64 { self.currentVersion.load(ordering: .acquiring) }
 
     /// Asks for an early fetch because a token named an unknown `kid`. Returns a future that
-    /// completes when that fetch has ended, or nil when the rate limit says no (or the keys do
-    /// not come from a JWKS).
-    func refetchForUnknownKid(on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
+    /// completes when that fetch has ended, and a hook that withdraws the wait (the future then
+    /// fails with `CancellationError`); nil when the rate limit says no, or the keys do not
+    /// come from a JWKS.
+    func refetchForUnknownKid(on eventLoop: any EventLoop) -> (EventLoopFuture<Void>, @Sendable () -> Void)? {
         guard self.config.spec.secret == nil else { return nil }
         let promise: EventLoopPromise<Void>? = self.state.withLockedValue { state in
             guard state.policy.allowUnknownKidFetch(at: .now()) else { return nil }
@@ -91,8 +93,33 @@ final class JWTProvider: Sendable {
             state.waiters.append(promise)
             return promise
         }
-        return promise?.futureResult
+        guard let promise else { return nil }
+        let cancel: @Sendable () -> Void = { [self] in
+            let removed = self.state.withLockedValue { state -> Bool in
+                guard let index = state.waiters.firstIndex(where: { $0.futureResult === promise.futureResult }) else { return false }
+                state.waiters.remove(at: index)
+                return true
+            }
+            if removed { promise.fail(CancellationError()) }
+        }
+        return (promise.futureResult, cancel)
     }
+
+    /// Wakes the refresh loop for a fetch now (a token arrived while no key set has been
+    /// obtained yet); nobody waits for it.
+    func requestEarlyFetch() {
+        guard self.config.spec.secret == nil else { return }
+        self.state.withLockedValue { state in
+            if state.policy.allowUnknownKidFetch(at: .now()) { state.wakeUp = true }
+        }
+    }
+
+    /// How long a request waits for an unknown-`kid` refetch: the fetch timeout plus the
+    /// refresh loop's reaction time.
+    var refetchWaitLimit: TimeAmount { .nanoseconds(self.config.spec.fetchTimeoutNanos) + .seconds(1) }
+
+    /// Whether a key set was ever obtained (nil: never).
+    var hasKeys: Bool { self.state.withLockedValue { $0.keys != nil } }
 
     /// Keeps the keys fresh until `stop()` or cancellation.
     func run() async {
@@ -102,11 +129,12 @@ final class JWTProvider: Sendable {
             // Wait for the next scheduled fetch or an unknown-kid request, checking every 50 ms:
             // a tick per provider costs nothing and cannot lose a wake-up.
             while NIODeadline.now() < next && !self.stopped.load(ordering: .relaxed) && !Task.isCancelled
-                && self.state.withLockedValue({ $0.waiters.isEmpty })
+                && self.state.withLockedValue({ $0.waiters.isEmpty && !$0.wakeUp })
             {
                 try? await Task.sleep(nanoseconds: 50_000_000)
             }
             if self.stopped.load(ordering: .relaxed) || Task.isCancelled { break }
+            self.state.withLockedValue { $0.wakeUp = false }
             let success = await self.fetchOnce()
             let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
                 next = state.policy.fetchEnded(success: success, at: .now())
@@ -131,6 +159,13 @@ final class JWTProvider: Sendable {
         try? await self.client?.shutdown()
     }
 
+    /// A failed fetch's log message: what serves meanwhile depends on whether keys ever arrived.
+    private func keepingMessage(_ what: String) -> String {
+        self.hasKeys
+            ? "\(what); keeping the last good key set"
+            : "\(what); no key set has arrived yet, so tokens from this issuer are answered 503 auth_unavailable"
+    }
+
     private func fetchOnce() async -> Bool {
         let spec = self.config.spec
         let bytes: [UInt8]
@@ -140,7 +175,9 @@ final class JWTProvider: Sendable {
                 request.headers.add(name: "accept", value: "application/json")
                 let response = try await client.execute(request, timeout: .nanoseconds(spec.fetchTimeoutNanos))
                 guard response.status == .ok else {
-                    self.logger.warning("JWKS fetch failed", metadata: ["provider": "\(spec.name)", "status": "\(response.status.code)"])
+                    self.logger.warning(
+                        "\(self.keepingMessage("JWKS fetch failed"))",
+                        metadata: ["provider": "\(spec.name)", "uri": "\(uri)", "status": "\(response.status.code)"])
                     return false
                 }
                 let body = try await response.body.collect(upTo: spec.maxJWKSBytes)
@@ -157,8 +194,8 @@ final class JWTProvider: Sendable {
             }
         } catch {
             self.logger.warning(
-                "JWKS fetch failed; keeping the last good key set",
-                metadata: ["provider": "\(spec.name)", "error": "\(type(of: error))"])
+                "\(self.keepingMessage("JWKS fetch failed"))",
+                metadata: ["provider": "\(spec.name)", "source": "\(spec.jwksURI ?? spec.jwksFile ?? "")", "error": "\(error)"])
             return false
         }
         switch JWKSet.parse(bytes, allowed: self.config.algorithms) {
@@ -181,7 +218,7 @@ final class JWTProvider: Sendable {
             return true
         case .failure(let problem):
             self.logger.warning(
-                "JWKS refused; keeping the last good key set", metadata: ["provider": "\(spec.name)", "problem": "\(problem)"])
+                "\(self.keepingMessage("JWKS refused"))", metadata: ["provider": "\(spec.name)", "problem": "\(problem)"])
             return false
         }
     }

@@ -3,30 +3,14 @@ import NIOHTTP1
 import PortcullisConfig
 import PortcullisCore
 
-/// Which fixed endpoint a request addressed.
-public enum EndpointKind: String, Sendable {
-    case chatCompletions = "chat.completions"
-    case completions
-    case embeddings
-    case models
-    case model
-    case pathRoute = "path"
-
-    /// OpenAI endpoints carry the model in a JSON body.
-    var readsModelFromBody: Bool {
-        switch self {
-        case .chatCompletions, .completions, .embeddings: true
-        case .models, .model, .pathRoute: false
-        }
-    }
-}
-
 /// Everything the gateway knows about one request while it is in flight: the per-request half
-/// of the Envoy split (stages are built once per snapshot and hold nothing per request).
+/// of the Envoy split (stages are built once per snapshot and hold nothing per request), plus
+/// the request's ``RequestLedger``.
 ///
 /// A class rather than a value passed down the chain, because a request lives across many
-/// event-loop callbacks (head, body parts, upstream head, upstream body, end) and the
-/// end-of-request work needs one place that every path reaches.
+/// event-loop callbacks (head, body parts, stage suspensions, upstream head, body, end) and
+/// its obligations need one owner that every path reaches. It needs no channel: a test builds
+/// one from a snapshot, a head and a ``ConnectionState`` and runs a stage on it.
 public final class Exchange {
     public let snapshot: GatewaySnapshot
     public let head: HTTPRequestHead
@@ -44,22 +28,30 @@ public final class Exchange {
     public var request: InferenceRequest?
     /// The request body as it will be forwarded.
     public var body: ByteBuffer?
+    /// The largest body accepted (the route's limit once known, else the listener's).
+    public var bodyLimit: Int
     public var upstreamEndpoint: UpstreamEndpoint?
     /// Set when the upstream request is written: the gateway's own share of the latency ends here.
     public var forwardedAt: NIODeadline?
+    /// The status the client got (0 until a response head is written; 499 when the client
+    /// left before one).
     public var status: Int = 0
     public var refusal: RefusalReason?
+    /// Token counts the backend reported; also kept when the stream broke or was abandoned.
     public var usage: Usage?
     public var responseBytes = 0
     public var upstreamAttempts = 0
-    /// Why the exchange ended without a normal response end (client went away, upstream broke).
-    public var abortReason: String?
-    /// The verified caller, set by the authentication stage.
+    /// Why a started response did not finish.
+    public var abortReason: AbortReason?
+    /// The verified caller, set by the authentication stage (also when a later check refused it).
     public var identity: Identity?
     /// Why authentication refused the request (for the access log; never a credential).
-    public var authFailure: String?
+    public var authFailure: AuthFailure?
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
+
+    /// The end-of-request obligations.
+    public private(set) var ledger = RequestLedger()
 
     let connection: ConnectionState
     let loop: LoopContext
@@ -82,6 +74,26 @@ public final class Exchange {
         self.clientAddress = connection.clientAddress
         self.isTLS = connection.isTLS
         self.route = route
+        self.bodyLimit = route?.maxRequestBytes ?? snapshot.config.http.maxRequestBytes
+    }
+
+    deinit {
+        assert(!self.ledger.isOpen, "an exchange was dropped with \(self.ledger.count) open obligation(s)")
+    }
+
+    /// Registers an end-of-request obligation.
+    public func register(_ obligation: any LedgerObligation) {
+        self.ledger.register(obligation)
+    }
+
+    /// How the exchange ended, once settled.
+    public var outcome: Outcome? { self.ledger.outcome }
+
+    /// Closes the ledger: every obligation runs once, last registered first.
+    func settle(_ outcome: Outcome) {
+        if self.status == 0 { self.status = 499 }
+        guard let obligations = self.ledger.close(outcome) else { return }
+        obligations.runReversed { $0.settle(self, outcome: outcome) }
     }
 
     /// Milliseconds the gateway spent before calling the backend.

@@ -5,8 +5,8 @@ import PortcullisCore
 ///
 /// Synchronous by default, because every stage in the data path so far decides from memory and
 /// a task hop per stage would cost more than the decision. A stage that must wait (a JWKS
-/// refetch, an external policy call) returns `.suspend` with a future on the exchange's event
-/// loop; the pipeline resumes after it.
+/// refetch; later an external policy call or a shared limit store) returns `.suspend` with a
+/// bounded ``Suspension``; the pipeline resumes after it.
 public protocol Stage: Sendable {
     var name: String { get }
     /// Head stages run before the body is read (so a refused caller's body is never buffered);
@@ -15,17 +15,18 @@ public protocol Stage: Sendable {
     func evaluate(_ exchange: Exchange) -> StageResult
 }
 
-public enum StagePhase: Sendable {
+public enum StagePhase: String, Sendable {
     case head, body
 }
 
-public enum StageResult: Sendable {
+public enum StageResult {
     case proceed
     case refuse(GatewayError)
-    case suspend(EventLoopFuture<StageResult>)
+    case suspend(Suspension)
 }
 
-/// The ordered stages of a snapshot, split by phase. Order is data, so it can be printed.
+/// The ordered stages of a snapshot, split by phase. Order is data, so it can be printed
+/// (admin `/config`).
 public struct Pipeline: Sendable {
     public let headStages: [any Stage]
     public let bodyStages: [any Stage]
@@ -36,4 +37,8 @@ public struct Pipeline: Sendable {
     }
 
     public var stageNames: [String] { (self.headStages + self.bodyStages).map(\.name) }
+
+    func stages(_ pass: StagePass) -> [any Stage] {
+        pass == .head ? self.headStages : self.bodyStages
+    }
 }

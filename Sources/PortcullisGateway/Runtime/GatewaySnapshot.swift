@@ -4,16 +4,29 @@ import PortcullisConfig
 public final class GatewaySnapshot: Sendable {
     public let config: ConfigSnapshot
     public let pipeline: Pipeline
+    /// The runtime slot of each backend (by ``Backend/index``): where its round-robin cursor
+    /// lives. Slots are assigned by name and never reused, so a reload keeps every cursor.
+    let backendSlots: [Int]
+    /// Pool keys of every configured endpoint (pooled connections to others are closed).
+    let poolKeys: Set<String>
 
-    public init(config: ConfigSnapshot, pipeline: Pipeline) {
+    init(config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int]) {
         self.config = config
         self.pipeline = pipeline
+        self.backendSlots = backendSlots
+        self.poolKeys = Set(config.backends.flatMap { $0.endpoints.map(\.poolKey) })
+    }
+
+    @inline(__always)
+    func slot(of backend: Backend) -> Int {
+        self.backendSlots[backend.index]
     }
 
     /// Builds the standard pipeline for `config`: authenticate (when any method is configured),
-    /// inspect the body, route, check the route's authentication methods.
+    /// check the route's methods (path routes), inspect the body, route by model, check the
+    /// route's methods (model routes).
     static func build(
-        _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:],
+        _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
@@ -25,6 +38,7 @@ public final class GatewaySnapshot: Sendable {
         stages.append(RequestInspectionStage())
         stages.append(ModelRoutingStage())
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
-        return GatewaySnapshot(config: config, pipeline: Pipeline(stages))
+        return GatewaySnapshot(
+            config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) })
     }
 }

@@ -3,15 +3,20 @@ import PortcullisConfig
 import PortcullisCore
 
 /// Everything one event loop owns: its view of the current snapshot, its upstream connection
-/// pool, round-robin cursors and access-log buffer. Only ever touched on its own loop, so none
-/// of it needs a lock; the request path never leaves the loop its connection lives on.
+/// pool, round-robin cursors, access-log buffer and in-flight count. Only ever touched on its
+/// own loop, so none of it needs a lock; the request path never leaves the loop its connection
+/// lives on.
 final class LoopContext {
     let eventLoop: any EventLoop
     let store: SnapshotStore
     let pool: UpstreamPool
     let requestIDs: RequestIDGenerator
     let accessLog: AccessLogWriter
-    let services: GatewayServices
+    let inFlight = InFlightCounter()
+    /// A test hook registered with every exchange's ledger (nil in production).
+    let ledgerProbe: (any LedgerObligation & Sendable)?
+    /// A graceful stop is under way: new connections close once idle.
+    var isDraining = false
 
     private var tokens: TokenCache?
 
@@ -25,47 +30,67 @@ final class LoopContext {
 
     private var cachedGeneration: UInt64
     private var cachedSnapshot: GatewaySnapshot
-    private var roundRobin: [Int]
+    /// Round-robin cursors by backend slot (slots are stable across reloads, see ``BackendSlots``).
+    private var roundRobin: [Int] = []
 
     init(eventLoop: any EventLoop, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogWriter) {
         self.eventLoop = eventLoop
         self.store = store
-        self.services = services
         self.requestIDs = services.requestIDs
+        self.ledgerProbe = services.ledgerProbe
         self.accessLog = accessLog
         self.pool = UpstreamPool(eventLoop: eventLoop, tls: services.upstreamTLS)
         let (generation, snapshot) = store.load()
         self.cachedGeneration = generation
         self.cachedSnapshot = snapshot
-        self.roundRobin = Array(repeating: 0, count: snapshot.config.backends.count)
     }
 
     /// The snapshot a new request pins.
     @inline(__always)
     func snapshot() -> GatewaySnapshot {
         if self.store.generation != self.cachedGeneration {
-            let (generation, snapshot) = self.store.load()
-            self.cachedGeneration = generation
-            self.cachedSnapshot = snapshot
-            self.roundRobin = Array(repeating: 0, count: snapshot.config.backends.count)
-            // Verifications were made under the old config's rules: forget them.
-            self.tokens = nil
+            self.adoptCurrentSnapshot()
         }
         return self.cachedSnapshot
     }
 
-    /// Next endpoint of `backend`, round-robin per loop. `skip` endpoints are passed over when a
-    /// previous attempt of the same request failed to connect to them.
-    func nextEndpoint(of backend: Backend, attempt: Int) -> UpstreamEndpoint {
+    private func adoptCurrentSnapshot() {
+        let (generation, snapshot) = self.store.load()
+        self.cachedGeneration = generation
+        self.cachedSnapshot = snapshot
+        // Verifications were made under the old config's rules: forget them.
+        self.tokens = nil
+        // Runtime state is reconciled, not reset: cursors stay (slots are stable), pooled
+        // connections to endpoints that are still configured stay, the others close.
+        self.pool.retainOnly(snapshot.poolKeys)
+    }
+
+    /// Next endpoint of `backend`, round-robin per loop. Later attempts of the same request
+    /// (after connect failures) move on from the one the first attempt took.
+    func nextEndpoint(of backend: Backend, attempt: Int, slot: Int) -> UpstreamEndpoint {
         let count = backend.endpoints.count
         if count == 1 { return backend.endpoints[0] }
-        if backend.index >= self.roundRobin.count {
-            self.roundRobin = Array(repeating: 0, count: backend.index + 1)
+        if slot >= self.roundRobin.count {
+            self.roundRobin.append(contentsOf: repeatElement(0, count: slot + 1 - self.roundRobin.count))
         }
         if attempt == 0 {
-            self.roundRobin[backend.index] = (self.roundRobin[backend.index] &+ 1) % count
+            self.roundRobin[slot] = (self.roundRobin[slot] &+ 1) % count
         }
-        return backend.endpoints[(self.roundRobin[backend.index] + attempt) % count]
+        return backend.endpoints[(self.roundRobin[slot] + attempt) % count]
+    }
+}
+
+/// The number of exchanges in flight on one loop: counted up when an exchange starts,
+/// down by its ledger. Summed over loops by the runtime (admin, tests).
+final class InFlightCounter: LedgerObligation {
+    private(set) var count = 0
+
+    func started() {
+        self.count += 1
+    }
+
+    func settle(_ exchange: Exchange, outcome: Outcome) {
+        self.count -= 1
     }
 }
 
@@ -73,10 +98,16 @@ final class LoopContext {
 public struct GatewayServices: Sendable {
     public let requestIDs: RequestIDGenerator
     public let upstreamTLS: UpstreamTLS
+    /// Registered with every exchange's ledger when set: a test hook that counts settlements.
+    public let ledgerProbe: (any LedgerObligation & Sendable)?
 
-    public init(requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS()) {
+    public init(
+        requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),
+        ledgerProbe: (any LedgerObligation & Sendable)? = nil
+    ) {
         self.requestIDs = requestIDs
         self.upstreamTLS = upstreamTLS
+        self.ledgerProbe = ledgerProbe
     }
 }
 
@@ -90,7 +121,7 @@ final class LoopContexts: Sendable {
             contexts[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
                 LoopContext(
                     eventLoop: loop, store: store, services: services,
-                    accessLog: AccessLogWriter(sink: accessLog)),
+                    accessLog: AccessLogWriter(sink: accessLog, eventLoop: loop)),
                 eventLoop: loop)
         }
         self.contexts = contexts
@@ -102,4 +133,13 @@ final class LoopContexts: Sendable {
     }
 
     func all() -> [NIOLoopBoundBox<LoopContext>] { Array(self.contexts.values) }
+
+    /// Runs `body` on every loop with its context and collects the results.
+    func onEveryLoop<T: Sendable>(_ body: @escaping @Sendable (LoopContext) -> T) async -> [T] {
+        var results: [T] = []
+        for box in self.all() {
+            if let value = try? await box.eventLoop.submit({ body(box.value) }).get() { results.append(value) }
+        }
+        return results
+    }
 }

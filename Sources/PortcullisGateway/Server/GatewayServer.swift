@@ -16,12 +16,11 @@ public final class GatewayServer: Sendable {
     let contexts: LoopContexts
     let logger: Logger
 
-    public init(group: any EventLoopGroup, store: SnapshotStore, services: GatewayServices, logger: Logger) {
+    public init(group: any EventLoopGroup, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogSink, logger: Logger) {
         self.group = group
         self.store = store
         self.logger = logger
-        let sink = AccessLogSink(destination: store.current.config.accessLog.destination)
-        self.contexts = LoopContexts(group: group, store: store, services: services, accessLog: sink)
+        self.contexts = LoopContexts(group: group, store: store, services: services, accessLog: accessLog)
     }
 
     /// A bound listener.

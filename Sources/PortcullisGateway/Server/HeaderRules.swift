@@ -74,3 +74,37 @@ extension StringProtocol {
         return String(s)
     }
 }
+
+extension HeaderRules {
+    /// Response headers the gateway sets itself, so the upstream's copy is dropped.
+    static func isSetOnResponse(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 12: return equalsIgnoringCase(name, "x-request-id")
+        case 24: return equalsIgnoringCase(name, "x-portcullis-overhead-ms")
+        default: return false
+        }
+    }
+
+    /// The client's own credential headers (forwarded only when a route opts in).
+    static func isClientCredential(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 9: return equalsIgnoringCase(name, "x-api-key")
+        case 13: return equalsIgnoringCase(name, "authorization")
+        default: return false
+        }
+    }
+
+    /// Request headers the gateway always sets itself, so the client's copy is dropped.
+    static func isReplacedUpstream(_ name: String) -> Bool {
+        switch name.utf8.count {
+        case 4: return equalsIgnoringCase(name, "host")
+        case 6: return equalsIgnoringCase(name, "expect")
+        case 12: return equalsIgnoringCase(name, "x-request-id")
+        case 14: return equalsIgnoringCase(name, "content-length")
+        case 15: return equalsIgnoringCase(name, "x-forwarded-for")
+        case 16: return equalsIgnoringCase(name, "x-forwarded-host")
+        case 17: return equalsIgnoringCase(name, "x-forwarded-proto")
+        default: return equalsIgnoringCase(name, "forwarded")
+        }
+    }
+}

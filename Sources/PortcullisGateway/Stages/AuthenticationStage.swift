@@ -43,10 +43,12 @@ struct AuthenticationStage: Stage {
         self.defaultAllowed = (configured, config.authentication.required)
     }
 
-    private enum Outcome {
+    /// What verifying one credential came to.
+    private enum Verification {
         case proven(Identity)
-        case refused(GatewayError, reason: String)
-        case wait(EventLoopFuture<Void>)
+        case refused(AuthFailure)
+        /// An unknown `kid`: the key set is being refetched (once); `cancel` withdraws the wait.
+        case wait(EventLoopFuture<Void>, cancel: @Sendable () -> Void, deadline: NIODeadline)
     }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
@@ -68,38 +70,38 @@ struct AuthenticationStage: Stage {
         var apiKeyHeader: String?
         for (name, value) in exchange.head.headers {
             if HeaderRules.equalsIgnoringCase(name, "authorization") {
-                if authorization != nil { return self.refuse(exchange, .invalidToken("More than one Authorization header."), "duplicate_authorization") }
+                if authorization != nil { return self.refuse(exchange, .duplicateAuthorization) }
                 authorization = value
             } else if HeaderRules.equalsIgnoringCase(name, "x-api-key") {
-                if apiKeyHeader != nil { return self.refuse(exchange, .invalidAPIKey("More than one x-api-key header."), "duplicate_api_key") }
+                if apiKeyHeader != nil { return self.refuse(exchange, .duplicateAPIKey) }
                 apiKeyHeader = value
             }
         }
         if let authorization, allowed.contains(.jwt) || allowed.contains(.apiKey) {
             guard let token = Self.bearerToken(authorization) else {
-                return self.refuse(exchange, .invalidToken("The Authorization header must use the Bearer scheme."), "authorization_scheme")
+                return self.refuse(exchange, .authorizationScheme)
             }
             if allowed.contains(.jwt) && Self.looksLikeJWT(token) {
                 switch self.verifyJWT(token, exchange: exchange) {
                 case .proven(let identity): proofs.append(identity)
-                case .refused(let error, let reason): return self.refuse(exchange, error, reason)
-                case .wait(let future):
-                    return self.suspend(exchange, until: future)
+                case .refused(let failure): return self.refuse(exchange, failure)
+                case .wait(let future, let cancel, let deadline):
+                    return self.suspend(exchange, until: future, cancel: cancel, deadline: deadline)
                 }
             } else if allowed.contains(.apiKey) {
                 switch self.verifyAPIKey(token) {
                 case .proven(let identity): proofs.append(identity)
-                case .refused(let error, let reason): return self.refuse(exchange, error, reason)
+                case .refused(let failure): return self.refuse(exchange, failure)
                 case .wait: break
                 }
             } else {
-                return self.refuse(exchange, .invalidToken("The bearer token is not a JWT."), "token_not_jwt")
+                return self.refuse(exchange, .tokenNotJWT)
             }
         }
         if let apiKeyHeader, allowed.contains(.apiKey) {
             switch self.verifyAPIKey(Substring(apiKeyHeader)) {
             case .proven(let identity): proofs.append(identity)
-            case .refused(let error, let reason): return self.refuse(exchange, error, reason)
+            case .refused(let failure): return self.refuse(exchange, failure)
             case .wait: break
             }
         }
@@ -107,27 +109,27 @@ struct AuthenticationStage: Stage {
         guard var identity = self.pick(proofs) else {
             if proofs.isEmpty {
                 guard required else { return .proceed }
-                let error: GatewayError =
-                    allowed.contains(.apiKey)
-                    ? .invalidAPIKey("You didn't provide an API key. Send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.")
-                    : .invalidToken("No credential was provided.")
-                return self.refuse(exchange, error, "missing_credentials")
+                exchange.authFailure = .missingCredentials
+                return .refuse(.missingCredentials(apiKeyAccepted: allowed.contains(.apiKey)))
             }
-            exchange.authFailure = "identity_conflict"
-            return .refuse(.identityConflict())
+            exchange.authFailure = .identityConflict
+            return .refuse(.identityConflict)
         }
 
-        // The platform's own tenant table is authoritative for plan and org.
+        // The platform's own tenant table is authoritative for plan and org. A refused tenant is
+        // still recorded as the identity, so the access log says which tenant it was.
         if let tenant = self.tenants.tenants[identity.tenant] {
-            if tenant.disabled {
-                exchange.authFailure = "tenant_disabled"
-                return .refuse(.tenantDisabled())
-            }
             if let plan = tenant.plan { identity.plan = plan }
             if let org = tenant.org { identity.org = org }
+            exchange.identity = identity
+            if tenant.disabled {
+                exchange.authFailure = .tenantDisabled
+                return .refuse(.tenantDisabled)
+            }
         } else if self.settings.requireKnownTenant {
-            exchange.authFailure = "unknown_tenant"
-            return .refuse(.unknownTenant())
+            exchange.identity = identity
+            exchange.authFailure = .unknownTenant
+            return .refuse(.unknownTenant)
         }
         exchange.identity = identity
         return .proceed
@@ -143,26 +145,36 @@ struct AuthenticationStage: Stage {
         return first
     }
 
-    private func refuse(_ exchange: Exchange, _ error: GatewayError, _ reason: String) -> StageResult {
-        exchange.authFailure = reason
-        return .refuse(error)
+    private func refuse(_ exchange: Exchange, _ failure: AuthFailure) -> StageResult {
+        exchange.authFailure = failure
+        return .refuse(failure == .keysUnavailable ? .authUnavailable : .credentialRefused(failure))
     }
 
-    private func suspend(_ exchange: Exchange, until future: EventLoopFuture<Void>) -> StageResult {
+    /// Waits for the JWKS refetch an unknown `kid` triggered, then evaluates the request again
+    /// (with `jwksRefetched` set, so the same `kid` is refused rather than waited on twice).
+    /// A refetch that does not finish by the deadline is the platform's fault: 503.
+    private func suspend(
+        _ exchange: Exchange, until future: EventLoopFuture<Void>, cancel: @escaping @Sendable () -> Void, deadline: NIODeadline
+    ) -> StageResult {
         exchange.jwksRefetched = true
         let stage = self
-        let resumed = future.hop(to: exchange.eventLoop).assumeIsolated().map { _ in
-            stage.evaluate(exchange)
+        let resumed = future.hop(to: exchange.eventLoop).assumeIsolated().map { _ -> SuspensionResult in
+            switch stage.evaluate(exchange) {
+            case .proceed: return .proceed
+            case .refuse(let error): return .refuse(error)
+            case .suspend: return .refuse(.credentialRefused(.tokenUnknownKeyID))  // cannot happen: refetched once
+            }
         }.nonisolated()
-        return .suspend(resumed)
+        return .suspend(
+            Suspension(
+                future: resumed, deadline: deadline, stage: self.name, timeoutError: .authUnavailable,
+                failureError: .authUnavailable, cancel: cancel))
     }
 
     // MARK: JWT
 
-    private func verifyJWT(_ token: Substring, exchange: Exchange) -> Outcome {
-        guard token.utf8.count <= self.maxTokenBytes else {
-            return .refused(.invalidToken(TokenProblem.tooLarge.message), reason: TokenProblem.tooLarge.logReason)
-        }
+    private func verifyJWT(_ token: Substring, exchange: Exchange) -> Verification {
+        guard token.utf8.count <= self.maxTokenBytes else { return .refused(.tokenTooLarge) }
         let now = self.wallClock()
         let cacheKey = TokenCache.Key(token: token)
         let cache = exchange.loop.tokenCache(capacity: self.settings.tokenCacheSize)
@@ -172,17 +184,17 @@ struct AuthenticationStage: Stage {
         let parsed: ParsedToken
         switch ParsedToken.parse(token, maxBytes: self.maxTokenBytes) {
         case .success(let value): parsed = value
-        case .failure(let problem): return .refused(.invalidToken(problem.message), reason: problem.logReason)
+        case .failure(let failure): return .refused(failure)
         }
         guard let issuer = parsed.issuer, let config = self.providersByIssuer[issuer], let provider = self.providers[config.name]
         else {
-            return .refused(.invalidToken(TokenProblem.unknownIssuer.message), reason: TokenProblem.unknownIssuer.logReason)
+            return .refused(.tokenUnknownIssuer)
         }
         let (currentKeys, version) = provider.currentKeysAndVersion()
         guard let keys = currentKeys else {
-            // Never obtained keys: the platform's fault, not the caller's.
-            _ = provider.refetchForUnknownKid(on: exchange.eventLoop)
-            return .refused(.authUnavailable(), reason: TokenProblem.keysUnavailable.logReason)
+            // Never obtained keys: the platform's fault, not the caller's. Ask for a fetch anyway.
+            provider.requestEarlyFetch()
+            return .refused(.keysUnavailable)
         }
         switch JWTValidator.validate(parsed, provider: config, keys: keys, now: now) {
         case .success(let verified):
@@ -190,31 +202,27 @@ struct AuthenticationStage: Stage {
             cache.insert(
                 cacheKey, .init(identity: verified.identity, expiresAt: expiresAt, provider: config.name, keyVersion: version))
             return .proven(verified.identity)
-        case .failure(.unknownKeyID) where !exchange.jwksRefetched:
-            if let future = provider.refetchForUnknownKid(on: exchange.eventLoop) {
-                return .wait(future)
+        case .failure(.tokenUnknownKeyID) where !exchange.jwksRefetched:
+            if let (future, cancel) = provider.refetchForUnknownKid(on: exchange.eventLoop) {
+                return .wait(future, cancel: cancel, deadline: .now() + provider.refetchWaitLimit)
             }
-            return .refused(.invalidToken(TokenProblem.unknownKeyID.message), reason: TokenProblem.unknownKeyID.logReason)
-        case .failure(let problem):
-            return .refused(.invalidToken(problem.message), reason: problem.logReason)
+            return .refused(.tokenUnknownKeyID)
+        case .failure(let failure):
+            return .refused(failure)
         }
     }
 
     // MARK: API keys
 
-    private func verifyAPIKey(_ key: Substring) -> Outcome {
-        guard !key.isEmpty, key.utf8.count <= 512 else {
-            return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_malformed")
-        }
+    private func verifyAPIKey(_ key: Substring) -> Verification {
+        guard !key.isEmpty, key.utf8.count <= 512 else { return .refused(.apiKeyMalformed) }
         var key = key
         let digest = key.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
         guard let presented = digest.withUnsafeBytes({ KeyDigest(unsafeBytes: $0) }), let entry = self.settings.apiKeys[presented]
         else {
-            return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_unknown")
+            return .refused(.apiKeyUnknown)
         }
-        guard !entry.disabled else {
-            return .refused(.invalidAPIKey("Incorrect API key provided."), reason: "api_key_disabled")
-        }
+        guard !entry.disabled else { return .refused(.apiKeyDisabled) }
         return .proven(Identity(tenant: entry.tenant, org: nil, plan: nil, subject: entry.name, method: .apiKey, credentialName: entry.name))
     }
 
@@ -266,52 +274,6 @@ struct AuthenticationStage: Stage {
     }
 }
 
-extension GatewayError {
-    static func invalidAPIKey(_ message: String) -> GatewayError {
-        GatewayError(
-            status: 401, type: "invalid_request_error", code: "invalid_api_key", message: message, reason: .unauthenticated,
-            headers: [("www-authenticate", "Bearer realm=\"portcullis\"")])
-    }
-
-    static func invalidToken(_ message: String) -> GatewayError {
-        GatewayError(
-            status: 401, type: "authentication_error", code: "invalid_token", message: message, reason: .unauthenticated,
-            headers: [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(message)\"")])
-    }
-
-    static func authUnavailable() -> GatewayError {
-        GatewayError(
-            status: 503, type: "server_error", code: "auth_unavailable",
-            message: "The gateway cannot verify tokens from this issuer yet; try again shortly.", reason: .authUnavailable,
-            headers: [("retry-after", "5")])
-    }
-
-    static func identityConflict() -> GatewayError {
-        GatewayError(
-            status: 403, type: "permission_error", code: "identity_conflict",
-            message: "The credentials presented prove different tenants.", reason: .identityConflict)
-    }
-
-    static func tenantDisabled() -> GatewayError {
-        GatewayError(
-            status: 403, type: "permission_error", code: "tenant_disabled", message: "This tenant is disabled.", reason: .forbidden)
-    }
-
-    static func unknownTenant() -> GatewayError {
-        GatewayError(
-            status: 403, type: "permission_error", code: "unknown_tenant", message: "This tenant is not known to the gateway.",
-            reason: .forbidden)
-    }
-
-    static func methodNotAccepted(_ methods: Set<AuthMethod>) -> GatewayError {
-        let names = methods.map(\.rawValue).sorted().joined(separator: ", ")
-        return GatewayError(
-            status: 401, type: "authentication_error", code: "invalid_token",
-            message: "This route requires authentication by: \(names).", reason: .unauthenticated,
-            headers: [("www-authenticate", "Bearer realm=\"portcullis\"")])
-    }
-}
-
 /// After routing: a route may accept only some authentication methods. Runs as a head stage
 /// for path-prefix routes (known before the body, so a refused caller's body is never read)
 /// and as a body stage for model routes (known once the body named the model).
@@ -323,8 +285,8 @@ struct RouteAuthenticationStage: Stage {
         guard exchange.endpoint.readsModelFromBody == (self.phase == .body) else { return .proceed }
         guard let allowed = exchange.route?.allowedMethods else { return .proceed }
         guard let identity = exchange.identity, allowed.contains(identity.method) else {
-            exchange.authFailure = "route_method"
-            return .refuse(.methodNotAccepted(allowed))
+            exchange.authFailure = .routeMethod
+            return .refuse(.methodNotAccepted(allowed.sorted { $0.rawValue < $1.rawValue }))
         }
         return .proceed
     }

@@ -16,9 +16,8 @@ struct ModelRoutingStage: Stage {
         exchange.route = route
         if let body = exchange.body {
             if body.readableBytes > route.maxRequestBytes {
-                var error = GatewayError.bodyTooLarge(limit: route.maxRequestBytes)
-                error.closeConnection = false  // the body was read whole; the connection is fine
-                return .refuse(error)
+                // The body was read whole, so the connection can be kept.
+                return .refuse(.bodyTooLarge(limit: route.maxRequestBytes, bodyRead: true))
             }
             if let upstreamModel = route.rewriteModel, upstreamModel != request.model {
                 exchange.body = request.rewritingModel(in: body, to: upstreamModel)

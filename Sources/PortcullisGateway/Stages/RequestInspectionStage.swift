@@ -10,7 +10,7 @@ struct RequestInspectionStage: Stage {
     func evaluate(_ exchange: Exchange) -> StageResult {
         guard exchange.endpoint.readsModelFromBody else { return .proceed }
         guard let body = exchange.body, body.readableBytes > 0 else {
-            return .refuse(.badRequest("The request body must be a JSON object."))
+            return .refuse(.emptyBody)
         }
         switch InferenceRequest.inspect(body) {
         case .success(let request):

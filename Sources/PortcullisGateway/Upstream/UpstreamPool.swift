@@ -96,6 +96,14 @@ final class UpstreamPool {
         list.connections.remove(at: index)
     }
 
+    /// Closes idle connections to endpoints that are no longer configured (after a reload).
+    func retainOnly(_ keys: Set<String>) {
+        for (key, list) in self.idle where !keys.contains(key) {
+            self.idle[key] = nil
+            for connection in list.connections { connection.close() }
+        }
+    }
+
     /// Closes every idle connection (shutdown).
     func closeAll() {
         let all = self.idle.values.flatMap { $0.connections }

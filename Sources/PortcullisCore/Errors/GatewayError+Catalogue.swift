@@ -1,0 +1,194 @@
+/// The catalogue: what each ``GatewayError`` case answers. The one place a status, an OpenAI
+/// `type`/`code` or a ``RefusalReason`` is chosen.
+extension GatewayError {
+    /// HTTP status code.
+    public var status: Int {
+        switch self {
+        case .malformedJSON, .notAnObject, .emptyBody, .missingModel, .modelNotString, .invalidType, .duplicateKey,
+            .badPath, .badHost, .ambiguousFraming, .protocolError:
+            400
+        case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
+        case .identityConflict, .tenantDisabled, .unknownTenant: 403
+        case .modelNotFound, .notFound: 404
+        case .methodNotAllowed: 405
+        case .requestTimeout: 408
+        case .bodyTooLarge: 413
+        case .headersTooLarge: 431
+        case .internalError: 500
+        case .upstreamUnreachable, .upstreamProtocolError: 502
+        case .authUnavailable, .dependencyFailed: 503
+        case .upstreamTimeout, .dependencyTimedOut: 504
+        }
+    }
+
+    /// OpenAI error `type`.
+    public var type: String {
+        switch self {
+        case .missingCredentials(let apiKey): apiKey ? "invalid_request_error" : "authentication_error"
+        case .credentialRefused(let failure): failure.concernsAPIKey ? "invalid_request_error" : "authentication_error"
+        case .methodNotAccepted: "authentication_error"
+        case .identityConflict, .tenantDisabled, .unknownTenant: "permission_error"
+        case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
+            .upstreamTimeout, .internalError:
+            "server_error"
+        default: "invalid_request_error"
+        }
+    }
+
+    /// OpenAI error `code`, machine-readable.
+    public var code: String {
+        switch self {
+        case .malformedJSON, .notAnObject: "invalid_json"
+        case .emptyBody: "invalid_request"
+        case .missingModel: "missing_model"
+        case .modelNotString, .invalidType: "invalid_type"
+        case .duplicateKey: "duplicate_key"
+        case .modelNotFound: "model_not_found"
+        case .notFound: "not_found"
+        case .methodNotAllowed: "method_not_allowed"
+        case .badPath: "invalid_path"
+        case .badHost: "invalid_host"
+        case .ambiguousFraming: "invalid_framing"
+        case .bodyTooLarge: "request_too_large"
+        case .headersTooLarge: "headers_too_large"
+        case .requestTimeout: "request_timeout"
+        case .protocolError: "invalid_http"
+        case .missingCredentials(let apiKey): apiKey ? "invalid_api_key" : "invalid_token"
+        case .credentialRefused(let failure): failure.concernsAPIKey ? "invalid_api_key" : "invalid_token"
+        case .methodNotAccepted: "invalid_token"
+        case .authUnavailable: "auth_unavailable"
+        case .identityConflict: "identity_conflict"
+        case .tenantDisabled: "tenant_disabled"
+        case .unknownTenant: "unknown_tenant"
+        case .dependencyFailed: "dependency_failed"
+        case .dependencyTimedOut: "dependency_timeout"
+        case .upstreamUnreachable: "upstream_unreachable"
+        case .upstreamProtocolError: "upstream_error"
+        case .upstreamTimeout: "upstream_timeout"
+        case .internalError: "internal_error"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .malformedJSON(let problem): "The request body is not valid JSON: \(problem.message) at byte \(problem.offset)."
+        case .notAnObject, .emptyBody: "The request body must be a JSON object."
+        case .missingModel: "You must provide a model parameter."
+        case .modelNotString: "The model parameter must be a non-empty string."
+        case .invalidType(let param, let expected): "The \(param) parameter must be \(expected)."
+        case .duplicateKey(let key): "The request body contains the key '\(key)' more than once."
+        case .modelNotFound(let model):
+            // The caller's own input: escaped by the renderer, truncated so an error body cannot
+            // reflect large payloads.
+            "The model '\(model.count > 128 ? String(model.prefix(128)) + "…" : model)' does not exist or you do not have access to it."
+        case .notFound: "No endpoint is served at this path."
+        case .methodNotAllowed(let allowed): "This endpoint does not accept this HTTP method; allowed: \(allowed)."
+        case .badPath: "The request target is not a valid origin-form path."
+        case .badHost(.missing): "An HTTP/1.1 request must carry exactly one Host header; it has none."
+        case .badHost(.duplicated): "An HTTP/1.1 request must carry exactly one Host header; it has several."
+        case .badHost(.invalid): "The Host header is not a valid host[:port]."
+        case .ambiguousFraming: "Transfer-Encoding is not allowed on an HTTP/1.0 request."
+        case .bodyTooLarge(let limit, _): "The request body exceeds the limit of \(limit) bytes."
+        case .headersTooLarge: "The request headers are too large or too many."
+        case .requestTimeout: "The request was not received in time."
+        case .protocolError: "The request is not valid HTTP."
+        case .missingCredentials(let apiKey):
+            apiKey
+                ? "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'."
+                : "No credential was provided."
+        case .credentialRefused(let failure): failure.message
+        case .methodNotAccepted(let methods):
+            "This route requires authentication by: \(methods.map(\.rawValue).joined(separator: ", "))."
+        case .authUnavailable: AuthFailure.keysUnavailable.message
+        case .identityConflict: AuthFailure.identityConflict.message
+        case .tenantDisabled: AuthFailure.tenantDisabled.message
+        case .unknownTenant: AuthFailure.unknownTenant.message
+        case .dependencyFailed(let stage): "The gateway could not complete the \(stage) check; try again shortly."
+        case .dependencyTimedOut(let stage): "The gateway's \(stage) check did not finish in time; try again shortly."
+        case .upstreamUnreachable: "The backend for this model could not be reached."
+        case .upstreamProtocolError: "The backend sent an invalid response."
+        case .upstreamTimeout: "The backend for this model did not respond in time."
+        case .internalError: "The gateway failed to process the request."
+        }
+    }
+
+    /// OpenAI error `param`, when one parameter is at fault.
+    public var param: String? {
+        switch self {
+        case .missingModel, .modelNotString, .modelNotFound: "model"
+        case .invalidType(let param, _): param
+        case .duplicateKey(let key): key
+        default: nil
+        }
+    }
+
+    /// The closed reason used by the access log and metrics.
+    public var reason: RefusalReason {
+        switch self {
+        case .malformedJSON, .notAnObject: .malformedJSON
+        case .emptyBody, .invalidType: .invalidRequest
+        case .missingModel, .modelNotString: .missingModel
+        case .duplicateKey: .duplicateKey
+        case .modelNotFound: .modelNotFound
+        case .notFound: .routeNotFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .badPath: .badPath
+        case .badHost: .badHost
+        case .ambiguousFraming: .ambiguousFraming
+        case .bodyTooLarge: .bodyTooLarge
+        case .headersTooLarge: .headersTooLarge
+        case .requestTimeout: .requestTimeout
+        case .protocolError: .protocolError
+        case .missingCredentials, .credentialRefused, .methodNotAccepted: .unauthenticated
+        case .authUnavailable: .authUnavailable
+        case .identityConflict: .identityConflict
+        case .tenantDisabled, .unknownTenant: .forbidden
+        case .dependencyFailed: .dependencyFailed
+        case .dependencyTimedOut: .dependencyTimeout
+        case .upstreamUnreachable: .upstreamUnreachable
+        case .upstreamProtocolError: .upstreamProtocolError
+        case .upstreamTimeout: .upstreamTimeout
+        case .internalError: .internalError
+        }
+    }
+
+    /// Close the client connection after answering: the request stream is in an unknown state
+    /// (unparseable, too large to read, too slow).
+    public var closesConnection: Bool {
+        switch self {
+        case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: true
+        case .bodyTooLarge(_, let bodyRead): !bodyRead
+        default: false
+        }
+    }
+
+    /// Extra response headers.
+    public var headers: [(String, String)] {
+        switch self {
+        case .methodNotAllowed(let allowed): [("allow", allowed)]
+        case .missingCredentials(true), .methodNotAccepted: [("www-authenticate", "Bearer realm=\"portcullis\"")]
+        case .missingCredentials(false):
+            [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(self.message)\"")]
+        case .credentialRefused(let failure):
+            failure.concernsAPIKey
+                ? [("www-authenticate", "Bearer realm=\"portcullis\"")]
+                : [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(failure.message)\"")]
+        case .authUnavailable, .dependencyFailed, .dependencyTimedOut: [("retry-after", "5")]
+        default: []
+        }
+    }
+
+    /// The authentication failure behind this refusal, for the access log.
+    public var authFailure: AuthFailure? {
+        switch self {
+        case .missingCredentials: .missingCredentials
+        case .credentialRefused(let failure): failure
+        case .authUnavailable: .keysUnavailable
+        case .identityConflict: .identityConflict
+        case .tenantDisabled: .tenantDisabled
+        case .unknownTenant: .unknownTenant
+        case .methodNotAccepted: .routeMethod
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,119 @@
+import NIOCore
+import PortcullisCore
+
+/// The machine's states and the values they carry.
+extension LifecycleStateMachine {
+    enum Mode: Sendable { case http1, http2Stream }
+
+    /// The deadlines of the client side, pinned from the exchange's snapshot.
+    struct Timeouts: Sendable, Equatable {
+        var header: TimeAmount
+        var body: TimeAmount
+        var idle: TimeAmount
+        /// Quiet SSE streams get a comment after this long; nil: off.
+        var sseKeepAlive: TimeAmount?
+        /// How long a client may stop taking response bytes before the exchange is cut.
+        var clientWrite: TimeAmount
+    }
+
+    enum State {
+        /// HTTP/1: between requests, waiting for a head. HTTP/2: before the stream's head.
+        case idle(Idle)
+        case active(Active)
+        case closed
+    }
+
+    struct Idle {
+        var since: NIODeadline
+        /// When bytes of the next head started arriving.
+        var headStartedAt: NIODeadline?
+        /// The connection has served no request yet (the header timeout counts from accept).
+        var fresh: Bool
+    }
+
+    struct Active {
+        let id: UInt32
+        let timeouts: Timeouts
+        let receivedAt: NIODeadline
+        var requestComplete = false
+        var step: Step
+        /// Close the connection once this exchange ends (no keep-alive, an error, draining).
+        var closeAfter: Bool
+        var expectContinue: Bool
+        let framing: RequestFraming
+        /// Body bytes received so far (to judge whether an unread rest can be dropped).
+        var bodyBytes = 0
+        /// Whether a response head went to the client (after it, a refusal can only cut).
+        var responseStarted = false
+        /// A parse error in bytes after this request (pipelined), answered once it ends.
+        var deferred: GatewayError?
+        var suspensions: UInt32 = 0
+        var attempt = 0
+        var endpointCount = 1
+        var freshRetryUsed = false
+    }
+
+    enum Step {
+        /// Head stages are being evaluated (synchronously).
+        case headStages
+        /// Head stages passed; the body is still arriving.
+        case awaitingBody
+        /// Body stages are being evaluated (synchronously).
+        case bodyStages
+        /// A stage waits for something outside the loop.
+        case suspended(Suspended)
+        /// Connecting to an upstream endpoint (a fresh connection; pooled ones skip this).
+        case connecting(deadline: NIODeadline)
+        /// The request is sent; the response head is awaited.
+        case awaitingResponse(deadline: NIODeadline, idle: TimeAmount)
+        case streaming(Streaming)
+        /// The last part is written with a promise; the ledger settles when it completes.
+        case finishing(outcome: Outcome, deadline: NIODeadline)
+        /// The ledger has settled; the rest of the request body is read and dropped.
+        case settled
+    }
+
+    struct Suspended {
+        let pass: StagePass
+        let resumeAt: Int
+        let token: SuspensionToken
+        let deadline: NIODeadline
+        let timeoutError: GatewayError
+        let failureError: GatewayError
+    }
+
+    struct Streaming {
+        var lastRead: NIODeadline
+        var lastWrite: NIODeadline
+        let idle: TimeAmount
+        let isEventStream: Bool
+        /// Set while the client is not writable (upstream reads are paused).
+        var pausedSince: NIODeadline?
+    }
+
+    /// Identifies one suspension of one exchange, so a late completion is recognised as stale.
+    struct SuspensionToken: Hashable, Sendable {
+        let exchange: UInt32
+        let sequence: UInt32
+    }
+
+    /// Identifies one upstream attempt of one exchange.
+    struct AttemptToken: Hashable, Sendable {
+        let exchange: UInt32
+        let attempt: Int
+    }
+
+    /// How a request's body arrives, from its head.
+    struct RequestFraming: Sendable, Equatable {
+        var keepAlive: Bool
+        var expectContinue: Bool
+        var contentLength: Int?
+        var chunked: Bool
+
+        static let none = RequestFraming(keepAlive: false, expectContinue: false, contentLength: nil, chunked: false)
+    }
+
+    /// Largest rest of an early-answered request's body that is read and dropped to keep the
+    /// connection; more than this (or an unknown length, or a client waiting on `Expect`) closes it.
+    static let discardLimit = 64 * 1024
+}

@@ -1,0 +1,142 @@
+import NIOCore
+import PortcullisCore
+
+/// The forwarding half: attempts, the response head, body parts, the end, and failures.
+extension LifecycleStateMachine {
+    /// How long the machine waits for a fresh connection beyond the bootstrap's own connect
+    /// timeout before giving up on the attempt itself (a backstop, never the usual path).
+    static let connectMargin = TimeAmount.milliseconds(250)
+
+    /// Whether `token` is the attempt the exchange is waiting for (a late connection from an
+    /// abandoned attempt is returned to the pool instead).
+    func isCurrent(_ token: AttemptToken) -> Bool {
+        guard case .active(let active) = self.state, active.id == token.exchange, active.attempt == token.attempt else {
+            return false
+        }
+        switch active.step {
+        case .bodyStages, .connecting: return true
+        default: return false
+        }
+    }
+
+    /// No pooled connection: a fresh one is being opened for `token`.
+    mutating func connectStarted(_ token: AttemptToken, now: NIODeadline, connectTimeout: TimeAmount) {
+        guard self.isCurrent(token), case .active(var active) = self.state else { return }
+        active.step = .connecting(deadline: now + connectTimeout + Self.connectMargin)
+        self.state = .active(active)
+    }
+
+    /// A connection for `token` is ready and the request is being written to it. Returns false
+    /// when the attempt is stale: the caller keeps the connection for someone else.
+    mutating func requestSent(_ token: AttemptToken, now: NIODeadline, responseTimeout: TimeAmount, idleTimeout: TimeAmount) -> Bool {
+        guard self.isCurrent(token), case .active(var active) = self.state else { return false }
+        active.step = .awaitingResponse(deadline: now + responseTimeout, idle: idleTimeout)
+        self.state = .active(active)
+        return true
+    }
+
+    /// Connecting for `token` failed (`timedOut`: the connect timeout passed). Nothing was sent,
+    /// so the next endpoint of the backend may be tried; after the last one, 502 or 504.
+    mutating func connectFailed(_ token: AttemptToken, timedOut: Bool, now: NIODeadline) -> Action {
+        guard self.isCurrent(token), case .active(var active) = self.state else { return .none }
+        if active.attempt + 1 < active.endpointCount && !active.freshRetryUsed {
+            active.attempt += 1
+            active.step = .bodyStages
+            self.state = .active(active)
+            return .connect(AttemptToken(exchange: active.id, attempt: active.attempt))
+        }
+        active.step = .bodyStages  // nothing to abandon: the attempt itself failed
+        self.state = .active(active)
+        return timedOut
+            ? self.respond(.upstreamTimeout, outcome: .timedOut(.upstreamConnect), now: now)
+            : self.respond(.upstreamUnreachable, outcome: .upstreamFailed(.upstreamConnect), now: now)
+    }
+
+    /// The upstream's response head arrived.
+    mutating func upstreamResponseHead(now: NIODeadline, isEventStream: Bool) -> Action {
+        guard case .active(var active) = self.state, case .awaitingResponse(_, let idle) = active.step else { return .none }
+        active.step = .streaming(Streaming(lastRead: now, lastWrite: now, idle: idle, isEventStream: isEventStream))
+        active.responseStarted = true
+        self.state = .active(active)
+        return .writeResponseHead(closeAfter: active.closeAfter)
+    }
+
+    /// A response body part arrived (and is written to the client by the shell).
+    mutating func upstreamBodyPart(now: NIODeadline) {
+        guard case .active(var active) = self.state, case .streaming(var streaming) = active.step else { return }
+        streaming.lastRead = now
+        active.step = .streaming(streaming)
+        self.state = .active(active)
+    }
+
+    /// A batch of upstream reads ended and the client side was flushed.
+    mutating func clientFlushed(now: NIODeadline) {
+        guard case .active(var active) = self.state, case .streaming(var streaming) = active.step else { return }
+        streaming.lastWrite = now
+        active.step = .streaming(streaming)
+        self.state = .active(active)
+    }
+
+    /// The client side became writable or stopped being so (back-pressure toward the upstream).
+    mutating func clientWritabilityChanged(writable: Bool, now: NIODeadline) -> Action {
+        guard case .active(var active) = self.state, case .streaming(var streaming) = active.step else { return .none }
+        if writable {
+            guard streaming.pausedSince != nil else { return .none }
+            streaming.pausedSince = nil
+            // Time spent paused was the client's, not the backend's.
+            streaming.lastRead = now
+            active.step = .streaming(streaming)
+            self.state = .active(active)
+            return .resumeUpstreamReads
+        }
+        guard streaming.pausedSince == nil else { return .none }
+        streaming.pausedSince = now
+        active.step = .streaming(streaming)
+        self.state = .active(active)
+        return .pauseUpstreamReads
+    }
+
+    /// The upstream response ended: the end goes to the client with a promise.
+    mutating func upstreamResponseEnded(now: NIODeadline) -> Action {
+        guard case .active(var active) = self.state, case .streaming = active.step else { return .none }
+        active.step = .finishing(outcome: .completed, deadline: now + active.timeouts.clientWrite)
+        self.state = .active(active)
+        return .writeEnd
+    }
+
+    /// The upstream connection failed.
+    mutating func upstreamFailed(_ failure: UpstreamFailure, now: NIODeadline) -> Action {
+        guard case .active(var active) = self.state else { return .none }
+        switch active.step {
+        case .awaitingResponse:
+            switch failure {
+            case .closedBeforeResponse(retryable: true) where !active.freshRetryUsed:
+                // A pooled connection closed as we used it (the backend's idle timeout raced our
+                // request). Nothing was answered, so one retry on a fresh connection is safe.
+                active.freshRetryUsed = true
+                active.step = .bodyStages
+                self.state = .active(active)
+                return .retryOnFreshConnection(AttemptToken(exchange: active.id, attempt: active.attempt))
+            case .protocolError:
+                active.step = .bodyStages
+                self.state = .active(active)
+                return self.respond(.upstreamProtocolError, outcome: .upstreamFailed(.upstreamResponse), now: now)
+            default:
+                active.step = .bodyStages
+                self.state = .active(active)
+                return self.respond(.upstreamUnreachable, outcome: .upstreamFailed(.upstreamResponse), now: now)
+            }
+        case .streaming:
+            // The head is out: cutting the client is the only honest signal of a broken body.
+            self.state = .closed
+            return .close(cleanup: [], settle: .upstreamFailed(.streaming), abort: .upstreamClosed)
+        default:
+            return .none
+        }
+    }
+
+    /// The SSE keep-alive comment was written (or skipped mid-event): its interval starts again.
+    mutating func keepAliveHandled(now: NIODeadline) {
+        self.clientFlushed(now: now)
+    }
+}

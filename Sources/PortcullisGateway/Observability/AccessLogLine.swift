@@ -1,0 +1,106 @@
+import NIOCore
+import PortcullisCore
+
+/// The access-log line: one JSON object per exchange, written by its ledger. Never contains a
+/// header value, a token, a key, a query string or any body text; the model name is the
+/// client's and is escaped; the tenant and subject are verified identity values (printable
+/// ASCII, at most 256 bytes), also when a later check refused the caller.
+enum AccessLogLine {
+    static func write(_ exchange: Exchange, outcome: Outcome, into buffer: inout ByteBuffer) {
+        let now = NIODeadline.now()
+        buffer.writeStaticString("{\"ts\":")
+        buffer.writeDecimal(Int(exchange.receivedAtWall))
+        buffer.writeStaticString(",\"id\":")
+        JSONString.writeQuoted(exchange.requestID, into: &buffer)
+        buffer.writeStaticString(",\"method\":")
+        JSONString.writeQuoted(exchange.head.method.rawValue, into: &buffer)
+        buffer.writeStaticString(",\"path\":")
+        JSONString.writeQuoted(exchange.target.path, into: &buffer)
+        buffer.writeStaticString(",\"status\":")
+        buffer.writeDecimal(exchange.status)
+        buffer.writeStaticString(",\"outcome\":\"")
+        buffer.writeString(outcome.label)
+        buffer.writeStaticString("\"")
+        switch outcome {
+        case .clientAborted(let phase), .upstreamFailed(let phase):
+            buffer.writeStaticString(",\"phase\":\"")
+            buffer.writeString(phase.rawValue)
+            buffer.writeStaticString("\"")
+        case .timedOut(let kind):
+            buffer.writeStaticString(",\"timeout\":\"")
+            buffer.writeString(kind.rawValue)
+            buffer.writeStaticString("\"")
+        case .completed, .refused:
+            break
+        }
+        if let refusal = exchange.refusal {
+            buffer.writeStaticString(",\"reason\":\"")
+            buffer.writeString(refusal.rawValue)
+            buffer.writeStaticString("\"")
+        }
+        if let abort = exchange.abortReason {
+            buffer.writeStaticString(",\"abort\":\"")
+            buffer.writeString(abort.rawValue)
+            buffer.writeStaticString("\"")
+        }
+        if let identity = exchange.identity {
+            buffer.writeStaticString(",\"tenant\":")
+            JSONString.writeQuoted(identity.tenant, into: &buffer)
+            buffer.writeStaticString(",\"auth\":\"")
+            buffer.writeString(identity.method.rawValue)
+            buffer.writeStaticString("\",\"credential\":")
+            JSONString.writeQuoted(identity.credentialName, into: &buffer)
+            if let subject = identity.subject {
+                buffer.writeStaticString(",\"subject\":")
+                JSONString.writeQuoted(subject, into: &buffer)
+            }
+        }
+        if let failure = exchange.authFailure {
+            buffer.writeStaticString(",\"auth_failure\":\"")
+            buffer.writeString(failure.label)
+            buffer.writeStaticString("\"")
+        }
+        if let model = exchange.request?.model {
+            buffer.writeStaticString(",\"model\":")
+            JSONString.writeQuoted(model.count > 128 ? String(model.prefix(128)) : model, into: &buffer)
+        }
+        if let route = exchange.route {
+            buffer.writeStaticString(",\"route\":")
+            JSONString.writeQuoted(route.name, into: &buffer)
+            buffer.writeStaticString(",\"backend\":")
+            JSONString.writeQuoted(route.backend.name, into: &buffer)
+        }
+        if let endpoint = exchange.upstreamEndpoint {
+            buffer.writeStaticString(",\"upstream\":")
+            JSONString.writeQuoted(endpoint.key, into: &buffer)
+        }
+        if let usage = exchange.usage {
+            buffer.writeStaticString(",\"prompt_tokens\":")
+            buffer.writeDecimal(usage.promptTokens)
+            buffer.writeStaticString(",\"completion_tokens\":")
+            buffer.writeDecimal(usage.completionTokens)
+            buffer.writeStaticString(",\"total_tokens\":")
+            buffer.writeDecimal(usage.totalTokens)
+        }
+        buffer.writeStaticString(",\"bytes\":")
+        buffer.writeDecimal(exchange.responseBytes)
+        buffer.writeStaticString(",\"duration_ms\":")
+        buffer.writeMillis(nanoseconds: (now - exchange.receivedAt).nanoseconds)
+        if let forwardedAt = exchange.forwardedAt {
+            buffer.writeStaticString(",\"overhead_ms\":")
+            buffer.writeMillis(nanoseconds: (forwardedAt - exchange.receivedAt).nanoseconds)
+        }
+        buffer.writeStaticString("}\n")
+    }
+}
+
+/// Renders a duration as milliseconds with three decimals without Foundation formatting.
+enum Millis {
+    static func string(nanoseconds: Int64) -> String {
+        let micros = max(0, nanoseconds / 1000)
+        let whole = micros / 1000
+        let fraction = micros % 1000
+        let pad = fraction < 10 ? "00" : (fraction < 100 ? "0" : "")
+        return "\(whole).\(pad)\(fraction)"
+    }
+}

@@ -1,0 +1,133 @@
+import NIOCore
+import NIOHTTP1
+import PortcullisConfig
+import PortcullisCore
+
+/// Forwarding: borrowing or opening an upstream connection, sending the request, and relaying
+/// the response part by part with the SSE and usage scanners watching the bytes go by.
+extension ProxyHandler {
+    func connect(_ token: LifecycleStateMachine.AttemptToken, fresh: Bool) {
+        guard let exchange = self.exchange, let route = exchange.route else { return }
+        let backend = route.backend
+        let endpoint: UpstreamEndpoint
+        if fresh, let previous = exchange.upstreamEndpoint {
+            endpoint = previous
+        } else {
+            endpoint = self.loop.nextEndpoint(of: backend, attempt: token.attempt, slot: exchange.snapshot.slot(of: backend))
+        }
+        exchange.upstreamEndpoint = endpoint
+        exchange.upstreamAttempts += 1
+        if !self.holdsUpstreamObligation {
+            // Whatever happens next, the upstream connection is released when the exchange ends.
+            self.holdsUpstreamObligation = true
+            exchange.register(self)
+        }
+        if !fresh, let connection = self.loop.pool.takeIdle(endpoint) {
+            self.send(token, on: connection)
+            return
+        }
+        self.machine.connectStarted(token, now: .now(), connectTimeout: backend.connectTimeout)
+        self.armTimer()
+        self.loop.pool.connect(endpoint, backend: backend).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let connection):
+                self.send(token, on: connection)
+            case .failure(let error):
+                var timedOut = false
+                if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
+                self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: .now()))
+            }
+        }
+    }
+
+    private func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
+        guard let exchange = self.exchange, let route = exchange.route,
+            self.machine.requestSent(
+                token, now: .now(), responseTimeout: route.backend.responseTimeout, idleTimeout: route.backend.idleTimeout)
+        else {
+            // The attempt was abandoned (client gone, timed out): keep the connection for someone else.
+            self.loop.pool.release(connection)
+            return
+        }
+        self.upstream = connection
+        exchange.forwardedAt = exchange.forwardedAt ?? .now()
+        self.armTimer()
+        connection.send(head: UpstreamRequestHead.build(exchange, endpoint: exchange.upstreamEndpoint!), body: exchange.body, delegate: self)
+    }
+
+    /// The ledger obligation the forwarder registers: the upstream connection never outlives
+    /// the exchange (it returns itself to the pool when its response ends; anything else drops it).
+    func settle(_ exchange: Exchange, outcome: Outcome) {
+        self.holdsUpstreamObligation = false
+        guard exchange === self.exchange, let upstream = self.upstream else { return }
+        self.upstream = nil
+        upstream.abandon()
+    }
+
+    // MARK: UpstreamResponseDelegate
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard let exchange = self.exchange else { return }
+        let now = NIODeadline.now()
+        let scan = ClientResponseHead.scan(head, clientVersion: exchange.head.version)
+        if scan.closeForHTTP10 { self.machine.closeAfterResponse() }
+        guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: scan.body == .eventStream)
+        else { return }
+        switch scan.body {
+        case .eventStream: self.sse = SSEScanner()
+        case .json: self.usageScanner = UsageScanner()
+        case .other: break
+        }
+        exchange.status = Int(head.status.code)
+        self.lastRead = now
+        let clientHead = ClientResponseHead.forwarded(head, scan: scan, exchange: exchange, closeConnection: closeAfter, isHTTP2: self.isHTTP2)
+        self.context.write(self.wrapOutboundOut(.head(clientHead)), promise: nil)
+        self.pendingFlush = true
+        self.armTimer()
+    }
+
+    func upstreamResponseBody(_ buffer: ByteBuffer) {
+        guard let exchange = self.exchange else { return }
+        let now = NIODeadline.now()
+        self.lastRead = now
+        self.machine.upstreamBodyPart(now: now)
+        exchange.responseBytes += buffer.readableBytes
+        if self.sse != nil {
+            buffer.withUnsafeReadableBytes { self.sse!.feed($0) }
+        } else if self.usageScanner != nil {
+            buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
+        }
+        self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        self.pendingFlush = true
+        if !self.context.channel.isWritable {
+            self.perform(self.machine.clientWritabilityChanged(writable: false, now: now))
+        }
+    }
+
+    func upstreamReadComplete() {
+        guard self.pendingFlush, let context = self.context else { return }
+        self.pendingFlush = false
+        self.machine.clientFlushed(now: self.lastRead)
+        context.flush()
+    }
+
+    func upstreamResponseEnd() {
+        self.captureUsage()
+        self.upstream = nil  // the connection returns itself to the pool
+        self.pendingFlush = false
+        self.perform(self.machine.upstreamResponseEnded(now: .now()))
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure) {
+        self.upstream = nil
+        self.captureUsage()
+        self.perform(self.machine.upstreamFailed(failure, now: .now()))
+    }
+
+    /// Usage the scanners saw so far goes to the exchange, also when the stream broke or the
+    /// client left: the ledger's obligations (settling token quotas later) must not lose it.
+    func captureUsage() {
+        guard let exchange = self.exchange, exchange.outcome == nil else { return }
+        if let usage = self.sse?.usage ?? self.usageScanner?.usage { exchange.usage = usage }
+    }
+}

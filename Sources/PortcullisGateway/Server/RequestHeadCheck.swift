@@ -1,0 +1,153 @@
+import NIOHTTP1
+import PortcullisConfig
+import PortcullisCore
+
+/// Reads a request head once, before any stage runs: its framing, its `Host`, its target, the
+/// endpoint or route it addresses and the body limit that applies. Pure, so it is tested alone
+/// (`RequestHeadCheckTests`) over a table of heads.
+///
+/// Refused here: an HTTP/1.1 head without exactly one valid `Host` (RFC 9112 §3.2), an HTTP/1.0
+/// head with `Transfer-Encoding` (no HTTP/1.0 peer can mean chunked by it, so the framing is
+/// ambiguous), HTTP/2 header blocks over the header limits (HTTP/1 limits are the decoder's),
+/// unclean targets, unknown paths, wrong methods and a `Content-Length` over the body limit.
+enum RequestHeadCheck {
+    struct Facts {
+        var target: RequestTarget
+        var endpoint: EndpointKind
+        var route: Route?
+        var bodyLimit: Int
+        var framing: LifecycleStateMachine.RequestFraming
+        /// The client's `x-request-id` when it is a sane token.
+        var clientRequestID: String?
+    }
+
+    enum Result {
+        case accepted(Facts)
+        /// Refused; `facts` holds what was learned (for the exchange and its log line).
+        case refused(GatewayError, Facts)
+    }
+
+    static func check(_ head: HTTPRequestHead, isHTTP2: Bool, config: ConfigSnapshot) -> Result {
+        let http = config.http
+        var hosts = 0
+        var hostValue: String?
+        var contentLength: Int?
+        var badLength = false
+        var transferEncoding = false
+        var expectContinue = false
+        var clientRequestID: String?
+        var headerBytes = 0
+        for (name, value) in head.headers {
+            if isHTTP2 { headerBytes += name.utf8.count + value.utf8.count }
+            switch name.utf8.count {
+            case 4 where HeaderRules.equalsIgnoringCase(name, "host"):
+                hosts += 1
+                hostValue = value
+            case 6 where HeaderRules.equalsIgnoringCase(name, "expect"):
+                expectContinue = HeaderRules.equalsIgnoringCase(value, "100-continue")
+            case 12 where HeaderRules.equalsIgnoringCase(name, "x-request-id"):
+                if clientRequestID == nil, RequestID.isSane(Substring(value)) { clientRequestID = value }
+            case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
+                if let length = Int(value), length >= 0 { contentLength = length } else { badLength = true }
+            case 17 where HeaderRules.equalsIgnoringCase(name, "transfer-encoding"):
+                transferEncoding = true
+            default:
+                break
+            }
+        }
+        let framing = LifecycleStateMachine.RequestFraming(
+            keepAlive: head.isKeepAlive, expectContinue: expectContinue, contentLength: contentLength, chunked: transferEncoding)
+        var facts = Facts(
+            target: .unreadable, endpoint: .none, route: nil, bodyLimit: http.maxRequestBytes, framing: framing,
+            clientRequestID: clientRequestID)
+
+        if isHTTP2 && (head.headers.count > http.maxHeaderCount || headerBytes > http.maxHeaderBytes) {
+            return .refused(.headersTooLarge, facts)
+        }
+        let isHTTP11 = !isHTTP2 && head.version.major == 1 && head.version.minor >= 1
+        if isHTTP11 && hosts == 0 { return .refused(.badHost(.missing), facts) }
+        if hosts > 1 { return .refused(.badHost(.duplicated), facts) }
+        if let hostValue, !Self.isValidHost(hostValue) { return .refused(.badHost(.invalid), facts) }
+        if !isHTTP2 && head.version.major == 1 && head.version.minor == 0 && transferEncoding {
+            return .refused(.ambiguousFraming, facts)
+        }
+        if badLength { return .refused(.protocolError, facts) }
+
+        switch RequestTarget.parse(head.uri) {
+        case .success(let target): facts.target = target
+        case .failure: return .refused(.badPath, facts)
+        }
+        let path = facts.target.path
+        if let fixed = EndpointKind.fixed(path: path) {
+            facts.endpoint = fixed
+        } else if let route = config.router.route(path: path) {
+            facts.endpoint = .pathRoute
+            facts.route = route
+            facts.bodyLimit = route.maxRequestBytes
+        } else if path.hasPrefix(EndpointKind.modelPrefix) {
+            facts.endpoint = .model
+        } else {
+            return .refused(.notFound, facts)
+        }
+        if let method = facts.endpoint.allowedMethod, head.method.rawValue != method {
+            return .refused(.methodNotAllowed(allowed: method), facts)
+        }
+        if let contentLength, contentLength > facts.bodyLimit {
+            return .refused(.bodyTooLarge(limit: facts.bodyLimit, bodyRead: false), facts)
+        }
+        return .accepted(facts)
+    }
+
+    /// `host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a bracketed IP literal, or a reg-name of
+    /// unreserved characters, sub-delims and percent-escapes; a port of at most five digits. An
+    /// empty value is valid (a target URI without authority).
+    static func isValidHost(_ value: String) -> Bool {
+        var utf8 = Substring(value).utf8[...]
+        guard utf8.count <= 255 else { return false }
+        if utf8.first == UInt8(ascii: "[") {
+            guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let literal = utf8[utf8.index(after: utf8.startIndex)..<close]
+            guard !literal.isEmpty, literal.allSatisfy({ Self.isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+            utf8 = utf8[utf8.index(after: close)...]
+        } else {
+            var index = utf8.startIndex
+            while index < utf8.endIndex, utf8[index] != UInt8(ascii: ":") {
+                let byte = utf8[index]
+                if byte == UInt8(ascii: "%") {
+                    let first = utf8.index(after: index)
+                    guard first < utf8.endIndex, Self.isHex(utf8[first]) else { return false }
+                    let second = utf8.index(after: first)
+                    guard second < utf8.endIndex, Self.isHex(utf8[second]) else { return false }
+                    index = utf8.index(after: second)
+                    continue
+                }
+                guard Self.isRegNameByte(byte) else { return false }
+                index = utf8.index(after: index)
+            }
+            utf8 = utf8[index...]
+        }
+        guard let colon = utf8.first else { return true }
+        guard colon == UInt8(ascii: ":") else { return false }
+        let port = utf8.dropFirst()
+        return port.count <= 5 && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+
+    private static func isHex(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
+    }
+
+    /// unreserved / sub-delims (RFC 3986 §2.2, §2.3).
+    private static func isRegNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+            UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+            UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+            return true
+        default:
+            return false
+        }
+    }
+}
