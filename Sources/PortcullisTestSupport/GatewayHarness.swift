@@ -10,16 +10,17 @@ import PortcullisGateway
 public final class GatewayHarness: Sendable {
     public let runtime: GatewayRuntime
     public let group: MultiThreadedEventLoopGroup
-    /// The runtime's background work (JWKS refreshes, certificate checks), cancelled by `stop()`.
+    /// The runtime's service group (listeners, reloader, JWKS refreshes, certificate checks…),
+    /// stopped gracefully by `stop()`.
     private let background: Task<Void, Never>
 
-    public var port: Int { self.runtime.listeners[0].port }
+    public var port: Int { self.runtime.listenerPorts[0] }
     public var baseURL: String { "http://127.0.0.1:\(self.port)" }
 
     private init(runtime: GatewayRuntime, group: MultiThreadedEventLoopGroup) {
         self.runtime = runtime
         self.group = group
-        self.background = Task { await runtime.run() }
+        self.background = Task { try? await runtime.run() }
     }
 
     public static func start(
@@ -52,10 +53,10 @@ public final class GatewayHarness: Sendable {
         return GatewayHarness(runtime: runtime, group: group)
     }
 
+    /// Stops gracefully (a drain of at most two seconds) and waits until every service ended.
     public func stop() async {
-        self.background.cancel()
+        await self.runtime.shutdown(drainLimit: .seconds(2))
         await self.background.value
-        await self.runtime.shutdown()
         try? await self.group.shutdownGracefully()
     }
 }

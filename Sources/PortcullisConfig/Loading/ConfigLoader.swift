@@ -17,23 +17,25 @@ public struct ConfigLoader: Sendable {
         } catch {
             throw ConfigError([Diagnostic(path: "$", line: nil, message: "cannot read config file '\(path)'")])
         }
-        return try self.load(yaml: text)
+        return try self.load(yaml: text, baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
     }
 
-    public func load(yaml: String) throws(ConfigError) -> ConfigSnapshot {
-        let (file, readProblems) = try ConfigReader(environment: self.environment).readCollecting(yaml: yaml)
-        return try self.compile(file, readProblems: readProblems)
+    public func load(yaml: String, baseDirectory: String? = nil) throws(ConfigError) -> ConfigSnapshot {
+        let read = try ConfigReader(environment: self.environment, baseDirectory: baseDirectory).readCollecting(yaml: yaml)
+        return try self.compile(read)
     }
 
     /// Compiles a file that may have had read problems, reporting read and compile problems
-    /// together so one `check` lists everything.
-    public func compile(_ file: ConfigFile, readProblems: [Diagnostic]) throws(ConfigError) -> ConfigSnapshot {
-        var problems = readProblems
+    /// together so one `check` lists everything, and each root cause once.
+    public func compile(_ read: ConfigReader.ReadResult) throws(ConfigError) -> ConfigSnapshot {
+        var problems = read.diagnostics
         var snapshot: ConfigSnapshot?
         do {
-            snapshot = try self.compiler.compile(file)
+            snapshot = try self.compiler.compile(read.file)
         } catch {
-            problems += error.diagnostics.filter { !readProblems.contains($0) }
+            problems += error.diagnostics.filter {
+                !read.diagnostics.contains($0) && !DiagnosticSink.isConsequence($0, of: read.rootCauses)
+            }
         }
         guard let snapshot, problems.isEmpty else { throw ConfigError(problems) }
         return snapshot

@@ -4,11 +4,11 @@ extension ConfigReader {
     func readTLS(_ value: YAMLValue) -> TLSSpec? {
         guard
             let map = value.mapping(allowed: ["certificate", "key", "clientCA", "clientAuth", "minVersion", "reloadInterval"]),
-            let certificate = map.required("certificate")?.nonEmptyString(),
-            let key = map.required("key")?.nonEmptyString()
+            let certificate = map.required("certificate")?.filePath(),
+            let key = map.required("key")?.filePath()
         else { return nil }
         var spec = TLSSpec(certificate: certificate, key: key, location: .init(path: value.path, line: value.line))
-        spec.clientCA = map["clientCA"]?.nonEmptyString()
+        spec.clientCA = map["clientCA"]?.filePath()
         if let mode = map["clientAuth"]?.oneOf(["none", "optional", "required"]) {
             spec.clientAuth = TLSSpec.ClientAuth(rawValue: mode)!
         }
@@ -97,8 +97,8 @@ extension ConfigReader {
         if let algorithms = map["algorithms"]?.stringList() { spec.algorithms = algorithms }
         if let jwks = map["jwks"]?.mapping(allowed: ["uri", "file", "refresh", "minRefetchInterval", "timeout", "maxBytes", "ca"]) {
             spec.jwksURI = jwks["uri"]?.nonEmptyString()
-            spec.jwksFile = jwks["file"]?.nonEmptyString()
-            spec.jwksCA = jwks["ca"]?.nonEmptyString()
+            spec.jwksFile = jwks["file"]?.filePath()
+            spec.jwksCA = jwks["ca"]?.filePath()
             if let v = jwks["refresh"]?.duration() { spec.refreshIntervalNanos = v }
             if let v = jwks["minRefetchInterval"]?.duration() { spec.minRefetchIntervalNanos = v }
             if let v = jwks["timeout"]?.duration() { spec.fetchTimeoutNanos = v }

@@ -1,27 +1,42 @@
+import Foundation
 import Yams
 
 /// Reads YAML text into a ``ConfigFile``, reporting every problem with its path and line.
 public struct ConfigReader: Sendable {
     public var environment: EnvironmentSubstitution
+    /// Relative file paths in the config resolve against this folder (the config file's own;
+    /// the working directory for a config given as text).
+    public var baseDirectory: String
 
-    public init(environment: [String: String]) {
+    public init(environment: [String: String], baseDirectory: String? = nil) {
         self.environment = EnvironmentSubstitution(environment: environment)
+        self.baseDirectory = baseDirectory ?? FileManager.default.currentDirectoryPath
+    }
+
+    /// What one read found: the file as far as it could be read, every problem, and the paths
+    /// whose values could not be read at all (compile problems that follow from those are not
+    /// reported again).
+    public struct ReadResult: Sendable {
+        public var file: ConfigFile
+        public var diagnostics: [Diagnostic]
+        public var rootCauses: [String]
     }
 
     static let topLevelKeys = [
         "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans",
+        "reload",
     ]
 
     /// Reads `yaml`; throws with every problem found.
     public func read(yaml: String) throws(ConfigError) -> ConfigFile {
-        let (file, diagnostics) = try self.readCollecting(yaml: yaml)
-        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
-        return file
+        let result = try self.readCollecting(yaml: yaml)
+        if !result.diagnostics.isEmpty { throw ConfigError(result.diagnostics) }
+        return result.file
     }
 
     /// Reads `yaml` as far as it can: the file (with whatever could be read) and the problems
     /// found. Throws only when the YAML itself cannot be parsed.
-    public func readCollecting(yaml: String) throws(ConfigError) -> (ConfigFile, [Diagnostic]) {
+    public func readCollecting(yaml: String) throws(ConfigError) -> ReadResult {
         let sink = DiagnosticSink()
         let node: Node?
         do {
@@ -34,12 +49,12 @@ public struct ConfigReader: Sendable {
         guard let node else {
             throw ConfigError([Diagnostic(path: "$", line: nil, message: "the config is empty")])
         }
-        let root = YAMLValue(node: node, path: "", sink: sink, environment: self.environment)
+        let root = YAMLValue(node: node, path: "", sink: sink, environment: self.environment, baseDirectory: self.baseDirectory)
         var file = ConfigFile()
         if let map = root.mapping(allowed: Self.topLevelKeys) {
             self.readTopLevel(map, into: &file)
         }
-        return (file, sink.items)
+        return ReadResult(file: file, diagnostics: sink.items, rootCauses: sink.rootCauses)
     }
 
     private static func diagnostic(for error: YamlError) -> Diagnostic {
@@ -78,8 +93,16 @@ public struct ConfigReader: Sendable {
         if let mock = map["mock"] {
             file.mock = self.readMock(mock)
         }
-        if let log = map["accessLog"]?.mapping(allowed: ["destination"]) {
-            if let destination = log["destination"]?.nonEmptyString() { file.accessLog.destination = destination }
+        if let logValue = map["accessLog"], let log = logValue.mapping(allowed: ["destination"]) {
+            if let value = log["destination"], let destination = value.nonEmptyString() {
+                file.accessLog.destination =
+                    AccessLogSpec.streams.contains(destination) ? destination : YAMLValue.resolve(destination, against: self.baseDirectory)
+                file.accessLog.location = .init(path: value.path, line: value.line)
+            }
+        }
+        if let reload = map["reload"]?.mapping(allowed: ["watch", "interval"]) {
+            if let v = reload["watch"]?.bool() { file.reload.watch = v }
+            if let v = reload["interval"]?.duration() { file.reload.intervalNanos = max(v, 100_000_000) }
         }
         if let authentication = map["authentication"] {
             file.authentication = self.readAuthentication(authentication)
@@ -108,7 +131,7 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "maxRequestBytes", "maxHeaderBytes", "maxHeaderCount", "headerTimeout", "bodyTimeout", "idleTimeout",
-                "sseKeepAlive",
+                "sseKeepAlive", "drainTimeout",
             ])
         else { return spec }
         if let v = map["maxRequestBytes"]?.size(min: 1) { spec.maxRequestBytes = v }
@@ -118,6 +141,7 @@ public struct ConfigReader: Sendable {
         if let v = map["bodyTimeout"]?.duration() { spec.bodyTimeoutNanos = v }
         if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
         if let v = map["sseKeepAlive"]?.durationOrOff() { spec.sseKeepAliveNanos = v }
+        if let v = map["drainTimeout"]?.duration() { spec.drainTimeoutNanos = v }
         return spec
     }
 
@@ -136,7 +160,7 @@ public struct ConfigReader: Sendable {
         if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
         if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
         if let tls = map["tls"]?.mapping(allowed: ["ca"]) {
-            spec.tls.ca = tls["ca"]?.nonEmptyString()
+            spec.tls.ca = tls["ca"]?.filePath()
         }
         if let sign = map["signContext"]?.mapping(allowed: ["secret", "keyId"]),
             let secret = sign.required("secret")?.nonEmptyString()

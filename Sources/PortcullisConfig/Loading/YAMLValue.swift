@@ -9,6 +9,8 @@ struct YAMLValue {
     let path: String
     let sink: DiagnosticSink
     let environment: EnvironmentSubstitution
+    /// Relative file paths resolve against this folder (the config file's).
+    let baseDirectory: String
 
     var line: Int? { self.node.mark?.line }
 
@@ -35,10 +37,11 @@ struct YAMLValue {
         case .success(let value):
             return value
         case .failure(.undefined(let name)):
-            self.report("environment variable '\(name)' is not set (use ${\(name):-default} for a fallback)")
+            self.sink.reportRootCause(
+                self.path, self.line, "environment variable '\(name)' is not set (use ${\(name):-default} for a fallback)")
             return nil
         case .failure(.malformed):
-            self.report("malformed ${…} reference (write $$ for a literal $)")
+            self.sink.reportRootCause(self.path, self.line, "malformed ${…} reference (write $$ for a literal $)")
             return nil
         }
     }
@@ -50,6 +53,21 @@ struct YAMLValue {
             return nil
         }
         return value
+    }
+
+    /// A file path; a relative one resolves against the config file's folder.
+    func filePath() -> String? {
+        guard let text = self.nonEmptyString() else { return nil }
+        return Self.resolve(text, against: self.baseDirectory)
+    }
+
+    static func resolve(_ path: String, against base: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var base = base
+        while base.count > 1 && base.hasSuffix("/") { base.removeLast() }
+        var rest = Substring(path)
+        while rest.hasPrefix("./") { rest = rest.dropFirst(2) }
+        return base == "/" ? "/" + rest : base + "/" + rest
     }
 
     func int(min: Int = Int.min, max: Int = Int.max) -> Int? {
@@ -121,7 +139,9 @@ struct YAMLValue {
             return nil
         }
         return sequence.enumerated().map { index, child in
-            YAMLValue(node: child, path: "\(self.path)[\(index)]", sink: self.sink, environment: self.environment)
+            YAMLValue(
+                node: child, path: "\(self.path)[\(index)]", sink: self.sink, environment: self.environment,
+                baseDirectory: self.baseDirectory)
         }
     }
 
@@ -144,7 +164,7 @@ struct YAMLValue {
         guard let map = self.anyMapping() else { return nil }
         for entry in map.entries where !allowed.contains(entry.key) {
             var message = "unknown key '\(entry.key)'"
-            if let near = allowed.first(where: { $0.lowercased() == entry.key.lowercased() }) {
+            if let near = KeySuggestion.closest(to: entry.key, among: allowed) {
                 message += " (did you mean '\(near)'?)"
             } else {
                 message += " (expected one of: \(allowed.joined(separator: ", ")))"
@@ -176,7 +196,9 @@ struct YAMLValue {
             entries.append(
                 YAMLMap.Entry(
                     key: key, line: keyNode.mark?.line,
-                    value: YAMLValue(node: valueNode, path: childPath, sink: self.sink, environment: self.environment)))
+                    value: YAMLValue(
+                        node: valueNode, path: childPath, sink: self.sink, environment: self.environment,
+                        baseDirectory: self.baseDirectory)))
         }
         return YAMLMap(path: self.path, line: self.line, sink: self.sink, entries: entries)
     }

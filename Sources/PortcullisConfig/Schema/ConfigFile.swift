@@ -22,6 +22,16 @@ public struct ConfigFile: Sendable {
     public var authentication = AuthenticationSpec()
     public var tenants: [TenantSpec] = []
     public var plans: [PlanSpec] = []
+    public var reload = ReloadSpec()
+
+    public init() {}
+}
+
+/// How `serve` notices config changes besides SIGHUP and `POST /reload`.
+public struct ReloadSpec: Sendable, Equatable {
+    /// Reload when the config file changes (checked every `interval`).
+    public var watch = true
+    public var intervalNanos: Int64 = 1_000_000_000
 
     public init() {}
 }
@@ -36,7 +46,7 @@ public struct ListenerSpec: Sendable {
     public var location: SourceLocation
 }
 
-public struct AdminSpec: Sendable {
+public struct AdminSpec: Sendable, Equatable {
     public var host: String
     public var port: Int
 }
@@ -51,13 +61,21 @@ public struct HTTPSpec: Sendable, Equatable {
     public var idleTimeoutNanos: Int64 = 60_000_000_000
     /// Interval of `: keep-alive` comments on quiet SSE streams; 0 = off.
     public var sseKeepAliveNanos: Int64 = 15_000_000_000
+    /// How long a graceful stop waits for requests and streams in flight.
+    public var drainTimeoutNanos: Int64 = 30_000_000_000
 
     public init() {}
 }
 
 public struct AccessLogSpec: Sendable, Equatable {
-    /// `stdout`, `stderr`, a file path, or `off`.
+    /// `stdout`, `stderr`, a file path (resolved against the config file's folder), or `off`.
     public var destination = "stdout"
+    public var location: SourceLocation?
+
+    /// Destinations that are not files.
+    public static let streams: Set<String> = ["stdout", "stderr", "off"]
+
+    public var isFile: Bool { !Self.streams.contains(self.destination) }
 
     public init() {}
 }
@@ -93,7 +111,7 @@ public struct RouteSpec: Sendable {
 }
 
 /// The in-process mock backend (the quickstart's); endpoints name it `builtin:mock`.
-public struct MockSpec: Sendable {
+public struct MockSpec: Sendable, Equatable {
     public var models: [String] = ["demo-chat", "demo-embed"]
     public var chunks = 8
     public var chunkDelayNanos: Int64 = 20_000_000

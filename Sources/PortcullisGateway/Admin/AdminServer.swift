@@ -3,39 +3,42 @@ import NIOHTTP1
 import PortcullisCore
 import PortcullisHTTP
 
-/// The admin listener (loopback by default): health, readiness, the loaded routes, and reload.
+/// The admin listener (loopback by default): health, readiness, the loaded config, and reload.
 /// Separate from the data listeners, so no data-plane path can reach it.
 enum AdminServer {
     static func start(host: String, port: Int, group: any EventLoopGroup, runtime: RuntimeBox) async throws
         -> EmbeddedHTTPServer
     {
         try await EmbeddedHTTPServer.start(host: host, port: port, group: group, maxBody: 64 * 1024) { request, writer in
+            guard let runtime = runtime.runtime else {
+                writer.respondJSON(status: .serviceUnavailable, #"{"status":"starting","waitingFor":["startup"]}"#)
+                return
+            }
             switch (request.head.method, request.path) {
             case (.GET, "/healthz"):
                 writer.respondJSON(#"{"status":"ok"}"#)
             case (.GET, "/readyz"):
-                if let runtime = runtime.runtime, runtime.isReady {
-                    writer.respondJSON(#"{"status":"ready"}"#)
-                } else {
-                    writer.respondJSON(status: .serviceUnavailable, #"{"status":"starting"}"#)
-                }
+                let report = runtime.readinessReport
+                let waiting = report.waitingFor.map { JSONString.quoted($0) }.joined(separator: ",")
+                writer.respondJSON(
+                    status: report.ready ? .ok : .serviceUnavailable,
+                    #"{"status":"\#(report.status)","waitingFor":[\#(waiting)]}"#)
             case (.GET, "/config"):
-                guard let runtime = runtime.runtime else {
-                    writer.respondJSON(status: .serviceUnavailable, #"{"status":"starting"}"#)
-                    return
-                }
                 writer.respondJSON(Self.describe(runtime))
             case (.POST, "/reload"):
-                guard let runtime = runtime.runtime else {
-                    writer.respondJSON(status: .serviceUnavailable, #"{"status":"starting"}"#)
+                guard let reloader = runtime.reloader.withLockedValue({ $0 }) else {
+                    writer.respondJSON(status: .serviceUnavailable, #"{"status":"refused","problems":["not running"]}"#)
                     return
                 }
-                switch runtime.reload() {
-                case .success:
-                    writer.respondJSON(#"{"status":"reloaded"}"#)
-                case .failure(let error):
-                    let problems = error.diagnostics.map { JSONString.quoted($0.description) }.joined(separator: ",")
-                    writer.respondJSON(status: .unprocessableEntity, #"{"status":"refused","problems":[\#(problems)]}"#)
+                // Queued behind any reload in progress, compiled off the data-plane loops.
+                reloader.request(on: writer.eventLoop).assumeIsolated().whenSuccess { outcome in
+                    switch outcome {
+                    case .reloaded(let generation):
+                        writer.respondJSON(#"{"status":"reloaded","generation":\#(generation)}"#)
+                    case .refused(let problems):
+                        let list = problems.map { JSONString.quoted($0.description) }.joined(separator: ",")
+                        writer.respondJSON(status: .unprocessableEntity, #"{"status":"refused","problems":[\#(list)]}"#)
+                    }
                 }
             default:
                 writer.respondJSON(
@@ -45,7 +48,8 @@ enum AdminServer {
         }
     }
 
-    /// Routes, backends and stages of the current snapshot. No secrets: only names, patterns and URLs.
+    /// Routes, backends, listeners and stages of the current snapshot, and the reload counts.
+    /// No secrets: only names, patterns, addresses and URLs.
     static func describe(_ runtime: GatewayRuntime) -> String {
         let snapshot = runtime.store.current
         let config = snapshot.config
@@ -58,7 +62,11 @@ enum AdminServer {
             let endpoints = backend.endpoints.map { JSONString.quoted($0.description) }.joined(separator: ",")
             return #"{"name":\#(JSONString.quoted(backend.name)),"endpoints":[\#(endpoints)]}"#
         }.joined(separator: ",")
+        let listeners = runtime.listenerSet.current.map { listener in
+            #"{"name":\#(JSONString.quoted(listener.name)),"address":\#(JSONString.quoted(listener.address)),"port":\#(listener.port),"tls":\#(listener.spec.tls != nil)}"#
+        }.joined(separator: ",")
         let stages = snapshot.pipeline.stageNames.map { JSONString.quoted($0) }.joined(separator: ",")
-        return #"{"generation":\#(runtime.store.generation),"stages":[\#(stages)],"routes":[\#(routes)],"backends":[\#(backends)]}"#
+        let reloads = runtime.reloadCounts
+        return #"{"generation":\#(runtime.store.generation),"stages":[\#(stages)],"listeners":[\#(listeners)],"routes":[\#(routes)],"backends":[\#(backends)],"reloads":{"succeeded":\#(reloads.succeeded),"failed":\#(reloads.failed)}}"#
     }
 }

@@ -1,166 +1,204 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PortcullisConfig
 import PortcullisHTTP
 import PortcullisMock
+import ServiceLifecycle
+import UnixSignals
 
-/// Where the config comes from.
-public enum ConfigSource: Sendable {
-    case file(String)
-    case yaml(String)
-    /// The embedded quickstart.
-    case quickstart
-}
-
-/// A running gateway: data listeners, admin listener, the in-process mock when the config asks
-/// for one, and the snapshot store that reloads swap. Used by `portcullis serve` and by tests
-/// that run the gateway in-process.
+/// A running gateway, assembled: the snapshot store that reloads swap, the data listeners,
+/// the admin listener, the in-process mock when the config asks for one, and every long-lived
+/// part as a `Service` of one `ServiceGroup` (``run()``). Used by `portcullis serve` and by
+/// tests that run the gateway in-process.
+///
+/// Start-up binds every listener before `run()`, so a config that cannot serve (a busy port,
+/// an unreadable certificate) fails the start with the path and address at fault.
 public final class GatewayRuntime: Sendable {
+    /// What the process wires around the runtime.
+    public struct Options: Sendable {
+        /// Signals that start the graceful stop (`serve`: SIGTERM, SIGINT; tests: none).
+        public var gracefulShutdownSignals: [UnixSignal] = []
+        /// Reload on SIGHUP (`serve` only: a test process must not trap it).
+        public var reloadOnSIGHUP = false
+
+        public init(gracefulShutdownSignals: [UnixSignal] = [], reloadOnSIGHUP: Bool = false) {
+            self.gracefulShutdownSignals = gracefulShutdownSignals
+            self.reloadOnSIGHUP = reloadOnSIGHUP
+        }
+    }
+
     public let store: SnapshotStore
-    public let server: GatewayServer
-    public let listeners: [GatewayServer.BoundListener]
+    public let readiness: Readiness
     public let admin: EmbeddedHTTPServer?
     public let mock: MockBackend?
     public let source: ConfigSource
-    let loader: ConfigLoader
+    let server: GatewayServer
+    let listenerSet: ListenerSet
+    let loader: GatewayConfigLoader
     let logger: Logger
     let providers: JWTProviderRegistry
+    let slots: BackendSlots
     let wallClock: @Sendable () -> Double
     let services: GatewayServices
+    let accessLog: AccessLogSink
+    let reloader: NIOLockedValueBox<ConfigReloader?> = NIOLockedValueBox(nil)
+    let group: NIOLockedValueBox<ServiceGroup?> = NIOLockedValueBox(nil)
 
     private init(
-        store: SnapshotStore, server: GatewayServer, listeners: [GatewayServer.BoundListener], admin: EmbeddedHTTPServer?,
-        mock: MockBackend?, source: ConfigSource, loader: ConfigLoader, logger: Logger, providers: JWTProviderRegistry,
-        wallClock: @escaping @Sendable () -> Double, services: GatewayServices
+        store: SnapshotStore, readiness: Readiness, server: GatewayServer, listenerSet: ListenerSet, admin: EmbeddedHTTPServer?,
+        mock: MockBackend?, source: ConfigSource, loader: GatewayConfigLoader, logger: Logger, providers: JWTProviderRegistry,
+        slots: BackendSlots, wallClock: @escaping @Sendable () -> Double, services: GatewayServices, accessLog: AccessLogSink
     ) {
-        self.providers = providers
-        self.services = services
-        self.wallClock = wallClock
         self.store = store
+        self.readiness = readiness
         self.server = server
-        self.listeners = listeners
+        self.listenerSet = listenerSet
         self.admin = admin
         self.mock = mock
         self.source = source
         self.loader = loader
         self.logger = logger
+        self.providers = providers
+        self.slots = slots
+        self.wallClock = wallClock
+        self.services = services
+        self.accessLog = accessLog
     }
 
-    /// Loads and compiles the config, starts the in-process mock if configured, binds every
-    /// listener and the admin listener.
+    /// Loads, compiles and checks the config, starts the in-process mock if configured, binds
+    /// every listener and the admin listener, and assembles the services. Throws
+    /// `ConfigError` (every problem, with path and line) or ``StartupError`` (what could not
+    /// start, and where).
     public static func start(
         source: ConfigSource, group: any EventLoopGroup, logger: Logger,
         environment: [String: String], services: GatewayServices = GatewayServices(),
-        wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
+        wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 },
+        options: Options = Options()
     ) async throws -> GatewayRuntime {
-        let yaml = try Self.readSource(source)
-        let (file, readProblems) = try ConfigReader(environment: environment).readCollecting(yaml: yaml)
+        var loader = GatewayConfigLoader(source: source, environment: environment)
+        let read = try loader.read()
         var mock: MockBackend?
-        var compiler = ConfigCompiler()
-        if let mockSpec = file.mock {
-            var options = MockOptions()
-            options.models = mockSpec.models
-            options.chunks = mockSpec.chunks
-            options.chunkDelay = .nanoseconds(mockSpec.chunkDelayNanos)
-            options.record = false
-            let backend = try await MockBackend.start(host: "127.0.0.1", port: 0, group: group, options: options)
-            mock = backend
-            compiler.builtinMockAddress = ("127.0.0.1", backend.port)
-        }
-        let loader = ConfigLoader(environment: environment, compiler: compiler)
-        let config = try loader.compile(file, readProblems: readProblems)
-        let registry = JWTProviderRegistry(logger: logger)
-        let providers = try registry.reconcile(config.authentication.jwtProviders)
-        let store = SnapshotStore(GatewaySnapshot.build(config, providers: providers, wallClock: wallClock))
-        let sink = try AccessLogSink(destination: config.accessLog.destination)
-        let server = GatewayServer(group: group, store: store, services: services, accessLog: sink, logger: logger)
-        var bound: [GatewayServer.BoundListener] = []
-        for listener in config.listeners {
-            bound.append(try await server.bind(listener))
-        }
-        let runtimeBox = RuntimeBox()
-        var admin: EmbeddedHTTPServer?
-        if let adminSpec = config.admin {
-            admin = try await AdminServer.start(host: adminSpec.host, port: adminSpec.port, group: group, runtime: runtimeBox)
-        }
-        let runtime = GatewayRuntime(
-            store: store, server: server, listeners: bound, admin: admin, mock: mock, source: source, loader: loader,
-            logger: logger, providers: registry, wallClock: wallClock, services: services)
-        runtimeBox.set(runtime)
-        return runtime
-    }
-
-    static func readSource(_ source: ConfigSource) throws -> String {
-        switch source {
-        case .quickstart: return Quickstart.yaml
-        case .yaml(let yaml): return yaml
-        case .file(let path):
+        if let mockSpec = read.file.mock {
             do {
-                return try String(contentsOfFile: path, encoding: .utf8)
+                let backend = try await MockBackend.start(host: "127.0.0.1", port: 0, group: group, options: mockSpec.options)
+                mock = backend
+                loader.builtinMockAddress = ("127.0.0.1", backend.port)
             } catch {
-                throw ConfigError([Diagnostic(path: "$", line: nil, message: "cannot read config file '\(path)'")])
+                throw StartupError.mock(error)
             }
         }
-    }
-
-    /// Re-reads and recompiles the config and swaps the snapshot. In-flight requests finish on
-    /// the snapshot they started with. Listener and admin addresses need a restart to change.
-    @discardableResult
-    public func reload() -> Result<Void, ConfigError> {
+        var opened: [@Sendable () async -> Void] = []
+        if let mock { opened.append { await mock.close() } }
         do {
-            let yaml = try Self.readSource(self.source)
-            let snapshot = try self.loader.load(yaml: yaml)
-            let providers = try self.providers.reconcile(snapshot.authentication.jwtProviders)
-            self.store.replace(with: GatewaySnapshot.build(snapshot, providers: providers, wallClock: self.wallClock))
-            for listener in self.listeners { listener.tls?.reloadIfChanged(force: true) }
-            self.services.upstreamTLS.reload()
-            self.logger.info("config reloaded", metadata: ["routes": "\(snapshot.source.routes.count)"])
-            return .success(())
-        } catch let error as ConfigError {
-            self.logger.error("config reload refused; the previous config stays", metadata: ["problems": "\(error.diagnostics.count)"])
-            for diagnostic in error.diagnostics { self.logger.error("\(diagnostic)") }
-            return .failure(error)
-        } catch {
-            return .failure(ConfigError([Diagnostic(path: "$", line: nil, message: "reload failed")]))
-        }
-    }
-
-    /// Runs the background work (JWKS refreshes, TLS certificate checks) until cancelled.
-    public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.providers.run() }
-            let stores = self.listeners.compactMap(\.tls).filter { $0.spec.reloadIntervalNanos > 0 }
-            for store in stores {
-                group.addTask {
-                    while !Task.isCancelled {
-                        try? await Task.sleep(nanoseconds: UInt64(store.spec.reloadIntervalNanos))
-                        if Task.isCancelled { break }
-                        store.reloadIfChanged()
-                    }
+            let config = try loader.compile(read)
+            let registry = JWTProviderRegistry(logger: logger)
+            let providers = try registry.reconcile(config.authentication.jwtProviders)
+            let slots = BackendSlots()
+            let store = SnapshotStore(GatewaySnapshot.build(config, providers: providers, slots: slots, wallClock: wallClock))
+            let sink: AccessLogSink
+            do {
+                sink = try AccessLogSink(destination: config.accessLog.destination)
+            } catch {
+                throw StartupError.accessLog(path: config.accessLog.location?.path ?? "accessLog.destination", error)
+            }
+            let readiness = Readiness()
+            let server = GatewayServer(group: group, store: store, services: services, accessLog: sink, logger: logger)
+            let listenerSet = try await ListenerSet.start(config.listeners, server: server, readiness: readiness, logger: logger)
+            opened.append { for listener in listenerSet.current { try? await listener.channel.close() } }
+            let box = RuntimeBox()
+            var admin: EmbeddedHTTPServer?
+            if let adminSpec = config.admin {
+                do {
+                    admin = try await AdminServer.start(host: adminSpec.host, port: adminSpec.port, group: group, runtime: box)
+                } catch {
+                    throw StartupError.adminBind(address: "\(adminSpec.host):\(adminSpec.port)", error)
                 }
             }
-            await group.waitForAll()
+            let runtime = GatewayRuntime(
+                store: store, readiness: readiness, server: server, listenerSet: listenerSet, admin: admin, mock: mock,
+                source: source, loader: loader, logger: logger, providers: registry, slots: slots, wallClock: wallClock,
+                services: services, accessLog: sink)
+            box.set(runtime)
+            runtime.assemble(config: config, options: options)
+            return runtime
+        } catch {
+            for close in opened.reversed() { await close() }
+            throw error
         }
     }
 
-    /// Ready when every JWT provider has keys.
-    public var isReady: Bool {
-        self.providers.all.allSatisfy { $0.currentKeys() != nil }
+    /// Builds the service group. Order matters: the group stops services in reverse, so the
+    /// listeners drain first (with the admin still answering `/readyz`), then the admin, the
+    /// reloader, the watchers and refreshers, the mock, and last the access log's final flush.
+    private func assemble(config: ConfigSnapshot, options: Options) {
+        var watched: String?
+        if case .file(let path) = self.source, config.source.reload.watch { watched = path }
+        let reloader = ConfigReloader(
+            watchedFile: watched, watchInterval: .nanoseconds(config.source.reload.intervalNanos),
+            trapsSIGHUP: options.reloadOnSIGHUP, logger: self.logger, apply: { [self] in await self.applyReload() })
+        self.reloader.withLockedValue { $0 = reloader }
+        var services: [any Service] = [AccessLogService(server: self.server)]
+        if let mock = self.mock { services.append(MockService(mock: mock)) }
+        services.append(JWKSRefreshService(registry: self.providers))
+        services.append(CertificateWatcher(listeners: self.listenerSet))
+        services.append(reloader)
+        if let admin = self.admin { services.append(AdminService(admin: admin)) }
+        services.append(self.listenerSet)
+        var configuration = ServiceGroupConfiguration(
+            services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+            gracefulShutdownSignals: options.gracefulShutdownSignals, logger: self.logger)
+        // A service that does not stop within the drain timeout (and a margin) is cancelled.
+        configuration.maximumGracefulShutdownDuration = .nanoseconds(config.http.drainTimeoutNanos) + .seconds(30)
+        self.group.withLockedValue { $0 = ServiceGroup(configuration: configuration) }
     }
 
-    /// Stops accepting, lets the loops flush their logs and closes everything.
-    public func shutdown() async {
-        await self.providers.shutdown()
-        for listener in self.listeners {
-            try? await listener.channel.close()
+    /// Runs every service until the graceful stop has finished (a signal, or ``shutdown()``).
+    public func run() async throws {
+        guard let group = self.group.withLockedValue({ $0 }) else { return }
+        try await group.run()
+    }
+
+    /// Starts the graceful stop; `drainLimit` caps the drain timeout (tests).
+    public func shutdown(drainLimit: TimeAmount? = nil) async {
+        if let drainLimit { self.listenerSet.limitDrain(to: drainLimit) }
+        await self.group.withLockedValue({ $0 })?.triggerGracefulShutdown()
+    }
+
+    /// Ports the data listeners are bound to, in config order.
+    public var listenerPorts: [Int] { self.listenerSet.current.map(\.port) }
+
+    /// Exchanges in flight on every loop.
+    public func inFlight() async -> Int {
+        await self.server.inFlight()
+    }
+
+    /// Asks for a reload through the reloader's queue and waits for its outcome.
+    public func reload() async -> ReloadOutcome {
+        guard let reloader = self.reloader.withLockedValue({ $0 }) else {
+            return .refused([Diagnostic(path: "$", line: nil, message: "the gateway is not running")])
         }
-        await self.admin?.close()
-        await self.server.drainLoops()
-        await self.mock?.close()
+        let loop = self.server.group.next()
+        return (try? await reloader.request(on: loop).get()) ?? .refused([])
+    }
+
+    // MARK: Readiness
+
+    /// Ready when listening, not draining, and every JWT provider with a remote or file key
+    /// source has obtained a key set. Names what it waits for.
+    public var readinessReport: (ready: Bool, status: String, waitingFor: [String]) {
+        if self.readiness.isDraining { return (false, "draining", []) }
+        let waiting = self.providers.all.filter { !$0.hasKeys }.map { "jwks:\($0.name)" }.sorted()
+        return waiting.isEmpty ? (true, "ready", []) : (false, "starting", waiting)
+    }
+
+    public var isReady: Bool { self.readinessReport.ready }
+
+    var reloadCounts: (succeeded: Int, failed: Int) {
+        guard let reloader = self.reloader.withLockedValue({ $0 }) else { return (0, 0) }
+        return (reloader.succeeded.load(ordering: .relaxed), reloader.failed.load(ordering: .relaxed))
     }
 }
-
-import NIOConcurrencyHelpers
 
 /// Lets the admin server reach the runtime that is created after it.
 final class RuntimeBox: Sendable {

@@ -8,12 +8,14 @@ import NIOTLS
 import PortcullisConfig
 import PortcullisCore
 
-/// The data-plane listeners: binds every listener of the snapshot on the shared event loop group
-/// and builds each accepted connection's pipeline.
+/// The data plane: the per-loop contexts, binding listeners on the shared event loop group,
+/// building each accepted connection's pipeline, and tracking open connections for the
+/// graceful stop.
 public final class GatewayServer: Sendable {
     public let group: any EventLoopGroup
     public let store: SnapshotStore
     let contexts: LoopContexts
+    let connections = ConnectionTracker()
     let logger: Logger
 
     public init(group: any EventLoopGroup, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogSink, logger: Logger) {
@@ -23,42 +25,35 @@ public final class GatewayServer: Sendable {
         self.contexts = LoopContexts(group: group, store: store, services: services, accessLog: accessLog)
     }
 
-    /// A bound listener.
-    public struct BoundListener: Sendable {
-        public let name: String
-        public let channel: any Channel
-        /// The TLS context store of a TLS listener (reloaded when its files change).
-        let tls: TLSContextStore?
-        public var port: Int { self.channel.localAddress?.port ?? 0 }
-    }
-
-    public func bind(_ listener: ListenerSpec) async throws -> BoundListener {
+    /// Binds `listener`. The error names the listener and its address.
+    func bind(_ listener: ListenerSpec, binding: ListenerBinding) async throws(StartupError) -> BoundListener {
         let contexts = self.contexts
-        let name = listener.name
-        var tlsStore: TLSContextStore?
-        if let tls = listener.tls {
-            tlsStore = try TLSContextStore(spec: tls, offersHTTP2: listener.http2.enabled, logger: self.logger)
+        let tracker = self.connections
+        do {
+            let channel = try await ServerBootstrap(group: self.group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    tracker.add(channel)
+                    let settings = binding.settings
+                    if let store = settings.tls {
+                        return Self.configureTLS(
+                            channel: channel, contexts: contexts, listener: settings.name, store: store, http2: settings.http2)
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        let state = ConnectionState(
+                            clientAddress: channel.remoteAddress?.ipAddress, isTLS: false, isHTTP2: false, listenerName: settings.name)
+                        try Self.configureHTTP1(channel: channel, contexts: contexts, state: state)
+                    }
+                }
+                .bind(host: listener.host, port: listener.port)
+                .get()
+            return BoundListener(spec: listener, channel: channel, binding: binding)
+        } catch {
+            throw StartupError.bind(listener: listener.name, path: listener.location.path, address: "\(listener.host):\(listener.port)", error)
         }
-        let store = tlsStore
-        let http2 = listener.http2
-        let channel = try await ServerBootstrap(group: self.group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                if let store {
-                    return Self.configureTLS(channel: channel, contexts: contexts, listener: name, store: store, http2: http2)
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    let state = ConnectionState(
-                        clientAddress: channel.remoteAddress?.ipAddress, isTLS: false, isHTTP2: false, listenerName: name)
-                    try Self.configureHTTP1(channel: channel, contexts: contexts, state: state)
-                }
-            }
-            .bind(host: listener.host, port: listener.port)
-            .get()
-        return BoundListener(name: listener.name, channel: channel, tls: tlsStore)
     }
 
     /// TLS, then ALPN: `h2` gets an HTTP/2 pipeline with one `ProxyHandler` per stream,
@@ -98,17 +93,28 @@ public final class GatewayServer: Sendable {
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: http2.maxConcurrentStreams),
             HTTP2Setting(parameter: .maxHeaderListSize, value: http.maxHeaderBytes),
-            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+            HTTP2Setting(parameter: .initialWindowSize, value: Self.streamWindow),
         ]
+        // Keep uploads flowing: without a larger target, windows are only topped up to 64 KiB.
+        connection.targetWindowSize = 4 * Self.streamWindow
         var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.targetWindowSize = Self.streamWindow
         // Rapid reset (CVE-2023-44487): more stream resets than this per window closes the connection.
         stream.streamResetFrameRateLimit.maximumCount = http2.maxResetsPerWindow
         stream.streamResetFrameRateLimit.windowLength = .nanoseconds(http2.resetWindowNanos)
         let sync = channel.pipeline.syncOperations
+        // Idle connections close after the idle timeout; a graceful stop (ChannelShouldQuiesceEvent)
+        // sends GOAWAY, lets the open streams finish and then closes, within the drain timeout.
+        let management = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(
+                maxIdleTime: .nanoseconds(http.idleTimeoutNanos), maxAge: nil,
+                maxGraceTime: .nanoseconds(http.drainTimeoutNanos), keepalive: nil))
         // Streams live on their connection's event loop, so the shared state stays loop-bound.
         let boundState = NIOLoopBound(state, eventLoop: channel.eventLoop)
         _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream
+            mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
+            streamDelegate: management.http2StreamDelegate
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let streamSync = streamChannel.pipeline.syncOperations
@@ -117,8 +123,12 @@ public final class GatewayServer: Sendable {
                     ProxyHandler(loop: contexts.current(streamChannel.eventLoop), connection: boundState.value))
             }
         }
-        try sync.addHandler(HTTP2IdleHandler(idleTimeout: .nanoseconds(http.idleTimeoutNanos)))
+        try sync.addHandler(management)
+        try sync.addHandler(HTTP2ConnectionErrorHandler())
     }
+
+    /// The per-stream flow-control window: also the most a stream's upload buffers in the gateway.
+    static let streamWindow = 1 << 20
 
     static func configureHTTP1(channel: any Channel, contexts: LoopContexts, state: ConnectionState) throws {
         let loop = contexts.current(channel.eventLoop)
@@ -138,14 +148,28 @@ public final class GatewayServer: Sendable {
         try sync.addHandler(ProxyHandler(loop: loop, connection: state))
     }
 
+    // MARK: Runtime views
+
+    /// Exchanges in flight, summed over every loop.
+    public func inFlight() async -> Int {
+        await self.contexts.onEveryLoop { $0.inFlight.count }.reduce(0, +)
+    }
+
+    /// Marks every loop as draining (connections accepted from now on close once idle).
+    func markDraining() async {
+        _ = await self.contexts.onEveryLoop { $0.isDraining = true }
+    }
+
     /// Flushes access logs and closes pooled upstream connections (on shutdown).
-    public func drainLoops() async {
-        for box in self.contexts.all() {
-            try? await box.eventLoop.submit {
-                let context = box.value
-                context.accessLog.flush()
-                context.pool.closeAll()
-            }.get()
+    func flushAndClosePools() async {
+        _ = await self.contexts.onEveryLoop { context in
+            context.accessLog.flush()
+            context.pool.closeAll()
         }
+    }
+
+    /// Flushes every loop's access-log buffer (before the destination changes, and at the end).
+    func flushAccessLogs() async {
+        _ = await self.contexts.onEveryLoop { $0.accessLog.flush() }
     }
 }

@@ -117,6 +117,11 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             self.perform(self.machine.drain())
             return
         }
+        if event is DrainTimeoutEvent {
+            self.captureUsage()
+            self.perform(self.machine.forceClose(.drain))
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
