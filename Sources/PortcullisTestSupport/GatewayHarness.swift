@@ -25,30 +25,37 @@ public final class GatewayHarness: Sendable {
 
     public static func start(
         yaml: String, environment: [String: String] = [:], threads: Int = 2,
-        wallClock: (@Sendable () -> Double)? = nil
+        wallClock: (@Sendable () -> Double)? = nil, services: GatewayServices = GatewayServices()
     ) async throws -> GatewayHarness {
-        try await self.start(source: .yaml(yaml), environment: environment, threads: threads, wallClock: wallClock)
+        try await self.start(source: .yaml(yaml), environment: environment, threads: threads, wallClock: wallClock, services: services)
     }
 
     /// A gateway reading its config from a file (so tests can change it and reload).
     public static func start(
-        configPath: String, environment: [String: String] = [:], threads: Int = 2
+        configPath: String, environment: [String: String] = [:], threads: Int = 2, services: GatewayServices = GatewayServices()
     ) async throws -> GatewayHarness {
-        try await self.start(source: .file(configPath), environment: environment, threads: threads, wallClock: nil)
+        try await self.start(source: .file(configPath), environment: environment, threads: threads, wallClock: nil, services: services)
     }
 
     private static func start(
-        source: ConfigSource, environment: [String: String], threads: Int, wallClock: (@Sendable () -> Double)?
+        source: ConfigSource, environment: [String: String], threads: Int, wallClock: (@Sendable () -> Double)?,
+        services: GatewayServices
     ) async throws -> GatewayHarness {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var logger = Logger(label: "test-gateway")
         logger.logLevel = .critical
         let runtime: GatewayRuntime
-        if let wallClock {
-            runtime = try await GatewayRuntime.start(
-                source: source, group: group, logger: logger, environment: environment, wallClock: wallClock)
-        } else {
-            runtime = try await GatewayRuntime.start(source: source, group: group, logger: logger, environment: environment)
+        do {
+            if let wallClock {
+                runtime = try await GatewayRuntime.start(
+                    source: source, group: group, logger: logger, environment: environment, services: services, wallClock: wallClock)
+            } else {
+                runtime = try await GatewayRuntime.start(
+                    source: source, group: group, logger: logger, environment: environment, services: services)
+            }
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
         }
         return GatewayHarness(runtime: runtime, group: group)
     }

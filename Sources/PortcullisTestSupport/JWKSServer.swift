@@ -13,6 +13,8 @@ public final class JWKSServer: Sendable {
         case raw(status: Int, body: String)
         /// Down: connections (also kept-alive ones) are dropped without an answer.
         case down
+        /// Accepts requests and never answers them.
+        case hang
     }
 
     private let mode: NIOLockedValueBox<Mode>
@@ -42,7 +44,7 @@ public final class JWKSServer: Sendable {
             }
             fetches.withLockedValue { $0 += 1 }
             switch current {
-            case .down:
+            case .down, .hang:
                 break
             case .keys(let keys):
                 let data = try! JSONSerialization.data(withJSONObject: ["keys": keys])
@@ -58,6 +60,11 @@ public final class JWKSServer: Sendable {
 
     public func setKeys(_ keys: [[String: Any]]) {
         self.mode.withLockedValue { $0 = .keys(keys.map(Self.stringify)) }
+    }
+
+    /// Keeps accepting requests but never answers them.
+    public func hang() {
+        self.mode.withLockedValue { $0 = .hang }
     }
 
     public func setRaw(status: Int, body: String) {

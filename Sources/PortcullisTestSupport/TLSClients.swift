@@ -98,20 +98,20 @@ public enum TLSClients {
 /// An HTTP/2 connection over TLS that sends and records raw frames.
 public final class RawHTTP2Connection: Sendable {
     private let channel: any Channel
-    private let frames: NIOLockedValueBox<[HTTP2Frame.FramePayload]>
+    private let frames: NIOLockedValueBox<[(HTTP2StreamID, HTTP2Frame.FramePayload)]>
     private let closed: NIOLockedValueBox<Bool>
 
     private final class Recorder: ChannelInboundHandler, Sendable {
         typealias InboundIn = HTTP2Frame
-        let frames: NIOLockedValueBox<[HTTP2Frame.FramePayload]>
+        let frames: NIOLockedValueBox<[(HTTP2StreamID, HTTP2Frame.FramePayload)]>
         let closed: NIOLockedValueBox<Bool>
-        init(frames: NIOLockedValueBox<[HTTP2Frame.FramePayload]>, closed: NIOLockedValueBox<Bool>) {
+        init(frames: NIOLockedValueBox<[(HTTP2StreamID, HTTP2Frame.FramePayload)]>, closed: NIOLockedValueBox<Bool>) {
             self.frames = frames
             self.closed = closed
         }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let frame = self.unwrapInboundIn(data)
-            self.frames.withLockedValue { $0.append(frame.payload) }
+            self.frames.withLockedValue { $0.append((frame.streamID, frame.payload)) }
         }
         func channelInactive(context: ChannelHandlerContext) {
             self.closed.withLockedValue { $0 = true }
@@ -121,7 +121,9 @@ public final class RawHTTP2Connection: Sendable {
         }
     }
 
-    private init(channel: any Channel, frames: NIOLockedValueBox<[HTTP2Frame.FramePayload]>, closed: NIOLockedValueBox<Bool>) {
+    private init(
+        channel: any Channel, frames: NIOLockedValueBox<[(HTTP2StreamID, HTTP2Frame.FramePayload)]>, closed: NIOLockedValueBox<Bool>
+    ) {
         self.channel = channel
         self.frames = frames
         self.closed = closed
@@ -132,7 +134,7 @@ public final class RawHTTP2Connection: Sendable {
         tls.trustRoots = .file(ca)
         tls.applicationProtocols = ["h2"]
         let context = try NIOSSLContext(configuration: tls)
-        let frames = NIOLockedValueBox<[HTTP2Frame.FramePayload]>([])
+        let frames = NIOLockedValueBox<[(HTTP2StreamID, HTTP2Frame.FramePayload)]>([])
         let closed = NIOLockedValueBox(false)
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelInitializer { channel in
@@ -147,7 +149,12 @@ public final class RawHTTP2Connection: Sendable {
         return RawHTTP2Connection(channel: channel, frames: frames, closed: closed)
     }
 
-    public var received: [HTTP2Frame.FramePayload] { self.frames.withLockedValue { $0 } }
+    public var received: [HTTP2Frame.FramePayload] { self.frames.withLockedValue { $0.map(\.1) } }
+
+    /// Frames received on stream `id`.
+    public func frames(on id: Int) -> [HTTP2Frame.FramePayload] {
+        self.frames.withLockedValue { $0.filter { $0.0 == HTTP2StreamID(id) }.map(\.1) }
+    }
     public var isClosed: Bool { self.closed.withLockedValue { $0 } }
 
     /// Opens stream `id` with a request head (and a body when given).

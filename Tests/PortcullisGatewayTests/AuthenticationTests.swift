@@ -356,10 +356,27 @@ struct AuthenticationTests {
                 _ = try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(expired) + [("x-request-id", "expired-1")])
                 _ = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-api-key", AuthFixture.disabledKey), ("x-request-id", "disabled-1")])
                 _ = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-api-key", AuthFixture.acmeKey), ("x-request-id", "ok-1")])
+                let valid = try key.sign(testClaims(), alg: "RS256")
+                _ = try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(valid) + [("x-request-id", "jwt-1")])
+                let frozen = try key.sign(testClaims(tenant: "frozen"), alg: "RS256")
+                let refused = try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(frozen) + [("x-request-id", "frozen-1")])
+                #expect(refused.status == 403)
                 let text = try await eventually { () -> String? in
                     let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                    return text.contains("ok-1") && text.contains("expired-1") && text.contains("disabled-1") ? text : nil
+                    return ["ok-1", "expired-1", "disabled-1", "jwt-1", "frozen-1"].allSatisfy(text.contains) ? text : nil
                 }
+                let lines = Dictionary(
+                    uniqueKeysWithValues: text.split(separator: "\n").compactMap { line -> (String, [String: Any])? in
+                        guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                            let id = object["id"] as? String
+                        else { return nil }
+                        return (id, object)
+                    })
+                // The JWT's subject is logged; a refused tenant is named.
+                #expect(lines["jwt-1"]?["subject"] as? String == "user-1")
+                #expect(lines["frozen-1"]?["tenant"] as? String == "frozen")
+                #expect(lines["frozen-1"]?["auth_failure"] as? String == "tenant_disabled")
+                #expect(lines["frozen-1"]?["outcome"] as? String == "refused")
                 #expect(text.contains(#""auth_failure":"token_expired""#))
                 #expect(text.contains(#""auth_failure":"api_key_disabled""#))
                 #expect(text.contains(#""tenant":"acme","auth":"apiKey""#))

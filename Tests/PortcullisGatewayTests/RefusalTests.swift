@@ -66,6 +66,24 @@ struct RefusalTests {
         }
     }
 
+    @Test(arguments: [
+        ("GET /v1/models HTTP/1.1\r\n\r\n", "invalid_host"),
+        ("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 20\r\n\r\n{\"model\":\"demo-chat\"}", "invalid_host"),
+        ("POST /v1/chat/completions HTTP/1.1\r\nHost: a b\r\nContent-Length: 20\r\n\r\n{\"model\":\"demo-chat\"}", "invalid_host"),
+        ("POST /v1/chat/completions HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n{\"model\":\"demo-chat\"}\r\n0\r\n\r\n", "invalid_framing"),
+    ])
+    func hostAndFramingAreCheckedBeforeAnythingIsForwarded(request: String, code: String) async throws {
+        try await withGateway { gateway, mock in
+            let connection = try await RawConnection.connect(port: gateway.port)
+            try await connection.send(request)
+            let text = try await connection.waitFor(code)
+            #expect(text.contains(" 400 "), "\(text.prefix(60))")
+            #expect(text.contains(code))
+            #expect(try await connection.waitForClose())
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty)
+        }
+    }
+
     @Test func oversizedAndTooManyHeadersGet431() async throws {
         try await withGateway(http: "http: { maxHeaderBytes: 2KiB, maxHeaderCount: 20 }") { gateway, mock in
             let big = try await RawConnection.connect(port: gateway.port)

@@ -261,6 +261,19 @@ struct TLSTests {
         }
     }
 
+    @Test func anHTTP2ConnectionWithAnOpenStreamOutlivesTheIdleTimeout() async throws {
+        // Ten events 150 ms apart: the stream lasts three idle timeouts.
+        try await withTLSGateway(mockArguments: ["--chunks", "10", "--chunk-delay-ms", "150"], http: "http: { idleTimeout: 500ms }") {
+            gateway, _, certificates in
+            let reply = try await TLSClients.with(ca: certificates.caPath) { client in
+                try await tlsChat(client, port: gateway.port, stream: true)
+            }
+            #expect(reply.status == 200)
+            #expect(reply.version.major == 2)
+            #expect(reply.body.contains("[DONE]"))
+        }
+    }
+
     @Test func rapidResetFloodsCloseTheConnection() async throws {
         try await withTLSGateway(http2: "http2: { maxResetsPerWindow: 20, resetWindow: 30s }") { gateway, _, certificates in
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)

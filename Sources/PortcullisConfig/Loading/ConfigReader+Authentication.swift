@@ -95,13 +95,16 @@ extension ConfigReader {
             name: name, issuer: issuer, audiences: audiences, algorithms: ["RS256", "ES256"],
             location: .init(path: value.path, line: value.line))
         if let algorithms = map["algorithms"]?.stringList() { spec.algorithms = algorithms }
-        if let jwks = map["jwks"]?.mapping(allowed: ["uri", "file", "refresh", "minRefetchInterval", "timeout", "maxBytes", "ca"]) {
+        if let jwks = map["jwks"]?.mapping(allowed: [
+            "uri", "file", "refresh", "minRefetchInterval", "timeout", "refetchWait", "maxBytes", "ca",
+        ]) {
             spec.jwksURI = jwks["uri"]?.nonEmptyString()
             spec.jwksFile = jwks["file"]?.filePath()
             spec.jwksCA = jwks["ca"]?.filePath()
             if let v = jwks["refresh"]?.duration() { spec.refreshIntervalNanos = v }
             if let v = jwks["minRefetchInterval"]?.duration() { spec.minRefetchIntervalNanos = v }
             if let v = jwks["timeout"]?.duration() { spec.fetchTimeoutNanos = v }
+            if let v = jwks["refetchWait"]?.duration() { spec.refetchWaitNanos = v }
             if let v = jwks["maxBytes"]?.size(min: 64) { spec.maxJWKSBytes = v }
             if (spec.jwksURI == nil) == (spec.jwksFile == nil) {
                 jwks.sink.report(jwks.path, jwks.line, "give exactly one of uri or file")

@@ -69,6 +69,8 @@ public struct JWTProviderSpec: Sendable {
     /// At most one refetch for an unknown `kid` per this period.
     public var minRefetchIntervalNanos: Int64 = 30_000_000_000
     public var fetchTimeoutNanos: Int64 = 5_000_000_000
+    /// The longest a request waits for the refetch an unknown `kid` triggered.
+    public var refetchWaitNanos: Int64 = 2_000_000_000
     public var maxJWKSBytes = 256 * 1024
     public var clockSkewNanos: Int64 = 60_000_000_000
     public var requireExpiry = true

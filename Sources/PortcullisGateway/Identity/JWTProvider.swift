@@ -114,9 +114,9 @@ final class JWTProvider: Sendable {
         }
     }
 
-    /// How long a request waits for an unknown-`kid` refetch: the fetch timeout plus the
-    /// refresh loop's reaction time.
-    var refetchWaitLimit: TimeAmount { .nanoseconds(self.config.spec.fetchTimeoutNanos) + .seconds(1) }
+    /// How long a request waits for an unknown-`kid` refetch (`jwks.refetchWait`): past it, the
+    /// request is answered 503 `auth_unavailable` and the refetch goes on without it.
+    var refetchWaitLimit: TimeAmount { .nanoseconds(self.config.spec.refetchWaitNanos) }
 
     /// Whether a key set was ever obtained (nil: never).
     var hasKeys: Bool { self.state.withLockedValue { $0.keys != nil } }

@@ -72,5 +72,6 @@ final class JWTProviderRegistry: Sendable {
             && a.spec.refreshIntervalNanos == b.spec.refreshIntervalNanos
             && a.spec.minRefetchIntervalNanos == b.spec.minRefetchIntervalNanos
             && a.spec.fetchTimeoutNanos == b.spec.fetchTimeoutNanos && a.spec.maxJWKSBytes == b.spec.maxJWKSBytes
+            && a.spec.refetchWaitNanos == b.spec.refetchWaitNanos
     }
 }

@@ -33,7 +33,21 @@ final class LoopContext {
     /// Round-robin cursors by backend slot (slots are stable across reloads, see ``BackendSlots``).
     private var roundRobin: [Int] = []
 
-    init(eventLoop: any EventLoop, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogWriter) {
+    /// The clock the request path reads (nil: the system's monotonic clock). Tests of the IO
+    /// shell give an `EmbeddedEventLoop`'s virtual clock, so timeouts run without waiting.
+    private let clock: (() -> NIODeadline)?
+
+    @inline(__always)
+    func now() -> NIODeadline {
+        if let clock { return clock() }
+        return .now()
+    }
+
+    init(
+        eventLoop: any EventLoop, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogWriter,
+        clock: (() -> NIODeadline)? = nil
+    ) {
+        self.clock = clock
         self.eventLoop = eventLoop
         self.store = store
         self.requestIDs = services.requestIDs

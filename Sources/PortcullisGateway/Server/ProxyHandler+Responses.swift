@@ -43,7 +43,7 @@ extension ProxyHandler {
         let head = HTTPRequestHead(version: .http1_1, method: .RAW(value: "-"), uri: "-")
         let exchange = Exchange(
             snapshot: snapshot, head: head, target: .unreadable, endpoint: .none, requestID: self.loop.requestIDs.next(),
-            receivedAt: .now(), connection: self.connection, loop: self.loop, route: nil)
+            receivedAt: self.loop.now(), connection: self.connection, loop: self.loop, route: nil)
         self.begin(exchange)
         return exchange
     }
@@ -55,7 +55,7 @@ extension ProxyHandler {
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { result in
             if case .failure = result { self.captureUsage() }
-            self.perform(self.machine.lastWriteCompleted(success: result.isSuccess, now: .now()))
+            self.perform(self.machine.lastWriteCompleted(success: result.isSuccess, now: self.loop.now()))
         }
     }
 
@@ -67,7 +67,7 @@ extension ProxyHandler {
             context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(comment))), promise: nil)
         }
         // Mid-event, a comment now would split the event: try again one interval later.
-        self.machine.keepAliveHandled(now: .now())
+        self.machine.keepAliveHandled(now: self.loop.now())
     }
 
     // MARK: Ending
@@ -128,7 +128,7 @@ extension ProxyHandler {
         self.timer = nil
         self.timerAt = .distantFuture
         guard self.context != nil else { return }
-        self.perform(self.machine.timerFired(now: .now()))
+        self.perform(self.machine.timerFired(now: self.loop.now()))
         self.armTimer()
     }
 }

@@ -26,7 +26,7 @@ extension ProxyHandler {
             self.send(token, on: connection)
             return
         }
-        self.machine.connectStarted(token, now: .now(), connectTimeout: backend.connectTimeout)
+        self.machine.connectStarted(token, now: self.loop.now(), connectTimeout: backend.connectTimeout)
         self.armTimer()
         self.loop.pool.connect(endpoint, backend: backend).assumeIsolated().whenComplete { result in
             switch result {
@@ -35,7 +35,7 @@ extension ProxyHandler {
             case .failure(let error):
                 var timedOut = false
                 if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
-                self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: .now()))
+                self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.loop.now()))
             }
         }
     }
@@ -43,14 +43,14 @@ extension ProxyHandler {
     private func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
         guard let exchange = self.exchange, let route = exchange.route,
             self.machine.requestSent(
-                token, now: .now(), responseTimeout: route.backend.responseTimeout, idleTimeout: route.backend.idleTimeout)
+                token, now: self.loop.now(), responseTimeout: route.backend.responseTimeout, idleTimeout: route.backend.idleTimeout)
         else {
             // The attempt was abandoned (client gone, timed out): keep the connection for someone else.
             self.loop.pool.release(connection)
             return
         }
         self.upstream = connection
-        exchange.forwardedAt = exchange.forwardedAt ?? .now()
+        exchange.forwardedAt = exchange.forwardedAt ?? self.loop.now()
         self.armTimer()
         connection.send(head: UpstreamRequestHead.build(exchange, endpoint: exchange.upstreamEndpoint!), body: exchange.body, delegate: self)
     }
@@ -68,7 +68,7 @@ extension ProxyHandler {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange = self.exchange else { return }
-        let now = NIODeadline.now()
+        let now = self.loop.now()
         let scan = ClientResponseHead.scan(head, clientVersion: exchange.head.version)
         if scan.closeForHTTP10 { self.machine.closeAfterResponse() }
         guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: scan.body == .eventStream)
@@ -88,7 +88,7 @@ extension ProxyHandler {
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         guard let exchange = self.exchange else { return }
-        let now = NIODeadline.now()
+        let now = self.loop.now()
         self.lastRead = now
         self.machine.upstreamBodyPart(now: now)
         exchange.responseBytes += buffer.readableBytes
@@ -115,13 +115,13 @@ extension ProxyHandler {
         self.captureUsage()
         self.upstream = nil  // the connection returns itself to the pool
         self.pendingFlush = false
-        self.perform(self.machine.upstreamResponseEnded(now: .now()))
+        self.perform(self.machine.upstreamResponseEnded(now: self.loop.now()))
     }
 
     func upstreamFailed(_ failure: UpstreamFailure) {
         self.upstream = nil
         self.captureUsage()
-        self.perform(self.machine.upstreamFailed(failure, now: .now()))
+        self.perform(self.machine.upstreamFailed(failure, now: self.loop.now()))
     }
 
     /// Usage the scanners saw so far goes to the exchange, also when the stream broke or the

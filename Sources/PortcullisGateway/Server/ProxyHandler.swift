@@ -48,7 +48,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         self.loop = loop
         self.connection = connection
         self.machine = LifecycleStateMachine(
-            mode: connection.isHTTP2 ? .http2Stream : .http1, now: .now(),
+            mode: connection.isHTTP2 ? .http2Stream : .http1, now: self.loop.now(),
             timeouts: LifecycleStateMachine.Timeouts(loop.snapshot().config.http))
     }
 
@@ -89,7 +89,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     func rawBytesArrived() {
         if self.machine.acceptsRequestParts {
             if case .idle = self.machine.state {
-                self.machine.headBytesArrived(now: .now())
+                self.machine.headBytesArrived(now: self.loop.now())
                 // The header timeout is shorter than the idle timeout the timer may be set to.
                 self.armTimer()
             }
@@ -108,7 +108,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        self.perform(self.machine.clientWritabilityChanged(writable: context.channel.isWritable, now: .now()))
+        self.perform(self.machine.clientWritabilityChanged(writable: context.channel.isWritable, now: self.loop.now()))
         context.fireChannelWritabilityChanged()
     }
 
@@ -139,7 +139,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         case .headerOverflow: refusal = .headersTooLarge
         default: refusal = .protocolError
         }
-        self.perform(self.machine.protocolError(refusal, now: .now(), timeouts: self.currentTimeouts()))
+        self.perform(self.machine.protocolError(refusal, now: self.loop.now(), timeouts: self.currentTimeouts()))
     }
 
     // MARK: Request side
@@ -148,12 +148,12 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         switch part {
         case .head(let head): self.receiveHead(head)
         case .body(let buffer): self.receiveBody(buffer)
-        case .end: self.perform(self.machine.requestEnded(now: .now()))
+        case .end: self.perform(self.machine.requestEnded(now: self.loop.now()))
         }
     }
 
     private func receiveHead(_ head: HTTPRequestHead) {
-        let now = NIODeadline.now()
+        let now = self.loop.now()
         let snapshot = self.loop.snapshot()
         let check = RequestHeadCheck.check(head, isHTTP2: self.isHTTP2, config: snapshot.config)
         let facts: RequestHeadCheck.Facts
@@ -197,7 +197,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         guard self.machine.bodyPartReceived(bytes: buffer.readableBytes) == .collect, let exchange = self.exchange else { return }
         let total = (exchange.body?.readableBytes ?? 0) + buffer.readableBytes
         if total > exchange.bodyLimit {
-            self.perform(self.machine.respond(.bodyTooLarge(limit: exchange.bodyLimit, bodyRead: false), now: .now()))
+            self.perform(self.machine.respond(.bodyTooLarge(limit: exchange.bodyLimit, bodyRead: false), now: self.loop.now()))
             return
         }
         if exchange.body == nil {
@@ -216,7 +216,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         case .passed:
             self.perform(self.machine.stagesPassed(pass))
         case .refused(let error):
-            self.perform(self.machine.respond(error, now: .now()))
+            self.perform(self.machine.respond(error, now: self.loop.now()))
         case .suspended(let index, let suspension):
             guard
                 let token = self.machine.stageSuspended(
@@ -243,13 +243,13 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             self.readsPausedForStages = false
             self.updateAutoRead()
         }
-        self.perform(self.machine.suspensionEnded(token, result: result, now: .now()))
+        self.perform(self.machine.suspensionEnded(token, result: result, now: self.loop.now()))
     }
 
     /// Every stage said proceed: answer locally or forward.
     private func dispatch() {
         guard let exchange = self.exchange else { return }
-        let now = NIODeadline.now()
+        let now = self.loop.now()
         switch exchange.endpoint {
         case .models:
             self.localBody = exchange.snapshot.config.modelListBody
@@ -340,7 +340,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             if self.bytesWhileBusy || !self.pipelined.isEmpty {
                 // Bytes of the next head came in while this one was answered: its clock starts now.
                 self.bytesWhileBusy = false
-                self.machine.headBytesArrived(now: .now())
+                self.machine.headBytesArrived(now: self.loop.now())
             }
             self.replayPipelined()
         case .close:
@@ -349,7 +349,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             break
         case .answerDeferred(let error):
             self.pipelined.removeAll()
-            self.perform(self.machine.headFailed(error, now: .now(), timeouts: self.currentTimeouts()))
+            self.perform(self.machine.headFailed(error, now: self.loop.now(), timeouts: self.currentTimeouts()))
         }
     }
 

@@ -204,7 +204,7 @@ struct AuthenticationStage: Stage {
             return .proven(verified.identity)
         case .failure(.tokenUnknownKeyID) where !exchange.jwksRefetched:
             if let (future, cancel) = provider.refetchForUnknownKid(on: exchange.eventLoop) {
-                return .wait(future, cancel: cancel, deadline: .now() + provider.refetchWaitLimit)
+                return .wait(future, cancel: cancel, deadline: exchange.loop.now() + provider.refetchWaitLimit)
             }
             return .refused(.tokenUnknownKeyID)
         case .failure(let failure):
