@@ -115,6 +115,47 @@ import Testing
         #expect(missing.contains { $0.message.contains("environment variable 'PORT' is not set") && $0.line == 1 })
     }
 
+    @Test func anUnsetVariableIsReportedOnceButUnrelatedProblemsStillAre() {
+        let found = problems(
+            """
+            listeners: [{ address: 127.0.0.1:0 }]
+            http: { maxRequestBytes: "${LIMIT}", idleTimeout: soon }
+            authentication:
+              jwt:
+                - { name: hmac, issuer: "https://i/", audiences: [x], algorithms: [HS256], secret: "${SECRET}" }
+            backends:
+              b: { endpoints: ["${UPSTREAM}"] }
+              c: { endpoints: [http://127.0.0.1:9], maxIdleConnections: "${IDLE}" }
+            routes: [{ match: { model: m }, backend: b }, { match: { model: n }, backend: c }]
+            """)
+        let paths = found.map(\.path)
+        // Each unset variable once, where it is used…
+        for path in ["http.maxRequestBytes", "authentication.jwt[0].secret", "backends.b.endpoints[0]", "backends.c.maxIdleConnections"] {
+            #expect(paths.filter { $0 == path }.count == 1, "\(path): \(paths)")
+        }
+        // …nothing that only follows from them (the provider's key source, the backend's endpoints)…
+        #expect(!paths.contains("authentication.jwt[0].jwks"))
+        #expect(!paths.contains("authentication.jwt[0].algorithms"))
+        #expect(!paths.contains("backends.b.endpoints"))
+        #expect(!paths.contains("routes[0].backend"))
+        // …and an unrelated mistake beside one is still reported.
+        #expect(found.contains { $0.path == "http.idleTimeout" && $0.message.contains("got 'soon'") }, "\(found)")
+        #expect(found.count == 5, "\(found)")
+    }
+
+    @Test func aValueFromTheEnvironmentIsNeverEchoed() {
+        let found = problems(
+            """
+            listeners: [{ address: 127.0.0.1:0 }]
+            http: { idleTimeout: "${TIMEOUT}" }
+            backends: { b: { endpoints: [http://127.0.0.1:9] } }
+            routes: [{ match: { model: m }, backend: b }]
+            """, env: ["TIMEOUT": "hunter2-secret"])
+        #expect(found.count == 1)
+        #expect(!found[0].message.contains("hunter2"))
+        #expect(found[0].message.contains("'${TIMEOUT}' (from the environment)"))
+    }
+
     @Test func duplicateYAMLKeysAreRefused() {
         let found = problems(
             """

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
+import PortcullisGateway
 import PortcullisTestSupport
 import Testing
 
@@ -271,6 +272,49 @@ struct TLSTests {
             #expect(reply.status == 200)
             #expect(reply.version.major == 2)
             #expect(reply.body.contains("[DONE]"))
+        }
+    }
+
+    @Test func aGracefulStopSendsGOAWAYLetsStreamsFinishAndEndsWhatOutlivesTheDrain() async throws {
+        try await withTemporaryDirectory { dir in
+            let certificates = try TestCertificates(directory: dir)
+            try certificates.issueServer()
+            let mock = try await MockProcess.start()
+            defer { mock.stop() }
+            let probe = LedgerProbe()
+            let gateway = try await GatewayHarness.start(
+                yaml: tlsYAML(mockURL: mock.url, certificates: certificates), services: GatewayServices(ledgerProbe: probe))
+            let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)
+            // About a second, and about ten seconds: the second outlives the two-second drain.
+            connection.openStream(
+                1, headers: [("x-request-id", "short"), ("x-mock-chunks", "4"), ("x-mock-chunk-delay-ms", "250")],
+                body: #"{"model":"demo-chat","stream":true}"#)
+            connection.openStream(
+                3, headers: [("x-request-id", "long"), ("x-mock-chunks", "20"), ("x-mock-chunk-delay-ms", "500")],
+                body: #"{"model":"demo-chat","stream":true}"#)
+            func hasData(_ stream: Int) -> Bool {
+                connection.frames(on: stream).contains { if case .data = $0 { return true } else { return false } }
+            }
+            _ = try await eventually { hasData(1) && hasData(3) ? true : nil }
+            let stopping = Task { await gateway.stop() }
+            _ = try await eventually { () -> Bool? in
+                connection.received.contains { if case .goAway = $0 { return true } else { return false } } ? true : nil
+            }
+            let short = try await eventually { () -> String? in
+                let frames = connection.frames(on: 1)
+                let ended = frames.contains { if case .data(let data) = $0 { return data.endStream } else { return false } }
+                guard ended else { return nil }
+                return frames.compactMap { payload -> String? in
+                    if case .data(let data) = payload, case .byteBuffer(let buffer) = data.data { return String(buffer: buffer) }
+                    return nil
+                }.joined()
+            }
+            #expect(short.contains("[DONE]"))
+            await stopping.value
+            let outcomes = Dictionary(zip(probe.requestIDs, probe.outcomes), uniquingKeysWith: { a, _ in a })
+            #expect(outcomes["short"] == .completed)
+            #expect(outcomes["long"] == .timedOut(.drain), "\(outcomes)")
+            await connection.close()
         }
     }
 

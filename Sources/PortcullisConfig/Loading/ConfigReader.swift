@@ -217,7 +217,7 @@ public struct ConfigReader: Sendable {
     static func address(_ value: YAMLValue) -> (String, Int)? {
         guard let text = value.nonEmptyString() else { return nil }
         guard let (host, port) = Self.splitHostPort(text) else {
-            value.report("expected HOST:PORT such as 127.0.0.1:8080, got '\(text)'")
+            value.report("expected HOST:PORT such as 127.0.0.1:8080, got \(value.shown(text))")
             return nil
         }
         return (host, port)

@@ -36,10 +36,11 @@ final class DiagnosticSink {
     /// problems that follow from the missing value are not reported again.
     private(set) var rootCauses: [String] = []
 
+    /// Reports a problem found while reading. One about a value that contains an unreadable
+    /// one (the list an unset variable was in) is not reported again.
     func report(_ path: String, _ line: Int?, _ message: String) {
-        let diagnostic = Diagnostic(path: path, line: line, message: message)
-        guard !Self.isConsequence(diagnostic, of: self.rootCauses) else { return }
-        self.items.append(diagnostic)
+        guard !self.rootCauses.contains(where: { Self.isInside($0, path) }) else { return }
+        self.items.append(Diagnostic(path: path, line: line, message: message))
     }
 
     /// Reports a problem that makes the value at `path` unknown.
@@ -48,14 +49,20 @@ final class DiagnosticSink {
         self.rootCauses.append(path)
     }
 
-    /// Whether `diagnostic` is about the same entity as a root cause (a sibling or ancestor of
-    /// it): `authentication.jwt[0].jwks` follows from an unset `authentication.jwt[0].secret`.
+    /// Whether `path` lies inside `container` (`a.b[0]` inside `a.b`).
+    static func isInside(_ path: String, _ container: String) -> Bool {
+        path.hasPrefix(container + ".") || path.hasPrefix(container + "[")
+    }
+
+    /// Whether a compile problem follows from a value that could not be read: it is about the
+    /// same entity (`authentication.jwt[0].jwks` when `authentication.jwt[0].secret` was unset)
+    /// or a container of it. Problems elsewhere are still reported.
     static func isConsequence(_ diagnostic: Diagnostic, of rootCauses: [String]) -> Bool {
         guard !rootCauses.isEmpty else { return false }
         let entity = Self.parent(of: diagnostic.path)
         for cause in rootCauses where cause != diagnostic.path {
-            if cause.hasPrefix(diagnostic.path + ".") || cause.hasPrefix(diagnostic.path + "[") { return true }
-            if let entity, cause.hasPrefix(entity + ".") || cause.hasPrefix(entity + "[") { return true }
+            if Self.isInside(cause, diagnostic.path) { return true }
+            if let entity, Self.isInside(cause, entity), entity.contains(".") || entity.contains("[") { return true }
         }
         return false
     }

@@ -55,6 +55,13 @@ struct YAMLValue {
         return value
     }
 
+    /// A value as quoted in a diagnostic: what was written, never what an environment variable
+    /// held (diagnostics are logged on reload, and a variable may hold a secret).
+    func shown(_ text: String) -> String {
+        if case .scalar(let scalar) = self.node, scalar.string.contains("${") { return "'\(scalar.string)' (from the environment)" }
+        return "'\(text)'"
+    }
+
     /// A file path; a relative one resolves against the config file's folder.
     func filePath() -> String? {
         guard let text = self.nonEmptyString() else { return nil }
@@ -73,7 +80,7 @@ struct YAMLValue {
     func int(min: Int = Int.min, max: Int = Int.max) -> Int? {
         guard let text = self.string() else { return nil }
         guard let value = Int(text) else {
-            self.report("expected an integer, got '\(text)'")
+            self.report("expected an integer, got \(self.shown(text))")
             return nil
         }
         guard value >= min, value <= max else {
@@ -89,7 +96,7 @@ struct YAMLValue {
         case "true": return true
         case "false": return false
         default:
-            self.report("expected true or false, got '\(text)'")
+            self.report("expected true or false, got \(self.shown(text))")
             return nil
         }
     }
@@ -98,7 +105,7 @@ struct YAMLValue {
     func duration() -> Int64? {
         guard let text = self.string() else { return nil }
         guard let value = Quantities.parseDuration(text) else {
-            self.report("expected a duration such as 250ms, 10s or 5m, got '\(text)'")
+            self.report("expected a duration such as 250ms, 10s or 5m, got \(self.shown(text))")
             return nil
         }
         return value
@@ -114,7 +121,7 @@ struct YAMLValue {
     func size(min: Int = 0) -> Int? {
         guard let text = self.string() else { return nil }
         guard let value = Quantities.parseSize(text) else {
-            self.report("expected a size such as 65536, 64KiB or 1MiB, got '\(text)'")
+            self.report("expected a size such as 65536, 64KiB or 1MiB, got \(self.shown(text))")
             return nil
         }
         guard value >= min else {
@@ -127,7 +134,7 @@ struct YAMLValue {
     func oneOf(_ allowed: [String]) -> String? {
         guard let text = self.string() else { return nil }
         guard allowed.contains(text) else {
-            self.report("expected one of \(allowed.joined(separator: ", ")), got '\(text)'")
+            self.report("expected one of \(allowed.joined(separator: ", ")), got \(self.shown(text))")
             return nil
         }
         return text
@@ -145,18 +152,14 @@ struct YAMLValue {
         }
     }
 
-    /// A list of strings; a single string is accepted as a list of one.
+    /// A list of strings; a single string is accepted as a list of one. Items that cannot be
+    /// read are reported and left out, so the rest of the entity is still checked.
     func stringList() -> [String]? {
         if case .scalar = self.node {
             return self.string().map { [$0] }
         }
         guard let items = self.sequence() else { return nil }
-        var out: [String] = []
-        var ok = true
-        for item in items {
-            if let s = item.nonEmptyString() { out.append(s) } else { ok = false }
-        }
-        return ok ? out : nil
+        return items.compactMap { $0.nonEmptyString() }
     }
 
     /// A mapping whose keys must come from `allowed`; unknown and duplicated keys are reported.

@@ -75,14 +75,14 @@ extension GatewayError {
         case .notAnObject, .emptyBody: "The request body must be a JSON object."
         case .missingModel: "You must provide a model parameter."
         case .modelNotString: "The model parameter must be a non-empty string."
-        case .invalidType(let param, let expected): "The \(param) parameter must be \(expected)."
-        case .duplicateKey(let key): "The request body contains the key '\(key)' more than once."
+        case .invalidType(let param, let expected): "The \(param.label) parameter must be \(expected.rawValue)."
+        case .duplicateKey(let key): "The request body contains the key '\(key.label)' more than once."
         case .modelNotFound(let model):
             // The caller's own input: escaped by the renderer, truncated so an error body cannot
             // reflect large payloads.
             "The model '\(model.count > 128 ? String(model.prefix(128)) + "…" : model)' does not exist or you do not have access to it."
         case .notFound: "No endpoint is served at this path."
-        case .methodNotAllowed(let allowed): "This endpoint does not accept this HTTP method; allowed: \(allowed)."
+        case .methodNotAllowed(let endpoint): "This endpoint does not accept this HTTP method; allowed: \(endpoint.allowedMethod ?? "none")."
         case .badPath: "The request target is not a valid origin-form path."
         case .badHost(.missing): "An HTTP/1.1 request must carry exactly one Host header; it has none."
         case .badHost(.duplicated): "An HTTP/1.1 request must carry exactly one Host header; it has several."
@@ -116,8 +116,8 @@ extension GatewayError {
     public var param: String? {
         switch self {
         case .missingModel, .modelNotString, .modelNotFound: "model"
-        case .invalidType(let param, _): param
-        case .duplicateKey(let key): key
+        case .invalidType(let param, _): param.label
+        case .duplicateKey(let key): key.label
         default: nil
         }
     }
@@ -165,7 +165,7 @@ extension GatewayError {
     /// Extra response headers.
     public var headers: [(String, String)] {
         switch self {
-        case .methodNotAllowed(let allowed): [("allow", allowed)]
+        case .methodNotAllowed(let endpoint): [("allow", endpoint.allowedMethod ?? "")]
         case .missingCredentials(true), .methodNotAccepted: [("www-authenticate", "Bearer realm=\"portcullis\"")]
         case .missingCredentials(false):
             [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(self.message)\"")]

@@ -17,14 +17,14 @@ public enum GatewayError: Error, Sendable, Equatable {
     case emptyBody
     case missingModel
     case modelNotString
-    /// `param` and `expected` are fixed strings of the gateway's own.
-    case invalidType(param: String, expected: String)
-    /// A key the gateway acts on appears twice (`key` is one of the gateway's own names).
-    case duplicateKey(String)
+    case invalidType(param: RequestKey, expected: ExpectedType)
+    /// A key the gateway acts on appears twice.
+    case duplicateKey(RequestKey)
     // Routing.
     case modelNotFound(String)
     case notFound
-    case methodNotAllowed(allowed: String)
+    /// The endpoint takes another method.
+    case methodNotAllowed(EndpointKind)
     // HTTP framing.
     case badPath
     case badHost(HostProblem)

@@ -12,28 +12,6 @@ public struct InferenceRequest: Sendable, Equatable {
     public var includeUsage: Bool
     public var maxTokens: Int?
 
-    /// Keys whose duplication is refused: the gateway acts on them, so a backend that reads the
-    /// other copy would see a different request from the one that was authorised and routed.
-    private enum ActedOnKey: UInt16, CaseIterable {
-        case model = 1, stream = 2, streamOptions = 4, maxTokens = 8, maxCompletionTokens = 16, n = 32
-        case messages = 64, prompt = 128, input = 256, user = 512
-
-        var name: StaticString {
-            switch self {
-            case .model: "model"
-            case .stream: "stream"
-            case .streamOptions: "stream_options"
-            case .maxTokens: "max_tokens"
-            case .maxCompletionTokens: "max_completion_tokens"
-            case .n: "n"
-            case .messages: "messages"
-            case .prompt: "prompt"
-            case .input: "input"
-            case .user: "user"
-            }
-        }
-    }
-
     /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
     public static func inspect(_ body: ByteBuffer) -> Result<InferenceRequest, GatewayError> {
         body.withUnsafeReadableBytes { bytes in
@@ -49,7 +27,8 @@ public struct InferenceRequest: Sendable, Equatable {
         var streamMember: JSONScanner.Member?
         var optionsMember: JSONScanner.Member?
         var maxTokensMember: JSONScanner.Member?
-        var duplicate: ActedOnKey?
+        var maxTokensKey = RequestKey.maxTokens
+        var duplicate: RequestKey?
         do {
             let isObject = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
                 guard duplicate == nil, let key = Self.classify(member, view: view) else { return }
@@ -62,7 +41,9 @@ public struct InferenceRequest: Sendable, Equatable {
                 case .model: modelMember = member
                 case .stream: streamMember = member
                 case .streamOptions: optionsMember = member
-                case .maxTokens, .maxCompletionTokens: maxTokensMember = member
+                case .maxTokens, .maxCompletionTokens:
+                    maxTokensMember = member
+                    maxTokensKey = key
                 default: break
                 }
             }
@@ -71,7 +52,7 @@ public struct InferenceRequest: Sendable, Equatable {
             return .failure(.malformedJSON(error))
         }
         if let duplicate {
-            return .failure(.duplicateKey(String(describing: duplicate.name)))
+            return .failure(.duplicateKey(duplicate))
         }
         guard let modelMember else { return .failure(.missingModel) }
         guard let model = view.stringValue(modelMember), !model.isEmpty else { return .failure(.modelNotString) }
@@ -81,7 +62,7 @@ public struct InferenceRequest: Sendable, Equatable {
             switch streamMember.kind {
             case .bool(let value): stream = value
             case .null: break
-            default: return .failure(.invalidType(param: "stream", expected: "a boolean"))
+            default: return .failure(.invalidType(param: .stream, expected: .boolean))
             }
         }
         var includeUsage = false
@@ -93,13 +74,13 @@ public struct InferenceRequest: Sendable, Equatable {
                 case .success(let value): includeUsage = value
                 case .failure(let error): return .failure(error)
                 }
-            default: return .failure(.invalidType(param: "stream_options", expected: "an object"))
+            default: return .failure(.invalidType(param: .streamOptions, expected: .object))
             }
         }
         var maxTokens: Int?
         if let maxTokensMember, maxTokensMember.kind != .null {
             guard let value = view.integerValue(maxTokensMember), value >= 0 else {
-                return .failure(.invalidType(param: "max_tokens", expected: "a non-negative integer"))
+                return .failure(.invalidType(param: maxTokensKey, expected: .nonNegativeInteger))
             }
             maxTokens = value
         }
@@ -123,16 +104,16 @@ public struct InferenceRequest: Sendable, Equatable {
         } catch {
             return .failure(.malformedJSON(error))
         }
-        if duplicated { return .failure(.duplicateKey("stream_options.include_usage")) }
+        if duplicated { return .failure(.duplicateKey(.streamOptionsIncludeUsage)) }
         guard let found else { return .success(false) }
         switch found.kind {
         case .bool(let value): return .success(value)
         case .null: return .success(false)
-        default: return .failure(.invalidType(param: "stream_options.include_usage", expected: "a boolean"))
+        default: return .failure(.invalidType(param: .streamOptionsIncludeUsage, expected: .boolean))
         }
     }
 
-    private static func classify(_ member: JSONScanner.Member, view: JSONView) -> ActedOnKey? {
+    private static func classify(_ member: JSONScanner.Member, view: JSONView) -> RequestKey? {
         // Fast reject on the first byte for the common unescaped keys we do not act on.
         if !member.keyHasEscapes, let first = member.keyRange.first.map({ view.bytes[$0] }) {
             switch first {
@@ -143,7 +124,7 @@ public struct InferenceRequest: Sendable, Equatable {
                 return nil
             }
         }
-        for key in ActedOnKey.allCases where view.key(member, equals: key.name) {
+        for key in RequestKey.topLevel where view.key(member, equals: key.name) {
             return key
         }
         return nil

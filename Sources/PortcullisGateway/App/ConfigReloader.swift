@@ -7,19 +7,6 @@ import PortcullisConfig
 import ServiceLifecycle
 import UnixSignals
 
-/// What a reload did.
-public enum ReloadOutcome: Sendable, Equatable {
-    /// The new config is serving (from snapshot `generation` on).
-    case reloaded(generation: UInt64)
-    /// The config was refused; the previous one keeps serving.
-    case refused([Diagnostic])
-
-    public var succeeded: Bool {
-        if case .reloaded = self { return true }
-        return false
-    }
-}
-
 /// The one place reloads happen, as a `Service`: every trigger (SIGHUP, `POST /reload`, a
 /// change of the config file) goes through one queue and is applied one at a time, in the
 /// reloader's own task, never on a data-plane event loop. A request waiting for an outcome
@@ -125,19 +112,5 @@ final class ConfigReloader: Service, Sendable {
                 }
             }
         }
-    }
-}
-
-/// A file's identity for change detection.
-struct FileStamp: Equatable, Sendable {
-    var modified: Date?
-    var size: Int?
-    var inode: Int?
-
-    init(_ path: String) {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        self.modified = attributes?[.modificationDate] as? Date
-        self.size = (attributes?[.size] as? NSNumber)?.intValue
-        self.inode = (attributes?[.systemFileNumber] as? NSNumber)?.intValue
     }
 }

@@ -1,14 +1,6 @@
 import Foundation
 import PortcullisConfig
 
-/// Where the config comes from.
-public enum ConfigSource: Sendable {
-    case file(String)
-    case yaml(String)
-    /// The embedded quickstart.
-    case quickstart
-}
-
 /// Reads, compiles and checks a config the way `serve`, a reload and `check` all do: YAML with
 /// diagnostics, the compiler's cross-checks, then every file the config names
 /// (``ResourceCheck``). Relative paths resolve against the config file's folder.

@@ -8,6 +8,9 @@ import PortcullisMock
 /// flight finish on the snapshot they started with; no connection is dropped.
 extension GatewayRuntime {
     func applyReload() async -> ReloadOutcome {
+        guard !self.readiness.isDraining else {
+            return self.refuse([Diagnostic(path: "$", line: nil, message: "the gateway is stopping")])
+        }
         let config: ConfigSnapshot
         do {
             config = try self.loader.load()
@@ -34,9 +37,9 @@ extension GatewayRuntime {
         } catch {
             return self.refuse([Diagnostic(path: "listeners", line: nil, message: "\(error)")])
         }
-        let providers: [String: JWTProvider]
+        let providers: JWTProviderRegistry.Plan
         do {
-            providers = try self.providers.reconcile(config.authentication.jwtProviders)
+            providers = try await self.providers.prepare(config.authentication.jwtProviders)
         } catch {
             await self.listenerSet.rollback(change)
             return self.refuse([Diagnostic(path: "authentication.jwt", line: nil, message: "\(error)")])
@@ -47,12 +50,24 @@ extension GatewayRuntime {
             do {
                 try self.accessLog.reopen(config.accessLog.destination)
             } catch {
+                await self.providers.discard(providers)
                 await self.listenerSet.rollback(change)
-                return self.refuse([Diagnostic(path: config.accessLog.location?.path ?? "accessLog.destination", line: config.accessLog.location?.line, message: "\(error)")])
+                return self.refuse([
+                    Diagnostic(
+                        path: config.accessLog.location?.path ?? "accessLog.destination", line: config.accessLog.location?.line,
+                        message: "\(error)")
+                ])
             }
         }
+        guard !self.readiness.isDraining else {
+            await self.providers.discard(providers)
+            await self.listenerSet.rollback(change)
+            return self.refuse([Diagnostic(path: "$", line: nil, message: "the gateway is stopping")])
+        }
 
-        self.store.replace(with: GatewaySnapshot.build(config, providers: providers, slots: self.slots, wallClock: self.wallClock))
+        // The swap: one reference; requests in flight keep the snapshot they started with.
+        self.store.replace(with: GatewaySnapshot.build(config, providers: providers.next, slots: self.slots, wallClock: self.wallClock))
+        await self.providers.commit(providers)
         await self.listenerSet.commit(change)
         for store in self.listenerSet.tlsStores { store.reloadIfChanged(force: true) }
         self.services.upstreamTLS.reload()

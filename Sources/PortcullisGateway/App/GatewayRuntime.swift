@@ -93,7 +93,8 @@ public final class GatewayRuntime: Sendable {
         do {
             let config = try loader.compile(read)
             let registry = JWTProviderRegistry(logger: logger)
-            let providers = try registry.reconcile(config.authentication.jwtProviders)
+            opened.append { await registry.shutdown() }
+            let providers = try await registry.reconcile(config.authentication.jwtProviders)
             let slots = BackendSlots()
             let store = SnapshotStore(GatewaySnapshot.build(config, providers: providers, slots: slots, wallClock: wallClock))
             let sink: AccessLogSink
@@ -129,8 +130,9 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// Builds the service group. Order matters: the group stops services in reverse, so the
-    /// listeners drain first (with the admin still answering `/readyz`), then the admin, the
-    /// reloader, the watchers and refreshers, the mock, and last the access log's final flush.
+    /// reloader stops first (no reload during the drain), then the listeners drain (with the
+    /// admin still answering `/readyz`), then the admin, the watchers and refreshers, the mock,
+    /// and last the access log's final flush.
     private func assemble(config: ConfigSnapshot, options: Options) {
         var watched: String?
         if case .file(let path) = self.source, config.source.reload.watch { watched = path }
@@ -142,9 +144,10 @@ public final class GatewayRuntime: Sendable {
         if let mock = self.mock { services.append(MockService(mock: mock)) }
         services.append(JWKSRefreshService(registry: self.providers))
         services.append(CertificateWatcher(listeners: self.listenerSet))
-        services.append(reloader)
         if let admin = self.admin { services.append(AdminService(admin: admin)) }
         services.append(self.listenerSet)
+        // Last, so it stops first: no reload can rebind a listener once the drain has begun.
+        services.append(reloader)
         var configuration = ServiceGroupConfiguration(
             services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
             gracefulShutdownSignals: options.gracefulShutdownSignals, logger: self.logger)
@@ -198,11 +201,4 @@ public final class GatewayRuntime: Sendable {
         guard let reloader = self.reloader.withLockedValue({ $0 }) else { return (0, 0) }
         return (reloader.succeeded.load(ordering: .relaxed), reloader.failed.load(ordering: .relaxed))
     }
-}
-
-/// Lets the admin server reach the runtime that is created after it.
-final class RuntimeBox: Sendable {
-    private let box = NIOLockedValueBox<GatewayRuntime?>(nil)
-    func set(_ runtime: GatewayRuntime) { self.box.withLockedValue { $0 = runtime } }
-    var runtime: GatewayRuntime? { self.box.withLockedValue { $0 } }
 }

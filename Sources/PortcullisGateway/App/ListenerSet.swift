@@ -136,16 +136,18 @@ final class ListenerSet: Service, Sendable {
         let left = tracker.all
         if !left.isEmpty {
             self.logger.warning("drain timeout: ending the connections still open", metadata: ["connections": "\(left.count)"])
-            for channel in left {
-                channel.pipeline.fireUserInboundEventTriggered(DrainTimeoutEvent())
-                channel.close(promise: nil)
+            // Each open exchange settles as ended by the drain, then its connection closes.
+            await self.server.endForDrain()
+            for channel in left { channel.close(promise: nil) }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await tracker.waitUntilEmpty() }
+                group.addTask { try? await Task.sleep(nanoseconds: 2_000_000_000) }
+                await group.next()
+                tracker.releaseWaiters()
+                group.cancelAll()
             }
         }
         await self.server.flushAndClosePools()
         self.logger.info("drained")
     }
 }
-
-/// Sent to each connection still open when the drain timeout passes: its exchange is settled
-/// as timed out (drain) before the connection closes.
-struct DrainTimeoutEvent: Sendable {}

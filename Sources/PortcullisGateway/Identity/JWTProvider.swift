@@ -141,7 +141,11 @@ final class JWTProvider: Sendable {
                 defer { state.waiters.removeAll() }
                 return state.waiters
             }
-            for waiter in waiters { waiter.succeed() }
+            // A request waiting for a new key cannot be told the token is bad when the issuer
+            // could not be asked: a failed refetch fails the wait (503 auth_unavailable).
+            for waiter in waiters {
+                if success { waiter.succeed() } else { waiter.fail(JWKSRefetchFailed(provider: self.name)) }
+            }
         }
         let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
             defer { state.waiters.removeAll() }

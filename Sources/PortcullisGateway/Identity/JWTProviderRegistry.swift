@@ -16,12 +16,20 @@ final class JWTProviderRegistry: Sendable {
         (self.started, self.startedContinuation) = AsyncStream.makeStream(of: JWTProvider.self)
     }
 
-    /// Providers for `configs`, creating, keeping and stopping as needed.
-    func reconcile(_ configs: [JWTProviderConfig]) throws -> [String: JWTProvider] {
+    /// What a reconcile would do: providers kept, created (not yet running) and retired.
+    struct Plan {
+        let next: [String: JWTProvider]
+        let created: [JWTProvider]
+        let retired: [JWTProvider]
+    }
+
+    /// Works out the providers for `configs` without changing anything: a reload that is refused
+    /// later must leave the running providers as they were (``discard(_:)``).
+    func prepare(_ configs: [JWTProviderConfig]) async throws -> Plan {
+        let current = self.providers.withLockedValue { $0 }
+        var next: [String: JWTProvider] = [:]
         var created: [JWTProvider] = []
-        var stopped: [JWTProvider] = []
-        let result = try self.providers.withLockedValue { current -> [String: JWTProvider] in
-            var next: [String: JWTProvider] = [:]
+        do {
             for config in configs {
                 if let existing = current[config.name], Self.sameKeySource(existing.config, config) {
                     next[config.name] = existing
@@ -31,15 +39,32 @@ final class JWTProviderRegistry: Sendable {
                     created.append(provider)
                 }
             }
-            for (name, provider) in current where next[name] !== provider {
-                stopped.append(provider)
-            }
-            current = next
-            return next
+        } catch {
+            for provider in created { await provider.shutdown() }
+            throw error
         }
-        for provider in stopped { provider.stop() }
-        for provider in created { self.startedContinuation.yield(provider) }
-        return result
+        let retired = current.values.filter { provider in !next.values.contains { $0 === provider } }
+        return Plan(next: next, created: created, retired: retired)
+    }
+
+    /// Makes `plan` current: new providers start refreshing, retired ones stop and release their
+    /// HTTP clients (requests still on an old snapshot keep the key set they hold).
+    func commit(_ plan: Plan) async {
+        self.providers.withLockedValue { $0 = plan.next }
+        for provider in plan.created { self.startedContinuation.yield(provider) }
+        for provider in plan.retired { await provider.shutdown() }
+    }
+
+    /// Drops a plan that will not be committed.
+    func discard(_ plan: Plan) async {
+        for provider in plan.created { await provider.shutdown() }
+    }
+
+    /// Prepares and commits at once (start-up).
+    func reconcile(_ configs: [JWTProviderConfig]) async throws -> [String: JWTProvider] {
+        let plan = try await self.prepare(configs)
+        await self.commit(plan)
+        return plan.next
     }
 
     var all: [JWTProvider] { self.providers.withLockedValue { Array($0.values) } }

@@ -69,8 +69,3 @@ extension LifecycleStateMachine {
         static let abandonUpstream = Cleanup(rawValue: 4)
     }
 }
-
-/// Which stages run: before the body is read, or after.
-enum StagePass: Sendable, Equatable {
-    case head, body
-}

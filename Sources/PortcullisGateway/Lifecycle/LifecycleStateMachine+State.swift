@@ -51,6 +51,8 @@ extension LifecycleStateMachine {
         var attempt = 0
         var endpointCount = 1
         var freshRetryUsed = false
+        /// The client side closed while the last write was pending: its promise decides.
+        var clientGone = false
     }
 
     enum Step {

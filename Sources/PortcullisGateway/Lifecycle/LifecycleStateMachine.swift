@@ -126,7 +126,7 @@ struct LifecycleStateMachine {
     mutating func stagesPassed(_ pass: StagePass) -> Action {
         guard case .active(var active) = self.state else { return .none }
         switch (pass, active.step) {
-        case (.head, .headStages), (.head, .suspended):
+        case (.head, .headStages):
             if active.requestComplete {
                 active.step = .bodyStages
                 self.state = .active(active)
@@ -136,7 +136,7 @@ struct LifecycleStateMachine {
             let sendContinue = active.expectContinue
             self.state = .active(active)
             return sendContinue ? .sendContinue : .none
-        case (.body, .bodyStages), (.body, .suspended):
+        case (.body, .bodyStages):
             // The shell dispatches: a local answer (`respond`) or forwarding (`startForwarding`).
             return .dispatch
         default:
@@ -150,6 +150,11 @@ struct LifecycleStateMachine {
         _ pass: StagePass, at index: Int, deadline: NIODeadline, timeoutError: GatewayError, failureError: GatewayError
     ) -> SuspensionToken? {
         guard case .active(var active) = self.state else { return nil }
+        // Only a running stage can suspend (never once an answer is on its way).
+        switch (pass, active.step) {
+        case (.head, .headStages), (.body, .bodyStages): break
+        default: return nil
+        }
         active.suspensions &+= 1
         let token = SuspensionToken(exchange: active.id, sequence: active.suspensions)
         active.step = .suspended(
@@ -266,6 +271,10 @@ struct LifecycleStateMachine {
         let settled = success || outcome != .completed ? outcome : .clientAborted(.writingResponse)
         active.step = .settled
         self.state = .active(active)
+        if active.clientGone {
+            self.state = .closed
+            return .settle(settled, then: .streamDone)
+        }
         if !success || active.closeAfter {
             self.state = .closed
             return .settle(settled, then: .close)
@@ -325,16 +334,36 @@ struct LifecycleStateMachine {
     mutating func clientClosed() -> Action {
         let previous = self.state
         self.state = .closed
-        guard case .active(let active) = previous else { return .none }
+        guard case .active(var active) = previous else { return .none }
         let cleanup = Self.cleanup(leaving: active.step)
         switch active.step {
         case .settled:
             return .none
-        case .finishing(let outcome, _):
-            // The last write had not completed: it cannot have reached the client whole.
-            return .abandoned(cleanup: cleanup, settle: outcome == .completed ? .clientAborted(.writingResponse) : outcome)
+        case .finishing:
+            // The last write is pending and its promise is always completed (a close fails it).
+            // An HTTP/2 stream closes as its END_STREAM goes out, before the promise: the
+            // promise, not the order of the callbacks, says whether the response got out.
+            active.clientGone = true
+            self.state = .active(active)
+            return .none
         default:
             return .abandoned(cleanup: cleanup, settle: .clientAborted(Self.phase(of: active.step)))
+        }
+    }
+
+    /// The handler is leaving the pipeline: nothing more can arrive, so whatever is still open
+    /// settles now (a last write whose promise did not complete counts as not delivered).
+    mutating func handlerRemoved() -> Action {
+        guard case .active(let active) = self.state else {
+            self.state = .closed
+            return .none
+        }
+        switch active.step {
+        case .finishing(let outcome, _):
+            self.state = .closed
+            return .abandoned(cleanup: [], settle: outcome == .completed ? .clientAborted(.writingResponse) : outcome)
+        default:
+            return self.clientClosed()
         }
     }
 

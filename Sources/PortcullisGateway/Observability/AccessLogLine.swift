@@ -6,8 +6,7 @@ import PortcullisCore
 /// client's and is escaped; the tenant and subject are verified identity values (printable
 /// ASCII, at most 256 bytes), also when a later check refused the caller.
 enum AccessLogLine {
-    static func write(_ exchange: Exchange, outcome: Outcome, into buffer: inout ByteBuffer) {
-        let now = NIODeadline.now()
+    static func write(_ exchange: Exchange, outcome: Outcome, now: NIODeadline, into buffer: inout ByteBuffer) {
         buffer.writeStaticString("{\"ts\":")
         buffer.writeDecimal(Int(exchange.receivedAtWall))
         buffer.writeStaticString(",\"id\":")
@@ -91,16 +90,5 @@ enum AccessLogLine {
             buffer.writeMillis(nanoseconds: (forwardedAt - exchange.receivedAt).nanoseconds)
         }
         buffer.writeStaticString("}\n")
-    }
-}
-
-/// Renders a duration as milliseconds with three decimals without Foundation formatting.
-enum Millis {
-    static func string(nanoseconds: Int64) -> String {
-        let micros = max(0, nanoseconds / 1000)
-        let whole = micros / 1000
-        let fraction = micros % 1000
-        let pad = fraction < 10 ? "00" : (fraction < 100 ? "0" : "")
-        return "\(whole).\(pad)\(fraction)"
     }
 }

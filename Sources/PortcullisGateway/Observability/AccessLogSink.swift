@@ -7,6 +7,15 @@ import Glibc
 import Darwin
 #endif
 
+/// `open(2)` and `write(2)` under names the sink's own methods do not shadow.
+private func systemOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+    open(path, flags, mode)
+}
+
+private func systemWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    write(fd, bytes, count)
+}
+
 /// Where access-log lines go: a file descriptor written with one `write(2)` per batch, under
 /// a lock so batches from different loops never interleave mid-line. The destination can be
 /// changed while running (a reload): the new file is opened first, and a destination that
@@ -52,7 +61,7 @@ public final class AccessLogSink: Sendable {
         case "stdout": return Target(destination: destination, fd: 1, ownsFD: false)
         case "stderr": return Target(destination: destination, fd: 2, ownsFD: false)
         default:
-            let fd = Glibc.open(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+            let fd = systemOpen(destination, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             guard fd >= 0 else { throw AccessLogSinkError(destination: destination, errno: errno) }
             return Target(destination: destination, fd: fd, ownsFD: true)
         }
@@ -64,7 +73,7 @@ public final class AccessLogSink: Sendable {
             buffer.withUnsafeReadableBytes { bytes in
                 var offset = 0
                 while offset < bytes.count {
-                    let n = Glibc.write(target.fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    let n = systemWrite(target.fd, bytes.baseAddress! + offset, bytes.count - offset)
                     if n <= 0 {
                         if n < 0 && errno == EINTR { continue }
                         return
@@ -73,15 +82,5 @@ public final class AccessLogSink: Sendable {
                 }
             }
         }
-    }
-}
-
-/// An access-log destination that could not be opened.
-public struct AccessLogSinkError: Error, Sendable, CustomStringConvertible {
-    public let destination: String
-    public let errno: Int32
-
-    public var description: String {
-        "cannot open access log '\(self.destination)' for appending (\(String(cString: strerror(self.errno))))"
     }
 }

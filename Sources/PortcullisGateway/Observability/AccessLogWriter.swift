@@ -18,7 +18,7 @@ final class AccessLogWriter: LedgerObligation {
 
     func settle(_ exchange: Exchange, outcome: Outcome) {
         guard self.sink.isEnabled else { return }
-        AccessLogLine.write(exchange, outcome: outcome, into: &self.buffer)
+        AccessLogLine.write(exchange, outcome: outcome, now: exchange.loop.now(), into: &self.buffer)
         if self.buffer.readableBytes >= 32 * 1024 {
             self.flush()
         } else if !self.flushScheduled {

@@ -29,9 +29,3 @@ public struct Suspension {
         self.cancel = cancel
     }
 }
-
-/// What a suspension resolves to: a decision, never another wait.
-public enum SuspensionResult: Sendable {
-    case proceed
-    case refuse(GatewayError)
-}

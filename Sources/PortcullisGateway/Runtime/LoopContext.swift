@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import PortcullisConfig
 import PortcullisCore
@@ -17,6 +18,25 @@ final class LoopContext {
     let ledgerProbe: (any LedgerObligation & Sendable)?
     /// A graceful stop is under way: new connections close once idle.
     var isDraining = false
+    /// The graceful stop's drain timeout passed: exchanges still open are ended by the gateway.
+    var drainTimedOut = false
+    /// Every request handler on this loop (one per HTTP/1 connection or HTTP/2 stream), so the
+    /// drain timeout can end each exchange as the gateway's doing, not the client's.
+    private(set) var handlers: [ObjectIdentifier: ProxyHandler] = [:]
+
+    func register(_ handler: ProxyHandler) {
+        self.handlers[ObjectIdentifier(handler)] = handler
+    }
+
+    func unregister(_ handler: ProxyHandler) {
+        self.handlers[ObjectIdentifier(handler)] = nil
+    }
+
+    /// The drain timeout passed: every exchange still open on this loop ends now.
+    func endForDrain() {
+        self.drainTimedOut = true
+        for handler in Array(self.handlers.values) { handler.endForDrain() }
+    }
 
     private var tokens: TokenCache?
 
@@ -43,10 +63,30 @@ final class LoopContext {
         return .now()
     }
 
+    let logger: Logger
+    private var lastWarning = NIODeadline.distantPast
+    private var suppressedWarnings = 0
+
+    /// Logs a warning about one request's path at most once a second per loop, counting the
+    /// ones it held back (a broken dependency must not flood the log at request rate).
+    func warnRateLimited(_ message: Logger.Message, metadata: Logger.Metadata) {
+        let now = self.now()
+        guard now - self.lastWarning >= .seconds(1) else {
+            self.suppressedWarnings += 1
+            return
+        }
+        var metadata = metadata
+        if self.suppressedWarnings > 0 { metadata["suppressed"] = "\(self.suppressedWarnings)" }
+        self.lastWarning = now
+        self.suppressedWarnings = 0
+        self.logger.warning(message, metadata: metadata)
+    }
+
     init(
         eventLoop: any EventLoop, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogWriter,
-        clock: (() -> NIODeadline)? = nil
+        clock: (() -> NIODeadline)? = nil, logger: Logger = Logger(label: "portcullis")
     ) {
+        self.logger = logger
         self.clock = clock
         self.eventLoop = eventLoop
         self.store = store
@@ -91,69 +131,5 @@ final class LoopContext {
             self.roundRobin[slot] = (self.roundRobin[slot] &+ 1) % count
         }
         return backend.endpoints[(self.roundRobin[slot] + attempt) % count]
-    }
-}
-
-/// The number of exchanges in flight on one loop: counted up when an exchange starts,
-/// down by its ledger. Summed over loops by the runtime (admin, tests).
-final class InFlightCounter: LedgerObligation {
-    private(set) var count = 0
-
-    func started() {
-        self.count += 1
-    }
-
-    func settle(_ exchange: Exchange, outcome: Outcome) {
-        self.count -= 1
-    }
-}
-
-/// Long-lived objects shared by every loop (all `Sendable`).
-public struct GatewayServices: Sendable {
-    public let requestIDs: RequestIDGenerator
-    public let upstreamTLS: UpstreamTLS
-    /// Registered with every exchange's ledger when set: a test hook that counts settlements.
-    public let ledgerProbe: (any LedgerObligation & Sendable)?
-
-    public init(
-        requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),
-        ledgerProbe: (any LedgerObligation & Sendable)? = nil
-    ) {
-        self.requestIDs = requestIDs
-        self.upstreamTLS = upstreamTLS
-        self.ledgerProbe = ledgerProbe
-    }
-}
-
-/// One ``LoopContext`` per event loop of the group, looked up once per connection.
-final class LoopContexts: Sendable {
-    private let contexts: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>]
-
-    init(group: any EventLoopGroup, store: SnapshotStore, services: GatewayServices, accessLog: AccessLogSink) {
-        var contexts: [ObjectIdentifier: NIOLoopBoundBox<LoopContext>] = [:]
-        for loop in group.makeIterator() {
-            contexts[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
-                LoopContext(
-                    eventLoop: loop, store: store, services: services,
-                    accessLog: AccessLogWriter(sink: accessLog, eventLoop: loop)),
-                eventLoop: loop)
-        }
-        self.contexts = contexts
-    }
-
-    /// The context of the loop the caller runs on.
-    func current(_ eventLoop: any EventLoop) -> LoopContext {
-        self.contexts[ObjectIdentifier(eventLoop)]!.value
-    }
-
-    func all() -> [NIOLoopBoundBox<LoopContext>] { Array(self.contexts.values) }
-
-    /// Runs `body` on every loop with its context and collects the results.
-    func onEveryLoop<T: Sendable>(_ body: @escaping @Sendable (LoopContext) -> T) async -> [T] {
-        var results: [T] = []
-        for box in self.all() {
-            if let value = try? await box.eventLoop.submit({ body(box.value) }).get() { results.append(value) }
-        }
-        return results
     }
 }

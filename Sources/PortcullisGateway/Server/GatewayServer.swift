@@ -22,7 +22,7 @@ public final class GatewayServer: Sendable {
         self.group = group
         self.store = store
         self.logger = logger
-        self.contexts = LoopContexts(group: group, store: store, services: services, accessLog: accessLog)
+        self.contexts = LoopContexts(group: group, store: store, services: services, accessLog: accessLog, logger: logger)
     }
 
     /// Binds `listener`. The error names the listener and its address.
@@ -158,6 +158,11 @@ public final class GatewayServer: Sendable {
     /// Marks every loop as draining (connections accepted from now on close once idle).
     func markDraining() async {
         _ = await self.contexts.onEveryLoop { $0.isDraining = true }
+    }
+
+    /// The drain timeout passed: every exchange still open, on every loop, ends now.
+    func endForDrain() async {
+        _ = await self.contexts.onEveryLoop { $0.endForDrain() }
     }
 
     /// Flushes access logs and closes pooled upstream connections (on shutdown).

@@ -50,7 +50,11 @@ extension ProxyHandler {
 
     /// Writes the response end and flushes; the ledger settles when the write completes.
     func writeEnd() {
-        guard let context = self.context else { return }
+        guard let context = self.context else {
+            // No channel to write to: the exchange cannot finish; it ends as the client's leaving.
+            self.perform(self.machine.clientClosed())
+            return
+        }
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { result in
@@ -108,6 +112,11 @@ extension ProxyHandler {
     /// Moves the connection's one scheduled task earlier when the machine's next deadline moved
     /// earlier; a task that fires early re-arms itself.
     func armTimer() {
+        if self.readBatch {
+            self.timerDirty = true
+            return
+        }
+        self.timerDirty = false
         guard let context = self.context else { return }
         guard let (deadline, _) = self.machine.nextDeadline() else { return }
         if self.timer != nil && self.timerAt <= deadline { return }

@@ -43,6 +43,10 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     // The connection's one timer (see ProxyHandler+Responses.swift).
     var timer: Scheduled<Void>?
     var timerAt = NIODeadline.distantFuture
+    /// Inside a batch of client reads: the timer is re-armed once, at the batch's end, not per
+    /// event (a request read whole in one batch never schedules its body deadline at all).
+    var readBatch = false
+    var timerDirty = false
 
     init(loop: LoopContext, connection: ConnectionState) {
         self.loop = loop
@@ -58,6 +62,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.loop.register(self)
         if !self.isHTTP2 { self.connection.proxy = self }
         if self.loop.isDraining { self.perform(self.machine.drain()) }
         if context.channel.isActive { self.armTimer() }
@@ -69,11 +74,15 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        // Whatever is still open ends here: the handler (and its exchange) go away with it.
+        self.perform(self.machine.handlerRemoved())
+        self.loop.unregister(self)
         self.cancelTimer()
         self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.readBatch = true
         let part = self.unwrapInboundIn(data)
         if !self.machine.acceptsRequestParts || (!self.pipelined.isEmpty && !self.replaying) {
             // The current request is fully read but not answered yet: this part belongs to a
@@ -85,8 +94,15 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         self.handle(part)
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.readBatch = false
+        if self.timerDirty { self.armTimer() }
+        context.fireChannelReadComplete()
+    }
+
     /// Called by the connection guard for every read of raw bytes (HTTP/1 only).
     func rawBytesArrived() {
+        self.readBatch = true
         if self.machine.acceptsRequestParts {
             if case .idle = self.machine.state {
                 self.machine.headBytesArrived(now: self.loop.now())
@@ -117,11 +133,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             self.perform(self.machine.drain())
             return
         }
-        if event is DrainTimeoutEvent {
-            self.captureUsage()
-            self.perform(self.machine.forceClose(.drain))
-            return
-        }
+
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -140,6 +152,13 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         default: refusal = .protocolError
         }
         self.perform(self.machine.protocolError(refusal, now: self.loop.now(), timeouts: self.currentTimeouts()))
+    }
+
+    /// The graceful stop's drain timeout passed: the exchange (if any) ends as the gateway's doing.
+    func endForDrain() {
+        guard !self.machine.isClosed else { return }
+        self.captureUsage()
+        self.perform(self.machine.forceClose(.drain))
     }
 
     // MARK: Request side
@@ -242,6 +261,12 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         if self.readsPausedForStages {
             self.readsPausedForStages = false
             self.updateAutoRead()
+        }
+        if case .failure(let error) = result {
+            // The refusal is in the access log; the cause is here (never a credential: stages
+            // fail their waits with errors of their own).
+            self.loop.warnRateLimited(
+                "a stage's wait failed", metadata: ["request": "\(self.exchange?.requestID ?? "-")", "error": "\(error)"])
         }
         self.perform(self.machine.suspensionEnded(token, result: result, now: self.loop.now()))
     }

@@ -90,7 +90,7 @@ enum RequestHeadCheck {
             return .refused(.notFound, facts)
         }
         if let method = facts.endpoint.allowedMethod, head.method.rawValue != method {
-            return .refused(.methodNotAllowed(allowed: method), facts)
+            return .refused(.methodNotAllowed(facts.endpoint), facts)
         }
         if let contentLength, contentLength > facts.bodyLimit {
             return .refused(.bodyTooLarge(limit: facts.bodyLimit, bodyRead: false), facts)

@@ -17,7 +17,7 @@ import Testing
 struct LedgerIntegrationTests {
     enum Kind: CaseIterable {
         case ok, okStream, noKey, badJSON, unknownModel, wrongMethod, tooLarge, upstream500, upstreamSlow, clientAbort, streamReset,
-            waitRunsOut
+            waitRunsOut, waitFails
 
         /// How many of each (bounded: a few thousand in all).
         var count: Int {
@@ -29,7 +29,7 @@ struct LedgerIntegrationTests {
             case .upstreamSlow: 12
             case .clientAbort: 40
             case .streamReset: 20
-            case .waitRunsOut: 6
+            case .waitRunsOut, .waitFails: 6
             }
         }
     }
@@ -40,6 +40,7 @@ struct LedgerIntegrationTests {
             try certificates.issueServer()
             let key = try TestSigningKey.rsa(kid: "k1")
             let jwks = try await JWKSServer.start(keys: [key.jwk(alg: "RS256")])
+            let failingJWKS = try await JWKSServer.start(keys: [key.jwk(alg: "RS256")])
             let mock = try await MockProcess.start(["--chunks", "4", "--chunk-delay-ms", "5"])
             defer { mock.stop() }
             let log = dir + "/access.log"
@@ -60,6 +61,12 @@ struct LedgerIntegrationTests {
                       algorithms: [RS256]
                       jwks: { uri: "\(jwks.url)", refresh: 1h, minRefetchInterval: 1ms, timeout: 5s, refetchWait: 200ms }
                       claims: { tenant: tenant }
+                    - name: idp2
+                      issuer: https://idp2.test/
+                      audiences: [portcullis]
+                      algorithms: [RS256]
+                      jwks: { uri: "\(failingJWKS.url)", refresh: 1h, minRefetchInterval: 1ms, timeout: 5s, refetchWait: 3s }
+                      claims: { tenant: tenant }
                 backends:
                   mock: { endpoints: [\(mock.url)], responseTimeout: 400ms }
                 routes: [{ match: { model: demo-chat }, backend: mock }]
@@ -71,9 +78,12 @@ struct LedgerIntegrationTests {
                 // From now on the issuer accepts requests and never answers: a token naming a
                 // new key makes its request wait for a refetch that cannot finish in time.
                 jwks.hang()
+                // The second issuer answers every refetch with an error: the wait fails at once.
+                failingJWKS.setRaw(status: 500, body: "down")
                 let base = gateway.baseURL
                 let securePort = gateway.runtime.listenerPorts[1]
                 let unknownKid = try key.sign(testClaims(), alg: "RS256", kid: "k-rotated")
+                let unknownKidOfFailing = try key.sign(testClaims(issuer: "https://idp2.test/"), alg: "RS256", kid: "k-rotated")
 
                 var work: [(Kind, String)] = []
                 for kind in Kind.allCases {
@@ -134,9 +144,10 @@ struct LedgerIntegrationTests {
                                         h2.frames(on: stream).contains { if case .data = $0 { return true } else { return false } } ? true : nil
                                     }
                                     h2.reset(stream)
-                                case .waitRunsOut:
+                                case .waitRunsOut, .waitFails:
+                                    let token = kind == .waitRunsOut ? unknownKid : unknownKidOfFailing
                                     let reply = try await TestHTTP.chat(
-                                        base, extraHeaders: [("authorization", "Bearer \(unknownKid)"), ("x-request-id", id)])
+                                        base, extraHeaders: [("authorization", "Bearer \(token)"), ("x-request-id", id)])
                                     #expect(reply.status == 503)
                                     #expect(reply.errorCode == "auth_unavailable")
                                 }
@@ -179,11 +190,14 @@ struct LedgerIntegrationTests {
                 #expect(outcomes(.clientAbort).allSatisfy { $0 == .clientAborted(.streaming) })
                 #expect(outcomes(.streamReset).allSatisfy { $0 == .clientAborted(.streaming) })
                 #expect(outcomes(.waitRunsOut).allSatisfy { $0 == .timedOut(.suspension) })
+                #expect(outcomes(.waitFails).allSatisfy { $0 == .refused(.authUnavailable) })
                 await gateway.stop()
                 await jwks.stop()
+                await failingJWKS.stop()
             } catch {
                 await gateway.stop()
                 await jwks.stop()
+                await failingJWKS.stop()
                 throw error
             }
         }

@@ -78,9 +78,9 @@ import Testing
             }
         }
 
-        for _ in 0..<400 {
+        for _ in 0..<1000 {
             now = now + .milliseconds(Int64.random(in: 0...(Bool.random(using: &random) ? 50 : 40_000), using: &random))
-            switch Int.random(in: 0..<22, using: &random) {
+            switch Int.random(in: 0..<23, using: &random) {
             case 0:
                 let framing = Machine.RequestFraming(
                     keepAlive: Bool.random(using: &random), expectContinue: Bool.random(using: &random),
@@ -121,6 +121,7 @@ import Testing
                 let failures: [UpstreamFailure] = [.closedBeforeResponse(retryable: true), .closedBeforeResponse(retryable: false), .closedMidResponse, .protocolError]
                 apply { $0.upstreamFailed(failures.randomElement(using: &random)!, now: now) }
             case 18: apply { $0.lastWriteCompleted(success: Int.random(in: 0..<5, using: &random) > 0, now: now) }
+            case 21 where Int.random(in: 0..<4, using: &random) == 0: apply { $0.clientClosed() }
             case 19: apply { $0.timerFired(now: now) }
             case 20: apply { $0.protocolError(.protocolError, now: now, timeouts: timeouts) }
             default:
@@ -133,6 +134,7 @@ import Testing
             if m.isClosed {
                 // The connection ended; a new one starts (the counts carry on per id space).
                 apply { $0.clientClosed() }
+                apply { $0.handlerRemoved() }
                 for id in started where settled[id] != 1 {
                     Issue.record("seed \(seed): exchange \(id) settled \(settled[id] ?? 0) times")
                 }
@@ -144,6 +146,7 @@ import Testing
             }
         }
         apply { $0.clientClosed() }
+        apply { $0.handlerRemoved() }
         for id in started where settled[id] != 1 {
             Issue.record("seed \(seed): exchange \(id) settled \(settled[id] ?? 0) times")
         }

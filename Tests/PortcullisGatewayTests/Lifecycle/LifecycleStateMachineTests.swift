@@ -161,11 +161,22 @@ import Testing
     // MARK: Races at the end
 
     @Test func anUpstreamEndAndAClientCloseInTheSameTickSettleOnce() {
-        // The close arrives before the end's write completes: the client cannot have it all.
+        // The close arrives before the end's write completes: the write's result decides
+        // (an HTTP/2 stream closes as its END_STREAM goes out, before the promise completes).
         var m = Self.streaming()
         #expect(m.upstreamResponseEnded(now: Self.t0) == .writeEnd)
-        #expect(m.clientClosed() == .abandoned(cleanup: [], settle: .clientAborted(.writingResponse)))
-        #expect(m.lastWriteCompleted(success: false, now: Self.t0) == .none)
+        #expect(m.clientClosed() == .none)
+        #expect(m.lastWriteCompleted(success: false, now: Self.t0) == .settle(.clientAborted(.writingResponse), then: .streamDone))
+        #expect(m.handlerRemoved() == .none)
+        var delivered = Self.streaming()
+        _ = delivered.upstreamResponseEnded(now: Self.t0)
+        #expect(delivered.clientClosed() == .none)
+        #expect(delivered.lastWriteCompleted(success: true, now: Self.t0) == .settle(.completed, then: .streamDone))
+        // A promise that never completes before the handler leaves counts as not delivered.
+        var lost = Self.streaming()
+        _ = lost.upstreamResponseEnded(now: Self.t0)
+        _ = lost.clientClosed()
+        #expect(lost.handlerRemoved() == .abandoned(cleanup: [], settle: .clientAborted(.writingResponse)))
         // The write completes first: the exchange completed, and the close is only the connection's.
         var n = Self.streaming()
         _ = n.upstreamResponseEnded(now: Self.t0)

@@ -41,6 +41,7 @@ final class WaitingStage: Stage, Sendable {
         let channel: EmbeddedChannel
         let loop: EmbeddedEventLoop
         let probe: LedgerProbe
+        let context: LoopContext
 
         init(yaml: String = "routes: [{ match: { model: m }, backend: b }]", http: String = "", stages: (EmbeddedEventLoop) -> [any Stage]? = { _ in nil }) throws {
             let loop = EmbeddedEventLoop()
@@ -48,6 +49,7 @@ final class WaitingStage: Stage, Sendable {
             self.probe = LedgerProbe()
             let snapshot = try ExchangeFixture.snapshot(yaml + "\n" + http, stages: stages(loop))
             let context = try ExchangeFixture.loop(snapshot, eventLoop: loop, probe: self.probe)
+            self.context = context
             self.channel = EmbeddedChannel(loop: loop)
             let state = ConnectionState(clientAddress: "127.0.0.1", isTLS: false, isHTTP2: false, listenerName: "main")
             let sync = self.channel.pipeline.syncOperations
@@ -147,7 +149,7 @@ final class WaitingStage: Stage, Sendable {
         #expect(shell.probe.count == 1)
     }
 
-    @Test func aWaitPastItsDeadlineIsCancelledAndAnswered503() throws {
+    @Test func aWaitPastItsDeadlineIsCancelledAndAnswered504() throws {
         var waiting: WaitingStage?
         let shell = try Shell(stages: { loop in
             let stage = WaitingStage(wait: .seconds(2), clock: { loop.now })
@@ -224,7 +226,7 @@ final class WaitingStage: Stage, Sendable {
             return [stage]
         })
         try shell.send(Self.get)
-        shell.channel.pipeline.fireUserInboundEventTriggered(DrainTimeoutEvent())
+        shell.context.endForDrain()
         #expect(shell.probe.outcomes == [.timedOut(.drain)])
         #expect(waiting?.cancelled == 1)
         #expect(!shell.isOpen)

@@ -52,8 +52,8 @@ import Testing
     }
 
     @Test func endpointsMethodsAndLimits() throws {
-        #expect(Self.refusal(try Self.check(.GET)) == .methodNotAllowed(allowed: "POST"))
-        #expect(Self.refusal(try Self.check(.POST, "/v1/models")) == .methodNotAllowed(allowed: "GET"))
+        #expect(Self.refusal(try Self.check(.GET)) == .methodNotAllowed(.chatCompletions))
+        #expect(Self.refusal(try Self.check(.POST, "/v1/models")) == .methodNotAllowed(.models))
         #expect(Self.refusal(try Self.check(.POST, "/v1/nowhere")) == .notFound)
         #expect(Self.refusal(try Self.check(.POST, "/v1/../v1/models")) == .badPath)
         #expect(

@@ -11,8 +11,8 @@ import Testing
         ("/v1/chat/completions", "[1]", .notAnObject),
         ("/v1/chat/completions", #"{"messages":[]}"#, .missingModel),
         ("/v1/chat/completions", #"{"model":""}"#, .modelNotString),
-        ("/v1/chat/completions", #"{"model":"m","model":"n"}"#, .duplicateKey("model")),
-        ("/v1/embeddings", #"{"model":"m","stream":1}"#, .invalidType(param: "stream", expected: "a boolean")),
+        ("/v1/chat/completions", #"{"model":"m","model":"n"}"#, .duplicateKey(.model)),
+        ("/v1/embeddings", #"{"model":"m","stream":1}"#, .invalidType(param: .stream, expected: .boolean)),
         // Endpoints without a JSON body are not inspected.
         ("/v1/models", nil, nil),
     ]

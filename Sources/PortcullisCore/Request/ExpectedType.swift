@@ -1,0 +1,8 @@
+
+
+/// What a request parameter should have been.
+public enum ExpectedType: String, Sendable, Hashable {
+    case boolean = "a boolean"
+    case object = "an object"
+    case nonNegativeInteger = "a non-negative integer"
+}

@@ -1,0 +1,8 @@
+import NIOCore
+import PortcullisCore
+
+/// What a suspension resolves to: a decision, never another wait.
+public enum SuspensionResult: Sendable {
+    case proceed
+    case refuse(GatewayError)
+}

@@ -1,0 +1,20 @@
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+
+/// Long-lived objects shared by every loop (all `Sendable`).
+public struct GatewayServices: Sendable {
+    public let requestIDs: RequestIDGenerator
+    public let upstreamTLS: UpstreamTLS
+    /// Registered with every exchange's ledger when set: a test hook that counts settlements.
+    public let ledgerProbe: (any LedgerObligation & Sendable)?
+
+    public init(
+        requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),
+        ledgerProbe: (any LedgerObligation & Sendable)? = nil
+    ) {
+        self.requestIDs = requestIDs
+        self.upstreamTLS = upstreamTLS
+        self.ledgerProbe = ledgerProbe
+    }
+}
