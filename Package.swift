@@ -47,6 +47,7 @@ let package = Package(
         .target(
             name: "PortcullisHTTP",
             dependencies: [
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import Atomics
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -143,17 +144,33 @@ public final class EmbeddedHTTPServer: Sendable {
         self.port = channel.localAddress?.port ?? 0
     }
 
+    /// `idleTimeout` closes a connection that neither reads nor writes for that long, and
+    /// `maxConnections` refuses connections beyond it (the admin listener uses both: an admin
+    /// port that clients can fill must not take the process's file descriptors).
     public static func start(
         host: String, port: Int, group: any EventLoopGroup, maxBody: Int = 16 * 1024 * 1024,
+        idleTimeout: TimeAmount? = nil, maxConnections: Int? = nil,
         handler: @escaping EmbeddedHandlerFunction
     ) async throws -> EmbeddedHTTPServer {
+        let open = ManagedAtomic(0)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                if let maxConnections {
+                    guard open.wrappingIncrementThenLoad(ordering: .relaxed) <= maxConnections else {
+                        open.wrappingDecrement(ordering: .relaxed)
+                        return channel.close()
+                    }
+                    channel.closeFuture.whenComplete { _ in open.wrappingDecrement(ordering: .relaxed) }
+                }
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let idleTimeout {
+                        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                        try sync.addHandler(CloseOnIdle())
+                    }
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(EmbeddedHTTPHandler(function: handler, maxBody: maxBody))
                 }

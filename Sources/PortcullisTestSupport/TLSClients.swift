@@ -158,8 +158,12 @@ public final class RawHTTP2Connection: Sendable {
     public var isClosed: Bool { self.closed.withLockedValue { $0 } }
 
     /// Opens stream `id` with a request head (and a body when given).
-    public func openStream(_ id: Int, path: String = "/v1/chat/completions", headers: [(String, String)] = [], body: String? = nil) {
-        var fields: HPACKHeaders = [":method": "POST", ":path": path, ":scheme": "https", ":authority": "localhost"]
+    public func openStream(
+        _ id: Int, path: String = "/v1/chat/completions", authority: String? = "localhost", headers: [(String, String)] = [],
+        body: String? = nil
+    ) {
+        var fields: HPACKHeaders = [":method": "POST", ":path": path, ":scheme": "https"]
+        if let authority { fields.add(name: ":authority", value: authority) }
         fields.add(name: "content-type", value: "application/json")
         for (name, value) in headers { fields.add(name: name, value: value) }
         self.channel.write(HTTP2Frame(streamID: HTTP2StreamID(id), payload: .headers(.init(headers: fields, endStream: false))), promise: nil)

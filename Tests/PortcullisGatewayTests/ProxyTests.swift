@@ -1,3 +1,6 @@
+import PortcullisHTTP
+import NIOPosix
+import NIOConcurrencyHelpers
 import AsyncHTTPClient
 import Foundation
 import NIOCore
@@ -129,6 +132,40 @@ struct ProxyTests {
                 #expect(try await TestHTTP.chat(gateway.baseURL, model: "dead").status == 200)
             }
         }
+    }
+
+    @Test func aPOSTTheBackendTookAndDiedOnIsNeverSentTwice() async throws {
+        // A backend that closes without answering when it sees x-kill, after serving one request
+        // on the same (pooled) connection: the gateway cannot tell it from the keep-alive race.
+        let seen = NIOLockedValueBox<[String]>([])
+        let backend = try await EmbeddedHTTPServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton) {
+            request, writer in
+            seen.withLockedValue { $0.append("\(request.head.method.rawValue) \(request.head.headers.first(name: "x-kill") ?? "-")") }
+            if request.head.headers.contains(name: "x-kill") {
+                writer.abort()
+            } else {
+                writer.respondJSON(#"{"id":"x","object":"chat.completion","choices":[]}"#)
+            }
+        }
+        let yaml = """
+            listeners: [{ address: 127.0.0.1:0 }]
+            accessLog: { destination: "off" }
+            backends: { killer: { endpoints: ["http://127.0.0.1:\(backend.port)"] } }
+            routes: [{ match: { model: demo-chat }, backend: killer }]
+            """
+        do {
+            try await withHarness(yaml: yaml, threads: 1) { (gateway: GatewayHarness) async throws in
+                #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
+                let reply = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-kill", "1")])
+                #expect(reply.status == 502)
+                #expect(reply.errorCode == "upstream_error")
+                #expect(seen.withLockedValue { $0 }.filter { $0.hasSuffix(" 1") }.count == 1, "\(seen.withLockedValue { $0 })")
+            }
+        } catch {
+            await backend.close()
+            throw error
+        }
+        await backend.close()
     }
 
     @Test func requestIDIsKeptWhenSaneAndReplacedOtherwise() async throws {

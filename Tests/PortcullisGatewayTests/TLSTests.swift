@@ -318,6 +318,32 @@ struct TLSTests {
         }
     }
 
+    @Test func aStreamWithoutAuthorityIsRefusedAndTheConnectionCarriesOn() async throws {
+        try await withTLSGateway { gateway, mock, certificates in
+            let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)
+            connection.openStream(1, authority: nil, body: #"{"model":"demo-chat"}"#)
+            _ = try await eventually { () -> Bool? in
+                connection.frames(on: 1).contains { payload in
+                    switch payload {
+                    case .rstStream: return true
+                    case .headers(let headers): return headers.headers.first(name: ":status") == "400"
+                    default: return false
+                    }
+                } ? true : nil
+            }
+            // The malformed stream spoils nothing else.
+            connection.openStream(3, body: #"{"model":"demo-chat"}"#)
+            _ = try await eventually { () -> Bool? in
+                connection.frames(on: 3).contains { payload in
+                    if case .headers(let headers) = payload { return headers.headers.first(name: ":status") == "200" }
+                    return false
+                } ? true : nil
+            }
+            #expect(try await TestHTTP.recorded(mock.url).count == 1)
+            await connection.close()
+        }
+    }
+
     @Test func rapidResetFloodsCloseTheConnection() async throws {
         try await withTLSGateway(http2: "http2: { maxResetsPerWindow: 20, resetWindow: 30s }") { gateway, _, certificates in
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)

@@ -11,6 +11,8 @@ public final class Backend: Sendable {
     public let responseTimeout: TimeAmount
     public let idleTimeout: TimeAmount
     public let maxIdleConnections: Int
+    /// Pooled connections unused longer than this are closed, not reused.
+    public let keepAliveTimeout: TimeAmount
     /// PEM CA bundle for https endpoints (nil: system roots).
     public let caFile: String?
     public let signContext: SignContextSpec?
@@ -23,6 +25,7 @@ public final class Backend: Sendable {
         self.responseTimeout = .nanoseconds(spec.responseTimeoutNanos)
         self.idleTimeout = .nanoseconds(spec.idleTimeoutNanos)
         self.maxIdleConnections = spec.maxIdleConnections
+        self.keepAliveTimeout = .nanoseconds(spec.keepAliveTimeoutNanos)
         self.caFile = spec.tls.ca
         self.signContext = spec.signContext
     }

@@ -148,7 +148,7 @@ public struct ConfigReader: Sendable {
     private func readBackend(name: String, _ value: YAMLValue) -> BackendSpec? {
         guard
             let map = value.mapping(allowed: [
-                "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "tls",
+                "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
                 "signContext",
             ])
         else { return nil }
@@ -159,6 +159,7 @@ public struct ConfigReader: Sendable {
         if let v = map["responseTimeout"]?.duration() { spec.responseTimeoutNanos = v }
         if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
         if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
+        if let v = map["keepAliveTimeout"]?.duration() { spec.keepAliveTimeoutNanos = v }
         if let tls = map["tls"]?.mapping(allowed: ["ca"]) {
             spec.tls.ca = tls["ca"]?.filePath()
         }

@@ -90,6 +90,10 @@ public struct BackendSpec: Sendable {
     public var idleTimeoutNanos: Int64 = 300_000_000_000
     /// Idle keep-alive connections kept per endpoint and event loop.
     public var maxIdleConnections = 64
+    /// A pooled connection unused this long is closed rather than reused: shorter than the
+    /// backend's own keep-alive timeout (uvicorn, behind vLLM, closes after 5 s), so the gateway
+    /// rarely sends a request on a connection the backend is closing.
+    public var keepAliveTimeoutNanos: Int64 = 4_000_000_000
     public var tls = BackendTLSSpec()
     public var signContext: SignContextSpec?
     public var location: SourceLocation

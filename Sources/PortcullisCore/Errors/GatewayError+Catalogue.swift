@@ -10,12 +10,13 @@ extension GatewayError {
         case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
         case .identityConflict, .tenantDisabled, .unknownTenant: 403
         case .modelNotFound, .notFound: 404
-        case .methodNotAllowed: 405
+        case .methodNotAllowed, .unsupportedMethod: 405
         case .requestTimeout: 408
         case .bodyTooLarge: 413
         case .headersTooLarge: 431
         case .internalError: 500
-        case .upstreamUnreachable, .upstreamProtocolError: 502
+        case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed: 502
+        case .unsupportedTransferCoding: 501
         case .authUnavailable, .dependencyFailed: 503
         case .upstreamTimeout, .dependencyTimedOut: 504
         }
@@ -29,7 +30,7 @@ extension GatewayError {
         case .methodNotAccepted: "authentication_error"
         case .identityConflict, .tenantDisabled, .unknownTenant: "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
-            .upstreamTimeout, .internalError:
+            .upstreamClosed, .upstreamTimeout, .internalError:
             "server_error"
         default: "invalid_request_error"
         }
@@ -45,7 +46,8 @@ extension GatewayError {
         case .duplicateKey: "duplicate_key"
         case .modelNotFound: "model_not_found"
         case .notFound: "not_found"
-        case .methodNotAllowed: "method_not_allowed"
+        case .methodNotAllowed, .unsupportedMethod: "method_not_allowed"
+        case .unsupportedTransferCoding: "unsupported_transfer_encoding"
         case .badPath: "invalid_path"
         case .badHost: "invalid_host"
         case .ambiguousFraming: "invalid_framing"
@@ -63,7 +65,7 @@ extension GatewayError {
         case .dependencyFailed: "dependency_failed"
         case .dependencyTimedOut: "dependency_timeout"
         case .upstreamUnreachable: "upstream_unreachable"
-        case .upstreamProtocolError: "upstream_error"
+        case .upstreamProtocolError, .upstreamClosed: "upstream_error"
         case .upstreamTimeout: "upstream_timeout"
         case .internalError: "internal_error"
         }
@@ -88,6 +90,8 @@ extension GatewayError {
         case .badHost(.duplicated): "An HTTP/1.1 request must carry exactly one Host header; it has several."
         case .badHost(.invalid): "The Host header is not a valid host[:port]."
         case .ambiguousFraming: "Transfer-Encoding is not allowed on an HTTP/1.0 request."
+        case .unsupportedMethod: "CONNECT and TRACE are not served."
+        case .unsupportedTransferCoding: "Only the chunked transfer coding is accepted."
         case .bodyTooLarge(let limit, _): "The request body exceeds the limit of \(limit) bytes."
         case .headersTooLarge: "The request headers are too large or too many."
         case .requestTimeout: "The request was not received in time."
@@ -107,6 +111,7 @@ extension GatewayError {
         case .dependencyTimedOut(let stage): "The gateway's \(stage) check did not finish in time; try again shortly."
         case .upstreamUnreachable: "The backend for this model could not be reached."
         case .upstreamProtocolError: "The backend sent an invalid response."
+        case .upstreamClosed: "The backend closed the connection without answering."
         case .upstreamTimeout: "The backend for this model did not respond in time."
         case .internalError: "The gateway failed to process the request."
         }
@@ -131,7 +136,8 @@ extension GatewayError {
         case .duplicateKey: .duplicateKey
         case .modelNotFound: .modelNotFound
         case .notFound: .routeNotFound
-        case .methodNotAllowed: .methodNotAllowed
+        case .methodNotAllowed, .unsupportedMethod: .methodNotAllowed
+        case .unsupportedTransferCoding: .ambiguousFraming
         case .badPath: .badPath
         case .badHost: .badHost
         case .ambiguousFraming: .ambiguousFraming
@@ -146,7 +152,7 @@ extension GatewayError {
         case .dependencyFailed: .dependencyFailed
         case .dependencyTimedOut: .dependencyTimeout
         case .upstreamUnreachable: .upstreamUnreachable
-        case .upstreamProtocolError: .upstreamProtocolError
+        case .upstreamProtocolError, .upstreamClosed: .upstreamProtocolError
         case .upstreamTimeout: .upstreamTimeout
         case .internalError: .internalError
         }
@@ -156,7 +162,9 @@ extension GatewayError {
     /// (unparseable, too large to read, too slow).
     public var closesConnection: Bool {
         switch self {
-        case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: true
+        case .badPath, .badHost, .ambiguousFraming, .unsupportedMethod, .unsupportedTransferCoding, .headersTooLarge, .requestTimeout,
+            .protocolError:
+            true
         case .bodyTooLarge(_, let bodyRead): !bodyRead
         default: false
         }
@@ -166,6 +174,7 @@ extension GatewayError {
     public var headers: [(String, String)] {
         switch self {
         case .methodNotAllowed(let endpoint): [("allow", endpoint.allowedMethod ?? "")]
+        case .unsupportedMethod: [("allow", "GET, POST")]
         case .missingCredentials(true), .methodNotAccepted: [("www-authenticate", "Bearer realm=\"portcullis\"")]
         case .missingCredentials(false):
             [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(self.message)\"")]

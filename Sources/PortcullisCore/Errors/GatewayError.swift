@@ -29,6 +29,10 @@ public enum GatewayError: Error, Sendable, Equatable {
     case badPath
     case badHost(HostProblem)
     case ambiguousFraming
+    /// CONNECT (a tunnel) and TRACE (echoes the request) are not served on any path.
+    case unsupportedMethod
+    /// A transfer coding other than plain `chunked`.
+    case unsupportedTransferCoding
     /// `bodyRead`: the whole body was read before the refusal, so the connection can be kept.
     case bodyTooLarge(limit: Int, bodyRead: Bool)
     case headersTooLarge
@@ -49,6 +53,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     // The backend.
     case upstreamUnreachable
     case upstreamProtocolError
+    /// The backend closed the connection after taking the request, without answering.
+    case upstreamClosed
     case upstreamTimeout
     case internalError
 

@@ -9,7 +9,9 @@ enum AdminServer {
     static func start(host: String, port: Int, group: any EventLoopGroup, runtime: RuntimeBox) async throws
         -> EmbeddedHTTPServer
     {
-        try await EmbeddedHTTPServer.start(host: host, port: port, group: group, maxBody: 64 * 1024) { request, writer in
+        try await EmbeddedHTTPServer.start(
+            host: host, port: port, group: group, maxBody: 64 * 1024, idleTimeout: .seconds(30), maxConnections: 256
+        ) { request, writer in
             guard let runtime = runtime.runtime else {
                 writer.respondJSON(status: .serviceUnavailable, #"{"status":"starting","waitingFor":["startup"]}"#)
                 return

@@ -72,9 +72,13 @@ final class ListenerSet: Service, Sendable {
         do {
             for spec in specs {
                 let settings = try Self.settings(for: spec, logger: self.logger)
-                if let existing = current.first(where: { $0.name == spec.name }),
-                    existing.spec.host == spec.host && (existing.spec.port == spec.port)
-                {
+                let sameName = current.first { $0.name == spec.name }
+                // A listener renamed in place keeps its socket (its old name is gone from the config).
+                let sameAddress = current.first { old in
+                    old.spec.host == spec.host && old.spec.port == spec.port && spec.port != 0
+                        && !specs.contains { $0.name == old.name }
+                }
+                if let existing = sameName.flatMap({ $0.spec.host == spec.host && $0.spec.port == spec.port ? $0 : nil }) ?? sameAddress {
                     change.updates.append((existing.binding, settings))
                     change.next.append(BoundListener(spec: spec, channel: existing.channel, binding: existing.binding))
                 } else {

@@ -54,8 +54,9 @@ extension LifecycleStateMachine {
         case streamDone
         /// Keep reading and dropping the request body; the exchange ends with its end.
         case awaitRequestEnd
-        /// Answer a pipelined request that could not be parsed, then close.
-        case answerDeferred(GatewayError)
+        /// Close once the client has stopped sending: the request body was not read, and
+        /// closing at once could reset the connection before the client read the answer.
+        case lingerThenClose
     }
 
     /// What must be undone when an exchange leaves its current step early.

@@ -45,8 +45,6 @@ extension LifecycleStateMachine {
         var bodyBytes = 0
         /// Whether a response head went to the client (after it, a refusal can only cut).
         var responseStarted = false
-        /// A parse error in bytes after this request (pipelined), answered once it ends.
-        var deferred: GatewayError?
         var suspensions: UInt32 = 0
         var attempt = 0
         var endpointCount = 1
@@ -111,6 +109,8 @@ extension LifecycleStateMachine {
         var expectContinue: Bool
         var contentLength: Int?
         var chunked: Bool
+        /// The method is idempotent (GET, HEAD, PUT, DELETE, OPTIONS): sending it twice is harmless.
+        var idempotent = false
 
         static let none = RequestFraming(keepAlive: false, expectContinue: false, contentLength: nil, chunked: false)
     }

@@ -110,9 +110,12 @@ extension LifecycleStateMachine {
         switch active.step {
         case .awaitingResponse:
             switch failure {
-            case .closedBeforeResponse(retryable: true) where !active.freshRetryUsed:
+            case .closedBeforeResponse(retryable: true) where !active.freshRetryUsed && active.framing.idempotent:
                 // A pooled connection closed as we used it (the backend's idle timeout raced our
-                // request). Nothing was answered, so one retry on a fresh connection is safe.
+                // request). Nothing was answered and the method is idempotent, so one retry on a
+                // fresh connection is safe. A POST is never sent twice: the backend may have
+                // taken it and died on it (pooled connections are retired before the backend's
+                // keep-alive timeout, `keepAliveTimeout`, which makes the race rare).
                 active.freshRetryUsed = true
                 active.step = .bodyStages
                 self.state = .active(active)
@@ -124,7 +127,7 @@ extension LifecycleStateMachine {
             default:
                 active.step = .bodyStages
                 self.state = .active(active)
-                return self.respond(.upstreamUnreachable, outcome: .upstreamFailed(.upstreamResponse), now: now)
+                return self.respond(.upstreamClosed, outcome: .upstreamFailed(.upstreamResponse), now: now)
             }
         case .streaming:
             // The head is out: cutting the client is the only honest signal of a broken body.

@@ -202,7 +202,7 @@ struct LifecycleStateMachine {
     mutating func drain() -> Action {
         self.draining = true
         switch self.state {
-        case .idle where self.mode == .http1:
+        case .idle(let idle) where self.mode == .http1 && idle.headStartedAt == nil:
             self.state = .closed
             return .close(cleanup: [])
         case .active(var active) where self.mode == .http1:
@@ -277,7 +277,11 @@ struct LifecycleStateMachine {
         }
         if !success || active.closeAfter {
             self.state = .closed
-            return .settle(settled, then: .close)
+            // Closing on an unread body could reset the connection under the answer: wait for
+            // the client to stop sending first (a bounded linger).
+            let bodyComing = active.framing.chunked || (active.framing.contentLength ?? 0) > active.bodyBytes
+            let linger = success && !active.requestComplete && bodyComing && self.mode == .http1
+            return .settle(settled, then: linger ? .lingerThenClose : .close)
         }
         if self.mode == .http2Stream {
             self.state = .closed
@@ -286,7 +290,6 @@ struct LifecycleStateMachine {
         }
         guard active.requestComplete else { return .settle(settled, then: .awaitRequestEnd) }
         self.state = .idle(Idle(since: now, headStartedAt: nil, fresh: false))
-        if let deferred = active.deferred { return .settle(settled, then: .answerDeferred(deferred)) }
         return .settle(settled, then: .idle)
     }
 
@@ -298,7 +301,6 @@ struct LifecycleStateMachine {
             return .close(cleanup: [])
         }
         self.state = .idle(Idle(since: now, headStartedAt: nil, fresh: false))
-        if let deferred = active.deferred { return .next(.answerDeferred(deferred)) }
         return .next(.idle)
     }
 
@@ -309,12 +311,10 @@ struct LifecycleStateMachine {
         switch self.state {
         case .idle:
             return self.headFailed(error, now: now, timeouts: timeouts)
-        case .active(var active):
+        case .active(let active):
             if active.requestComplete {
-                // The bad bytes belong to a pipelined request: the current one was read whole
-                // and may already be at the backend. Finish it, then answer the error and close.
-                if active.deferred == nil { active.deferred = error }
-                self.state = .active(active)
+                // The bad bytes belong to a pipelined request: the shell queues the error behind
+                // the requests before it (`PipelinedRequests`) and answers it in its turn.
                 return .none
             }
             if active.responseStarted {

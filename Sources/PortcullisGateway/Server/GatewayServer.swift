@@ -114,7 +114,7 @@ public final class GatewayServer: Sendable {
         let boundState = NIOLoopBound(state, eventLoop: channel.eventLoop)
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
-            streamDelegate: management.http2StreamDelegate
+            streamDelegate: StreamEventsGuard(management.http2StreamDelegate, eventLoop: channel.eventLoop)
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let streamSync = streamChannel.pipeline.syncOperations

@@ -99,6 +99,7 @@ extension HeaderRules {
         switch name.utf8.count {
         case 4: return equalsIgnoringCase(name, "host")
         case 6: return equalsIgnoringCase(name, "expect")
+        case 9: return equalsIgnoringCase(name, "x-real-ip")
         case 12: return equalsIgnoringCase(name, "x-request-id")
         case 14: return equalsIgnoringCase(name, "content-length")
         case 15: return equalsIgnoringCase(name, "x-forwarded-for")

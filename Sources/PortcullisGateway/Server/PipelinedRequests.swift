@@ -1,4 +1,5 @@
 import NIOHTTP1
+import PortcullisCore
 
 /// Parts of pipelined HTTP/1.1 requests that arrived while the current one was in flight.
 ///
@@ -9,7 +10,14 @@ struct PipelinedRequests {
     static let partLimit = 64
     static let byteLimit = 256 * 1024
 
-    private var parts: [HTTPServerRequestPart] = []
+    /// A queued request part, or the parse error that followed the parts before it (answered
+    /// in its turn, after them).
+    enum Item {
+        case part(HTTPServerRequestPart)
+        case failure(GatewayError)
+    }
+
+    private var parts: [Item] = []
     private var head = 0
     private var bytes = 0
     /// Reads are paused because the queue is full.
@@ -20,9 +28,9 @@ struct PipelinedRequests {
     enum ReadControl { case none, pause, resume }
 
     /// Queues a part; says whether reads must now pause.
-    mutating func append(_ part: HTTPServerRequestPart) -> ReadControl {
-        self.parts.append(part)
-        if case .body(let buffer) = part { self.bytes += buffer.readableBytes }
+    mutating func append(_ item: Item) -> ReadControl {
+        self.parts.append(item)
+        if case .part(.body(let buffer)) = item { self.bytes += buffer.readableBytes }
         if !self.pausedReads && (self.parts.count - self.head > Self.partLimit || self.bytes > Self.byteLimit) {
             self.pausedReads = true
             return .pause
@@ -30,12 +38,12 @@ struct PipelinedRequests {
         return .none
     }
 
-    /// The next queued part, if any.
-    mutating func next() -> HTTPServerRequestPart? {
+    /// The next queued item, if any.
+    mutating func next() -> Item? {
         guard self.head < self.parts.count else { return nil }
         let part = self.parts[self.head]
         self.head += 1
-        if case .body(let buffer) = part { self.bytes -= buffer.readableBytes }
+        if case .part(.body(let buffer)) = part { self.bytes -= buffer.readableBytes }
         if self.head == self.parts.count {
             self.parts.removeAll(keepingCapacity: true)
             self.head = 0

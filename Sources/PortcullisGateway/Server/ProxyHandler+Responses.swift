@@ -30,7 +30,9 @@ extension ProxyHandler {
     }
 
     private func writeLocal(head: HTTPResponseHead, body: ByteBuffer, exchange: Exchange) {
-        exchange.responseBytes = body.readableBytes
+        // NIO's encoder sends no body in answer to HEAD and CONNECT.
+        let method = exchange.head.method
+        exchange.responseBytes = method == .HEAD || method == .CONNECT ? 0 : body.readableBytes
         self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
         self.context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         self.writeEnd()
@@ -105,6 +107,22 @@ extension ProxyHandler {
             upstream.abandon()
         }
         self.context?.close(promise: nil)
+    }
+
+    /// Closes the output side and keeps reading (and dropping) what the client still sends, so
+    /// a client in the middle of a large upload reads the answer instead of a reset. Ends when
+    /// the client closes or after ``lingerLimit``. TLS cannot half-close: it closes at once.
+    func linger() {
+        guard let context = self.context, !self.connection.isTLS else {
+            self.closeChannel()
+            return
+        }
+        self.lingering = true
+        self.cancelTimer()
+        context.close(mode: .output).whenFailure { _ in context.close(promise: nil) }
+        context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerLimit) {
+            context.close(promise: nil)
+        }
     }
 
     // MARK: The timer

@@ -22,7 +22,7 @@ extension ProxyHandler {
             self.holdsUpstreamObligation = true
             exchange.register(self)
         }
-        if !fresh, let connection = self.loop.pool.takeIdle(endpoint) {
+        if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: self.loop.now(), keepAlive: backend.keepAliveTimeout) {
             self.send(token, on: connection)
             return
         }

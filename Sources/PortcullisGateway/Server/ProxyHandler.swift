@@ -47,6 +47,10 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     /// event (a request read whole in one batch never schedules its body deadline at all).
     var readBatch = false
     var timerDirty = false
+    /// The answer is out and the output side closed; input is drained until the client stops
+    /// (or `lingerLimit` passes), then the connection closes.
+    var lingering = false
+    static let lingerLimit = TimeAmount.seconds(2)
 
     init(loop: LoopContext, connection: ConnectionState) {
         self.loop = loop
@@ -83,15 +87,21 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.readBatch = true
+        guard !self.lingering else { return }  // the answer is out; what the client still sends is dropped
         let part = self.unwrapInboundIn(data)
-        if !self.machine.acceptsRequestParts || (!self.pipelined.isEmpty && !self.replaying) {
+        if self.mustQueue {
             // The current request is fully read but not answered yet: this part belongs to a
             // pipelined request, handled once the current response ends.
             guard !self.isHTTP2, !self.machine.isClosed else { return }
-            if self.pipelined.append(part) == .pause { self.updateAutoRead() }
+            if self.pipelined.append(.part(part)) == .pause { self.updateAutoRead() }
             return
         }
         self.handle(part)
+    }
+
+    /// Whether what arrives now waits behind the current exchange (or behind earlier queued parts).
+    private var mustQueue: Bool {
+        !self.machine.acceptsRequestParts || (!self.pipelined.isEmpty && !self.replaying)
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -115,12 +125,17 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.clientWentAway()
+        self.cancelTimer()
+        context.fireChannelInactive()
+    }
+
+    /// The client closed the connection, reset the stream, or the connection failed.
+    private func clientWentAway() {
         self.captureUsage()
         let action = self.machine.clientClosed()
         if case .abandoned = action { self.exchange?.abortReason = self.isHTTP2 ? .streamReset : .clientClosed }
         self.perform(action)
-        self.cancelTimer()
-        context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -138,11 +153,10 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !self.machine.isClosed else { return }
-        guard let parseError = error as? HTTPParserError else {
-            // An I/O error: the connection is as good as gone.
-            self.captureUsage()
-            self.perform(self.machine.clientClosed())
+        guard !self.machine.isClosed, !self.lingering else { return }
+        guard let parseError = error as? HTTPParserError, parseError != .invalidEOFState else {
+            // An I/O error, or the connection ended in the middle of a request: the client is gone.
+            self.clientWentAway()
             self.closeChannel()
             return
         }
@@ -150,6 +164,11 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         switch parseError {
         case .headerOverflow: refusal = .headersTooLarge
         default: refusal = .protocolError
+        }
+        if self.mustQueue {
+            // The bad bytes follow requests still to be answered: the error takes its turn after them.
+            _ = self.pipelined.append(.failure(refusal))
+            return
         }
         self.perform(self.machine.protocolError(refusal, now: self.loop.now(), timeouts: self.currentTimeouts()))
     }
@@ -372,9 +391,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             self.closeChannel()
         case .streamDone, .awaitRequestEnd:
             break
-        case .answerDeferred(let error):
-            self.pipelined.removeAll()
-            self.perform(self.machine.headFailed(error, now: self.loop.now(), timeouts: self.currentTimeouts()))
+        case .lingerThenClose:
+            self.linger()
         }
     }
 
@@ -383,8 +401,14 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         guard !self.replaying else { return }
         self.replaying = true
         defer { self.replaying = false }
-        while self.machine.acceptsRequestParts, let part = self.pipelined.next() {
-            self.handle(part)
+        while self.machine.acceptsRequestParts, let item = self.pipelined.next() {
+            switch item {
+            case .part(let part):
+                self.handle(part)
+            case .failure(let error):
+                self.pipelined.removeAll()
+                self.perform(self.machine.protocolError(error, now: self.loop.now(), timeouts: self.currentTimeouts()))
+            }
         }
         if self.pipelined.replayEnded() == .resume { self.updateAutoRead() }
     }

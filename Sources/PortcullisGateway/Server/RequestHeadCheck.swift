@@ -34,6 +34,7 @@ enum RequestHeadCheck {
         var contentLength: Int?
         var badLength = false
         var transferEncoding = false
+        var onlyChunked = true
         var expectContinue = false
         var clientRequestID: String?
         var headerBytes = 0
@@ -50,13 +51,22 @@ enum RequestHeadCheck {
             case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
                 if let length = Int(value), length >= 0 { contentLength = length } else { badLength = true }
             case 17 where HeaderRules.equalsIgnoringCase(name, "transfer-encoding"):
+                // One `chunked` and nothing else (the decoder refuses a repeated or misplaced
+                // `chunked`; other codings it would silently drop).
+                if transferEncoding || value.trimmingCharacters(in: " \t").lowercased() != "chunked" { onlyChunked = false }
                 transferEncoding = true
             default:
                 break
             }
         }
+        let idempotent: Bool
+        switch head.method {
+        case .GET, .HEAD, .PUT, .DELETE, .OPTIONS: idempotent = true
+        default: idempotent = false
+        }
         let framing = LifecycleStateMachine.RequestFraming(
-            keepAlive: head.isKeepAlive, expectContinue: expectContinue, contentLength: contentLength, chunked: transferEncoding)
+            keepAlive: head.isKeepAlive, expectContinue: expectContinue, contentLength: contentLength, chunked: transferEncoding,
+            idempotent: idempotent)
         var facts = Facts(
             target: .unreadable, endpoint: .none, route: nil, bodyLimit: http.maxRequestBytes, framing: framing,
             clientRequestID: clientRequestID)
@@ -64,6 +74,7 @@ enum RequestHeadCheck {
         if isHTTP2 && (head.headers.count > http.maxHeaderCount || headerBytes > http.maxHeaderBytes) {
             return .refused(.headersTooLarge, facts)
         }
+        if head.method == .CONNECT || head.method == .TRACE { return .refused(.unsupportedMethod, facts) }
         let isHTTP11 = !isHTTP2 && head.version.major == 1 && head.version.minor >= 1
         if isHTTP11 && hosts == 0 { return .refused(.badHost(.missing), facts) }
         if hosts > 1 { return .refused(.badHost(.duplicated), facts) }
@@ -72,6 +83,7 @@ enum RequestHeadCheck {
             return .refused(.ambiguousFraming, facts)
         }
         if badLength { return .refused(.protocolError, facts) }
+        if transferEncoding && !onlyChunked && !isHTTP2 { return .refused(.unsupportedTransferCoding, facts) }
 
         switch RequestTarget.parse(head.uri) {
         case .success(let target): facts.target = target
@@ -130,7 +142,8 @@ enum RequestHeadCheck {
         guard let colon = utf8.first else { return true }
         guard colon == UInt8(ascii: ":") else { return false }
         let port = utf8.dropFirst()
-        return port.count <= 5 && port.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard port.count <= 5, port.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
+        return port.isEmpty || (Int(String(decoding: port, as: UTF8.self)) ?? 65536) <= 65535
     }
 
     private static func isHex(_ byte: UInt8) -> Bool {

@@ -47,6 +47,8 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private(set) var sentAt = NIODeadline.distantPast
     private(set) var isClosed = false
     var maxIdle = 64
+    /// When the connection last went back to the pool.
+    var releasedAt = NIODeadline.distantPast
 
     static let staleWindow = TimeAmount.milliseconds(100)
 

@@ -24,10 +24,21 @@ final class UpstreamPool {
     }
 
     /// An idle connection to `endpoint`, if one is pooled.
-    func takeIdle(_ endpoint: UpstreamEndpoint) -> UpstreamConnection? {
+    /// An idle connection to `endpoint`, if one is pooled and was used within `keepAlive`
+    /// (older ones are closed: the backend may be closing them). Most recently used first.
+    func takeIdle(_ endpoint: UpstreamEndpoint, now: NIODeadline, keepAlive: TimeAmount) -> UpstreamConnection? {
         guard let list = self.idle[endpoint.poolKey] else { return nil }
         while let connection = list.connections.popLast() {
-            if !connection.isClosed { return connection }
+            if connection.isClosed { continue }
+            if now - connection.releasedAt > keepAlive {
+                // The most recent is too old, so all of them are.
+                let stale = list.connections
+                list.connections.removeAll()
+                connection.close()
+                for other in stale { other.close() }
+                return nil
+            }
+            return connection
         }
         return nil
     }
@@ -85,6 +96,7 @@ final class UpstreamPool {
             connection.close()
             return
         }
+        connection.releasedAt = .now()
         list.connections.append(connection)
     }
 

@@ -47,6 +47,12 @@ struct DrainAndStartupTests {
                 streams.append(connection)
             }
             for stream in streams { _ = try await stream.waitFor("data: {") }
+            // A kept-alive idle connection, and one whose head is half in when the stop begins.
+            let idle = try await RawConnection.connect(port: port)
+            try await idle.send("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = try await idle.waitFor("\"list\"")
+            let halfway = try await RawConnection.connect(port: port)
+            try await halfway.send("GET /v1/models HTTP/1.1\r\nHo")
             let readyBefore = try await TestHTTP.request("http://127.0.0.1:\(adminPort)/readyz", method: .GET, headers: [])
             #expect(readyBefore.status == 200)
 
@@ -57,6 +63,11 @@ struct DrainAndStartupTests {
             #expect(readyDuring.status == 503)
             #expect(readyDuring.json?["status"] as? String == "draining")
             await #expect(throws: (any Error).self) { _ = try await RawConnection.connect(port: port) }
+            #expect(try await idle.waitForClose(timeout: .seconds(5)), "an idle kept-alive connection stayed open")
+            try await halfway.send("st: x\r\n\r\n")
+            let answer = try await halfway.waitFor("\"list\"")
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
+            #expect(answer.contains("connection: close"))
 
             for (n, stream) in streams.enumerated() {
                 let text = try await stream.waitFor("data: [DONE]", timeout: .seconds(15))

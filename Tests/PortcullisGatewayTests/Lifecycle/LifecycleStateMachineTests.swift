@@ -87,7 +87,16 @@ import Testing
         var m = Machine(mode: .http1, now: Self.t0, timeouts: Self.timeouts)
         _ = m.headReceived(now: Self.t0, framing: framing, timeouts: Self.timeouts)
         #expect(m.respond(.notFound, now: Self.t0) == .writeRefusal(.notFound, closeAfter: true, cleanup: []))
-        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.refused(.routeNotFound), then: .close))
+        // The body is still coming: linger, so the client reads the answer instead of a reset.
+        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.refused(.routeNotFound), then: .lingerThenClose))
+    }
+
+    @Test func drainingKeepsAConnectionWhoseHeadIsHalfwayIn() {
+        var m = Machine(mode: .http1, now: Self.t0, timeouts: Self.timeouts)
+        m.headBytesArrived(now: Self.t0)
+        #expect(m.drain() == .none)
+        _ = m.headReceived(now: Self.t0, framing: Self.framing(), timeouts: Self.timeouts)
+        #expect(m.respond(.notFound, now: Self.t0) == .writeRefusal(.notFound, closeAfter: true, cleanup: []))
     }
 
     @Test func errorsThatEndTheConnectionCloseIt() {
@@ -242,14 +251,31 @@ import Testing
         #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.timedOut(.upstreamResponse), then: .idle))
     }
 
-    @Test func theKeepAliveRaceIsRetriedOnceOnAFreshConnection() {
-        var (m, token) = Self.forwarding()
+    @Test func theKeepAliveRaceIsRetriedOnceOnAFreshConnectionForIdempotentMethodsOnly() {
+        var m = Machine(mode: .http1, now: Self.t0, timeouts: Self.timeouts)
+        var get = Self.framing()
+        get.idempotent = true
+        _ = m.headReceived(now: Self.t0, framing: get, timeouts: Self.timeouts)
+        _ = m.stagesPassed(.head)
+        _ = m.requestEnded(now: Self.t0)
+        _ = m.stagesPassed(.body)
+        guard case .connect(let token) = m.startForwarding(endpointCount: 1) else {
+            Issue.record("no connect")
+            return
+        }
         _ = m.requestSent(token, now: Self.t0, responseTimeout: .seconds(5), idleTimeout: .seconds(20))
         #expect(m.upstreamFailed(.closedBeforeResponse(retryable: true), now: Self.t0) == .retryOnFreshConnection(token))
         _ = m.requestSent(token, now: Self.t0, responseTimeout: .seconds(5), idleTimeout: .seconds(20))
         #expect(
             m.upstreamFailed(.closedBeforeResponse(retryable: true), now: Self.t0)
-                == .writeRefusal(.upstreamUnreachable, closeAfter: false, cleanup: []))
+                == .writeRefusal(.upstreamClosed, closeAfter: false, cleanup: []))
+        // A POST the backend may have taken is never sent twice.
+        var (post, postToken) = Self.forwarding()
+        _ = post.requestSent(postToken, now: Self.t0, responseTimeout: .seconds(5), idleTimeout: .seconds(20))
+        #expect(
+            post.upstreamFailed(.closedBeforeResponse(retryable: true), now: Self.t0)
+                == .writeRefusal(.upstreamClosed, closeAfter: false, cleanup: []))
+        #expect(post.lastWriteCompleted(success: true, now: Self.t0) == .settle(.upstreamFailed(.upstreamResponse), then: .idle))
     }
 
     @Test func anInvalidResponseIs502() {
@@ -313,7 +339,7 @@ import Testing
         _ = m.stagesPassed(.head)
         #expect(m.nextDeadline()! == (Self.t0 + .seconds(30), .body))
         #expect(m.timerFired(now: Self.t0 + .seconds(30)) == .writeRefusal(.requestTimeout, closeAfter: true, cleanup: []))
-        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.timedOut(.body), then: .close))
+        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.timedOut(.body), then: .lingerThenClose))
 
         var answered = Machine(mode: .http1, now: Self.t0, timeouts: Self.timeouts)
         _ = answered.headReceived(now: Self.t0, framing: Self.framing(length: 100), timeouts: Self.timeouts)
@@ -324,12 +350,14 @@ import Testing
 
     // MARK: Errors, pipelining, drain, HTTP/2
 
-    @Test func aParseErrorInAPipelinedRequestIsAnsweredAfterTheCurrentOne() {
+    @Test func aParseErrorInAPipelinedRequestWaitsItsTurn() {
+        // The shell queues it behind the requests before it; the machine is not disturbed.
         var m = Self.streaming()
         #expect(m.protocolError(.protocolError, now: Self.t0, timeouts: Self.timeouts) == .none)
         _ = m.upstreamResponseEnded(now: Self.t0)
-        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.completed, then: .answerDeferred(.protocolError)))
-        #expect(m.headFailed(.protocolError, now: Self.t0, timeouts: Self.timeouts) == .writeRefusal(.protocolError, closeAfter: true, cleanup: []))
+        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.completed, then: .idle))
+        // In its turn it is answered as an exchange of its own, and the connection closes.
+        #expect(m.protocolError(.protocolError, now: Self.t0, timeouts: Self.timeouts) == .writeRefusal(.protocolError, closeAfter: true, cleanup: []))
         #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.refused(.protocolError), then: .close))
     }
 

@@ -197,6 +197,33 @@ final class WaitingStage: Stage, Sendable {
         #expect(shell.probe.outcomes == [.completed])
     }
 
+    @Test func garbageAfterPipelinedRequestsIsAnsweredInItsTurn() throws {
+        var waiting: WaitingStage?
+        let shell = try Shell(stages: { loop in
+            let stage = WaitingStage(wait: .seconds(5), clock: { loop.now })
+            waiting = stage
+            return [stage, RequestInspectionStage(), ModelRoutingStage()]
+        })
+        // The first request waits; two more and then garbage arrive behind it.
+        try shell.send(Self.get + Self.get + "GET /v1/nope HTTP/1.1\r\nHost: x\r\n\r\n" + "GARBAGE \u{01}\r\n\r\n")
+        #expect(try shell.received().isEmpty)
+        waiting?.promise?.succeed(.proceed)
+        // The second request suspends too (each exchange evaluates the stage); let it go.
+        waiting?.promise?.succeed(.proceed)
+        let text = try shell.received()
+        let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
+        #expect(statuses == ["200", "200", "404", "400"], "\(text)")
+        #expect(shell.probe.outcomes.map(\.label) == ["completed", "completed", "refused", "refused"])
+        #expect(!shell.isOpen)
+    }
+
+    @Test func aClientClosingMidBodyIsAnAbortNotARefusal() throws {
+        let shell = try Shell()
+        try shell.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"model\":")
+        try shell.channel.close().wait()
+        #expect(shell.probe.outcomes == [.clientAborted(.body)])
+    }
+
     @Test func drainingClosesAnIdleConnectionAndAnswersABusyOneWithConnectionClose() throws {
         let idle = try Shell()
         idle.channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())

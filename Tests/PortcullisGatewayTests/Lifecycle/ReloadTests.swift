@@ -1,3 +1,5 @@
+import PortcullisHTTP
+import NIOPosix
 import Foundation
 import NIOConcurrencyHelpers
 import PortcullisTestSupport
@@ -142,6 +144,72 @@ struct ReloadTests {
                 #expect(text.contains("Address already in use"), "\(text)")
                 #expect(gateway.runtime.listenerPorts == [ports[1]])
                 #expect(try await TestHTTP.chat("http://127.0.0.1:\(ports[1])").status == 200)
+                await gateway.stop()
+            } catch {
+                await gateway.stop()
+                throw error
+            }
+        }
+    }
+
+    @Test func aRenamedListenerKeepsItsSocketAndNoReloadRunsOnceTheStopBegan() async throws {
+        try await withTemporaryDirectory { dir in
+            let mock = try await MockProcess.start(["--chunks", "20", "--chunk-delay-ms", "100"])
+            defer { mock.stop() }
+            // A free port of our own choosing (a renamed listener keeps a fixed address).
+            let probe = try await EmbeddedHTTPServer.start(host: "127.0.0.1", port: 0, group: MultiThreadedEventLoopGroup.singleton) { _, w in
+                w.respondJSON("{}")
+            }
+            let port = probe.port
+            await probe.close()
+            let path = dir + "/gw.yaml"
+            func write(_ name: String) throws {
+                try Self.yaml(mockURL: mock.url, models: ["demo-chat"], listeners: "  - { name: \(name), address: 127.0.0.1:\(port) }")
+                    .write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            try write("old-name")
+            let gateway = try await GatewayHarness.start(configPath: path)
+            let base = "http://127.0.0.1:\(port)"
+            try write("new-name")
+            #expect(await gateway.runtime.reload().succeeded)
+            #expect(try await TestHTTP.chat(base).status == 200)
+            // A stream keeps the drain busy; a reload asked for meanwhile is refused.
+            let stream = try await RawConnection.connect(port: port)
+            let body = #"{"model":"demo-chat","stream":true}"#
+            try await stream.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            _ = try await stream.waitFor("data: {")
+            let stopping = Task { await gateway.stop() }
+            _ = try await eventually { gateway.runtime.readiness.isDraining ? true : nil }
+            #expect(await !gateway.runtime.reload().succeeded)
+            await stopping.value
+            #expect(stream.text.contains("[DONE]") || stream.isClosedByPeer)
+        }
+    }
+
+    @Test func theAdminListenerCapsItsConnections() async throws {
+        try await withTemporaryDirectory { dir in
+            let mock = try await MockProcess.start()
+            defer { mock.stop() }
+            let path = dir + "/gw.yaml"
+            try Self.yaml(mockURL: mock.url, models: ["demo-chat"]).write(toFile: path, atomically: true, encoding: .utf8)
+            let gateway = try await GatewayHarness.start(configPath: path)
+            do {
+                let adminPort = gateway.runtime.admin!.port
+                var held: [RawConnection] = []
+                for _ in 0..<300 { held.append(try await RawConnection.connect(port: adminPort)) }
+                // Beyond the cap (256) connections are closed at once, so clients cannot take
+                // the process's file descriptors through the admin port.
+                let refused = try await eventually { () -> Int? in
+                    let closed = held.filter(\.isClosedByPeer).count
+                    return closed >= 44 ? closed : nil
+                }
+                #expect(refused <= 50)
+                for connection in held { await connection.close() }
+                let health = try await eventually { () -> Int? in
+                    let reply = try? await TestHTTP.request("http://127.0.0.1:\(adminPort)/healthz", method: .GET, headers: [])
+                    return reply?.status == 200 ? 200 : nil
+                }
+                #expect(health == 200)
                 await gateway.stop()
             } catch {
                 await gateway.stop()
