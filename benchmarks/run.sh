@@ -48,7 +48,7 @@ GW_PORT=$BASE_PORT; MOCK_PORT=$((BASE_PORT + 1)); NGINX_PORT=$((BASE_PORT + 2));
 JWT_PORT=$((BASE_PORT + 4)); TLS_PORT=$((BASE_PORT + 5)); NGINX_TLS_PORT=$((BASE_PORT + 6)); MEM_PORT=$((BASE_PORT + 7))
 MEM_TLS_PORT=$((BASE_PORT + 8)); SLOW_MOCK_PORT=$((BASE_PORT + 9))
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
 # Credentials: an API key, an RS256 key pair whose public half is a JWKS file with one token
@@ -107,14 +107,14 @@ rm -f "$OUT"/access*.log
 
 "$BIN" mock --port $MOCK_PORT --no-record --threads 1 >"$OUT/mock.log" 2>&1 &
 MOCK_PID=$!; pids+=($MOCK_PID)
-start_gateway() {  # $1: config, $2: log -> pid
+start_gateway() {  # $1: config, $2: log; sets STARTED (not a subshell: the pid must stay this shell's child)
   "$BIN" serve --config "$1" --threads "$GATEWAY_THREADS" >"$2" 2>&1 &
-  local pid=$!; pids+=($pid); echo $pid
+  STARTED=$!; pids+=($STARTED)
 }
-GW_PID=$(start_gateway "$OUT/gateway.yaml" "$OUT/gateway.log")
-APIKEY_PID=$(start_gateway "$OUT/gateway-apikey.yaml" "$OUT/gateway-apikey.log")
-JWT_PID=$(start_gateway "$OUT/gateway-jwt.yaml" "$OUT/gateway-jwt.log")
-TLS_PID=$(start_gateway "$OUT/gateway-tls.yaml" "$OUT/gateway-tls.log")
+start_gateway "$OUT/gateway.yaml" "$OUT/gateway.log"; GW_PID=$STARTED
+start_gateway "$OUT/gateway-apikey.yaml" "$OUT/gateway-apikey.log"; APIKEY_PID=$STARTED
+start_gateway "$OUT/gateway-jwt.yaml" "$OUT/gateway-jwt.log"; JWT_PID=$STARTED
+start_gateway "$OUT/gateway-tls.yaml" "$OUT/gateway-tls.log"; TLS_PID=$STARTED
 
 cat >"$OUT/nginx.conf" <<NGINX
 worker_processes 1;
@@ -262,7 +262,7 @@ LUA
   printf "%-10s %8s %12s %12s %14s\n" protocol streams "rss-before" "rss-open" "KB/stream"
   for n in $STREAMS; do
     for protocol in http1 http2; do
-      MEM_PID=$(start_gateway "$OUT/gateway-mem.yaml" "$OUT/gateway-mem.log")
+      start_gateway "$OUT/gateway-mem.yaml" "$OUT/gateway-mem.log"; MEM_PID=$STARTED
       for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$MEM_PORT/" && break; sleep 0.1; done
       curl -s -o /dev/null "http://127.0.0.1:$MEM_PORT/v1/models"
       sleep 0.5
@@ -278,7 +278,7 @@ LUA
       for _ in $(seq 1 16); do sleep 0.5; r=$(rss_kb "$MEM_PID"); [ "$r" -gt "$peak" ] && peak=$r; done
       open=$(ss -tn state established "( sport = :$MEM_PORT or sport = :$MEM_TLS_PORT )" | tail -n +2 | wc -l)
       kill $load 2>/dev/null || true; wait $load 2>/dev/null || true
-      kill "$MEM_PID" 2>/dev/null || true; wait "$MEM_PID" 2>/dev/null || true
+      kill -9 "$MEM_PID" 2>/dev/null || true; wait "$MEM_PID" 2>/dev/null || true
       awk -v p=$protocol -v n="$n" -v b="$before" -v o="$peak" -v c="$open" 'BEGIN {
         printf "%-10s %8d %10d KB %10d KB %12.1f   (client connections open at the peak: %d)\n", p, n, b, o, (o-b)/n, c }'
     done

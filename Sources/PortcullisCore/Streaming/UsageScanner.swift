@@ -6,6 +6,10 @@
 /// document is not validated here: it belongs to the backend and is forwarded unchanged.
 public struct UsageScanner: Sendable {
     public static let captureLimit = 4096
+    /// `"`, `{`, `}`, `[`, `]`: the bytes that change the scanner's state inside nested values.
+    private static let structural: [Bool] = (0..<256).map { byte in
+        [UInt8(ascii: "\""), UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["), UInt8(ascii: "]")].contains(UInt8(byte))
+    }
     private static let usageKey: [UInt8] = Array("usage".utf8)
 
     private var depth = 0
@@ -93,6 +97,11 @@ public struct UsageScanner: Sendable {
                 }
                 i += 1
                 continue
+            }
+            if depth >= 2 && !capturing {
+                // Inside a nested value nothing but strings and brackets matters: run to the next.
+                while i < count && !Self.structural[Int(bytes[i])] { i += 1 }
+                if i == count { return }
             }
             let byte = bytes[i]
             if capturing { capturing = self.capture(byte) }

@@ -78,8 +78,6 @@ extension LifecycleStateMachine {
         let resumeAt: Int
         let token: SuspensionToken
         let deadline: NIODeadline
-        let timeoutError: GatewayError
-        let failureError: GatewayError
     }
 
     struct Streaming {

@@ -85,8 +85,8 @@ extension LifecycleStateMachine {
             }
             return self.respond(.requestTimeout, outcome: .timedOut(.body), now: now)
         case .suspension:
-            guard case .active(let active) = self.state, case .suspended(let suspended) = active.step else { return .none }
-            return self.respond(suspended.timeoutError, outcome: .timedOut(.suspension), now: now)
+            guard case .active(let active) = self.state, case .suspended = active.step else { return .none }
+            return self.respond(self.suspensionErrors?.timeout ?? .internalError, outcome: .timedOut(.suspension), now: now)
         case .connect:
             guard case .active(let active) = self.state else { return .none }
             let token = AttemptToken(exchange: active.id, attempt: active.attempt)

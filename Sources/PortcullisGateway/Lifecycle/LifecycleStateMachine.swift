@@ -21,6 +21,9 @@ struct LifecycleStateMachine {
     private(set) var idleTimeouts: Timeouts
     /// A graceful stop is under way: idle connections close, busy ones close after their response.
     private(set) var draining = false
+    /// The refusals of the current suspension (on timeout, on failure). Kept beside the state,
+    /// not inside it, so every state is plain data and moves between steps as a memcpy.
+    var suspensionErrors: (timeout: GatewayError, failure: GatewayError)?
     private var exchanges: UInt32 = 0
 
     init(mode: Mode, now: NIODeadline, timeouts: Timeouts) {
@@ -159,8 +162,8 @@ struct LifecycleStateMachine {
         let token = SuspensionToken(exchange: active.id, sequence: active.suspensions)
         active.step = .suspended(
             Suspended(
-                pass: pass, resumeAt: index, token: token, deadline: deadline, timeoutError: timeoutError,
-                failureError: failureError))
+                pass: pass, resumeAt: index, token: token, deadline: deadline))
+        self.suspensionErrors = (timeoutError, failureError)
         self.state = .active(active)
         return token
     }
@@ -184,7 +187,7 @@ struct LifecycleStateMachine {
         case .success(.refuse(let error)):
             return self.respond(error, now: now)
         case .failure:
-            return self.respond(suspended.failureError, now: now)
+            return self.respond(self.suspensionErrors?.failure ?? .internalError, now: now)
         }
     }
 

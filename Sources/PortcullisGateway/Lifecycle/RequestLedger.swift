@@ -53,7 +53,11 @@ public struct RequestLedger {
 
     /// Runs every obligation, last registered first.
     func runReversed(_ run: (any LedgerObligation) -> Void) {
-        for obligation in self.overflow.reversed() { run(obligation) }
+        var index = self.overflow.count
+        while index > 0 {
+            index -= 1
+            run(self.overflow[index])
+        }
         if let slot = self.slot3 { run(slot) }
         if let slot = self.slot2 { run(slot) }
         if let slot = self.slot1 { run(slot) }

@@ -45,7 +45,7 @@ extension ProxyHandler {
         let head = HTTPRequestHead(version: .http1_1, method: .RAW(value: "-"), uri: "-")
         let exchange = Exchange(
             snapshot: snapshot, head: head, target: .unreadable, endpoint: .none, requestID: self.loop.requestIDs.next(),
-            receivedAt: self.loop.now(), connection: self.connection, loop: self.loop, route: nil)
+            receivedAt: self.now(), connection: self.connection, loop: self.loop, route: nil)
         self.begin(exchange)
         return exchange
     }
@@ -61,7 +61,7 @@ extension ProxyHandler {
         context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { result in
             if case .failure = result { self.captureUsage() }
-            self.perform(self.machine.lastWriteCompleted(success: result.isSuccess, now: self.loop.now()))
+            self.perform(self.machine.lastWriteCompleted(success: result.isSuccess, now: self.now()))
         }
     }
 
@@ -73,7 +73,7 @@ extension ProxyHandler {
             context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(comment))), promise: nil)
         }
         // Mid-event, a comment now would split the event: try again one interval later.
-        self.machine.keepAliveHandled(now: self.loop.now())
+        self.machine.keepAliveHandled(now: self.now())
     }
 
     // MARK: Ending
@@ -155,7 +155,7 @@ extension ProxyHandler {
         self.timer = nil
         self.timerAt = .distantFuture
         guard self.context != nil else { return }
-        self.perform(self.machine.timerFired(now: self.loop.now()))
+        self.perform(self.machine.timerFired(now: self.now()))
         self.armTimer()
     }
 }

@@ -22,11 +22,11 @@ extension ProxyHandler {
             self.holdsUpstreamObligation = true
             exchange.register(self)
         }
-        if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: self.loop.now(), keepAlive: backend.keepAliveTimeout) {
+        if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: self.now(), keepAlive: backend.keepAliveTimeout) {
             self.send(token, on: connection)
             return
         }
-        self.machine.connectStarted(token, now: self.loop.now(), connectTimeout: backend.connectTimeout)
+        self.machine.connectStarted(token, now: self.now(), connectTimeout: backend.connectTimeout)
         self.armTimer()
         self.loop.pool.connect(endpoint, backend: backend).assumeIsolated().whenComplete { result in
             switch result {
@@ -35,7 +35,7 @@ extension ProxyHandler {
             case .failure(let error):
                 var timedOut = false
                 if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
-                self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.loop.now()))
+                self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
             }
         }
     }
@@ -43,14 +43,14 @@ extension ProxyHandler {
     private func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
         guard let exchange = self.exchange, let route = exchange.route,
             self.machine.requestSent(
-                token, now: self.loop.now(), responseTimeout: route.backend.responseTimeout, idleTimeout: route.backend.idleTimeout)
+                token, now: self.now(), responseTimeout: route.backend.responseTimeout, idleTimeout: route.backend.idleTimeout)
         else {
             // The attempt was abandoned (client gone, timed out): keep the connection for someone else.
             self.loop.pool.release(connection)
             return
         }
         self.upstream = connection
-        exchange.forwardedAt = exchange.forwardedAt ?? self.loop.now()
+        exchange.forwardedAt = exchange.forwardedAt ?? self.now()
         self.armTimer()
         connection.send(head: UpstreamRequestHead.build(exchange, endpoint: exchange.upstreamEndpoint!), body: exchange.body, delegate: self)
     }
@@ -68,7 +68,9 @@ extension ProxyHandler {
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
         guard let exchange = self.exchange else { return }
-        let now = self.loop.now()
+        // An upstream batch of reads begins (it ends at `upstreamReadComplete` or the end).
+        if self.batchNow == nil { self.batchNow = self.loop.now() }
+        let now = self.now()
         let scan = ClientResponseHead.scan(head, clientVersion: exchange.head.version)
         if scan.closeForHTTP10 { self.machine.closeAfterResponse() }
         guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: scan.body == .eventStream)
@@ -88,7 +90,8 @@ extension ProxyHandler {
 
     func upstreamResponseBody(_ buffer: ByteBuffer) {
         guard let exchange = self.exchange else { return }
-        let now = self.loop.now()
+        if self.batchNow == nil { self.batchNow = self.loop.now() }
+        let now = self.now()
         self.lastRead = now
         self.machine.upstreamBodyPart(now: now)
         exchange.responseBytes += buffer.readableBytes
@@ -105,6 +108,7 @@ extension ProxyHandler {
     }
 
     func upstreamReadComplete() {
+        if !self.readBatch { self.batchNow = nil }
         guard self.pendingFlush, let context = self.context else { return }
         self.pendingFlush = false
         self.machine.clientFlushed(now: self.lastRead)
@@ -112,16 +116,19 @@ extension ProxyHandler {
     }
 
     func upstreamResponseEnd() {
+        if self.batchNow == nil { self.batchNow = self.loop.now() }
+        defer { if !self.readBatch { self.batchNow = nil } }
         self.captureUsage()
         self.upstream = nil  // the connection returns itself to the pool
         self.pendingFlush = false
-        self.perform(self.machine.upstreamResponseEnded(now: self.loop.now()))
+        self.perform(self.machine.upstreamResponseEnded(now: self.now()))
     }
 
     func upstreamFailed(_ failure: UpstreamFailure) {
+        defer { if !self.readBatch { self.batchNow = nil } }
         self.upstream = nil
         self.captureUsage()
-        self.perform(self.machine.upstreamFailed(failure, now: self.loop.now()))
+        self.perform(self.machine.upstreamFailed(failure, now: self.now()))
     }
 
     /// Usage the scanners saw so far goes to the exchange, also when the stream broke or the

@@ -47,6 +47,9 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     /// event (a request read whole in one batch never schedules its body deadline at all).
     var readBatch = false
     var timerDirty = false
+    /// The time read once per batch of reads (client or upstream): every event of the batch
+    /// uses it, instead of a clock read per event.
+    var batchNow: NIODeadline?
     /// The answer is out and the output side closed; input is drained until the client stops
     /// (or `lingerLimit` passes), then the connection closes.
     var lingering = false
@@ -56,7 +59,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         self.loop = loop
         self.connection = connection
         self.machine = LifecycleStateMachine(
-            mode: connection.isHTTP2 ? .http2Stream : .http1, now: self.loop.now(),
+            mode: connection.isHTTP2 ? .http2Stream : .http1, now: loop.now(),
             timeouts: LifecycleStateMachine.Timeouts(loop.snapshot().config.http))
     }
 
@@ -87,6 +90,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         self.readBatch = true
+        if self.batchNow == nil { self.batchNow = self.loop.now() }
         guard !self.lingering else { return }  // the answer is out; what the client still sends is dropped
         let part = self.unwrapInboundIn(data)
         if self.mustQueue {
@@ -104,8 +108,16 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         !self.machine.acceptsRequestParts || (!self.pipelined.isEmpty && !self.replaying)
     }
 
+    /// The current time: the batch's when inside one.
+    @inline(__always)
+    func now() -> NIODeadline {
+        if let batchNow { return batchNow }
+        return self.loop.now()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         self.readBatch = false
+        self.batchNow = nil
         if self.timerDirty { self.armTimer() }
         context.fireChannelReadComplete()
     }
@@ -113,9 +125,10 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     /// Called by the connection guard for every read of raw bytes (HTTP/1 only).
     func rawBytesArrived() {
         self.readBatch = true
+        if self.batchNow == nil { self.batchNow = self.loop.now() }
         if self.machine.acceptsRequestParts {
             if case .idle = self.machine.state {
-                self.machine.headBytesArrived(now: self.loop.now())
+                self.machine.headBytesArrived(now: self.now())
                 // The header timeout is shorter than the idle timeout the timer may be set to.
                 self.armTimer()
             }
@@ -139,7 +152,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        self.perform(self.machine.clientWritabilityChanged(writable: context.channel.isWritable, now: self.loop.now()))
+        self.perform(self.machine.clientWritabilityChanged(writable: context.channel.isWritable, now: self.now()))
         context.fireChannelWritabilityChanged()
     }
 
@@ -170,7 +183,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             _ = self.pipelined.append(.failure(refusal))
             return
         }
-        self.perform(self.machine.protocolError(refusal, now: self.loop.now(), timeouts: self.currentTimeouts()))
+        self.perform(self.machine.protocolError(refusal, now: self.now(), timeouts: self.currentTimeouts()))
     }
 
     /// The graceful stop's drain timeout passed: the exchange (if any) ends as the gateway's doing.
@@ -186,12 +199,12 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         switch part {
         case .head(let head): self.receiveHead(head)
         case .body(let buffer): self.receiveBody(buffer)
-        case .end: self.perform(self.machine.requestEnded(now: self.loop.now()))
+        case .end: self.perform(self.machine.requestEnded(now: self.now()))
         }
     }
 
     private func receiveHead(_ head: HTTPRequestHead) {
-        let now = self.loop.now()
+        let now = self.now()
         let snapshot = self.loop.snapshot()
         let check = RequestHeadCheck.check(head, isHTTP2: self.isHTTP2, config: snapshot.config)
         let facts: RequestHeadCheck.Facts
@@ -235,7 +248,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         guard self.machine.bodyPartReceived(bytes: buffer.readableBytes) == .collect, let exchange = self.exchange else { return }
         let total = (exchange.body?.readableBytes ?? 0) + buffer.readableBytes
         if total > exchange.bodyLimit {
-            self.perform(self.machine.respond(.bodyTooLarge(limit: exchange.bodyLimit, bodyRead: false), now: self.loop.now()))
+            self.perform(self.machine.respond(.bodyTooLarge(limit: exchange.bodyLimit, bodyRead: false), now: self.now()))
             return
         }
         if exchange.body == nil {
@@ -254,7 +267,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         case .passed:
             self.perform(self.machine.stagesPassed(pass))
         case .refused(let error):
-            self.perform(self.machine.respond(error, now: self.loop.now()))
+            self.perform(self.machine.respond(error, now: self.now()))
         case .suspended(let index, let suspension):
             guard
                 let token = self.machine.stageSuspended(
@@ -287,13 +300,13 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             self.loop.warnRateLimited(
                 "a stage's wait failed", metadata: ["request": "\(self.exchange?.requestID ?? "-")", "error": "\(error)"])
         }
-        self.perform(self.machine.suspensionEnded(token, result: result, now: self.loop.now()))
+        self.perform(self.machine.suspensionEnded(token, result: result, now: self.now()))
     }
 
     /// Every stage said proceed: answer locally or forward.
     private func dispatch() {
         guard let exchange = self.exchange else { return }
-        let now = self.loop.now()
+        let now = self.now()
         switch exchange.endpoint {
         case .models:
             self.localBody = exchange.snapshot.config.modelListBody
@@ -384,7 +397,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
             if self.bytesWhileBusy || !self.pipelined.isEmpty {
                 // Bytes of the next head came in while this one was answered: its clock starts now.
                 self.bytesWhileBusy = false
-                self.machine.headBytesArrived(now: self.loop.now())
+                self.machine.headBytesArrived(now: self.now())
             }
             self.replayPipelined()
         case .close:
@@ -407,7 +420,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
                 self.handle(part)
             case .failure(let error):
                 self.pipelined.removeAll()
-                self.perform(self.machine.protocolError(error, now: self.loop.now(), timeouts: self.currentTimeouts()))
+                self.perform(self.machine.protocolError(error, now: self.now(), timeouts: self.currentTimeouts()))
             }
         }
         if self.pipelined.replayEnded() == .resume { self.updateAutoRead() }

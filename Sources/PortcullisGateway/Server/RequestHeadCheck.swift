@@ -114,36 +114,45 @@ enum RequestHeadCheck {
     /// unreserved characters, sub-delims and percent-escapes; a port of at most five digits. An
     /// empty value is valid (a target URI without authority).
     static func isValidHost(_ value: String) -> Bool {
-        var utf8 = Substring(value).utf8[...]
-        guard utf8.count <= 255 else { return false }
-        if utf8.first == UInt8(ascii: "[") {
-            guard let close = utf8.firstIndex(of: UInt8(ascii: "]")) else { return false }
-            let literal = utf8[utf8.index(after: utf8.startIndex)..<close]
-            guard !literal.isEmpty, literal.allSatisfy({ Self.isHex($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
-            else { return false }
-            utf8 = utf8[utf8.index(after: close)...]
-        } else {
-            var index = utf8.startIndex
-            while index < utf8.endIndex, utf8[index] != UInt8(ascii: ":") {
-                let byte = utf8[index]
-                if byte == UInt8(ascii: "%") {
-                    let first = utf8.index(after: index)
-                    guard first < utf8.endIndex, Self.isHex(utf8[first]) else { return false }
-                    let second = utf8.index(after: first)
-                    guard second < utf8.endIndex, Self.isHex(utf8[second]) else { return false }
-                    index = utf8.index(after: second)
-                    continue
+        var value = value
+        return value.withUTF8 { bytes in
+            let count = bytes.count
+            guard count <= 255 else { return false }
+            var i = 0
+            if count > 0 && bytes[0] == UInt8(ascii: "[") {
+                i = 1
+                while i < count && bytes[i] != UInt8(ascii: "]") {
+                    let byte = bytes[i]
+                    guard Self.isHex(byte) || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".") else { return false }
+                    i += 1
                 }
-                guard Self.isRegNameByte(byte) else { return false }
-                index = utf8.index(after: index)
+                guard i < count, i > 1 else { return false }  // no `]`, or `[]`
+                i += 1
+            } else {
+                while i < count && bytes[i] != UInt8(ascii: ":") {
+                    let byte = bytes[i]
+                    if byte == UInt8(ascii: "%") {
+                        guard i + 2 < count, Self.isHex(bytes[i + 1]), Self.isHex(bytes[i + 2]) else { return false }
+                        i += 3
+                        continue
+                    }
+                    guard Self.isRegNameByte(byte) else { return false }
+                    i += 1
+                }
             }
-            utf8 = utf8[index...]
+            guard i < count else { return true }
+            guard bytes[i] == UInt8(ascii: ":") else { return false }
+            i += 1
+            guard count - i <= 5 else { return false }
+            var port = 0
+            while i < count {
+                let byte = bytes[i]
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return false }
+                port = port * 10 + Int(byte - UInt8(ascii: "0"))
+                i += 1
+            }
+            return port <= 65535
         }
-        guard let colon = utf8.first else { return true }
-        guard colon == UInt8(ascii: ":") else { return false }
-        let port = utf8.dropFirst()
-        guard port.count <= 5, port.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return false }
-        return port.isEmpty || (Int(String(decoding: port, as: UTF8.self)) ?? 65536) <= 65535
     }
 
     private static func isHex(_ byte: UInt8) -> Bool {

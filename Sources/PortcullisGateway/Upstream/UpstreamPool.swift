@@ -68,7 +68,12 @@ final class UpstreamPool {
                     if let sslContext {
                         try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
                     }
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // No outbound header validation: every header value sent upstream is either
+                    // the client's, already refused by the request decoder (llhttp, or NIOHTTP2's
+                    // header validation) when it holds CR, LF or NUL, or the gateway's own (config
+                    // values checked when compiled, sane request ids, identity text that is
+                    // printable ASCII). The validator cost a handler hop and a pass per request.
+                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                     let connection = UpstreamConnection(endpointKey: key, pool: pool.value)
                     connection.maxIdle = maxIdle
                     try sync.addHandler(connection)
@@ -84,7 +89,7 @@ final class UpstreamPool {
     }
 
     /// Returns a connection whose response ended cleanly with keep-alive.
-    func release(_ connection: UpstreamConnection) {
+    func release(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
         let list: IdleList
         if let existing = self.idle[connection.endpointKey] {
             list = existing
@@ -96,7 +101,7 @@ final class UpstreamPool {
             connection.close()
             return
         }
-        connection.releasedAt = .now()
+        connection.releasedAt = now
         list.connections.append(connection)
     }
 
