@@ -110,6 +110,38 @@ struct StreamingTests {
         }
     }
 
+    @Test func usageSeenBeforeABackendBreaksIsKeptAndLogged() async throws {
+        try await withTemporaryDirectory { dir in
+            let log = dir + "/access.log"
+            // Three content events, the finish event, the usage event, then the backend drops
+            // the connection instead of sending [DONE].
+            let mock = try await MockProcess.start(["--chunks", "3", "--chunk-delay-ms", "0"])
+            defer { mock.stop() }
+            let yaml = testConfig(mockURL: mock.url).replacingOccurrences(
+                of: #"accessLog: { destination: "off" }"#, with: "accessLog: { destination: \(log) }")
+            try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+                let connection = try await RawConnection.connect(port: gateway.port)
+                let body = Self.streamBody
+                try await connection.send(
+                    "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-request-id: broken-1\r\nx-mock-drop-after: 5\r\n"
+                        + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                #expect(try await connection.waitForClose())
+                #expect(connection.text.contains("\"usage\""))
+                #expect(!connection.text.contains("[DONE]"))
+                let line = try await eventually { () -> [String: Any]? in
+                    let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                    return text.split(separator: "\n").compactMap {
+                        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+                    }.first { $0["id"] as? String == "broken-1" }
+                }
+                #expect(line["outcome"] as? String == "upstream_failed")
+                #expect(line["phase"] as? String == "streaming")
+                #expect(line["abort"] as? String == "upstream_closed")
+                #expect(line["completion_tokens"] as? Int == 3)
+            }
+        }
+    }
+
     @Test func clientLeavingMidStreamCancelsTheUpstreamRequest() async throws {
         try await withGateway(mockArguments: ["--chunks", "20", "--chunk-delay-ms", "50"]) { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)

@@ -173,10 +173,15 @@ struct LedgerIntegrationTests {
                     return lines.count >= total ? lines : nil
                 }
                 #expect(lines.count == total, "access-log lines")
-                let loggedIDs = lines.compactMap { line -> String? in
-                    ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["id"] as? String
+                let logged = lines.compactMap { line -> [String: Any]? in
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
                 }
+                let loggedIDs = logged.compactMap { $0["id"] as? String }
                 #expect(Set(loggedIDs) == Set(work.map(\.1)))
+                // Aborts say who went away.
+                let abortByID = Dictionary(logged.map { ($0["id"] as? String ?? "", $0["abort"] as? String ?? "-") }, uniquingKeysWith: { a, _ in a })
+                #expect(work.filter { $0.0 == .streamReset }.allSatisfy { abortByID[$0.1] == "stream_reset" })
+                #expect(work.filter { $0.0 == .clientAbort }.allSatisfy { abortByID[$0.1] == "client_closed" })
 
                 // Each path ended the way it should have.
                 let byID = Dictionary(zip(settledIDs, probe.outcomes), uniquingKeysWith: { a, _ in a })
