@@ -4,13 +4,17 @@ import NIOHTTP1
 enum HeaderRules {
     /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the `Proxy-*` family: never forwarded in
     /// either direction.
-    static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2: return equalsIgnoringCase(name, "te")
-        case 7: return equalsIgnoringCase(name, "trailer") || equalsIgnoringCase(name, "upgrade")
-        case 10: return equalsIgnoringCase(name, "connection") || equalsIgnoringCase(name, "keep-alive")
-        case 17: return equalsIgnoringCase(name, "transfer-encoding")
-        default: return hasPrefixIgnoringCase(name, "proxy-")
+    static func isHopByHop(_ name: String) -> Bool { isHopByHop(bytes: name.utf8) }
+
+    /// ``isHopByHop(_:)`` over a name's bytes (an upstream response head is parsed as bytes).
+    @inline(__always)
+    static func isHopByHop<Name: Collection<UInt8>>(bytes name: Name) -> Bool {
+        switch name.count {
+        case 2: return equalsIgnoringCase(bytes: name, "te")
+        case 7: return equalsIgnoringCase(bytes: name, "trailer") || equalsIgnoringCase(bytes: name, "upgrade")
+        case 10: return equalsIgnoringCase(bytes: name, "connection") || equalsIgnoringCase(bytes: name, "keep-alive")
+        case 17: return equalsIgnoringCase(bytes: name, "transfer-encoding")
+        default: return hasPrefixIgnoringCase(bytes: name, "proxy-")
         }
     }
 
@@ -30,11 +34,22 @@ enum HeaderRules {
 
     @inline(__always)
     static func equalsIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+        equalsIgnoringCase(bytes: name.utf8, lowercase)
+    }
+
+    @inline(__always)
+    static func hasPrefixIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+        hasPrefixIgnoringCase(bytes: name.utf8, lowercase)
+    }
+
+    /// ASCII case-insensitive equality with a lowercase literal (the one case fold, over bytes).
+    @inline(__always)
+    static func equalsIgnoringCase<Name: Collection<UInt8>>(bytes name: Name, _ lowercase: StaticString) -> Bool {
         let count = lowercase.utf8CodeUnitCount
-        guard name.utf8.count == count else { return false }
+        guard name.count == count else { return false }
         return lowercase.withUTF8Buffer { expected in
             var i = 0
-            for byte in name.utf8 {
+            for byte in name {
                 let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
                 if folded != expected[i] { return false }
                 i += 1
@@ -44,12 +59,12 @@ enum HeaderRules {
     }
 
     @inline(__always)
-    static func hasPrefixIgnoringCase(_ name: String, _ lowercase: StaticString) -> Bool {
+    static func hasPrefixIgnoringCase<Name: Collection<UInt8>>(bytes name: Name, _ lowercase: StaticString) -> Bool {
         let count = lowercase.utf8CodeUnitCount
-        guard name.utf8.count >= count else { return false }
+        guard name.count >= count else { return false }
         return lowercase.withUTF8Buffer { expected in
             var i = 0
-            for byte in name.utf8 {
+            for byte in name {
                 if i == count { return true }
                 let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
                 if folded != expected[i] { return false }
@@ -77,10 +92,10 @@ extension StringProtocol {
 
 extension HeaderRules {
     /// Response headers the gateway sets itself, so the upstream's copy is dropped.
-    static func isSetOnResponse(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 12: return equalsIgnoringCase(name, "x-request-id")
-        case 24: return equalsIgnoringCase(name, "x-portcullis-overhead-ms")
+    static func isSetOnResponse<Name: Collection<UInt8>>(bytes name: Name) -> Bool {
+        switch name.count {
+        case 12: return equalsIgnoringCase(bytes: name, "x-request-id")
+        case 24: return equalsIgnoringCase(bytes: name, "x-portcullis-overhead-ms")
         default: return false
         }
     }

@@ -52,7 +52,12 @@ extension ProxyHandler {
         self.upstream = connection
         exchange.forwardedAt = exchange.forwardedAt ?? self.now()
         self.armTimer()
-        connection.send(head: UpstreamRequestHead.build(exchange, endpoint: exchange.upstreamEndpoint!), body: exchange.body, delegate: self)
+        // Room for the head and, when it is small, the body behind it (one write).
+        let bodyBytes = exchange.body?.readableBytes ?? 0
+        var head = self.context.channel.allocator.buffer(
+            capacity: 1024 + (bodyBytes <= UpstreamConnection.coalesceLimit ? bodyBytes : 0))
+        UpstreamRequestHead.write(exchange, endpoint: exchange.upstreamEndpoint!, into: &head)
+        connection.send(head: head, body: exchange.body, isHEAD: exchange.head.method == .HEAD, delegate: self)
     }
 
     /// The ledger obligation the forwarder registers: the upstream connection never outlives
@@ -66,23 +71,22 @@ extension ProxyHandler {
 
     // MARK: UpstreamResponseDelegate
 
-    func upstreamResponseHead(_ head: HTTPResponseHead) {
+    func upstreamResponseHead(_ head: UpstreamResponseHead) {
         guard let exchange = self.exchange else { return }
         // An upstream batch of reads begins (it ends at `upstreamReadComplete` or the end).
         if self.batchNow == nil { self.batchNow = self.loop.now() }
         let now = self.now()
-        let scan = ClientResponseHead.scan(head, clientVersion: exchange.head.version)
-        if scan.closeForHTTP10 { self.machine.closeAfterResponse() }
-        guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: scan.body == .eventStream)
+        if ClientResponseHead.closesForHTTP10(head, clientVersion: exchange.head.version) { self.machine.closeAfterResponse() }
+        guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: head.body == .eventStream)
         else { return }
-        switch scan.body {
+        switch head.body {
         case .eventStream: self.sse = SSEScanner()
         case .json: self.usageScanner = UsageScanner()
         case .other: break
         }
-        exchange.status = Int(head.status.code)
+        exchange.status = head.status
         self.lastRead = now
-        let clientHead = ClientResponseHead.forwarded(head, scan: scan, exchange: exchange, closeConnection: closeAfter, isHTTP2: self.isHTTP2)
+        let clientHead = ClientResponseHead.forwarded(head, exchange: exchange, closeConnection: closeAfter, isHTTP2: self.isHTTP2)
         self.context.write(self.wrapOutboundOut(.head(clientHead)), promise: nil)
         self.pendingFlush = true
         self.armTimer()

@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import PortcullisConfig
 import PortcullisCore
@@ -11,16 +12,25 @@ import PortcullisCore
 /// names, and the client's own credential unless the route opts in. Added: the gateway's
 /// `Host`, length, request id, forwarding headers and the trusted tenant context, signed when
 /// the backend asks for it.
+///
+/// Written straight into bytes (HTTP/1.1): no header dictionary is built and no encoder runs.
+/// Every value written is safe on the wire: the client's were refused by the request decoder
+/// (llhttp, or NIOHTTP2's validation) if they held CR, LF or NUL; the gateway's own are
+/// config values checked when compiled, sane request ids and printable identity text.
 enum UpstreamRequestHead {
-    static func build(_ exchange: Exchange, endpoint: UpstreamEndpoint) -> HTTPRequestHead {
+    static func write(_ exchange: Exchange, endpoint: UpstreamEndpoint, into buffer: inout ByteBuffer) {
         let client = exchange.head.headers
         let authentication = exchange.snapshot.config.authentication
         let checkConfiguredReserved = !authentication.reservedExact.isEmpty || !authentication.reservedPrefixes.isEmpty
         let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         let tokens = HeaderRules.connectionTokens(client)
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(client.count + 8)
-        headers.add(name: "host", value: endpoint.hostHeader)
+        let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
+        buffer.writeString(exchange.head.method.rawValue)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(uri)
+        buffer.writeStaticString(" HTTP/1.1\r\nhost: ")
+        buffer.writeString(endpoint.hostHeader)
+        buffer.writeStaticString("\r\n")
         for (name, value) in client {
             if name.utf8.contains(UInt8(ascii: "_")) || HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name)
                 || HeaderRules.isListed(name, in: tokens)
@@ -30,30 +40,41 @@ enum UpstreamRequestHead {
             {
                 continue
             }
-            headers.add(name: name, value: value)
+            Self.field(name, value, into: &buffer)
         }
-        headers.add(name: "content-length", value: String(exchange.body?.readableBytes ?? 0))
-        headers.add(name: "x-request-id", value: exchange.requestID)
+        buffer.writeStaticString("content-length: ")
+        buffer.writeString(String(exchange.body?.readableBytes ?? 0))
+        buffer.writeStaticString("\r\nx-request-id: ")
+        buffer.writeString(exchange.requestID)
         if let address = exchange.clientAddress {
-            headers.add(name: "x-forwarded-for", value: address)
+            buffer.writeStaticString("\r\nx-forwarded-for: ")
+            buffer.writeString(address)
         }
-        headers.add(name: "x-forwarded-proto", value: exchange.isTLS ? "https" : "http")
-        let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
+        buffer.writeStaticString(exchange.isTLS ? "\r\nx-forwarded-proto: https\r\n" : "\r\nx-forwarded-proto: http\r\n")
         if let identity = exchange.identity {
             let limits = identity.plan.flatMap { exchange.snapshot.config.tenants.plans[$0]?.limitsHeader } ?? ""
-            headers.add(name: "x-tenant-id", value: identity.tenant)
-            headers.add(name: "x-tenant-plan", value: identity.plan ?? "")
-            headers.add(name: "x-tenant-org", value: identity.org ?? "")
-            headers.add(name: "x-tenant-limits", value: limits)
+            Self.field("x-tenant-id", identity.tenant, into: &buffer)
+            Self.field("x-tenant-plan", identity.plan ?? "", into: &buffer)
+            Self.field("x-tenant-org", identity.org ?? "", into: &buffer)
+            Self.field("x-tenant-limits", limits, into: &buffer)
             if let signing = exchange.route?.backend.signContext {
-                headers.add(
-                    name: "x-tenant-signature",
-                    value: TenantContextSignature.sign(
+                Self.field(
+                    "x-tenant-signature",
+                    TenantContextSignature.sign(
                         secret: signing.secret, keyID: signing.keyID, timestamp: Int(exchange.receivedAtWall / 1000),
                         method: exchange.head.method.rawValue, pathAndQuery: uri, requestID: exchange.requestID,
-                        tenant: identity.tenant, plan: identity.plan ?? "", org: identity.org ?? "", limits: limits))
+                        tenant: identity.tenant, plan: identity.plan ?? "", org: identity.org ?? "", limits: limits),
+                    into: &buffer)
             }
         }
-        return HTTPRequestHead(version: .http1_1, method: exchange.head.method, uri: uri, headers: headers)
+        buffer.writeStaticString("\r\n")
+    }
+
+    @inline(__always)
+    private static func field(_ name: String, _ value: String, into buffer: inout ByteBuffer) {
+        buffer.writeString(name)
+        buffer.writeStaticString(": ")
+        buffer.writeString(value)
+        buffer.writeStaticString("\r\n")
     }
 }

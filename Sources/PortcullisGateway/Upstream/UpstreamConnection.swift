@@ -1,10 +1,9 @@
 import NIOCore
-import NIOHTTP1
 
 /// Receives one upstream response. Called on the event loop the request and the upstream
 /// connection share.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamResponseHead(_ head: HTTPResponseHead)
+    func upstreamResponseHead(_ head: UpstreamResponseHead)
     func upstreamResponseBody(_ buffer: ByteBuffer)
     func upstreamResponseEnd()
     /// The batch of reads ended: a good moment to flush the client side.
@@ -26,10 +25,14 @@ enum UpstreamFailure: Error {
 /// hands response parts to its delegate, and returns itself to the pool when a keep-alive
 /// response ends. Deliberately does not buffer: every body part goes straight to the delegate,
 /// and reads stop while the delegate's client is not writable (back-pressure).
+///
+/// It speaks HTTP/1.1 as bytes: the request goes out as the bytes ``UpstreamRequestHead``
+/// wrote, and responses are read by ``UpstreamResponseParser`` (NIO's codec would decode
+/// every header into strings that the gateway only copies on, see there).
 final class UpstreamConnection: ChannelDuplexHandler {
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundIn = HTTPClientRequestPart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let endpointKey: String
     private unowned let pool: UpstreamPool
@@ -38,7 +41,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private(set) var isInFlight = false
     private var receivedResponseBytes = false
     private var responseKeepAlive = true
-    private var requestKeepAlive = true
+    private var parser = UpstreamResponseParser()
     /// Requests served on this connection; more than zero means the next one reuses it.
     private(set) var requestCount = 0
     private var readsPaused = false
@@ -67,8 +70,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
         self.context = nil
     }
 
-    /// Sends a request; the response goes to `delegate`.
-    func send(head: HTTPRequestHead, body: ByteBuffer?, delegate: any UpstreamResponseDelegate) {
+    /// Sends a request (its head as bytes, see ``UpstreamRequestHead``); the response goes to
+    /// `delegate`. `isHEAD`: the response has no body whatever its head says.
+    func send(head: ByteBuffer, body: ByteBuffer?, isHEAD: Bool, delegate: any UpstreamResponseDelegate) {
         guard let context, !self.isClosed else {
             delegate.upstreamFailed(.closedBeforeResponse(retryable: true))  // nothing was written
             return
@@ -79,14 +83,25 @@ final class UpstreamConnection: ChannelDuplexHandler {
         self.sentAt = .now()
         self.receivedResponseBytes = false
         self.responseKeepAlive = true
-        self.requestKeepAlive = head.isKeepAlive
         self.requestCount += 1
-        context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        if let body, body.readableBytes > 0 {
-            context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        self.parser.expectResponse(toHEAD: isHEAD)
+        if var body, body.readableBytes > 0 {
+            if body.readableBytes <= Self.coalesceLimit {
+                // A small body travels in the head's buffer: one write, one syscall.
+                var head = head
+                head.writeBuffer(&body)
+                context.writeAndFlush(self.wrapOutboundOut(head), promise: nil)
+                return
+            }
+            context.write(self.wrapOutboundOut(head), promise: nil)
+            context.writeAndFlush(self.wrapOutboundOut(body), promise: nil)
+        } else {
+            context.writeAndFlush(self.wrapOutboundOut(head), promise: nil)
         }
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: nil)
     }
+
+    /// Bodies up to this size are copied behind the head rather than written on their own.
+    static let coalesceLimit = 16 * 1024
 
     /// The request's client went away or timed out: drop the connection (its response state is
     /// unknown, so it cannot be reused).
@@ -128,16 +143,29 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = self.unwrapInboundIn(data)
-        guard let delegate = self.delegate else {
+        let buffer = self.unwrapInboundIn(data)
+        guard self.delegate != nil, self.parser.inResponse else {
             // A response nobody asked for (or for an abandoned request): the connection is unusable.
             self.close()
             return
         }
         self.receivedResponseBytes = true
-        switch part {
+        self.parser.append(buffer)
+        do {
+            while let event = try self.parser.next() { self.deliver(event) }
+        } catch {
+            self.failInFlight(protocolError: true)
+            self.close()
+        }
+    }
+
+    /// One parsed event to the delegate. A delegate may abandon the connection while it handles
+    /// an event; what the rest of the bytes held then goes nowhere.
+    private func deliver(_ event: UpstreamResponseParser.Event) {
+        guard let delegate = self.delegate else { return }
+        switch event {
         case .head(let head):
-            self.responseKeepAlive = head.isKeepAlive
+            self.responseKeepAlive = head.keepAlive
             delegate.upstreamResponseHead(head)
         case .body(let buffer):
             delegate.upstreamResponseBody(buffer)
@@ -148,7 +176,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
             // response that just ended, not to whichever request borrows the connection next.
             self.resumeReads()
             delegate.upstreamResponseEnd()
-            if self.responseKeepAlive && self.requestKeepAlive && !self.isClosed {
+            if self.responseKeepAlive && !self.isClosed {
                 self.pool.release(self)
             } else {
                 self.close()
@@ -164,13 +192,15 @@ final class UpstreamConnection: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
         self.pool.remove(self)
+        // A body that runs until the close ends here; a truncated one is reported below as a
+        // close mid-response.
+        if let event = try? self.parser.inputClosed() { self.deliver(event) }
         self.failInFlight(protocolError: false)
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let isParseError = error is HTTPParserError
-        self.failInFlight(protocolError: isParseError)
+        self.failInFlight(protocolError: false)
         self.close()
     }
 

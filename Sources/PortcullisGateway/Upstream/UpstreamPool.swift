@@ -68,12 +68,8 @@ final class UpstreamPool {
                     if let sslContext {
                         try sync.addHandler(try NIOSSLClientHandler(context: sslContext, serverHostname: serverHostname))
                     }
-                    // No outbound header validation: every header value sent upstream is either
-                    // the client's, already refused by the request decoder (llhttp, or NIOHTTP2's
-                    // header validation) when it holds CR, LF or NUL, or the gateway's own (config
-                    // values checked when compiled, sane request ids, identity text that is
-                    // printable ASCII). The validator cost a handler hop and a pass per request.
-                    try sync.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
+                    // No HTTP codec: UpstreamConnection writes requests and parses responses
+                    // as bytes itself.
                     let connection = UpstreamConnection(endpointKey: key, pool: pool.value)
                     connection.maxIdle = maxIdle
                     try sync.addHandler(connection)

@@ -1,0 +1,64 @@
+import NIOCore
+
+/// An upstream response head as parsed from its bytes, kept as bytes: the status, what the
+/// gateway needs to know (framing, keep-alive, the kind of body, whether a header must be
+/// dropped), and each header's position in `bytes`. Built by ``UpstreamResponseParser``.
+struct UpstreamResponseHead {
+    /// The head as received: the status line and the header lines, without the final empty line.
+    let bytes: ByteBuffer
+    /// Each header's name and (trimmed) value, as offsets into `bytes`, in order.
+    let fields: [Field]
+    let status: Int
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    let minorVersion: Int
+    /// The connection can carry another request once this response ends.
+    let keepAlive: Bool
+    let framing: Framing
+    let body: BodyKind
+    let hasContentLength: Bool
+    /// A header the client must not see is present: hop-by-hop, named in `Connection`, or one
+    /// the gateway sets itself. When false the fields are copied as they are.
+    let needsRewrite: Bool
+    /// Names listed in `Connection` (lowercased, without `close` and `keep-alive`).
+    let connectionTokens: [String]
+
+    struct Field {
+        let nameStart: Int32
+        let nameEnd: Int32
+        let valueStart: Int32
+        let valueEnd: Int32
+    }
+
+    enum Framing: Equatable {
+        /// No body: HEAD, 204, 304.
+        case none
+        case length(Int)
+        case chunked
+        /// The body ends when the connection does.
+        case untilClose
+    }
+
+    enum BodyKind { case eventStream, json, other }
+
+    /// Calls `body` with each header's name and value bytes (valid only inside the call).
+    func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        self.bytes.withUnsafeReadableBytes { all in
+            for field in self.fields {
+                body(
+                    UnsafeRawBufferPointer(rebasing: all[Int(field.nameStart)..<Int(field.nameEnd)]),
+                    UnsafeRawBufferPointer(rebasing: all[Int(field.valueStart)..<Int(field.valueEnd)]))
+            }
+        }
+    }
+
+    /// The value of the first header named `name` (lowercase), for tests and diagnostics.
+    func value(of name: String) -> String? {
+        var found: String?
+        self.forEachField { fieldName, value in
+            if found == nil && String(decoding: fieldName, as: UTF8.self).lowercased() == name {
+                found = String(decoding: value, as: UTF8.self)
+            }
+        }
+        return found
+    }
+}

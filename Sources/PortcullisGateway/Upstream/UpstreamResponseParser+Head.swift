@@ -1,0 +1,157 @@
+import NIOCore
+
+/// The head of a response: its status line and header lines, checked strictly (see
+/// ``UpstreamResponseParser``) and read for framing, keep-alive and the body's kind.
+extension UpstreamResponseParser {
+    /// At most this many header lines in a response head.
+    static let maxFields = 256
+
+    /// Parses a head (status line and header lines, without the final empty line). Returns nil
+    /// for an informational (1xx) response, which the real one follows.
+    static func parseHead(_ head: ByteBuffer, headRequest: Bool) throws(ParseError) -> UpstreamResponseHead? {
+        var fields: [UpstreamResponseHead.Field] = []
+        var status = 0
+        var minor = 0
+        var contentLength: Int?
+        var chunked = false
+        var sawTransferEncoding = false
+        var close = false
+        var keepAliveToken = false
+        var needsRewrite = false
+        var sawContentType = false
+        var body = UpstreamResponseHead.BodyKind.other
+        var tokens: [String] = []
+        try head.withUnsafeReadableBytes { (bytes: UnsafeRawBufferPointer) throws(ParseError) in
+            let count = bytes.count
+            // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+            guard count >= 12, bytes[0] == UInt8(ascii: "H"), bytes[1] == UInt8(ascii: "T"), bytes[2] == UInt8(ascii: "T"),
+                bytes[3] == UInt8(ascii: "P"), bytes[4] == UInt8(ascii: "/"), bytes[5] == UInt8(ascii: "1"),
+                bytes[6] == UInt8(ascii: "."), bytes[7] == UInt8(ascii: "0") || bytes[7] == UInt8(ascii: "1"),
+                bytes[8] == UInt8(ascii: " ")
+            else { throw .badStatusLine }
+            minor = Int(bytes[7] - UInt8(ascii: "0"))
+            for i in 9..<12 {
+                let digit = bytes[i] &- UInt8(ascii: "0")
+                guard digit <= 9 else { throw .badStatusLine }
+                status = status * 10 + Int(digit)
+            }
+            guard status >= 100 else { throw .badStatusLine }
+            var i = 12
+            if i < count && bytes[i] != 0x0D {
+                guard bytes[i] == UInt8(ascii: " ") else { throw .badStatusLine }
+                while i < count && bytes[i] != 0x0D {
+                    let byte = bytes[i]
+                    guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { throw .badStatusLine }
+                    i += 1
+                }
+            }
+            // Header lines, each after a CRLF; the last one runs to the end of the head.
+            while i < count {
+                guard i + 1 < count, bytes[i] == 0x0D, bytes[i + 1] == 0x0A else { throw .badHeader }
+                i += 2
+                guard fields.count < Self.maxFields else { throw .headTooLarge }
+                let nameStart = i
+                while i < count && Self.isTokenByte(bytes[i]) { i += 1 }
+                // No whitespace before the colon, no obs-fold (a line starting with SP or HTAB).
+                guard i > nameStart, i < count, bytes[i] == UInt8(ascii: ":") else { throw .badHeader }
+                let nameEnd = i
+                i += 1
+                while i < count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
+                let valueStart = i
+                var valueEnd = i
+                while i < count && bytes[i] != 0x0D {
+                    let byte = bytes[i]
+                    guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { throw .badHeader }
+                    i += 1
+                    if byte != 0x20 && byte != 0x09 { valueEnd = i }
+                }
+                fields.append(.init(nameStart: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
+                let name = bytes[nameStart..<nameEnd]
+                let value = bytes[valueStart..<valueEnd]
+                if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name) { needsRewrite = true }
+                switch name.count {
+                case 14 where HeaderRules.equalsIgnoringCase(bytes: name, "content-length"):
+                    let length = try Self.contentLength(value)
+                    guard contentLength == nil || contentLength == length else { throw .badFraming }
+                    contentLength = length
+                case 17 where HeaderRules.equalsIgnoringCase(bytes: name, "transfer-encoding"):
+                    // Only plain chunked: another coding would reach the client un-decoded and
+                    // unlabelled once the gateway removes the chunking.
+                    guard !sawTransferEncoding, HeaderRules.equalsIgnoringCase(bytes: value, "chunked") else { throw .badFraming }
+                    sawTransferEncoding = true
+                    chunked = true
+                case 10 where HeaderRules.equalsIgnoringCase(bytes: name, "connection"):
+                    for token in value.split(separator: UInt8(ascii: ",")) {
+                        var token = token[...]
+                        while let first = token.first, first == 0x20 || first == 0x09 { token = token.dropFirst() }
+                        while let last = token.last, last == 0x20 || last == 0x09 { token = token.dropLast() }
+                        if HeaderRules.equalsIgnoringCase(bytes: token, "close") {
+                            close = true
+                        } else if HeaderRules.equalsIgnoringCase(bytes: token, "keep-alive") {
+                            keepAliveToken = true
+                        } else if !token.isEmpty {
+                            tokens.append(String(decoding: token, as: UTF8.self).lowercased())
+                        }
+                    }
+                case 12 where !sawContentType && HeaderRules.equalsIgnoringCase(bytes: name, "content-type"):
+                    sawContentType = true
+                    if HeaderRules.hasPrefixIgnoringCase(bytes: value, "text/event-stream") {
+                        body = .eventStream
+                    } else if HeaderRules.hasPrefixIgnoringCase(bytes: value, "application/json") {
+                        body = .json
+                    }
+                default:
+                    break
+                }
+            }
+        }
+        if status < 200 {
+            // 101 would switch protocols, which the gateway never asks for.
+            guard status != 101 else { throw .badStatusLine }
+            return nil
+        }
+        guard !(chunked && contentLength != nil) else { throw .badFraming }
+        if !tokens.isEmpty { needsRewrite = true }
+        let framing: UpstreamResponseHead.Framing
+        if headRequest || status == 204 || status == 304 {
+            framing = .none
+        } else if chunked {
+            framing = .chunked
+        } else if let contentLength {
+            framing = .length(contentLength)
+        } else {
+            framing = .untilClose
+        }
+        let keepAlive = framing != .untilClose && !close && (minor == 1 || keepAliveToken)
+        return UpstreamResponseHead(
+            bytes: head, fields: fields, status: status, minorVersion: minor, keepAlive: keepAlive, framing: framing,
+            body: body, hasContentLength: contentLength != nil, needsRewrite: needsRewrite, connectionTokens: tokens)
+    }
+
+    /// A `Content-Length` value: 1 to 15 digits, nothing else (no list, no sign).
+    static func contentLength(_ value: Slice<UnsafeRawBufferPointer>) throws(ParseError) -> Int {
+        guard !value.isEmpty, value.count <= 15 else { throw .badFraming }
+        var length = 0
+        for byte in value {
+            let digit = byte &- UInt8(ascii: "0")
+            guard digit <= 9 else { throw .badFraming }
+            length = length * 10 + Int(digit)
+        }
+        return length
+    }
+
+    /// RFC 9110 tchar.
+    @inline(__always)
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
+            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            return true
+        default:
+            return false
+        }
+    }
+}
