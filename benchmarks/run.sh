@@ -165,7 +165,12 @@ for port in $TLS_PORT $NGINX_TLS_PORT; do
   for _ in $(seq 1 100); do curl -sk -o /dev/null "https://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 sleep 0.5
-NGINX_WORKER=$(pgrep -P "$(cat $OUT/nginx.pid)" | head -1)
+NGINX_WORKER=$(pgrep -P "$(cat $OUT/nginx.pid)" | head -1 || true)
+if [ -z "$NGINX_WORKER" ]; then
+  echo "run.sh: nginx did not start (a port in use by a leftover process?):" >&2
+  tail -3 "$OUT/nginx-error.log" >&2
+  exit 1
+fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)

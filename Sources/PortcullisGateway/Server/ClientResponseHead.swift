@@ -11,7 +11,58 @@ enum ClientResponseHead {
         clientVersion.major == 1 && clientVersion.minor == 0 && !upstream.hasContentLength && upstream.framing != .none
     }
 
-    /// The upstream's head as the client gets it: its own headers minus hop-by-hop ones (and
+    /// The upstream's head as an HTTP/1 client gets it, written as bytes: the status line, the
+    /// upstream's header lines copied byte for byte (all at once when none is dropped), the
+    /// gateway's own headers and, when the body will be chunked, the marker. Returns how the
+    /// body travels. Which headers are dropped and added is as in ``forwarded(_:exchange:closeConnection:isHTTP2:)``.
+    static func encodeForwarded(
+        _ upstream: UpstreamResponseHead, exchange: Exchange, closeConnection: Bool, into buffer: inout ByteBuffer
+    ) -> ClientBodyFraming {
+        let http10 = exchange.head.version.major == 1 && exchange.head.version.minor == 0
+        let framing: ClientBodyFraming
+        if upstream.framing == .none || exchange.head.method == .HEAD {
+            framing = .none
+        } else if upstream.hasContentLength || http10 {
+            framing = .asIs  // an HTTP/1.0 client reads to the close (see `closesForHTTP10`)
+        } else {
+            framing = .chunked
+        }
+        buffer.writeStaticString(http10 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        buffer.writeDecimal(upstream.status)
+        buffer.writeInteger(UInt8(ascii: " "))
+        buffer.writeString(HTTPResponseStatus(statusCode: upstream.status).reasonPhrase)
+        upstream.bytes.withUnsafeReadableBytes { all in
+            guard let first = upstream.fields.first else { return }
+            if !upstream.needsRewrite {
+                // Every line goes through: copy them with their separators, in one piece.
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: all[(Int(first.nameStart) - 2)...]))
+                return
+            }
+            let tokens = upstream.connectionTokens
+            for field in upstream.fields {
+                let name = all[Int(field.nameStart)..<Int(field.nameEnd)]
+                if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
+                    || HeaderRules.isListed(bytes: name, in: tokens)
+                {
+                    continue
+                }
+                buffer.writeStaticString("\r\n")
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: all[Int(field.nameStart)..<Int(field.valueEnd)]))
+            }
+        }
+        buffer.writeStaticString("\r\nx-request-id: ")
+        buffer.writeString(exchange.requestID)
+        buffer.writeStaticString("\r\nx-portcullis-overhead-ms: ")
+        var overhead: Int64 = 0
+        if let forwardedAt = exchange.forwardedAt { overhead = (forwardedAt - exchange.receivedAt).nanoseconds }
+        Millis.write(nanoseconds: overhead, into: &buffer)
+        if closeConnection { buffer.writeStaticString("\r\nconnection: close") }
+        if framing == .chunked { buffer.writeStaticString("\r\ntransfer-encoding: chunked") }
+        buffer.writeStaticString("\r\n\r\n")
+        return framing
+    }
+
+    /// The upstream's head as an HTTP/2 client gets it: its own headers minus hop-by-hop ones (and
     /// any it named in `Connection`) and the ones the gateway sets, plus `x-request-id`,
     /// `x-portcullis-overhead-ms` and, when the connection ends with this response, `Connection: close`.
     static func forwarded(

@@ -139,13 +139,19 @@ public final class GatewayServer: Sendable {
         limits.maxHeaderFieldCount = http.maxHeaderCount
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ConnectionGuard(state: state))
-        // Outbound header validation is off: response headers come from the upstream's parsed
-        // response (llhttp already refused CR/LF/NUL in them) or from the gateway itself.
-        // Pipelining assistance is off: ProxyHandler queues pipelined requests itself (see there).
-        try sync.configureHTTPServerPipeline(
-            withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
-            withEncoderConfiguration: .init(), withDecoderLimitConfiguration: limits)
+        try Self.addHTTP1Codec(sync, limits: limits)
         try sync.addHandler(ProxyHandler(loop: loop, connection: state))
+    }
+
+    /// NIO's request decoder and the gateway's own response encoder. Not NIO's
+    /// `configureHTTPServerPipeline`: its pipelining handler is replaced by ProxyHandler's own
+    /// queue, its error handler by ProxyHandler's refusals, and its encoder by
+    /// ``ClientResponseEncoder``, which takes forwarded heads as bytes. No outbound header
+    /// validation: response headers come from the upstream's parsed response (the parser
+    /// refused CR, LF and NUL in them) or from the gateway itself.
+    static func addHTTP1Codec(_ sync: ChannelPipeline.SynchronousOperations, limits: NIOHTTPDecoderLimitConfiguration) throws {
+        try sync.addHandler(ClientResponseEncoder())
+        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
     }
 
     // MARK: Runtime views

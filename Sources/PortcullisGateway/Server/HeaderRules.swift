@@ -74,6 +74,22 @@ enum HeaderRules {
         }
     }
 
+    /// ``isListed(_:in:)`` over a name's bytes (`tokens` are lowercase).
+    static func isListed<Name: Collection<UInt8>>(bytes name: Name, in tokens: [String]) -> Bool {
+        for token in tokens where token.utf8.count == name.count {
+            var equal = true
+            for (byte, expected) in zip(name, token.utf8) {
+                let folded = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte
+                if folded != expected {
+                    equal = false
+                    break
+                }
+            }
+            if equal { return true }
+        }
+        return false
+    }
+
     static func isListed(_ name: String, in tokens: [String]) -> Bool {
         guard !tokens.isEmpty else { return false }
         let lower = name.lowercased()

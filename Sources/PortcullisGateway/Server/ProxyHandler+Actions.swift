@@ -15,8 +15,7 @@ extension ProxyHandler {
             self.runStages(pass, from: from)
         case .sendContinue:
             guard let exchange = self.exchange else { return }
-            self.context.writeAndFlush(
-                self.wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
+            self.writeToClient(.head(HTTPResponseHead(version: exchange.head.version, status: .continue), .none), flush: true)
         case .dispatch:
             self.dispatch()
         case .connect(let token):

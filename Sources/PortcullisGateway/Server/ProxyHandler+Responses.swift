@@ -4,6 +4,30 @@ import PortcullisCore
 
 /// Writing answers, settling the ledger, closing, and the connection's one timer.
 extension ProxyHandler {
+    // MARK: Writing toward the client
+
+    /// One part toward the client: a ``ClientResponsePart`` on HTTP/1 (for
+    /// ``ClientResponseEncoder``), NIO's `HTTPServerResponsePart` on an HTTP/2 stream (for NIO's
+    /// stream codec, which takes heads as `HTTPResponseHead`s).
+    func writeToClient(_ part: ClientResponsePart, flush: Bool = false, promise: EventLoopPromise<Void>? = nil) {
+        let data: NIOAny
+        if self.isHTTP2 {
+            switch part {
+            case .head(let head, _): data = NIOAny(HTTPServerResponsePart.head(head))
+            case .encodedHead: preconditionFailure("heads toward an HTTP/2 stream are never pre-encoded")
+            case .body(let buffer): data = NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))
+            case .end: data = NIOAny(HTTPServerResponsePart.end(nil))
+            }
+        } else {
+            data = NIOAny(part)
+        }
+        if flush {
+            self.context.writeAndFlush(data, promise: promise)
+        } else {
+            self.context.write(data, promise: promise)
+        }
+    }
+
     // MARK: Answers of the gateway's own
 
     /// A refusal: head, OpenAI-shaped body, end (with the promise the ledger waits for).
@@ -30,11 +54,12 @@ extension ProxyHandler {
     }
 
     private func writeLocal(head: HTTPResponseHead, body: ByteBuffer, exchange: Exchange) {
-        // NIO's encoder sends no body in answer to HEAD and CONNECT.
+        // No body in answer to HEAD and CONNECT (the head still says how long it would be).
         let method = exchange.head.method
-        exchange.responseBytes = method == .HEAD || method == .CONNECT ? 0 : body.readableBytes
-        self.context.write(self.wrapOutboundOut(.head(head)), promise: nil)
-        self.context.write(self.wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let bodyless = method == .HEAD || method == .CONNECT
+        exchange.responseBytes = bodyless ? 0 : body.readableBytes
+        self.writeToClient(.head(head, bodyless ? .none : .asIs))
+        if !bodyless { self.writeToClient(.body(body)) }
         self.writeEnd()
     }
 
@@ -58,7 +83,7 @@ extension ProxyHandler {
             return
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(self.wrapOutboundOut(.end(nil)), promise: promise)
+        self.writeToClient(.end, flush: true, promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { result in
             if case .failure = result { self.captureUsage() }
             self.perform(self.machine.lastWriteCompleted(success: result.isSuccess, now: self.now()))
@@ -70,7 +95,7 @@ extension ProxyHandler {
         if self.sse?.atEventBoundary ?? false {
             var comment = context.channel.allocator.buffer(capacity: 14)
             comment.writeStaticString(": keep-alive\n\n")
-            context.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(comment))), promise: nil)
+            self.writeToClient(.body(comment), flush: true)
         }
         // Mid-event, a comment now would split the event: try again one interval later.
         self.machine.keepAliveHandled(now: self.now())
@@ -119,7 +144,7 @@ extension ProxyHandler {
         }
         self.lingering = true
         self.cancelTimer()
-        context.close(mode: .output).whenFailure { _ in context.close(promise: nil) }
+        context.close(mode: .output).assumeIsolated().whenFailure { _ in context.close(promise: nil) }
         context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerLimit) {
             context.close(promise: nil)
         }

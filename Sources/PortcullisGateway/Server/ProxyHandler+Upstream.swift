@@ -86,8 +86,15 @@ extension ProxyHandler {
         }
         exchange.status = head.status
         self.lastRead = now
-        let clientHead = ClientResponseHead.forwarded(head, exchange: exchange, closeConnection: closeAfter, isHTTP2: self.isHTTP2)
-        self.context.write(self.wrapOutboundOut(.head(clientHead)), promise: nil)
+        if self.isHTTP2 {
+            let clientHead = ClientResponseHead.forwarded(head, exchange: exchange, closeConnection: closeAfter, isHTTP2: true)
+            self.writeToClient(.head(clientHead, .asIs))
+        } else {
+            // HTTP/1: the upstream's header lines are copied as bytes, not decoded and re-encoded.
+            var bytes = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)
+            let framing = ClientResponseHead.encodeForwarded(head, exchange: exchange, closeConnection: closeAfter, into: &bytes)
+            self.writeToClient(.encodedHead(bytes, framing))
+        }
         self.pendingFlush = true
         self.armTimer()
     }
@@ -104,7 +111,7 @@ extension ProxyHandler {
         } else if self.usageScanner != nil {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }
-        self.context.write(self.wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        self.writeToClient(.body(buffer))
         self.pendingFlush = true
         if !self.context.channel.isWritable {
             self.perform(self.machine.clientWritabilityChanged(writable: false, now: now))

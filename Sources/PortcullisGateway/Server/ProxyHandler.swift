@@ -17,7 +17,6 @@ import PortcullisCore
 /// keep-alive race, is the machine's decision).
 final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, LedgerObligation {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
 
     let loop: LoopContext
     let connection: ConnectionState

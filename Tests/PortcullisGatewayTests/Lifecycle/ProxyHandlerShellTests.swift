@@ -54,7 +54,7 @@ final class WaitingStage: Stage, Sendable {
             let state = ConnectionState(clientAddress: "127.0.0.1", isTLS: false, isHTTP2: false, listenerName: "main")
             let sync = self.channel.pipeline.syncOperations
             try sync.addHandler(ConnectionGuard(state: state))
-            try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: false)
+            try GatewayServer.addHTTP1Codec(sync, limits: .init())
             try sync.addHandler(ProxyHandler(loop: context, connection: state))
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }
