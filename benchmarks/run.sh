@@ -48,7 +48,15 @@ GW_PORT=$BASE_PORT; MOCK_PORT=$((BASE_PORT + 1)); NGINX_PORT=$((BASE_PORT + 2));
 JWT_PORT=$((BASE_PORT + 4)); TLS_PORT=$((BASE_PORT + 5)); NGINX_TLS_PORT=$((BASE_PORT + 6)); MEM_PORT=$((BASE_PORT + 7))
 MEM_TLS_PORT=$((BASE_PORT + 8)); SLOW_MOCK_PORT=$((BASE_PORT + 9))
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  # nginx's master respawns a worker killed before it, and a worker outlives a killed master:
+  # note the workers, kill the master, then the workers.
+  local workers=""
+  if [ -f "$OUT/nginx.pid" ]; then workers=$(pgrep -P "$(cat "$OUT/nginx.pid")" 2>/dev/null || true); fi
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in $workers; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 # Credentials: an API key, an RS256 key pair whose public half is a JWKS file with one token
