@@ -6,7 +6,8 @@ import NIOPosix
 /// A TCP backend that answers every request with bytes the test wrote by hand (often
 /// malformed), to prove what the gateway does with odd or hostile upstream responses. Each
 /// request (its head, up to the empty line, plus a `Content-Length` body) gets `response`;
-/// with `closeAfterResponse` the connection closes after writing it.
+/// with `closeAfterResponse` the connection closes after writing it. With `pauseAfter`, the
+/// response is written in two parts, its first `pauseAfter` bytes, then the rest after `pause`.
 public final class ScriptedBackend: Sendable {
     private let channel: any Channel
     private let counter: NIOLockedValueBox<Int>
@@ -20,12 +21,16 @@ public final class ScriptedBackend: Sendable {
         typealias OutboundOut = ByteBuffer
         let response: [UInt8]
         let closeAfterResponse: Bool
+        let pauseAfter: Int?
+        let pause: TimeAmount
         let counter: NIOLockedValueBox<Int>
         var pending = ByteBuffer()
 
-        init(response: [UInt8], closeAfterResponse: Bool, counter: NIOLockedValueBox<Int>) {
+        init(response: [UInt8], closeAfterResponse: Bool, pauseAfter: Int?, pause: TimeAmount, counter: NIOLockedValueBox<Int>) {
             self.response = response
             self.closeAfterResponse = closeAfterResponse
+            self.pauseAfter = pauseAfter
+            self.pause = pause
             self.counter = counter
         }
 
@@ -35,6 +40,16 @@ public final class ScriptedBackend: Sendable {
             while let requestLength = Self.completeRequest(self.pending) {
                 self.pending.moveReaderIndex(forwardBy: requestLength)
                 self.counter.withLockedValue { $0 += 1 }
+                if let pauseAfter = self.pauseAfter {
+                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: self.response[..<pauseAfter])), promise: nil)
+                    let rest = ByteBuffer(bytes: self.response[pauseAfter...])
+                    let close = self.closeAfterResponse
+                    context.eventLoop.assumeIsolated().scheduleTask(in: self.pause) {
+                        context.writeAndFlush(self.wrapOutboundOut(rest), promise: nil)
+                        if close { context.close(promise: nil) }
+                    }
+                    return
+                }
                 context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: self.response)), promise: nil)
                 if self.closeAfterResponse {
                     context.close(promise: nil)
@@ -62,7 +77,9 @@ public final class ScriptedBackend: Sendable {
         self.counter = counter
     }
 
-    public static func start(response: String, closeAfterResponse: Bool = false) async throws -> ScriptedBackend {
+    public static func start(
+        response: String, closeAfterResponse: Bool = false, pauseAfter: Int? = nil, pause: TimeAmount = .zero
+    ) async throws -> ScriptedBackend {
         let counter = NIOLockedValueBox(0)
         let bytes = Array(response.utf8)
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -70,7 +87,9 @@ public final class ScriptedBackend: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        Answerer(response: bytes, closeAfterResponse: closeAfterResponse, counter: counter))
+                        Answerer(
+                            response: bytes, closeAfterResponse: closeAfterResponse, pauseAfter: pauseAfter, pause: pause,
+                            counter: counter))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()

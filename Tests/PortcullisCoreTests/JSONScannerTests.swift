@@ -105,5 +105,7 @@ import Testing
 @Suite struct JSONStringTests {
     @Test func escapesControlAndQuotes() {
         #expect(JSONString.quoted("a\"b\\c\n\u{01}") == #""a\"b\\c\n\u0001""#)
+        // What viewers take for line breaks stays escaped; other text passes as it is.
+        #expect(JSONString.quoted("x\u{7F}\u{85}\u{2028}y\u{2029}\u{A0}é€") == #""x\u007f\u0085\u2028y\u2029"# + "\u{A0}é€\"")
     }
 }

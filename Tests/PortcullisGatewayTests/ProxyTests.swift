@@ -189,12 +189,16 @@ struct ProxyTests {
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     + "Connection: keep-alive, X-Secret-Hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
                     + "Proxy-Authorization: Basic abc\r\nUpgrade: h2c\r\nTrailer: x\r\nX-Kept: yes\r\n"
-                    + "X-Forwarded-For: 6.6.6.6\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                    + "X-Forwarded-For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Prefix: /admin\r\n"
+                    + "X-Forwarded-Port: 1\r\nX-Real-IP: 6.6.6.6\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             let text = try await connection.waitFor("\"usage\"")
             #expect(text.hasPrefix("HTTP/1.1 200"))
             await connection.close()
             let recorded = try #require(try await TestHTTP.recorded(mock.url).first)
-            for name in ["connection", "x-secret-hop", "keep-alive", "te", "proxy-authorization", "upgrade", "trailer"] {
+            for name in [
+                "connection", "x-secret-hop", "keep-alive", "te", "proxy-authorization", "upgrade", "trailer", "forwarded",
+                "x-forwarded-prefix", "x-forwarded-port", "x-real-ip",
+            ] {
                 #expect(recorded.recordedHeader(name).isEmpty, "\(name) was forwarded")
             }
             #expect(recorded.recordedHeader("x-kept") == ["yes"])

@@ -7,30 +7,53 @@ import NIOCore
 public enum JSONString {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
-    /// Appends `value` as a quoted JSON string.
+    /// Appends `value` as a quoted JSON string. Besides what JSON requires, DEL, the C1 controls
+    /// (U+0080–U+009F) and U+2028/U+2029 are escaped too: some log viewers and JavaScript
+    /// consumers take them for line breaks, and a log line must stay one line.
     public static func writeQuoted(_ value: String, into buffer: inout ByteBuffer) {
         var value = value
         value.withUTF8 { utf8 in
             buffer.writeInteger(UInt8(ascii: "\""))
+            let count = utf8.count
             var plainStart = 0
-            for index in 0..<utf8.count {
+            var index = 0
+            while index < count {
                 let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[plainStart..<index]))
-                switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                default:
-                    buffer.writeStaticString("\\u00")
-                    buffer.writeInteger(hex[Int(byte >> 4)])
-                    buffer.writeInteger(hex[Int(byte & 0x0F)])
+                var length = 1
+                var escapeCode: UInt16?
+                if byte < 0x20 || byte == 0x7F {
+                    escapeCode = UInt16(byte)
+                } else if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                    escapeCode = UInt16(byte)
+                } else if byte == 0xC2, index + 1 < count, utf8[index + 1] <= 0x9F {
+                    escapeCode = UInt16(utf8[index + 1])  // U+0080–U+009F
+                    length = 2
+                } else if byte == 0xE2, index + 2 < count, utf8[index + 1] == 0x80, utf8[index + 2] == 0xA8 || utf8[index + 2] == 0xA9 {
+                    escapeCode = utf8[index + 2] == 0xA8 ? 0x2028 : 0x2029
+                    length = 3
                 }
-                plainStart = index + 1
+                guard let code = escapeCode else {
+                    index += 1
+                    continue
+                }
+                buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[plainStart..<index]))
+                switch code {
+                case UInt16(UInt8(ascii: "\"")): buffer.writeStaticString("\\\"")
+                case UInt16(UInt8(ascii: "\\")): buffer.writeStaticString("\\\\")
+                case UInt16(UInt8(ascii: "\n")): buffer.writeStaticString("\\n")
+                case UInt16(UInt8(ascii: "\r")): buffer.writeStaticString("\\r")
+                case UInt16(UInt8(ascii: "\t")): buffer.writeStaticString("\\t")
+                default:
+                    buffer.writeStaticString("\\u")
+                    buffer.writeInteger(hex[Int(code >> 12)])
+                    buffer.writeInteger(hex[Int((code >> 8) & 0x0F)])
+                    buffer.writeInteger(hex[Int((code >> 4) & 0x0F)])
+                    buffer.writeInteger(hex[Int(code & 0x0F)])
+                }
+                index += length
+                plainStart = index
             }
-            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[plainStart..<utf8.count]))
+            buffer.writeBytes(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(utf8)[plainStart..<count]))
             buffer.writeInteger(UInt8(ascii: "\""))
         }
     }

@@ -43,6 +43,7 @@ enum ClientResponseHead {
                 let name = all[Int(field.nameStart)..<Int(field.nameEnd)]
                 if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
                     || HeaderRules.isListed(bytes: name, in: tokens)
+                    || (upstream.dropsContentLength && HeaderRules.equalsIgnoringCase(bytes: name, "content-length"))
                 {
                     continue
                 }
@@ -73,7 +74,12 @@ enum ClientResponseHead {
         let rewrite = upstream.needsRewrite
         let tokens = upstream.connectionTokens
         upstream.forEachField { name, value in
-            if rewrite && (HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)) { return }
+            if rewrite
+                && (HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
+                    || (upstream.dropsContentLength && HeaderRules.equalsIgnoringCase(bytes: name, "content-length")))
+            {
+                return
+            }
             let name = String(decoding: name, as: UTF8.self)
             if !tokens.isEmpty && HeaderRules.isListed(name, in: tokens) { return }
             headers.add(name: name, value: String(decoding: value, as: UTF8.self))

@@ -125,18 +125,19 @@ extension HeaderRules {
         }
     }
 
-    /// Request headers the gateway always sets itself, so the client's copy is dropped.
+    /// Request headers the gateway sets itself or that describe the hop into it (every
+    /// `x-forwarded-*`, `Forwarded`, `X-Real-IP`), so the client's copy is dropped: a backend
+    /// must not take a client's word for its address, host, port or path prefix.
     static func isReplacedUpstream(_ name: String) -> Bool {
-        switch name.utf8.count {
+        let count = name.utf8.count
+        if count >= 12 && hasPrefixIgnoringCase(name, "x-forwarded-") { return true }
+        switch count {
         case 4: return equalsIgnoringCase(name, "host")
         case 6: return equalsIgnoringCase(name, "expect")
-        case 9: return equalsIgnoringCase(name, "x-real-ip")
+        case 9: return equalsIgnoringCase(name, "x-real-ip") || equalsIgnoringCase(name, "forwarded")
         case 12: return equalsIgnoringCase(name, "x-request-id")
         case 14: return equalsIgnoringCase(name, "content-length")
-        case 15: return equalsIgnoringCase(name, "x-forwarded-for")
-        case 16: return equalsIgnoringCase(name, "x-forwarded-host")
-        case 17: return equalsIgnoringCase(name, "x-forwarded-proto")
-        default: return equalsIgnoringCase(name, "forwarded")
+        default: return false
         }
     }
 }

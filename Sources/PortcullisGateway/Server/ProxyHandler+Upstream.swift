@@ -77,7 +77,10 @@ extension ProxyHandler {
         if self.batchNow == nil { self.batchNow = self.loop.now() }
         let now = self.now()
         if ClientResponseHead.closesForHTTP10(head, clientVersion: exchange.head.version) { self.machine.closeAfterResponse() }
-        guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: head.body == .eventStream)
+        // Keep-alive comments only go into an event stream whose length is open: inserted into one
+        // with a Content-Length they would push the backend's last bytes past the body's end.
+        let openEventStream = head.body == .eventStream && !head.hasContentLength
+        guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: openEventStream)
         else { return }
         switch head.body {
         case .eventStream: self.sse = SSEScanner()

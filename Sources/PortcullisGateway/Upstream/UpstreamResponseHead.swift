@@ -15,11 +15,15 @@ struct UpstreamResponseHead {
     let keepAlive: Bool
     let framing: Framing
     let body: BodyKind
+    /// A `Content-Length` the client gets (so the body travels as it is).
     let hasContentLength: Bool
     /// A header the client must not see is present: hop-by-hop, named in `Connection`, or one
     /// the gateway sets itself. When false the fields are copied as they are.
     let needsRewrite: Bool
-    /// Names listed in `Connection` (lowercased, without `close` and `keep-alive`).
+    /// The upstream's `Content-Length` is not forwarded (a 204's).
+    let dropsContentLength: Bool
+    /// Names listed in `Connection` (lowercased, without `close`, `keep-alive` and
+    /// `content-length`, which is framing and stays).
     let connectionTokens: [String]
 
     struct Field {

@@ -89,6 +89,10 @@ extension UpstreamResponseParser {
                             close = true
                         } else if HeaderRules.equalsIgnoringCase(bytes: token, "keep-alive") {
                             keepAliveToken = true
+                        } else if HeaderRules.equalsIgnoringCase(bytes: token, "content-length") {
+                            // The body's framing is not the backend's to remove: the length stays
+                            // (dropping it would leave a keep-alive client without an end).
+                            continue
                         } else if !token.isEmpty {
                             tokens.append(String(decoding: token, as: UTF8.self).lowercased())
                         }
@@ -112,6 +116,10 @@ extension UpstreamResponseParser {
         }
         guard !(chunked && contentLength != nil) else { throw .badFraming }
         if !tokens.isEmpty { needsRewrite = true }
+        // A 204 carries no length (RFC 9110 §8.6); a copy would desynchronise the client, and an
+        // HTTP/2 client resets the stream over it.
+        let dropsContentLength = status == 204 && contentLength != nil
+        if dropsContentLength { needsRewrite = true }
         let framing: UpstreamResponseHead.Framing
         if headRequest || status == 204 || status == 304 {
             framing = .none
@@ -125,7 +133,8 @@ extension UpstreamResponseParser {
         let keepAlive = framing != .untilClose && !close && (minor == 1 || keepAliveToken)
         return UpstreamResponseHead(
             bytes: head, fields: fields, status: status, minorVersion: minor, keepAlive: keepAlive, framing: framing,
-            body: body, hasContentLength: contentLength != nil, needsRewrite: needsRewrite, connectionTokens: tokens)
+            body: body, hasContentLength: contentLength != nil && !dropsContentLength, needsRewrite: needsRewrite,
+            dropsContentLength: dropsContentLength, connectionTokens: tokens)
     }
 
     /// A `Content-Length` value: 1 to 15 digits, nothing else (no list, no sign).

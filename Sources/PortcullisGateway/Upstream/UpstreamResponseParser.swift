@@ -10,7 +10,7 @@ import NIOCore
 /// NIO's decoder builds a `String` for every header name and value, which the gateway then
 /// copies into the client's head and NIO encodes again. Strict where laxness smuggles: no
 /// obs-fold, no bytes below 0x20 but HTAB in values, one `Content-Length` (or equal copies),
-/// no `Content-Length` beside `Transfer-Encoding`, chunk sizes of at most 15 hex digits.
+/// no `Content-Length` beside `Transfer-Encoding`, chunk sizes of at most 15 significant hex digits (a size line of at most 1 KiB).
 struct UpstreamResponseParser {
     enum Event {
         case head(UpstreamResponseHead)
@@ -44,11 +44,15 @@ struct UpstreamResponseParser {
     /// connection holds no buffer.
     private var buffer: ByteBuffer?
     private var headRequest = false
+    /// How far a head that arrives in pieces was already searched for its end, so a backend
+    /// sending it byte by byte costs linear, not quadratic, time.
+    private var headScanned = 0
 
     /// A request was sent: its response comes next. `head`: it was a HEAD request (no body).
     mutating func expectResponse(toHEAD head: Bool) {
         self.state = .head
         self.headRequest = head
+        self.headScanned = 0
     }
 
     /// Whether a response is being read (any bytes now belong to it).
@@ -59,13 +63,14 @@ struct UpstreamResponseParser {
 
     /// Adds bytes read from the connection; ``next()`` parses them.
     mutating func append(_ input: ByteBuffer) {
-        if var buffered = self.buffer, buffered.readableBytes > 0 {
-            var input = input
-            buffered.writeBuffer(&input)
-            self.buffer = buffered
-        } else {
+        guard var buffered = self.buffer, buffered.readableBytes > 0 else {
             self.buffer = input
+            return
         }
+        self.buffer = nil  // so `buffered` is unique and grows in place, not copied per read
+        var input = input
+        buffered.writeBuffer(&input)
+        self.buffer = buffered
     }
 
     /// The next event the bytes so far complete, or nil when more bytes are needed. Each call
@@ -89,10 +94,12 @@ struct UpstreamResponseParser {
             case .endPending:
                 preconditionFailure("handled above")
             case .head:
-                guard let end = Self.headEnd(buffer) else {
+                guard let end = Self.headEnd(buffer, from: self.headScanned) else {
                     guard buffer.readableBytes <= Self.maxHeadBytes else { throw .headTooLarge }
+                    self.headScanned = max(0, buffer.readableBytes - 3)
                     return nil
                 }
+                self.headScanned = 0
                 guard end <= Self.maxHeadBytes else { throw .headTooLarge }
                 let headBytes = buffer.readSlice(length: end)!
                 buffer.moveReaderIndex(forwardBy: 4)  // the CRLF ending the last line and the empty line
@@ -167,10 +174,10 @@ struct UpstreamResponseParser {
     // MARK: Framing
 
     /// Offset of the `\r\n\r\n` that ends the head, if it is in `buffer`.
-    static func headEnd(_ buffer: ByteBuffer) -> Int? {
+    static func headEnd(_ buffer: ByteBuffer, from start: Int = 0) -> Int? {
         buffer.withUnsafeReadableBytes { bytes -> Int? in
             let count = bytes.count
-            var i = 0
+            var i = start
             while i + 3 < count {
                 if bytes[i + 3] != 0x0A {
                     i += bytes[i + 3] == 0x0D ? 1 : 4
@@ -199,6 +206,7 @@ struct UpstreamResponseParser {
         try line.withUnsafeReadableBytes { (bytes: UnsafeRawBufferPointer) throws(ParseError) -> Int in
             var size = 0
             var digits = 0
+            var significant = 0
             for byte in bytes {
                 let value: Int
                 switch byte {
@@ -213,7 +221,9 @@ struct UpstreamResponseParser {
                     throw .badChunk
                 }
                 digits += 1
-                guard digits <= 15 else { throw .badChunk }
+                // Leading zeros are padding; more than 15 significant digits overflow.
+                if size != 0 || value != 0 { significant += 1 }
+                guard significant <= 15 else { throw .badChunk }
                 size = size << 4 | value
             }
             guard digits > 0 else { throw .badChunk }

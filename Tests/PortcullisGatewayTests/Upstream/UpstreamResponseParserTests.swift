@@ -76,6 +76,9 @@ import Testing
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\n")
         #expect(parsed.body == "helloabcdefghijklmnopqrstuvwxyz")
         #expect(parsed.ended && parsed.framing == .chunked && parsed.error == nil)
+        // Leading zeros are padding, however many.
+        let padded = Self.parseEverySplit("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n00000000000000000005\r\nhello\r\n000\r\n\r\n")
+        #expect(padded.body == "hello" && padded.ended && padded.error == nil)
     }
 
     @Test func bodyUntilCloseEndsWithTheConnection() {
@@ -122,6 +125,21 @@ import Testing
             return
         }
         #expect(json.body == .json && !json.needsRewrite && json.hasContentLength)
+        // `Connection` may not list the length away; a 204's length is not forwarded.
+        parser.expectResponse(toHEAD: false)
+        parser.append(ByteBuffer(string: "HTTP/1.1 200 OK\r\nConnection: Content-Length\r\nContent-Length: 0\r\n\r\n"))
+        guard case .head(let listed)? = try parser.next(), case .end? = try parser.next() else {
+            Issue.record("no head")
+            return
+        }
+        #expect(listed.connectionTokens.isEmpty && listed.hasContentLength && !listed.dropsContentLength)
+        parser.expectResponse(toHEAD: false)
+        parser.append(ByteBuffer(string: "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n"))
+        guard case .head(let noContent)? = try parser.next() else {
+            Issue.record("no head")
+            return
+        }
+        #expect(noContent.dropsContentLength && !noContent.hasContentLength && noContent.needsRewrite && noContent.framing == .none)
     }
 
     static let refused: [(String, UpstreamResponseParser.ParseError)] = [

@@ -1,3 +1,4 @@
+import NIOCore
 import PortcullisTestSupport
 import Testing
 
@@ -8,14 +9,18 @@ import Testing
     static func yaml(port: Int) -> String {
         """
         listeners: [{ address: 127.0.0.1:0 }]
+        http: { sseKeepAlive: 100ms }
         accessLog: { destination: "off" }
         backends: { scripted: { endpoints: ["http://127.0.0.1:\(port)"] } }
         routes: [{ match: { model: demo-chat }, backend: scripted }]
         """
     }
 
-    static func through(_ response: String, closeAfterResponse: Bool = false, requests: Int = 1) async throws -> [TestHTTP.Reply] {
-        let backend = try await ScriptedBackend.start(response: response, closeAfterResponse: closeAfterResponse)
+    static func through(
+        _ response: String, closeAfterResponse: Bool = false, pauseAfter: Int? = nil, pause: TimeAmount = .zero, requests: Int = 1
+    ) async throws -> [TestHTTP.Reply] {
+        let backend = try await ScriptedBackend.start(
+            response: response, closeAfterResponse: closeAfterResponse, pauseAfter: pauseAfter, pause: pause)
         do {
             let replies = try await withHarness(yaml: Self.yaml(port: backend.port), threads: 1) { (gateway: GatewayHarness) async throws in
                 var replies: [TestHTTP.Reply] = []
@@ -65,6 +70,35 @@ import Testing
         #expect(reply.headers.first(name: "x-kept") == "yes")
         #expect(reply.headers[canonicalForm: "x-request-id"].count == 1)
         #expect(reply.headers.first(name: "x-request-id") != "spoofed")
+    }
+
+    /// `Connection` cannot take the body's length away: a keep-alive client would find no end.
+    @Test func aConnectionListedLengthStays() async throws {
+        let replies = try await Self.through(
+            "HTTP/1.1 200 OK\r\nConnection: content-length, x-hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n\r\nhello", requests: 2)
+        for reply in replies {
+            #expect(reply.status == 200 && reply.body == "hello")
+            #expect(reply.headers.first(name: "content-length") == "5")
+            #expect(reply.headers.first(name: "x-hop") == nil)
+        }
+    }
+
+    @Test func a204LosesItsLength() async throws {
+        let replies = try await Self.through("HTTP/1.1 204 No Content\r\nContent-Length: 3\r\nX-Kept: yes\r\n\r\n", requests: 2)
+        for reply in replies {
+            #expect(reply.status == 204 && reply.body.isEmpty)
+            #expect(reply.headers.first(name: "content-length") == nil)
+            #expect(reply.headers.first(name: "x-kept") == "yes")
+        }
+    }
+
+    /// Keep-alive comments would push the backend's last bytes past a fixed length (where a
+    /// keep-alive client reads them as the next response): none go into such a stream.
+    @Test func noKeepAliveCommentsInAnEventStreamWithALength() async throws {
+        let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 18\r\n\r\n"
+        let reply = try await Self.through(head + "data: a\n\ndata: b\n\n", pauseAfter: head.utf8.count + 9, pause: .milliseconds(450))[0]
+        #expect(reply.status == 200)
+        #expect(reply.body == "data: a\n\ndata: b\n\n")
     }
 
     static let hostile: [String] = [
