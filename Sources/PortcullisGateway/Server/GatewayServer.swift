@@ -35,6 +35,7 @@ public final class GatewayServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelOption(.recvAllocator, value: Self.readBuffers)
                 .childChannelInitializer { channel in
                     tracker.add(channel)
                     let settings = binding.settings
@@ -126,6 +127,13 @@ public final class GatewayServer: Sendable {
         try sync.addHandler(management)
         try sync.addHandler(HTTP2ConnectionErrorHandler())
     }
+
+    /// How every client and upstream channel sizes its reads. Each channel keeps its receive
+    /// buffer between reads, so the starting size is memory every open stream holds: 512 bytes
+    /// instead of NIO's 2 KiB took about 3 KB off each idle HTTP/1 stream (client and upstream
+    /// channel) in the open-streams run. Reads that fill the buffer grow it (up to 64 KiB), so
+    /// large prompts and fast streams still get big reads after the first few.
+    static let readBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
 
     /// The per-stream flow-control window: also the most a stream's upload buffers in the gateway.
     static let streamWindow = 1 << 20

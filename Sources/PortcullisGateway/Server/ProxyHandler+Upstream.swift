@@ -88,6 +88,9 @@ extension ProxyHandler {
         case .other: break
         }
         exchange.status = head.status
+        // No retry can follow a response head: the request body goes, and with it the client's
+        // read buffer it may be a slice of (an idle stream then holds no request bytes).
+        exchange.body = nil
         self.lastRead = now
         if self.isHTTP2 {
             let clientHead = ClientResponseHead.forwarded(head, exchange: exchange, closeConnection: closeAfter, isHTTP2: true)

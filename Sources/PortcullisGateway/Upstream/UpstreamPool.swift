@@ -62,6 +62,7 @@ final class UpstreamPool {
         return ClientBootstrap(group: self.eventLoop)
             .connectTimeout(backend.connectTimeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelOption(.recvAllocator, value: GatewayServer.readBuffers)
             .channelInitializer { channel in
                 do {
                     let sync = channel.pipeline.syncOperations
