@@ -77,7 +77,12 @@ struct ServeOptions: ParsableArguments {
         var lines: [String] = []
         lines.append("Portcullis is listening on \(base)" + (runtime.admin.map { " (admin on port \($0.port))" } ?? ""))
         let model = config.exposedModels.first?.name ?? "MODEL"
-        let auth = quickstart ? " -H 'authorization: Bearer \(Quickstart.demoAPIKey)'" : ""
+        // The quickstart's demo key is known; with a config of one's own, a placeholder says a
+        // credential is needed rather than printing a command that is bound to get 401.
+        let auth =
+            quickstart
+            ? " -H 'authorization: Bearer \(Quickstart.demoAPIKey)'"
+            : (config.authentication.required ? " -H \"authorization: Bearer $API_KEY\"" : "")
         lines.append(
             "Try: curl -s \(base)/v1/chat/completions\(auth) -H 'content-type: application/json' -d '{\"model\":\"\(model)\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}'"
         )

@@ -76,6 +76,24 @@ struct BinaryTests {
         }
     }
 
+    /// The banner's curl line asks for a credential when the config requires one (it would
+    /// only earn a 401 without), and carries none when it does not.
+    @Test func theTryLineSaysWhenACredentialIsNeeded() async throws {
+        try await withTemporaryDirectory { dir in
+            let open = dir + "/open.yaml"
+            let closed = dir + "/closed.yaml"
+            try testConfig(mockURL: "http://127.0.0.1:9").write(toFile: open, atomically: true, encoding: .utf8)
+            let keyed = "authentication:\n  apiKeys:\n    - { name: k, tenant: t, sha256: \(String(repeating: "ab", count: 32)) }"
+            try testConfig(mockURL: "http://127.0.0.1:9", extra: keyed).write(toFile: closed, atomically: true, encoding: .utf8)
+            for (path, needsKey) in [(open, false), (closed, true)] {
+                let gateway = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: ["serve", "--config", path])
+                defer { gateway.terminate() }
+                let tryLine = try await gateway.waitForLine(containing: "Try: curl")
+                #expect(tryLine.contains("authorization: Bearer $API_KEY") == needsKey, "\(tryLine)")
+            }
+        }
+    }
+
     @Test func quickstartRunsWithNoArguments() async throws {
         let gateway = try ChildProcess(executable: TestPaths.portcullisBinary, arguments: [])
         defer { gateway.terminate() }
