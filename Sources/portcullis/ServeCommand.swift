@@ -62,8 +62,8 @@ struct ServeOptions: ParsableArguments {
             try? await group.shutdownGracefully()
             throw ExitCode(1)
         }
-        Self.printBanner(runtime, quickstart: self.config == nil)
-        try await runtime.run()
+        let quickstart = self.config == nil
+        try await runtime.run(onRunning: { Self.printBanner(runtime, quickstart: quickstart) })
         logger.info("stopped")
         try? await group.shutdownGracefully()
     }

@@ -77,7 +77,8 @@ struct BinaryTests {
     }
 
     /// The banner's curl line asks for a credential when the config requires one (it would
-    /// only earn a 401 without), and carries none when it does not.
+    /// only earn a 401 without), and carries none when it does not. A SIGTERM right after it
+    /// stops the gateway cleanly.
     @Test func theTryLineSaysWhenACredentialIsNeeded() async throws {
         try await withTemporaryDirectory { dir in
             let open = dir + "/open.yaml"
@@ -90,6 +91,10 @@ struct BinaryTests {
                 defer { gateway.terminate() }
                 let tryLine = try await gateway.waitForLine(containing: "Try: curl")
                 #expect(tryLine.contains("authorization: Bearer $API_KEY") == needsKey, "\(tryLine)")
+                // The banner is printed once the stop signals are trapped: a SIGTERM sent the
+                // moment it appears drains and exits 0 (it used to be able to kill the process).
+                gateway.signal(SIGTERM)
+                #expect(try await gateway.waitForExit() == 0)
             }
         }
     }

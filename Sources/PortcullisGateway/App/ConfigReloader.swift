@@ -20,19 +20,21 @@ final class ConfigReloader: Service, Sendable {
     private let apply: @Sendable () async -> ReloadOutcome
     private let watchedFile: String?
     private let watchInterval: TimeAmount
-    private let trapsSIGHUP: Bool
+    /// SIGHUP, trapped from start-up on (see ``GatewayRuntime/start``), so one that arrives
+    /// before this service runs is queued instead of ending the process.
+    private let sighup: UnixSignalsSequence?
     private let logger: Logger
     let succeeded = ManagedAtomic<Int>(0)
     let failed = ManagedAtomic<Int>(0)
 
     init(
-        watchedFile: String?, watchInterval: TimeAmount, trapsSIGHUP: Bool, logger: Logger,
+        watchedFile: String?, watchInterval: TimeAmount, sighup: UnixSignalsSequence?, logger: Logger,
         apply: @escaping @Sendable () async -> ReloadOutcome
     ) {
         (self.triggers, self.continuation) = AsyncStream.makeStream(of: Trigger.self)
         self.watchedFile = watchedFile
         self.watchInterval = watchInterval
-        self.trapsSIGHUP = trapsSIGHUP
+        self.sighup = sighup
         self.logger = logger
         self.apply = apply
     }
@@ -54,9 +56,8 @@ final class ConfigReloader: Service, Sendable {
 
     func run() async {
         await withTaskGroup(of: Void.self) { group in
-            if self.trapsSIGHUP {
+            if let signals = self.sighup {
                 group.addTask {
-                    let signals = await UnixSignalsSequence(trapping: .sighup)
                     for await _ in signals.cancelOnGracefulShutdown() {
                         self.logger.info("SIGHUP: reloading config")
                         self.continuation.yield(.signal)

@@ -44,6 +44,7 @@ public final class GatewayRuntime: Sendable {
     let accessLog: AccessLogSink
     let reloader: NIOLockedValueBox<ConfigReloader?> = NIOLockedValueBox(nil)
     let group: NIOLockedValueBox<ServiceGroup?> = NIOLockedValueBox(nil)
+    private let onRunning = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
 
     private init(
         store: SnapshotStore, readiness: Readiness, server: GatewayServer, listenerSet: ListenerSet, admin: EmbeddedHTTPServer?,
@@ -76,6 +77,9 @@ public final class GatewayRuntime: Sendable {
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 },
         options: Options = Options()
     ) async throws -> GatewayRuntime {
+        // Trapped before anything is bound: a SIGHUP during start-up is queued for the
+        // reloader rather than ending the process (its default action).
+        let sighup = options.reloadOnSIGHUP ? await UnixSignalsSequence(trapping: .sighup) : nil
         var loader = GatewayConfigLoader(source: source, environment: environment)
         let read = try loader.read()
         var mock: MockBackend?
@@ -121,7 +125,7 @@ public final class GatewayRuntime: Sendable {
                 source: source, loader: loader, logger: logger, providers: registry, slots: slots, wallClock: wallClock,
                 services: services, accessLog: sink)
             box.set(runtime)
-            runtime.assemble(config: config, options: options)
+            runtime.assemble(config: config, options: options, sighup: sighup)
             return runtime
         } catch {
             for close in opened.reversed() { await close() }
@@ -133,14 +137,16 @@ public final class GatewayRuntime: Sendable {
     /// reloader stops first (no reload during the drain), then the listeners drain (with the
     /// admin still answering `/readyz`), then the admin, the watchers and refreshers, the mock,
     /// and last the access log's final flush.
-    private func assemble(config: ConfigSnapshot, options: Options) {
+    private func assemble(config: ConfigSnapshot, options: Options, sighup: UnixSignalsSequence?) {
         var watched: String?
         if case .file(let path) = self.source, config.source.reload.watch { watched = path }
         let reloader = ConfigReloader(
             watchedFile: watched, watchInterval: .nanoseconds(config.source.reload.intervalNanos),
-            trapsSIGHUP: options.reloadOnSIGHUP, logger: self.logger, apply: { [self] in await self.applyReload() })
+            sighup: sighup, logger: self.logger, apply: { [self] in await self.applyReload() })
         self.reloader.withLockedValue { $0 = reloader }
-        var services: [any Service] = [AccessLogService(server: self.server)]
+        // First, so it stops last; it runs once the group traps its stop signals.
+        var services: [any Service] = [RunningNotice { [self] in self.onRunning.withLockedValue { $0 }?() }]
+        services.append(AccessLogService(server: self.server))
         if let mock = self.mock { services.append(MockService(mock: mock)) }
         services.append(JWKSRefreshService(registry: self.providers))
         services.append(CertificateWatcher(listeners: self.listenerSet))
@@ -157,7 +163,10 @@ public final class GatewayRuntime: Sendable {
     }
 
     /// Runs every service until the graceful stop has finished (a signal, or ``shutdown()``).
-    public func run() async throws {
+    /// `onRunning` is called once the services run, when the stop signals are already trapped
+    /// (a banner printed from it promises that a SIGTERM drains).
+    public func run(onRunning: (@Sendable () -> Void)? = nil) async throws {
+        self.onRunning.withLockedValue { $0 = onRunning }
         guard let group = self.group.withLockedValue({ $0 }) else { return }
         try await group.run()
     }

@@ -59,7 +59,7 @@ struct LedgerIntegrationTests {
                       issuer: https://idp.test/
                       audiences: [portcullis]
                       algorithms: [RS256]
-                      jwks: { uri: "\(jwks.url)", refresh: 1h, minRefetchInterval: 1ms, timeout: 5s, refetchWait: 200ms }
+                      jwks: { uri: "\(jwks.url)", refresh: 1h, minRefetchInterval: 1ms, timeout: 10m, refetchWait: 200ms }
                       claims: { tenant: tenant }
                     - name: idp2
                       issuer: https://idp2.test/
