@@ -7,6 +7,8 @@ public final class ChildProcess: Sendable {
     private let process: Process
     private let output = NIOLockedValueBox<String>("")
     private let lineWaiters = NIOLockedValueBox<[(String, CheckedContinuation<String, Never>)]>([])
+    /// The output pipe reached its end (read on another queue, so possibly after the exit).
+    private let outputEnded = NIOLockedValueBox(false)
 
     public var pid: Int32 { self.process.processIdentifier }
     public var isRunning: Bool { self.process.isRunning }
@@ -25,10 +27,12 @@ public final class ChildProcess: Sendable {
         self.process = process
         let output = self.output
         let waiters = self.lineWaiters
+        let ended = self.outputEnded
         pipe.fileHandleForReading.readabilityHandler = { handle in
             let data = handle.availableData
             guard !data.isEmpty else {
                 handle.readabilityHandler = nil
+                ended.withLockedValue { $0 = true }
                 return
             }
             let text = String(decoding: data, as: UTF8.self)
@@ -84,12 +88,18 @@ public final class ChildProcess: Sendable {
         kill(self.process.processIdentifier, signal)
     }
 
-    /// Waits (bounded) for the process to exit and returns its status.
+    /// Waits (bounded) for the process to exit and returns its status. Its output is read on
+    /// another queue: the wait also lets the last of it arrive (bounded too), so
+    /// `capturedOutput` is complete afterwards.
     public func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
         let deadline = ContinuousClock.now + timeout
         while self.process.isRunning {
             if ContinuousClock.now > deadline { throw TestFailure("process \(self.pid) did not exit") }
             try await Task.sleep(for: .milliseconds(20))
+        }
+        let outputDeadline = ContinuousClock.now + .seconds(5)
+        while !self.outputEnded.withLockedValue({ $0 }) && ContinuousClock.now < outputDeadline {
+            try await Task.sleep(for: .milliseconds(10))
         }
         return self.process.terminationStatus
     }

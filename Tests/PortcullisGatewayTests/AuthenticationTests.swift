@@ -221,8 +221,8 @@ struct AuthenticationTests {
                 try await TestHTTP.chat(gateway.baseURL, extraHeaders: bearer(oldToken)).status == 401 ? true : nil
             }
             // Issuer down: the cached key set keeps serving fresh tokens.
-            let fetchesBefore = jwks.fetchCount
             await jwks.stop()
+            let fetchesBefore = jwks.fetchCount
             try await Task.sleep(for: .milliseconds(900))  // several refresh attempts fail meanwhile
             #expect(jwks.fetchCount == fetchesBefore)
             let fresh = try second.sign(testClaims(extra: ["jti": "after-outage"]), alg: "ES256")

@@ -148,7 +148,7 @@ struct RefusalTests {
 
 @Suite("Slow and idle clients", .serialized)
 struct ClientTimeoutTests {
-    static let http = "http: { headerTimeout: 400ms, bodyTimeout: 400ms, idleTimeout: 600ms }"
+    static let http = "http: { headerTimeout: 400ms, bodyTimeout: 400ms, idleTimeout: 2s }"
 
     @Test func slowHeadersGet408AndAreClosed() async throws {
         try await withGateway(http: Self.http) { gateway, _ in

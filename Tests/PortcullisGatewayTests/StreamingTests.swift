@@ -143,7 +143,8 @@ struct StreamingTests {
     }
 
     @Test func clientLeavingMidStreamCancelsTheUpstreamRequest() async throws {
-        try await withGateway(mockArguments: ["--chunks", "20", "--chunk-delay-ms", "50"]) { gateway, mock in
+        // A long stream (10 s): the abort must reach the backend before it ends on its own.
+        try await withGateway(mockArguments: ["--chunks", "200", "--chunk-delay-ms", "50"]) { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)
             let body = Self.streamBody
             try await connection.send(

@@ -285,9 +285,9 @@ struct TLSTests {
             let gateway = try await GatewayHarness.start(
                 yaml: tlsYAML(mockURL: mock.url, certificates: certificates), services: GatewayServices(ledgerProbe: probe))
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)
-            // About a second, and about ten seconds: the second outlives the two-second drain.
+            // About half a second, and about ten seconds: the second outlives the two-second drain.
             connection.openStream(
-                1, headers: [("x-request-id", "short"), ("x-mock-chunks", "4"), ("x-mock-chunk-delay-ms", "250")],
+                1, headers: [("x-request-id", "short"), ("x-mock-chunks", "4"), ("x-mock-chunk-delay-ms", "150")],
                 body: #"{"model":"demo-chat","stream":true}"#)
             connection.openStream(
                 3, headers: [("x-request-id", "long"), ("x-mock-chunks", "20"), ("x-mock-chunk-delay-ms", "500")],

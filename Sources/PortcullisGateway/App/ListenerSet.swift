@@ -122,9 +122,10 @@ final class ListenerSet: Service, Sendable {
         self.readiness.startDraining()
         let configured = TimeAmount.nanoseconds(self.server.store.current.config.http.drainTimeoutNanos)
         let timeout = self.drainLimit.withLockedValue { $0 }.map { min($0, configured) } ?? configured
+        // The listeners close first: once "draining" is logged, no connection is accepted.
+        for listener in self.current { try? await listener.channel.close() }
         let open = self.server.connections.count
         self.logger.info("draining", metadata: ["connections": "\(open)", "timeout": "\(timeout)"])
-        for listener in self.current { try? await listener.channel.close() }
         await self.server.markDraining()
         for channel in self.server.connections.all {
             channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())

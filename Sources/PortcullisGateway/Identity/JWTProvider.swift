@@ -31,7 +31,11 @@ final class JWTProvider: Sendable {
         var keys: JWKSet?
         var version: UInt64
         var policy: JWKSRefreshPolicy
+        /// Requests owed a fetch that starts after they arrived (a key published a moment ago
+        /// is only in a response made after it).
         var waiters: [EventLoopPromise<Void>] = []
+        /// Requests waiting on the fetch in flight (nil: none in flight).
+        var inFlight: [EventLoopPromise<Void>]?
         var wakeUp = false
     }
 
@@ -88,17 +92,30 @@ final class JWTProvider: Sendable {
     func refetchForUnknownKid(on eventLoop: any EventLoop) -> (EventLoopFuture<Void>, @Sendable () -> Void)? {
         guard self.config.spec.secret == nil else { return nil }
         let promise: EventLoopPromise<Void>? = self.state.withLockedValue { state in
-            guard state.policy.allowUnknownKidFetch(at: .now()) else { return nil }
+            if !state.waiters.isEmpty || state.policy.allowUnknownKidFetch(at: .now()) {
+                // A fetch is owed already (free to join), or the rate limit allows one.
+                let promise = eventLoop.makePromise(of: Void.self)
+                state.waiters.append(promise)
+                return promise
+            }
+            guard state.inFlight != nil else { return nil }
+            // No new fetch allowed yet: the one in flight is the best there is.
             let promise = eventLoop.makePromise(of: Void.self)
-            state.waiters.append(promise)
+            state.inFlight!.append(promise)
             return promise
         }
         guard let promise else { return nil }
         let cancel: @Sendable () -> Void = { [self] in
             let removed = self.state.withLockedValue { state -> Bool in
-                guard let index = state.waiters.firstIndex(where: { $0.futureResult === promise.futureResult }) else { return false }
-                state.waiters.remove(at: index)
-                return true
+                if let index = state.waiters.firstIndex(where: { $0.futureResult === promise.futureResult }) {
+                    state.waiters.remove(at: index)
+                    return true
+                }
+                if let index = state.inFlight?.firstIndex(where: { $0.futureResult === promise.futureResult }) {
+                    state.inFlight!.remove(at: index)
+                    return true
+                }
+                return false
             }
             if removed { promise.fail(CancellationError()) }
         }
@@ -134,12 +151,18 @@ final class JWTProvider: Sendable {
                 try? await Task.sleep(nanoseconds: 50_000_000)
             }
             if self.stopped.load(ordering: .relaxed) || Task.isCancelled { break }
-            self.state.withLockedValue { $0.wakeUp = false }
+            // This fetch answers the requests already waiting; those arriving during it wait
+            // for the next one, which starts as soon as this one ends.
+            self.state.withLockedValue { state in
+                state.wakeUp = false
+                state.inFlight = state.waiters
+                state.waiters.removeAll()
+            }
             let success = await self.fetchOnce()
             let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
                 next = state.policy.fetchEnded(success: success, at: .now())
-                defer { state.waiters.removeAll() }
-                return state.waiters
+                defer { state.inFlight = nil }
+                return state.inFlight ?? []
             }
             // A request waiting for a new key cannot be told the token is bad when the issuer
             // could not be asked: a failed refetch fails the wait (503 auth_unavailable).
@@ -148,8 +171,11 @@ final class JWTProvider: Sendable {
             }
         }
         let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
-            defer { state.waiters.removeAll() }
-            return state.waiters
+            defer {
+                state.waiters.removeAll()
+                state.inFlight = nil
+            }
+            return state.waiters + (state.inFlight ?? [])
         }
         for waiter in waiters { waiter.succeed() }
     }
