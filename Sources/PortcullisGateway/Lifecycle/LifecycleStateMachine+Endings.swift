@@ -51,13 +51,21 @@ extension LifecycleStateMachine {
     }
 
     /// The handler is leaving the pipeline: nothing more can arrive, so whatever is still open
-    /// settles now (a last write whose promise did not complete counts as not delivered).
+    /// settles now. A last write still pending: on HTTP/1 its channel is closing and has
+    /// already failed it (counted as not delivered); an HTTP/2 stream's channel goes once its
+    /// END_STREAM frame is handed to the connection, whose write (flushed at the end of the
+    /// tick, see ``FlushCoalescer``) still holds the promise and always completes it, so
+    /// the stream's exchange settles on that promise.
     mutating func handlerRemoved() -> Action {
-        guard case .active(let active) = self.state else {
+        guard case .active(var active) = self.state else {
             self.state = .closed
             return .none
         }
         switch active.step {
+        case .finishing where self.mode == .http2Stream:
+            active.clientGone = true
+            self.state = .active(active)
+            return .none
         case .finishing(let outcome, _):
             self.state = .closed
             return .abandoned(cleanup: [], settle: outcome == .completed ? .clientAborted(.writingResponse) : outcome)

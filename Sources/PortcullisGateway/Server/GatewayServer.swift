@@ -113,6 +113,8 @@ public final class GatewayServer: Sendable {
                 maxGraceTime: .nanoseconds(http.drainTimeoutNanos), keepalive: nil))
         // Streams live on their connection's event loop, so the shared state stays loop-bound.
         let boundState = NIOLoopBound(state, eventLoop: channel.eventLoop)
+        // Between TLS and HTTP/2: the streams' flushes become one write per read batch or tick.
+        try sync.addHandler(FlushCoalescer())
         _ = try sync.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: stream,
             streamDelegate: StreamEventsGuard(management.http2StreamDelegate, eventLoop: channel.eventLoop)

@@ -126,6 +126,8 @@ import Testing
                 // The connection ended; a new one starts (the counts carry on per id space).
                 apply { $0.clientClosed() }
                 apply { $0.handlerRemoved() }
+                // NIO completes every write promise: one still pending completes now.
+                apply { $0.lastWriteCompleted(success: Bool.random(using: &random), now: now) }
                 for id in started where settled[id] != 1 {
                     Issue.record("seed \(seed): exchange \(id) settled \(settled[id] ?? 0) times")
                 }
@@ -138,6 +140,7 @@ import Testing
         }
         apply { $0.clientClosed() }
         apply { $0.handlerRemoved() }
+        apply { $0.lastWriteCompleted(success: Bool.random(using: &random), now: now) }
         for id in started where settled[id] != 1 {
             Issue.record("seed \(seed): exchange \(id) settled \(settled[id] ?? 0) times")
         }

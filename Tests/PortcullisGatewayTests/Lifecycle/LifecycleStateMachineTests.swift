@@ -32,8 +32,8 @@ import Testing
     }
 
     /// A forwarding machine whose response is streaming.
-    static func streaming(eventStream: Bool = false) -> Machine {
-        var (m, token) = forwarding()
+    static func streaming(eventStream: Bool = false, mode: Machine.Mode = .http1) -> Machine {
+        var (m, token) = forwarding(mode: mode)
         let sent = m.requestSent(token, now: t0, responseTimeout: .seconds(5), idleTimeout: .seconds(20))
         #expect(sent)
         #expect(m.upstreamResponseHead(now: t0, isEventStream: eventStream) == .writeResponseHead(closeAfter: false))
@@ -186,6 +186,18 @@ import Testing
         _ = lost.upstreamResponseEnded(now: Self.t0)
         _ = lost.clientClosed()
         #expect(lost.handlerRemoved() == .abandoned(cleanup: [], settle: .clientAborted(.writingResponse)))
+        // An HTTP/2 stream's channel goes before the connection's write (and its promise)
+        // completes: the promise still decides, after the handler left.
+        var h2 = Self.streaming(mode: .http2Stream)
+        #expect(h2.upstreamResponseEnded(now: Self.t0) == .writeEnd)
+        #expect(h2.clientClosed() == .none)
+        #expect(h2.handlerRemoved() == .none)
+        #expect(h2.lastWriteCompleted(success: true, now: Self.t0) == .settle(.completed, then: .streamDone))
+        #expect(h2.isClosed)
+        var h2Lost = Self.streaming(mode: .http2Stream)
+        _ = h2Lost.upstreamResponseEnded(now: Self.t0)
+        #expect(h2Lost.handlerRemoved() == .none)
+        #expect(h2Lost.lastWriteCompleted(success: false, now: Self.t0) == .settle(.clientAborted(.writingResponse), then: .streamDone))
         // The write completes first: the exchange completed, and the close is only the connection's.
         var n = Self.streaming()
         _ = n.upstreamResponseEnded(now: Self.t0)
