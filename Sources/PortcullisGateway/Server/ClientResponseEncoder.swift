@@ -29,6 +29,8 @@ final class ClientResponseEncoder: ChannelOutboundHandler {
         case .encodedHead(let bytes, let framing):
             self.framing = framing
             context.write(self.wrapOutboundOut(bytes), promise: promise)
+        case .http2Head:
+            preconditionFailure("an HTTP/2 head on an HTTP/1 connection")
         case .body(let part):
             switch self.framing {
             case .asIs:

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import PortcullisCore
 
@@ -63,35 +64,48 @@ enum ClientResponseHead {
         return framing
     }
 
-    /// The upstream's head as an HTTP/2 client gets it: its own headers minus hop-by-hop ones (and
-    /// any it named in `Connection`) and the ones the gateway sets, plus `x-request-id`,
-    /// `x-portcullis-overhead-ms` and, when the connection ends with this response, `Connection: close`.
-    static func forwarded(
-        _ upstream: UpstreamResponseHead, exchange: Exchange, closeConnection: Bool, isHTTP2: Bool
-    ) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
+    /// The upstream's head as an HTTP/2 client gets it, as HPACK fields built straight from the
+    /// upstream's bytes (no `HTTPHeaders` in between): `:status`, the upstream's headers with
+    /// lowercased names minus hop-by-hop ones (and any it named in `Connection`) and the ones
+    /// the gateway sets, plus `x-request-id` and `x-portcullis-overhead-ms`. Nothing enters the
+    /// HPACK dynamic table (see ``HTTP2StreamCodec``).
+    static func forwardedHTTP2(_ upstream: UpstreamResponseHead, exchange: Exchange) -> HPACKHeaders {
+        var headers = HPACKHeaders()
         headers.reserveCapacity(upstream.fields.count + 3)
+        Self.addStatus(upstream.status, to: &headers)
         let rewrite = upstream.needsRewrite
         let tokens = upstream.connectionTokens
         upstream.forEachField { name, value in
             if rewrite
                 && (HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
+                    || HeaderRules.isListed(bytes: name, in: tokens)
                     || (upstream.dropsContentLength && HeaderRules.equalsIgnoringCase(bytes: name, "content-length")))
             {
                 return
             }
-            let name = String(decoding: name, as: UTF8.self)
-            if !tokens.isEmpty && HeaderRules.isListed(name, in: tokens) { return }
-            headers.add(name: name, value: String(decoding: value, as: UTF8.self))
+            headers.add(
+                name: HeaderRules.lowercasedName(bytes: name), value: String(decoding: value, as: UTF8.self), indexing: .nonIndexable)
         }
-        headers.add(name: "x-request-id", value: exchange.requestID)
+        headers.add(name: "x-request-id", value: exchange.requestID, indexing: .nonIndexable)
         var overhead: Int64 = 0
         if let forwardedAt = exchange.forwardedAt { overhead = (forwardedAt - exchange.receivedAt).nanoseconds }
-        headers.add(name: "x-portcullis-overhead-ms", value: Millis.string(nanoseconds: overhead))
-        if closeConnection && !isHTTP2 {
-            headers.add(name: "connection", value: "close")
+        headers.add(name: "x-portcullis-overhead-ms", value: Millis.string(nanoseconds: overhead), indexing: .nonIndexable)
+        return headers
+    }
+
+    /// `:status` first. The codes in HPACK's static table (RFC 7541 Appendix A) go out as one
+    /// byte (a full static match adds nothing to the dynamic table); the others as a literal.
+    static func addStatus(_ status: Int, to headers: inout HPACKHeaders) {
+        switch status {
+        case 200: headers.add(name: ":status", value: "200", indexing: .indexable)
+        case 204: headers.add(name: ":status", value: "204", indexing: .indexable)
+        case 206: headers.add(name: ":status", value: "206", indexing: .indexable)
+        case 304: headers.add(name: ":status", value: "304", indexing: .indexable)
+        case 400: headers.add(name: ":status", value: "400", indexing: .indexable)
+        case 404: headers.add(name: ":status", value: "404", indexing: .indexable)
+        case 500: headers.add(name: ":status", value: "500", indexing: .indexable)
+        default: headers.add(name: ":status", value: String(status), indexing: .nonIndexable)
         }
-        return HTTPResponseHead(version: exchange.head.version, status: HTTPResponseStatus(statusCode: upstream.status), headers: headers)
     }
 
     /// The head of an answer of the gateway's own (a refusal, the model list).

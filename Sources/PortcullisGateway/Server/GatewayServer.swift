@@ -121,7 +121,7 @@ public final class GatewayServer: Sendable {
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
                 let streamSync = streamChannel.pipeline.syncOperations
-                try streamSync.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try streamSync.addHandler(HTTP2StreamCodec())
                 try streamSync.addHandler(
                     ProxyHandler(loop: contexts.current(streamChannel.eventLoop), connection: boundState.value))
             }

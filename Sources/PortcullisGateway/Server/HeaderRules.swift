@@ -74,6 +74,15 @@ enum HeaderRules {
         }
     }
 
+    /// A header name's bytes as a lowercase `String` (HTTP/2 requires lowercase names; an
+    /// HTTP/1 upstream may send `Content-Type`).
+    static func lowercasedName(bytes name: UnsafeRawBufferPointer) -> String {
+        String(unsafeUninitializedCapacity: name.count) { out in
+            for (i, byte) in name.enumerated() { out[i] = (byte >= 0x41 && byte <= 0x5A) ? byte | 0x20 : byte }
+            return name.count
+        }
+    }
+
     /// ``isListed(_:in:)`` over a name's bytes (`tokens` are lowercase).
     static func isListed<Name: Collection<UInt8>>(bytes name: Name, in tokens: [String]) -> Bool {
         for token in tokens where token.utf8.count == name.count {

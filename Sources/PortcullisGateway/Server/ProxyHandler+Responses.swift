@@ -6,25 +6,12 @@ import PortcullisCore
 extension ProxyHandler {
     // MARK: Writing toward the client
 
-    /// One part toward the client: a ``ClientResponsePart`` on HTTP/1 (for
-    /// ``ClientResponseEncoder``), NIO's `HTTPServerResponsePart` on an HTTP/2 stream (for NIO's
-    /// stream codec, which takes heads as `HTTPResponseHead`s).
+    /// One part toward the client (HTTP/1 connection or HTTP/2 stream alike).
     func writeToClient(_ part: ClientResponsePart, flush: Bool = false, promise: EventLoopPromise<Void>? = nil) {
-        let data: NIOAny
-        if self.isHTTP2 {
-            switch part {
-            case .head(let head, _): data = NIOAny(HTTPServerResponsePart.head(head))
-            case .encodedHead: preconditionFailure("heads toward an HTTP/2 stream are never pre-encoded")
-            case .body(let buffer): data = NIOAny(HTTPServerResponsePart.body(.byteBuffer(buffer)))
-            case .end: data = NIOAny(HTTPServerResponsePart.end(nil))
-            }
-        } else {
-            data = NIOAny(part)
-        }
         if flush {
-            self.context.writeAndFlush(data, promise: promise)
+            self.context.writeAndFlush(NIOAny(part), promise: promise)
         } else {
-            self.context.write(data, promise: promise)
+            self.context.write(NIOAny(part), promise: promise)
         }
     }
 

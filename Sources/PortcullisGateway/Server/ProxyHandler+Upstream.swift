@@ -93,8 +93,8 @@ extension ProxyHandler {
         exchange.body = nil
         self.lastRead = now
         if self.isHTTP2 {
-            let clientHead = ClientResponseHead.forwarded(head, exchange: exchange, closeConnection: closeAfter, isHTTP2: true)
-            self.writeToClient(.head(clientHead, .asIs))
+            let bodyless = head.framing == .none || exchange.head.method == .HEAD
+            self.writeToClient(.http2Head(ClientResponseHead.forwardedHTTP2(head, exchange: exchange), bodyless ? .none : .asIs))
         } else {
             // HTTP/1: the upstream's header lines are copied as bytes, not decoded and re-encoded.
             var bytes = self.context.channel.allocator.buffer(capacity: head.bytes.readableBytes + 160)

@@ -76,7 +76,8 @@ enum RequestHeadCheck {
         }
         if head.method == .CONNECT || head.method == .TRACE { return .refused(.unsupportedMethod, facts) }
         let isHTTP11 = !isHTTP2 && head.version.major == 1 && head.version.minor >= 1
-        if isHTTP11 && hosts == 0 { return .refused(.badHost(.missing), facts) }
+        // An HTTP/2 request names its host in `:authority` (which becomes `host`) or `host`.
+        if (isHTTP11 || isHTTP2) && hosts == 0 { return .refused(.badHost(.missing), facts) }
         if hosts > 1 { return .refused(.badHost(.duplicated), facts) }
         if let hostValue, !Self.isValidHost(hostValue) { return .refused(.badHost(.invalid), facts) }
         if !isHTTP2 && head.version.major == 1 && head.version.minor == 0 && transferEncoding {

@@ -77,7 +77,8 @@ import Testing
     @Test func http2HeaderBlocksAreHeldToTheHeaderLimits() throws {
         let many = (0..<120).map { ("x-h\($0)", "v") }
         #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", many, http2: true)) == .headersTooLarge)
-        // HTTP/2 carries :authority; without it the translated head has no Host, which is fine.
-        #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [], http2: true)) == nil)
+        // An HTTP/2 request's :authority arrives as `host`; with neither it names no host: 400.
+        #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [], http2: true)) == .badHost(.missing))
+        #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [("host", "gw")], http2: true)) == nil)
     }
 }
