@@ -86,7 +86,7 @@ extension GatewayError {
         case .notFound: "No endpoint is served at this path."
         case .methodNotAllowed(let endpoint): "This endpoint does not accept this HTTP method; allowed: \(endpoint.allowedMethod ?? "none")."
         case .badPath: "The request target is not a valid origin-form path."
-        case .badHost(.missing): "An HTTP/1.1 request must carry exactly one Host header; it has none."
+        case .badHost(.missing): "A request must name its host (one Host header, or :authority on HTTP/2); it has none."
         case .badHost(.duplicated): "An HTTP/1.1 request must carry exactly one Host header; it has several."
         case .badHost(.invalid): "The Host header is not a valid host[:port]."
         case .ambiguousFraming: "Transfer-Encoding is not allowed on an HTTP/1.0 request."

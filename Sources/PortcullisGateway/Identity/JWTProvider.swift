@@ -37,6 +37,8 @@ final class JWTProvider: Sendable {
         /// Requests waiting on the fetch in flight (nil: none in flight).
         var inFlight: [EventLoopPromise<Void>]?
         var wakeUp = false
+        /// The refresh loop has ended: nobody would complete a new waiter.
+        var finished = false
     }
 
     init(config: JWTProviderConfig, logger: Logger) throws {
@@ -92,6 +94,11 @@ final class JWTProvider: Sendable {
     func refetchForUnknownKid(on eventLoop: any EventLoop) -> (EventLoopFuture<Void>, @Sendable () -> Void)? {
         guard self.config.spec.secret == nil else { return nil }
         let promise: EventLoopPromise<Void>? = self.state.withLockedValue { state in
+            // An ended provider fetches no more; and the waits are bounded in number (tokens
+            // with made-up kids must not park requests without end).
+            guard !state.finished,
+                state.waiters.count + (state.inFlight?.count ?? 0) < Self.maxWaiting
+            else { return nil }
             if !state.waiters.isEmpty || state.policy.allowUnknownKidFetch(at: .now()) {
                 // A fetch is owed already (free to join), or the rate limit allows one.
                 let promise = eventLoop.makePromise(of: Void.self)
@@ -121,6 +128,10 @@ final class JWTProvider: Sendable {
         }
         return (promise.futureResult, cancel)
     }
+
+    /// The most requests that wait for a refetch at once; beyond it a token with an unknown
+    /// `kid` is refused as if no refetch were allowed.
+    static let maxWaiting = 256
 
     /// Wakes the refresh loop for a fetch now (a token arrived while no key set has been
     /// obtained yet); nobody waits for it.
@@ -174,6 +185,7 @@ final class JWTProvider: Sendable {
             defer {
                 state.waiters.removeAll()
                 state.inFlight = nil
+                state.finished = true
             }
             return state.waiters + (state.inFlight ?? [])
         }

@@ -9,8 +9,8 @@ import NIOCore
 /// connection reads waits for the end of that read batch, and one asked for from anywhere
 /// else (an upstream's read, a timer) waits for the end of the current event-loop tick
 /// (a task, which NIO runs after every IO event of the wakeup): the same idea as Netty's
-/// `FlushConsolidationHandler`, which NIO does not ship. The delay is bounded by one tick, and
-/// a close flushes first (a GOAWAY or a last frame is never left behind).
+/// `FlushConsolidationHandler`, which NIO does not ship. The delay is bounded by one tick or
+/// 64 KiB written, and a close flushes first (a GOAWAY or a last frame is never left behind).
 final class FlushCoalescer: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -19,6 +19,11 @@ final class FlushCoalescer: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// A flush was asked for and not passed on yet.
     private var pending = false
+    /// Bytes written since the last flush passed on. TLS holds writes until it is flushed, so
+    /// the socket's writability (the streams' backpressure) only sees them then: past
+    /// `byteLimit` a flush goes at once (Netty's handler caps its deferral too).
+    private var unflushedBytes = 0
+    static let byteLimit = 64 * 1024
     /// A task that passes the pending flush on is queued for the end of this tick.
     private var scheduled = false
     private var context: ChannelHandlerContext?
@@ -42,7 +47,20 @@ final class FlushCoalescer: ChannelDuplexHandler, RemovableChannelHandler {
         self.flushNow()
     }
 
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch self.unwrapOutboundIn(data) {
+        case .byteBuffer(let buffer): self.unflushedBytes += buffer.readableBytes
+        case .fileRegion(let region): self.unflushedBytes += region.readableBytes
+        }
+        context.write(data, promise: promise)
+    }
+
     func flush(context: ChannelHandlerContext) {
+        if self.unflushedBytes >= Self.byteLimit {
+            self.pending = true
+            self.flushNow()
+            return
+        }
         self.pending = true
         // Scheduled even inside a read batch: if that batch's end already passed the flush on,
         // the task finds nothing pending; if no end ever came, the task still does it.
@@ -62,6 +80,7 @@ final class FlushCoalescer: ChannelDuplexHandler, RemovableChannelHandler {
     private func flushNow() {
         guard self.pending, let context = self.context else { return }
         self.pending = false
+        self.unflushedBytes = 0
         context.flush()
     }
 }

@@ -56,6 +56,9 @@ extension ProxyHandler {
             self.settle(outcome)
             self.exchange = nil
         }
+        // A handler already out of its pipeline (an HTTP/2 stream that waited for its last
+        // write) leaves the loop's registry once its exchange has settled.
+        if self.context == nil && self.machine.isClosed { self.loop.unregister(self) }
         self.armTimer()
     }
 

@@ -80,9 +80,12 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        // Whatever is still open ends here: the handler (and its exchange) go away with it.
+        // Whatever is still open ends here: the handler (and its exchange) go away with it;
+        // except an HTTP/2 exchange whose last write is still on its way to the socket, which
+        // settles on that write's promise and stays registered until then, so a drain that
+        // runs out still ends it.
         self.perform(self.machine.handlerRemoved())
-        self.loop.unregister(self)
+        if self.machine.isClosed { self.loop.unregister(self) }
         self.cancelTimer()
         self.context = nil
     }

@@ -90,3 +90,19 @@ import Testing
         _ = try channel.finish()
     }
 }
+
+extension FlushCoalescerTests {
+    @Test func aLargeWriteIsFlushedAtOnceSoBackpressureSeesIt() throws {
+        let (channel, counter) = try Self.make()
+        channel.write(ByteBuffer(repeating: 0x61, count: FlushCoalescer.byteLimit), promise: nil)
+        channel.flush()
+        #expect(counter.flushes == 1)
+        // Below the limit again: deferred as before.
+        channel.write(ByteBuffer(string: "small"), promise: nil)
+        channel.flush()
+        #expect(counter.flushes == 1)
+        channel.embeddedEventLoop.run()
+        #expect(counter.flushes == 2)
+        _ = try channel.finish()
+    }
+}
