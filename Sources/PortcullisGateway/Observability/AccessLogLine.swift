@@ -17,6 +17,10 @@ enum AccessLogLine {
         JSONString.writeQuoted(exchange.target.path, into: &buffer)
         buffer.writeStaticString(",\"status\":")
         buffer.writeDecimal(exchange.status)
+        if let upstreamStatus = exchange.upstreamStatus {
+            buffer.writeStaticString(",\"upstream_status\":")
+            buffer.writeDecimal(upstreamStatus)
+        }
         buffer.writeStaticString(",\"outcome\":\"")
         buffer.writeString(outcome.label)
         buffer.writeStaticString("\"")
@@ -53,6 +57,14 @@ enum AccessLogLine {
                 buffer.writeStaticString(",\"subject\":")
                 JSONString.writeQuoted(subject, into: &buffer)
             }
+            if let org = identity.org {
+                buffer.writeStaticString(",\"org\":")
+                JSONString.writeQuoted(org, into: &buffer)
+            }
+            if let plan = identity.plan {
+                buffer.writeStaticString(",\"plan\":")
+                JSONString.writeQuoted(plan, into: &buffer)
+            }
         }
         if let failure = exchange.authFailure {
             buffer.writeStaticString(",\"auth_failure\":\"")
@@ -81,13 +93,23 @@ enum AccessLogLine {
             buffer.writeStaticString(",\"total_tokens\":")
             buffer.writeDecimal(usage.totalTokens)
         }
-        buffer.writeStaticString(",\"bytes\":")
+        buffer.writeStaticString(",\"bytes_in\":")
+        buffer.writeDecimal(exchange.requestBytes)
+        buffer.writeStaticString(",\"bytes_out\":")
         buffer.writeDecimal(exchange.responseBytes)
+        if exchange.upstreamAttempts > 0 {
+            buffer.writeStaticString(",\"retries\":")
+            buffer.writeDecimal(exchange.upstreamAttempts - 1)
+        }
         buffer.writeStaticString(",\"duration_ms\":")
         buffer.writeMillis(nanoseconds: (now - exchange.receivedAt).nanoseconds)
         if let forwardedAt = exchange.forwardedAt {
             buffer.writeStaticString(",\"overhead_ms\":")
             buffer.writeMillis(nanoseconds: (forwardedAt - exchange.receivedAt).nanoseconds)
+        }
+        if let firstEventAt = exchange.firstEventAt {
+            buffer.writeStaticString(",\"ttft_ms\":")
+            buffer.writeMillis(nanoseconds: (firstEventAt - exchange.receivedAt).nanoseconds)
         }
         buffer.writeStaticString("}\n")
     }

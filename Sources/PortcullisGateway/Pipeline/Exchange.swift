@@ -40,6 +40,13 @@ public final class Exchange {
     /// Token counts the backend reported; also kept when the stream broke or was abandoned.
     public var usage: Usage?
     public var responseBytes = 0
+    /// Request body bytes received from the client.
+    public var requestBytes = 0
+    /// The status the backend answered with (nil: no response head came).
+    public var upstreamStatus: Int?
+    /// When the first complete event of an event-stream response was forwarded (time to first
+    /// token, as a client of a stream sees it).
+    public var firstEventAt: NIODeadline?
     public var upstreamAttempts = 0
     /// Why a started response did not finish.
     public var abortReason: AbortReason?

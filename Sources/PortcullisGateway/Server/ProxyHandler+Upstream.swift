@@ -88,6 +88,7 @@ extension ProxyHandler {
         case .other: break
         }
         exchange.status = head.status
+        exchange.upstreamStatus = head.status
         // No retry can follow a response head: the request body goes, and with it the client's
         // read buffer it may be a slice of (an idle stream then holds no request bytes).
         exchange.body = nil
@@ -114,6 +115,7 @@ extension ProxyHandler {
         exchange.responseBytes += buffer.readableBytes
         if self.sse != nil {
             buffer.withUnsafeReadableBytes { self.sse!.feed($0) }
+            if exchange.firstEventAt == nil && self.sse!.eventCount > 0 { exchange.firstEventAt = now }
         } else if self.usageScanner != nil {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }

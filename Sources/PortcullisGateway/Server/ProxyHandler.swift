@@ -247,6 +247,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     private func receiveBody(_ buffer: ByteBuffer) {
+        self.exchange?.requestBytes += buffer.readableBytes
         guard self.machine.bodyPartReceived(bytes: buffer.readableBytes) == .collect, let exchange = self.exchange else { return }
         let total = (exchange.body?.readableBytes ?? 0) + buffer.readableBytes
         if total > exchange.bodyLimit {
