@@ -143,25 +143,24 @@ public final class GatewayServer: Sendable {
     static func configureHTTP1(channel: any Channel, contexts: LoopContexts, state: ConnectionState) throws {
         let loop = contexts.current(channel.eventLoop)
         let http = loop.snapshot().config.http
-        var limits = NIOHTTPDecoderLimitConfiguration()
-        limits.maxHeaderListSize = http.maxHeaderBytes
-        limits.maxHeaderFieldSize = http.maxHeaderBytes
-        limits.maxHeaderFieldCount = http.maxHeaderCount
-        let sync = channel.pipeline.syncOperations
-        try sync.addHandler(ConnectionGuard(state: state))
-        try Self.addHTTP1Codec(sync, limits: limits)
-        try sync.addHandler(ProxyHandler(loop: loop, connection: state))
+        try Self.addHTTP1Handlers(
+            channel.pipeline.syncOperations, state: state,
+            limits: ClientRequestParser.Limits(maxHeaderBytes: http.maxHeaderBytes, maxFields: http.maxHeaderCount))
+        try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: loop, connection: state))
     }
 
-    /// NIO's request decoder and the gateway's own response encoder. Not NIO's
+    /// The gateway's own request decoder and response encoder, not NIO's
     /// `configureHTTPServerPipeline`: its pipelining handler is replaced by ProxyHandler's own
-    /// queue, its error handler by ProxyHandler's refusals, and its encoder by
+    /// queue, its error handler by ProxyHandler's refusals, its decoder by
+    /// ``ClientRequestDecoder`` (which holds nothing between requests) and its encoder by
     /// ``ClientResponseEncoder``, which takes forwarded heads as bytes. No outbound header
     /// validation: response headers come from the upstream's parsed response (the parser
     /// refused CR, LF and NUL in them) or from the gateway itself.
-    static func addHTTP1Codec(_ sync: ChannelPipeline.SynchronousOperations, limits: NIOHTTPDecoderLimitConfiguration) throws {
+    static func addHTTP1Handlers(
+        _ sync: ChannelPipeline.SynchronousOperations, state: ConnectionState, limits: ClientRequestParser.Limits
+    ) throws {
+        try sync.addHandler(ClientRequestDecoder(state: state, limits: limits))
         try sync.addHandler(ClientResponseEncoder())
-        try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)))
     }
 
     // MARK: Runtime views

@@ -46,66 +46,58 @@ extension UpstreamResponseParser {
                 }
             }
             // Header lines, each after a CRLF; the last one runs to the end of the head.
-            while i < count {
-                guard i + 1 < count, bytes[i] == 0x0D, bytes[i + 1] == 0x0A else { throw .badHeader }
-                i += 2
-                guard fields.count < Self.maxFields else { throw .headTooLarge }
-                let nameStart = i
-                while i < count && Self.isTokenByte(bytes[i]) { i += 1 }
-                // No whitespace before the colon, no obs-fold (a line starting with SP or HTAB).
-                guard i > nameStart, i < count, bytes[i] == UInt8(ascii: ":") else { throw .badHeader }
-                let nameEnd = i
-                i += 1
-                while i < count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 }
-                let valueStart = i
-                var valueEnd = i
-                while i < count && bytes[i] != 0x0D {
-                    let byte = bytes[i]
-                    guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { throw .badHeader }
-                    i += 1
-                    if byte != 0x20 && byte != 0x09 { valueEnd = i }
-                }
-                fields.append(.init(nameStart: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
-                let name = bytes[nameStart..<nameEnd]
-                let value = bytes[valueStart..<valueEnd]
-                if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name) { needsRewrite = true }
-                switch name.count {
-                case 14 where HeaderRules.equalsIgnoringCase(bytes: name, "content-length"):
-                    let length = try Self.contentLength(value)
-                    guard contentLength == nil || contentLength == length else { throw .badFraming }
-                    contentLength = length
-                case 17 where HeaderRules.equalsIgnoringCase(bytes: name, "transfer-encoding"):
-                    // Only plain chunked: another coding would reach the client un-decoded and
-                    // unlabelled once the gateway removes the chunking.
-                    guard !sawTransferEncoding, HeaderRules.equalsIgnoringCase(bytes: value, "chunked") else { throw .badFraming }
-                    sawTransferEncoding = true
-                    chunked = true
-                case 10 where HeaderRules.equalsIgnoringCase(bytes: name, "connection"):
-                    for token in value.split(separator: UInt8(ascii: ",")) {
-                        var token = token[...]
-                        while let first = token.first, first == 0x20 || first == 0x09 { token = token.dropFirst() }
-                        while let last = token.last, last == 0x20 || last == 0x09 { token = token.dropLast() }
-                        if HeaderRules.equalsIgnoringCase(bytes: token, "close") {
-                            close = true
-                        } else if HeaderRules.equalsIgnoringCase(bytes: token, "keep-alive") {
-                            keepAliveToken = true
-                        } else if HeaderRules.equalsIgnoringCase(bytes: token, "content-length") {
-                            // The body's framing is not the backend's to remove: the length stays
-                            // (dropping it would leave a keep-alive client without an end).
-                            continue
-                        } else if !token.isEmpty {
-                            tokens.append(String(decoding: token, as: UTF8.self).lowercased())
+            do throws(HTTP1Syntax.Failure) {
+                try HTTP1Syntax.scanFields(bytes, from: i, maxFields: Self.maxFields) {
+                    (nameStart, nameEnd, valueStart, valueEnd) throws(HTTP1Syntax.Failure) in
+                    fields.append(.init(nameStart: Int32(nameStart), nameEnd: Int32(nameEnd), valueStart: Int32(valueStart), valueEnd: Int32(valueEnd)))
+                    let name = bytes[nameStart..<nameEnd]
+                    let value = bytes[valueStart..<valueEnd]
+                    if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name) { needsRewrite = true }
+                    switch name.count {
+                    case 14 where HeaderRules.equalsIgnoringCase(bytes: name, "content-length"):
+                        guard let length = HTTP1Syntax.contentLength(value), contentLength == nil || contentLength == length else {
+                            throw .badFraming
                         }
+                        contentLength = length
+                    case 17 where HeaderRules.equalsIgnoringCase(bytes: name, "transfer-encoding"):
+                        // Only plain chunked: another coding would reach the client un-decoded and
+                        // unlabelled once the gateway removes the chunking.
+                        guard !sawTransferEncoding, HeaderRules.equalsIgnoringCase(bytes: value, "chunked") else { throw .badFraming }
+                        sawTransferEncoding = true
+                        chunked = true
+                    case 10 where HeaderRules.equalsIgnoringCase(bytes: name, "connection"):
+                        for token in value.split(separator: UInt8(ascii: ",")) {
+                            var token = token[...]
+                            while let first = token.first, first == 0x20 || first == 0x09 { token = token.dropFirst() }
+                            while let last = token.last, last == 0x20 || last == 0x09 { token = token.dropLast() }
+                            if HeaderRules.equalsIgnoringCase(bytes: token, "close") {
+                                close = true
+                            } else if HeaderRules.equalsIgnoringCase(bytes: token, "keep-alive") {
+                                keepAliveToken = true
+                            } else if HeaderRules.equalsIgnoringCase(bytes: token, "content-length") {
+                                // The body's framing is not the backend's to remove: the length stays
+                                // (dropping it would leave a keep-alive client without an end).
+                                continue
+                            } else if !token.isEmpty {
+                                tokens.append(String(decoding: token, as: UTF8.self).lowercased())
+                            }
+                        }
+                    case 12 where !sawContentType && HeaderRules.equalsIgnoringCase(bytes: name, "content-type"):
+                        sawContentType = true
+                        if HeaderRules.hasPrefixIgnoringCase(bytes: value, "text/event-stream") {
+                            body = .eventStream
+                        } else if HeaderRules.hasPrefixIgnoringCase(bytes: value, "application/json") {
+                            body = .json
+                        }
+                    default:
+                        break
                     }
-                case 12 where !sawContentType && HeaderRules.equalsIgnoringCase(bytes: name, "content-type"):
-                    sawContentType = true
-                    if HeaderRules.hasPrefixIgnoringCase(bytes: value, "text/event-stream") {
-                        body = .eventStream
-                    } else if HeaderRules.hasPrefixIgnoringCase(bytes: value, "application/json") {
-                        body = .json
-                    }
-                default:
-                    break
+                }
+            } catch {
+                switch error {
+                case .tooManyFields: throw .headTooLarge
+                case .badFraming: throw .badFraming
+                case .badHeader, .badChunk: throw .badHeader
                 }
             }
         }
@@ -135,32 +127,5 @@ extension UpstreamResponseParser {
             bytes: head, fields: fields, status: status, minorVersion: minor, keepAlive: keepAlive, framing: framing,
             body: body, hasContentLength: contentLength != nil && !dropsContentLength, needsRewrite: needsRewrite,
             dropsContentLength: dropsContentLength, connectionTokens: tokens)
-    }
-
-    /// A `Content-Length` value: 1 to 15 digits, nothing else (no list, no sign).
-    static func contentLength(_ value: Slice<UnsafeRawBufferPointer>) throws(ParseError) -> Int {
-        guard !value.isEmpty, value.count <= 15 else { throw .badFraming }
-        var length = 0
-        for byte in value {
-            let digit = byte &- UInt8(ascii: "0")
-            guard digit <= 9 else { throw .badFraming }
-            length = length * 10 + Int(digit)
-        }
-        return length
-    }
-
-    /// RFC 9110 tchar.
-    @inline(__always)
-    static func isTokenByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"), UInt8(ascii: "'"),
-            UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
-            UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
-            return true
-        default:
-            return false
-        }
     }
 }

@@ -10,7 +10,9 @@ import NIOCore
 /// NIO's decoder builds a `String` for every header name and value, which the gateway then
 /// copies into the client's head and NIO encodes again. Strict where laxness smuggles: no
 /// obs-fold, no bytes below 0x20 but HTAB in values, one `Content-Length` (or equal copies),
-/// no `Content-Length` beside `Transfer-Encoding`, chunk sizes of at most 15 significant hex digits (a size line of at most 1 KiB).
+/// no `Content-Length` beside `Transfer-Encoding`, chunk sizes of at most 15 significant hex
+/// digits (a size line of at most 1 KiB); the grammar is ``HTTP1Syntax``'s, shared with the
+/// client request parser, and bodies are read by ``HTTP1BodyReader``.
 struct UpstreamResponseParser {
     enum Event {
         case head(UpstreamResponseHead)
@@ -23,7 +25,6 @@ struct UpstreamResponseParser {
     }
 
     static let maxHeadBytes = 64 * 1024
-    static let maxTrailerBytes = 8 * 1024
 
     private enum State {
         /// Waiting for a response (after the previous one ended, before a request is sent).
@@ -31,11 +32,7 @@ struct UpstreamResponseParser {
         case head
         /// A head without a body was returned: its end comes next.
         case endPending
-        case length(remaining: Int)
-        case chunkSize
-        case chunkData(remaining: Int)
-        case chunkDataEnd
-        case trailers(bytes: Int)
+        case body(HTTP1BodyReader)
         case untilClose
     }
 
@@ -78,9 +75,15 @@ struct UpstreamResponseParser {
     /// receiver does (even closing the connection, see ``inputClosed()``) cannot overlap it.
     mutating func next() throws(ParseError) -> Event? {
         while true {
-            if case .endPending = self.state {
+            switch self.state {
+            case .endPending:
                 self.state = .idle
                 return .end
+            case .body(let reader) where reader.isComplete:
+                self.state = .idle
+                return .end
+            default:
+                break
             }
             guard var buffer = self.buffer, buffer.readableBytes > 0 else {
                 self.buffer = nil
@@ -94,7 +97,7 @@ struct UpstreamResponseParser {
             case .endPending:
                 preconditionFailure("handled above")
             case .head:
-                guard let end = Self.headEnd(buffer, from: self.headScanned) else {
+                guard let end = HTTP1Syntax.headEnd(buffer, from: self.headScanned) else {
                     guard buffer.readableBytes <= Self.maxHeadBytes else { throw .headTooLarge }
                     self.headScanned = max(0, buffer.readableBytes - 3)
                     return nil
@@ -108,45 +111,28 @@ struct UpstreamResponseParser {
                 }
                 switch head.framing {
                 case .none, .length(0): self.state = .endPending
-                case .length(let length): self.state = .length(remaining: length)
-                case .chunked: self.state = .chunkSize
+                case .length(let length): self.state = .body(HTTP1BodyReader(.length(length)))
+                case .chunked: self.state = .body(HTTP1BodyReader(.chunked))
                 case .untilClose: self.state = .untilClose
                 }
                 return .head(head)
-            case .length(let remaining):
-                let count = min(remaining, buffer.readableBytes)
-                let part = buffer.readSlice(length: count)!
-                self.state = count == remaining ? .endPending : .length(remaining: remaining - count)
-                return .body(part)
-            case .chunkSize:
-                guard let lineEnd = Self.lineEnd(buffer) else {
-                    guard buffer.readableBytes <= 1024 else { throw .badChunk }
-                    return nil
+            case .body(var reader):
+                let event: HTTP1BodyReader.Event?
+                do {
+                    event = try reader.next(from: &buffer)
+                } catch {
+                    throw .badChunk
                 }
-                let size = try Self.chunkSize(buffer.readSlice(length: lineEnd)!)
-                buffer.moveReaderIndex(forwardBy: 2)
-                self.state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
-            case .chunkData(let remaining):
-                let count = min(remaining, buffer.readableBytes)
-                let part = buffer.readSlice(length: count)!
-                self.state = count == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - count)
-                return .body(part)
-            case .chunkDataEnd:
-                guard buffer.readableBytes >= 2 else { return nil }
-                guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .badChunk }
-                self.state = .chunkSize
-            case .trailers(let bytes):
-                guard let lineEnd = Self.lineEnd(buffer) else {
-                    guard bytes + buffer.readableBytes <= Self.maxTrailerBytes else { throw .badChunk }
+                switch event {
+                case .part(let part):
+                    self.state = .body(reader)
+                    return .body(part)
+                case .end:
+                    self.state = .idle
+                    return .end
+                case nil:
+                    self.state = .body(reader)
                     return nil
-                }
-                buffer.moveReaderIndex(forwardBy: lineEnd + 2)
-                if lineEnd == 0 {
-                    self.state = .endPending
-                } else {
-                    // Trailers are read and dropped.
-                    guard bytes + lineEnd + 2 <= Self.maxTrailerBytes else { throw .badChunk }
-                    self.state = .trailers(bytes: bytes + lineEnd + 2)
                 }
             case .untilClose:
                 let part = buffer
@@ -165,69 +151,12 @@ struct UpstreamResponseParser {
         case .untilClose, .endPending:
             self.state = .idle
             return .end
+        case .body(let reader) where reader.isComplete:
+            self.state = .idle
+            return .end
         default:
             self.state = .idle
             throw .truncated
-        }
-    }
-
-    // MARK: Framing
-
-    /// Offset of the `\r\n\r\n` that ends the head, if it is in `buffer`.
-    static func headEnd(_ buffer: ByteBuffer, from start: Int = 0) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes -> Int? in
-            let count = bytes.count
-            var i = start
-            while i + 3 < count {
-                if bytes[i + 3] != 0x0A {
-                    i += bytes[i + 3] == 0x0D ? 1 : 4
-                    continue
-                }
-                if bytes[i] == 0x0D && bytes[i + 1] == 0x0A && bytes[i + 2] == 0x0D { return i }
-                i += 1
-            }
-            return nil
-        }
-    }
-
-    /// Offset of the next `\r\n`.
-    static func lineEnd(_ buffer: ByteBuffer) -> Int? {
-        buffer.withUnsafeReadableBytes { bytes -> Int? in
-            var i = 0
-            while i + 1 < bytes.count {
-                if bytes[i] == 0x0D && bytes[i + 1] == 0x0A { return i }
-                i += 1
-            }
-            return nil
-        }
-    }
-
-    static func chunkSize(_ line: ByteBuffer) throws(ParseError) -> Int {
-        try line.withUnsafeReadableBytes { (bytes: UnsafeRawBufferPointer) throws(ParseError) -> Int in
-            var size = 0
-            var digits = 0
-            var significant = 0
-            for byte in bytes {
-                let value: Int
-                switch byte {
-                case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0"))
-                case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a") + 10)
-                case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A") + 10)
-                case UInt8(ascii: ";"), UInt8(ascii: " "), 0x09:
-                    // A chunk extension (ignored) or whitespace before it ends the size.
-                    guard digits > 0 else { throw .badChunk }
-                    return size
-                default:
-                    throw .badChunk
-                }
-                digits += 1
-                // Leading zeros are padding; more than 15 significant digits overflow.
-                if size != 0 || value != 0 { significant += 1 }
-                guard significant <= 15 else { throw .badChunk }
-                size = size << 4 | value
-            }
-            guard digits > 0 else { throw .badChunk }
-            return size
         }
     }
 }

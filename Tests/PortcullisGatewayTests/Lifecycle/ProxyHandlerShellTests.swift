@@ -53,8 +53,9 @@ final class WaitingStage: Stage, Sendable {
             self.channel = EmbeddedChannel(loop: loop)
             let state = ConnectionState(clientAddress: "127.0.0.1", isTLS: false, isHTTP2: false, listenerName: "main")
             let sync = self.channel.pipeline.syncOperations
-            try sync.addHandler(ConnectionGuard(state: state))
-            try GatewayServer.addHTTP1Codec(sync, limits: .init())
+            let http = snapshot.config.http
+            try GatewayServer.addHTTP1Handlers(
+                sync, state: state, limits: .init(maxHeaderBytes: http.maxHeaderBytes, maxFields: http.maxHeaderCount))
             try sync.addHandler(ProxyHandler(loop: context, connection: state))
             try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         }
