@@ -16,12 +16,14 @@ struct HTTP1BodyReader {
     static let maxChunkLineBytes = 1024
     static let maxTrailerBytes = 8 * 1024
 
+    /// `scanned`: how far the current line was already searched for its end (a line arriving
+    /// byte by byte costs linear time).
     private enum State {
         case length(remaining: Int)
-        case chunkSize
+        case chunkSize(scanned: Int)
         case chunkData(remaining: Int)
         case chunkDataEnd
-        case trailers(bytes: Int)
+        case trailers(bytes: Int, scanned: Int)
         /// The body is complete: `.end` comes next, without more bytes.
         case ended
     }
@@ -31,7 +33,7 @@ struct HTTP1BodyReader {
     init(_ framing: Framing) {
         switch framing {
         case .length(let length): self.state = length > 0 ? .length(remaining: length) : .ended
-        case .chunked: self.state = .chunkSize
+        case .chunked: self.state = .chunkSize(scanned: 0)
         }
     }
 
@@ -55,14 +57,15 @@ struct HTTP1BodyReader {
                 let part = buffer.readSlice(length: count)!
                 self.state = count == remaining ? .ended : .length(remaining: remaining - count)
                 return .part(part)
-            case .chunkSize:
-                guard let lineEnd = HTTP1Syntax.lineEnd(buffer) else {
+            case .chunkSize(let scanned):
+                guard let lineEnd = HTTP1Syntax.lineEnd(buffer, from: scanned, limit: Self.maxChunkLineBytes) else {
                     guard buffer.readableBytes <= Self.maxChunkLineBytes else { throw .badChunk }
+                    self.state = .chunkSize(scanned: HTTP1Syntax.lineScanResume(buffer))
                     return nil
                 }
                 let size = try HTTP1Syntax.chunkSize(buffer.readSlice(length: lineEnd)!)
                 buffer.moveReaderIndex(forwardBy: 2)
-                self.state = size == 0 ? .trailers(bytes: 0) : .chunkData(remaining: size)
+                self.state = size == 0 ? .trailers(bytes: 0, scanned: 0) : .chunkData(remaining: size)
             case .chunkData(let remaining):
                 let count = min(remaining, buffer.readableBytes)
                 let part = buffer.readSlice(length: count)!
@@ -71,19 +74,23 @@ struct HTTP1BodyReader {
             case .chunkDataEnd:
                 guard buffer.readableBytes >= 2 else { return nil }
                 guard buffer.readInteger(as: UInt16.self) == 0x0D0A else { throw .badChunk }
-                self.state = .chunkSize
-            case .trailers(let bytes):
-                guard let lineEnd = HTTP1Syntax.lineEnd(buffer) else {
-                    guard bytes + buffer.readableBytes <= Self.maxTrailerBytes else { throw .badChunk }
+                self.state = .chunkSize(scanned: 0)
+            case .trailers(let bytes, let scanned):
+                let room = Self.maxTrailerBytes - bytes
+                guard let lineEnd = HTTP1Syntax.lineEnd(buffer, from: scanned, limit: room) else {
+                    guard buffer.readableBytes <= room else { throw .badChunk }
+                    self.state = .trailers(bytes: bytes, scanned: HTTP1Syntax.lineScanResume(buffer))
                     return nil
                 }
-                buffer.moveReaderIndex(forwardBy: lineEnd + 2)
                 if lineEnd == 0 {
+                    buffer.moveReaderIndex(forwardBy: 2)
                     self.state = .ended
                 } else {
-                    // Trailers are read and dropped.
-                    guard bytes + lineEnd + 2 <= Self.maxTrailerBytes else { throw .badChunk }
-                    self.state = .trailers(bytes: bytes + lineEnd + 2)
+                    // Trailers are read, held to the header grammar, and dropped.
+                    guard bytes + lineEnd + 2 <= Self.maxTrailerBytes, HTTP1Syntax.isFieldLine(buffer.readSlice(length: lineEnd)!)
+                    else { throw .badChunk }
+                    buffer.moveReaderIndex(forwardBy: 2)
+                    self.state = .trailers(bytes: bytes + lineEnd + 2, scanned: 0)
                 }
             }
         }

@@ -30,15 +30,36 @@ enum HTTP1Syntax {
         }
     }
 
-    /// Offset of the next `\r\n`.
-    static func lineEnd(_ buffer: ByteBuffer) -> Int? {
+    /// Offset of the next `\r\n`, searching from `start` (where an earlier search of the same
+    /// line stopped) and no further than `limit` bytes into the line.
+    static func lineEnd(_ buffer: ByteBuffer, from start: Int = 0, limit: Int) -> Int? {
         buffer.withUnsafeReadableBytes { bytes -> Int? in
-            var i = 0
-            while i + 1 < bytes.count {
+            var i = start
+            let end = min(bytes.count, limit + 2)
+            while i + 1 < end {
                 if bytes[i] == 0x0D && bytes[i + 1] == 0x0A { return i }
                 i += 1
             }
             return nil
+        }
+    }
+
+    /// Where a search for a line's end can resume once more bytes arrived.
+    static func lineScanResume(_ buffer: ByteBuffer) -> Int { max(0, buffer.readableBytes - 1) }
+
+    /// Whether a trailer line (without its CRLF) is a well-formed header field.
+    static func isFieldLine(_ line: ByteBuffer) -> Bool {
+        line.withUnsafeReadableBytes { bytes -> Bool in
+            var i = 0
+            while i < bytes.count && Self.isTokenByte(bytes[i]) { i += 1 }
+            guard i > 0, i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
+            i += 1
+            while i < bytes.count {
+                let byte = bytes[i]
+                guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { return false }
+                i += 1
+            }
+            return true
         }
     }
 
@@ -101,8 +122,12 @@ enum HTTP1Syntax {
                 case UInt8(ascii: "a")...UInt8(ascii: "f"): value = Int(byte - UInt8(ascii: "a") + 10)
                 case UInt8(ascii: "A")...UInt8(ascii: "F"): value = Int(byte - UInt8(ascii: "A") + 10)
                 case UInt8(ascii: ";"), UInt8(ascii: " "), 0x09:
-                    // A chunk extension (ignored) or whitespace before it ends the size.
-                    guard digits > 0 else { throw .badChunk }
+                    // Whitespace, then a chunk extension (ignored), ends the size. What follows
+                    // may hold no control byte (a bare CR or LF there is how chunk boundaries
+                    // are made to differ between two parsers) and nothing but an extension.
+                    guard digits > 0, Self.isChunkExtension(UnsafeRawBufferPointer(rebasing: bytes[(digits)...])) else {
+                        throw .badChunk
+                    }
                     return size
                 default:
                     throw .badChunk
@@ -116,6 +141,22 @@ enum HTTP1Syntax {
             guard digits > 0 else { throw .badChunk }
             return size
         }
+    }
+
+    /// What may follow a chunk size: optional whitespace, then nothing or `;` and an extension
+    /// without control bytes.
+    static func isChunkExtension(_ rest: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < rest.count && (rest[i] == 0x20 || rest[i] == 0x09) { i += 1 }
+        guard i < rest.count else { return true }
+        guard rest[i] == UInt8(ascii: ";") else { return false }
+        i += 1
+        while i < rest.count {
+            let byte = rest[i]
+            guard byte == 0x09 || (byte >= 0x20 && byte != 0x7F) else { return false }
+            i += 1
+        }
+        return true
     }
 
     /// RFC 9110 tchar.

@@ -14,12 +14,15 @@ extension ClientRequestParser {
         var contentLength: Int?
         var sawTransferEncoding = false
         var sawChunked = false
-        var chunkedLast = false
         try head.withUnsafeReadableBytes { (bytes: UnsafeRawBufferPointer) throws(ParseError) in
             let count = bytes.count
             // Request line: method SP request-target SP HTTP/1.x
+            // Methods are upper case (RFC 9110 §9.1: case-sensitive, and every registered one is
+            // upper case): `head` or `connect` must not pass for another method downstream.
             var i = 0
-            while i < count && HTTP1Syntax.isTokenByte(bytes[i]) { i += 1 }
+            while i < count && (bytes[i] &- UInt8(ascii: "A") < 26 || bytes[i] == UInt8(ascii: "-") || bytes[i] == UInt8(ascii: "_")) {
+                i += 1
+            }
             guard i > 0, i < count, bytes[i] == UInt8(ascii: " ") else { throw .badRequestLine }
             method = HTTPMethod(rawValue: String(decoding: bytes[0..<i], as: UTF8.self))
             i += 1
@@ -30,7 +33,7 @@ extension ClientRequestParser {
             i += 1
             guard i + 8 <= count, bytes[i] == UInt8(ascii: "H"), bytes[i + 1] == UInt8(ascii: "T"), bytes[i + 2] == UInt8(ascii: "T"),
                 bytes[i + 3] == UInt8(ascii: "P"), bytes[i + 4] == UInt8(ascii: "/"), bytes[i + 5] == UInt8(ascii: "1"),
-                bytes[i + 6] == UInt8(ascii: "."), bytes[i + 7] &- UInt8(ascii: "0") <= 9
+                bytes[i + 6] == UInt8(ascii: "."), bytes[i + 7] == UInt8(ascii: "0") || bytes[i + 7] == UInt8(ascii: "1")
             else { throw .badRequestLine }
             minor = Int(bytes[i + 7] - UInt8(ascii: "0"))
             i += 8
@@ -56,10 +59,7 @@ extension ClientRequestParser {
                             if token.isEmpty { continue }
                             // `chunked` once, and last: a coding after it leaves the body unframed.
                             guard !sawChunked else { throw .badFraming }
-                            if HeaderRules.equalsIgnoringCase(bytes: token, "chunked") {
-                                sawChunked = true
-                                chunkedLast = true
-                            }
+                            if HeaderRules.equalsIgnoringCase(bytes: token, "chunked") { sawChunked = true }
                         }
                     default:
                         break
@@ -78,7 +78,7 @@ extension ClientRequestParser {
         if sawTransferEncoding {
             // A length beside a coding is how requests are smuggled; a body not ended by
             // chunked has no end at all.
-            guard chunkedLast, contentLength == nil else { throw .badFraming }
+            guard sawChunked, contentLength == nil else { throw .badFraming }
             framing = .chunked
         } else if let contentLength, contentLength > 0 {
             framing = .length(contentLength)

@@ -15,7 +15,7 @@ import PortcullisCore
 ///
 /// Written straight into bytes (HTTP/1.1): no header dictionary is built and no encoder runs.
 /// Every value written is safe on the wire: the client's were refused by the request decoder
-/// (llhttp, or NIOHTTP2's validation) if they held CR, LF or NUL; the gateway's own are
+/// (``ClientRequestParser``, or NIOHTTP2's validation) if they held CR, LF or NUL; the gateway's own are
 /// config values checked when compiled, sane request ids and printable identity text.
 enum UpstreamRequestHead {
     static func write(_ exchange: Exchange, endpoint: UpstreamEndpoint, into buffer: inout ByteBuffer) {

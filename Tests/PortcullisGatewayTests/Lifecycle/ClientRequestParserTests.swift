@@ -114,6 +114,17 @@ import Testing
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", .badChunk),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n", .badChunk),
         ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", .badChunk),
+        // Chunk extensions: no control byte (a bare LF or CR there makes chunk boundaries differ
+        // between two parsers), nothing but `;` after the size.
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a\nXYZ\r\nhello\r\n0\r\n\r\n", .badChunk),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\r\nhello\r\n0\r\n\r\n", .badChunk),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;\u{0}\r\nhello\r\n0\r\n\r\n", .badChunk),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5 junk\r\nhello\r\n0\r\n\r\n", .badChunk),
+        // Trailers are held to the header grammar.
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: y\nGET /a HTTP/1.1\r\n\r\n", .badChunk),
+        ("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n", .badChunk),
+        // Only HTTP/1.0 and HTTP/1.1.
+        ("GET / HTTP/1.2\r\n\r\n", .badRequestLine),
     ])
     func malformedRequestsAreRefused(request: String, error: ClientRequestParser.ParseError) {
         #expect(Self.parseEverySplit(request).error == error, "\(request.debugDescription)")
@@ -135,8 +146,23 @@ import Testing
     @Test func emptyLinesBeforeARequestAreIgnoredAndNothingIsHeldWhenIdle() {
         let parsed = Self.parseEverySplit("\r\n\r\nGET / HTTP/1.1\r\nHost: gw\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: gw\r\n\r\n")
         #expect(parsed.heads == ["GET / HTTP/1.1", "GET /b HTTP/1.1"] && parsed.error == nil)
-        // A lowercase method is a method the head check does not know (405), not a parse error.
-        #expect(Self.parse(["get / HTTP/1.1\r\n\r\n"]).heads == ["get / HTTP/1.1"])
+        // Methods are upper case: `head` or `connect` cannot pass for another method downstream.
+        #expect(Self.parse(["head / HTTP/1.1\r\n\r\n"]).error == .badRequestLine)
+        #expect(Self.parse(["M-SEARCH / HTTP/1.1\r\n\r\n"]).heads == ["M-SEARCH / HTTP/1.1"])
+    }
+
+    @Test func chunkLinesAndTrailersAreBoundedEvenWhenTheyArriveWhole() {
+        // A chunk-size line over 1 KiB is refused even when its end is in the same read (an
+        // extension must not let bytes past the body limit's count).
+        let long = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;" + String(repeating: "e", count: 2000) + "\r\nA\r\n0\r\n\r\n"
+        #expect(Self.parse([long]).error == .badChunk)
+        let zeros = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + String(repeating: "0", count: 1100) + "1\r\nA\r\n0\r\n\r\n"
+        #expect(Self.parse([zeros]).error == .badChunk)
+        let trailers = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+            + (0..<100).map { "X-T\($0): " + String(repeating: "v", count: 100) + "\r\n" }.joined() + "\r\n"
+        #expect(Self.parse([trailers]).error == .badChunk)
+        let fine = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;name=\"v\"\r\nA\r\n0\r\nX-T: v\r\n\r\n"
+        #expect(Self.parseEverySplit(fine).bodies == ["A"])
     }
 
     @Test func anHTTP10RequestWithAChunkedBodyIsFramedForTheHeadCheckToRefuse() {
