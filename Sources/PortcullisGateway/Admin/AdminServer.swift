@@ -27,6 +27,10 @@ enum AdminServer {
                     #"{"status":"\#(report.status)","waitingFor":[\#(waiting)]}"#)
             case (.GET, "/config"):
                 writer.respondJSON(Self.describe(runtime))
+            case (.GET, "/backends"):
+                writer.eventLoop.makeFutureWithTask { await Self.backends(runtime) }.assumeIsolated().whenSuccess {
+                    writer.respondJSON($0)
+                }
             case (.POST, "/reload"):
                 guard let reloader = runtime.reloader.withLockedValue({ $0 }) else {
                     writer.respondJSON(status: .serviceUnavailable, #"{"status":"refused","problems":["not running"]}"#)
@@ -48,6 +52,23 @@ enum AdminServer {
                     #"{"error":{"message":"No admin endpoint at this path.","type":"invalid_request_error","param":null,"code":"not_found"}}"#)
             }
         }
+    }
+
+    /// Every backend of the current snapshot: its timeouts and pool size, and per endpoint the
+    /// upstream connections idle in the pools and in use, summed over the event loops. Health
+    /// is reported as `unchecked`: active health checks and circuit breakers come with the
+    /// upstream-resilience work.
+    static func backends(_ runtime: GatewayRuntime) async -> String {
+        let config = runtime.store.current.config
+        let (idle, inUse) = await runtime.server.upstreamConnections()
+        let backends = config.backends.map { backend in
+            let endpoints = backend.endpoints.map { endpoint in
+                #"{"url":\#(JSONString.quoted(endpoint.description)),"health":"unchecked","idleConnections":\#(idle[endpoint.poolKey] ?? 0),"inUseConnections":\#(inUse[endpoint.poolKey] ?? 0)}"#
+            }.joined(separator: ",")
+            let ms = { (t: TimeAmount) in t.nanoseconds / 1_000_000 }
+            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"endpoints":[\#(endpoints)]}"#
+        }.joined(separator: ",")
+        return #"{"generation":\#(runtime.store.generation),"backends":[\#(backends)]}"#
     }
 
     /// Routes, backends, listeners and stages of the current snapshot, and the reload counts.

@@ -170,6 +170,25 @@ public final class GatewayServer: Sendable {
         await self.contexts.onEveryLoop { $0.inFlight.count }.reduce(0, +)
     }
 
+    /// Upstream connections per endpoint (pool key), summed over every loop: idle in the pools,
+    /// and in use by an exchange.
+    func upstreamConnections() async -> (idle: [String: Int], inUse: [String: Int]) {
+        let perLoop = await self.contexts.onEveryLoop { context -> ([String: Int], [String: Int]) in
+            var inUse: [String: Int] = [:]
+            for handler in context.handlers.values {
+                if let key = handler.upstream?.endpointKey { inUse[key, default: 0] += 1 }
+            }
+            return (context.pool.idleCounts(), inUse)
+        }
+        var idle: [String: Int] = [:]
+        var inUse: [String: Int] = [:]
+        for (loopIdle, loopInUse) in perLoop {
+            idle.merge(loopIdle, uniquingKeysWith: +)
+            inUse.merge(loopInUse, uniquingKeysWith: +)
+        }
+        return (idle, inUse)
+    }
+
     /// Marks every loop as draining (connections accepted from now on close once idle).
     func markDraining() async {
         _ = await self.contexts.onEveryLoop { $0.isDraining = true }
