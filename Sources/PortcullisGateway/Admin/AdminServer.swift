@@ -54,12 +54,14 @@ enum AdminServer {
         }
     }
 
-    /// Every backend of the current snapshot: its timeouts and pool size, and per endpoint the
-    /// upstream connections idle in the pools and in use, summed over the event loops. Health
+    /// Every backend of the current snapshot: its timeouts and pool size (`maxIdleConnections`
+    /// is per event loop), and per endpoint the upstream connections idle in the pools and in
+    /// use, summed over the event loops. Health
     /// is reported as `unchecked`: active health checks and circuit breakers come with the
     /// upstream-resilience work.
     static func backends(_ runtime: GatewayRuntime) async -> String {
-        let config = runtime.store.current.config
+        let (generation, snapshot) = runtime.store.load()
+        let config = snapshot.config
         let (idle, inUse) = await runtime.server.upstreamConnections()
         let backends = config.backends.map { backend in
             let endpoints = backend.endpoints.map { endpoint in
@@ -68,7 +70,7 @@ enum AdminServer {
             let ms = { (t: TimeAmount) in t.nanoseconds / 1_000_000 }
             return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"endpoints":[\#(endpoints)]}"#
         }.joined(separator: ",")
-        return #"{"generation":\#(runtime.store.generation),"backends":[\#(backends)]}"#
+        return #"{"generation":\#(generation),"backends":[\#(backends)]}"#
     }
 
     /// Routes, backends, listeners and stages of the current snapshot, and the reload counts.

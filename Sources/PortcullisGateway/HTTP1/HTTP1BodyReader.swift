@@ -59,7 +59,8 @@ struct HTTP1BodyReader {
                 return .part(part)
             case .chunkSize(let scanned):
                 guard let lineEnd = HTTP1Syntax.lineEnd(buffer, from: scanned, limit: Self.maxChunkLineBytes) else {
-                    guard buffer.readableBytes <= Self.maxChunkLineBytes else { throw .badChunk }
+                    // +1: the line's CR may be in while its LF is not.
+                    guard buffer.readableBytes <= Self.maxChunkLineBytes + 1 else { throw .badChunk }
                     self.state = .chunkSize(scanned: HTTP1Syntax.lineScanResume(buffer))
                     return nil
                 }
@@ -78,7 +79,7 @@ struct HTTP1BodyReader {
             case .trailers(let bytes, let scanned):
                 let room = Self.maxTrailerBytes - bytes
                 guard let lineEnd = HTTP1Syntax.lineEnd(buffer, from: scanned, limit: room) else {
-                    guard buffer.readableBytes <= room else { throw .badChunk }
+                    guard buffer.readableBytes <= room + 1 else { throw .badChunk }
                     self.state = .trailers(bytes: bytes, scanned: HTTP1Syntax.lineScanResume(buffer))
                     return nil
                 }

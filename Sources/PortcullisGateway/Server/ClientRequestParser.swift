@@ -59,6 +59,9 @@ struct ClientRequestParser {
         self.limits = limits
     }
 
+    /// Bytes held waiting for the rest of a head or line (0 between requests).
+    var bufferedBytes: Int { self.buffer?.readableBytes ?? 0 }
+
     /// Adds bytes read from the connection; ``next()`` parses them.
     mutating func append(_ input: ByteBuffer) {
         guard var buffered = self.buffer, buffered.readableBytes > 0 else {

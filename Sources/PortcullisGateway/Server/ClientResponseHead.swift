@@ -15,7 +15,8 @@ enum ClientResponseHead {
     /// The upstream's head as an HTTP/1 client gets it, written as bytes: the status line, the
     /// upstream's header lines copied byte for byte (all at once when none is dropped), the
     /// gateway's own headers and, when the body will be chunked, the marker. Returns how the
-    /// body travels. Which headers are dropped and added is as in ``forwarded(_:exchange:closeConnection:isHTTP2:)``.
+    /// body travels. Which headers are dropped is ``UpstreamResponseHead/staysBehind(_:)``'s decision; the
+    /// added ones are those of ``forwardedHTTP2(_:exchange:)`` plus `connection` and the chunked marker.
     static func encodeForwarded(
         _ upstream: UpstreamResponseHead, exchange: Exchange, closeConnection: Bool, into buffer: inout ByteBuffer
     ) -> ClientBodyFraming {
@@ -39,15 +40,9 @@ enum ClientResponseHead {
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: all[(Int(first.nameStart) - 2)...]))
                 return
             }
-            let tokens = upstream.connectionTokens
             for field in upstream.fields {
                 let name = all[Int(field.nameStart)..<Int(field.nameEnd)]
-                if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
-                    || HeaderRules.isListed(bytes: name, in: tokens)
-                    || (upstream.dropsContentLength && HeaderRules.equalsIgnoringCase(bytes: name, "content-length"))
-                {
-                    continue
-                }
+                if upstream.staysBehind(UnsafeRawBufferPointer(rebasing: name)) { continue }
                 buffer.writeStaticString("\r\n")
                 buffer.writeBytes(UnsafeRawBufferPointer(rebasing: all[Int(field.nameStart)..<Int(field.valueEnd)]))
             }
@@ -74,15 +69,8 @@ enum ClientResponseHead {
         headers.reserveCapacity(upstream.fields.count + 3)
         Self.addStatus(upstream.status, to: &headers)
         let rewrite = upstream.needsRewrite
-        let tokens = upstream.connectionTokens
         upstream.forEachField { name, value in
-            if rewrite
-                && (HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
-                    || HeaderRules.isListed(bytes: name, in: tokens)
-                    || (upstream.dropsContentLength && HeaderRules.equalsIgnoringCase(bytes: name, "content-length")))
-            {
-                return
-            }
+            if rewrite && upstream.staysBehind(name) { return }
             headers.add(
                 name: HeaderRules.lowercasedName(bytes: name), value: String(decoding: value, as: UTF8.self), indexing: .nonIndexable)
         }

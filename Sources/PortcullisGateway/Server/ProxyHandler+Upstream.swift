@@ -80,6 +80,7 @@ extension ProxyHandler {
         // Keep-alive comments only go into an event stream whose length is open: inserted into one
         // with a Content-Length they would push the backend's last bytes past the body's end.
         let openEventStream = head.body == .eventStream && !head.hasContentLength
+        exchange.upstreamStatus = head.status
         guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: openEventStream)
         else { return }
         switch head.body {
@@ -88,7 +89,6 @@ extension ProxyHandler {
         case .other: break
         }
         exchange.status = head.status
-        exchange.upstreamStatus = head.status
         // No retry can follow a response head: the request body goes, and with it the client's
         // read buffer it may be a slice of (an idle stream then holds no request bytes).
         exchange.body = nil

@@ -124,7 +124,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         context.fireChannelReadComplete()
     }
 
-    /// Called by the connection guard for every read of raw bytes (HTTP/1 only).
+    /// Called by ``ClientRequestDecoder`` for every read of raw bytes (HTTP/1 only).
     func rawBytesArrived() {
         self.readBatch = true
         if self.batchNow == nil { self.batchNow = self.loop.now() }
@@ -169,8 +169,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard !self.machine.isClosed, !self.lingering else { return }
-        guard let parseError = error as? HTTPParserError, parseError != .invalidEOFState else {
-            // An I/O error, or the connection ended in the middle of a request: the client is gone.
+        guard let parseError = error as? HTTPParserError else {
+            // An I/O error: the client is gone.
             self.clientWentAway()
             self.closeChannel()
             return
@@ -247,8 +247,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     }
 
     private func receiveBody(_ buffer: ByteBuffer) {
-        self.exchange?.requestBytes += buffer.readableBytes
         guard self.machine.bodyPartReceived(bytes: buffer.readableBytes) == .collect, let exchange = self.exchange else { return }
+        exchange.requestBytes += buffer.readableBytes
         let total = (exchange.body?.readableBytes ?? 0) + buffer.readableBytes
         if total > exchange.bodyLimit {
             self.perform(self.machine.respond(.bodyTooLarge(limit: exchange.bodyLimit, bodyRead: false), now: self.now()))

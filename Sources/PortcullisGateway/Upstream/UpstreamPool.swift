@@ -118,11 +118,12 @@ final class UpstreamPool {
         }
     }
 
-    /// Closes every idle connection (shutdown).
     /// Idle pooled connections per endpoint (pool key), for `/backends`.
     func idleCounts() -> [String: Int] {
         self.idle.compactMapValues { $0.connections.isEmpty ? nil : $0.connections.count }
     }
+
+    /// Closes every idle connection (shutdown).
 
     func closeAll() {
         let all = self.idle.values.flatMap { $0.connections }

@@ -55,6 +55,15 @@ struct UpstreamResponseHead {
         }
     }
 
+    /// Whether the upstream's header `name` is kept from the client: hop-by-hop, named in
+    /// `Connection`, set by the gateway itself, or a 204's length. The one rule for both client
+    /// protocols (only consulted when ``needsRewrite``).
+    func staysBehind(_ name: UnsafeRawBufferPointer) -> Bool {
+        HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name)
+            || HeaderRules.isListed(bytes: name, in: self.connectionTokens)
+            || (self.dropsContentLength && HeaderRules.equalsIgnoringCase(bytes: name, "content-length"))
+    }
+
     /// The value of the first header named `name` (lowercase), for tests and diagnostics.
     func value(of name: String) -> String? {
         var found: String?

@@ -17,7 +17,8 @@ struct AdminBackendsTests {
     @Test func endpointsShowTheirIdleAndInUseConnections() async throws {
         let mock = try await MockProcess.start(["--chunks", "40", "--chunk-delay-ms", "100"])
         defer { mock.stop() }
-        let gateway = try await GatewayHarness.start(yaml: ReloadTests.yaml(mockURL: mock.url, models: ["demo-chat"]))
+        // One event loop: each loop has its own pool, and both requests must meet the same one.
+        let gateway = try await GatewayHarness.start(yaml: ReloadTests.yaml(mockURL: mock.url, models: ["demo-chat"]), threads: 1)
         do {
             let admin = "http://127.0.0.1:\(gateway.runtime.admin!.port)"
             #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)

@@ -146,6 +146,15 @@ import Testing
     @Test func emptyLinesBeforeARequestAreIgnoredAndNothingIsHeldWhenIdle() {
         let parsed = Self.parseEverySplit("\r\n\r\nGET / HTTP/1.1\r\nHost: gw\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: gw\r\n\r\n")
         #expect(parsed.heads == ["GET / HTTP/1.1", "GET /b HTTP/1.1"] && parsed.error == nil)
+        // Between requests, and after a body read whole, nothing is held.
+        var parser = ClientRequestParser(limits: Self.limits)
+        parser.append(ByteBuffer(string: "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}GET /next HT"))
+        var events = 0
+        while (try? parser.next()) ?? nil != nil { events += 1 }
+        #expect(events == 3 && parser.bufferedBytes == "GET /next HT".utf8.count)
+        parser.append(ByteBuffer(string: "TP/1.1\r\n\r\n"))
+        while (try? parser.next()) ?? nil != nil { events += 1 }
+        #expect(events == 5 && parser.bufferedBytes == 0)
         // Methods are upper case: `head` or `connect` cannot pass for another method downstream.
         #expect(Self.parse(["head / HTTP/1.1\r\n\r\n"]).error == .badRequestLine)
         #expect(Self.parse(["M-SEARCH / HTTP/1.1\r\n\r\n"]).heads == ["M-SEARCH / HTTP/1.1"])
