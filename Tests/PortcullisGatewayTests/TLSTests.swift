@@ -318,7 +318,7 @@ struct TLSTests {
         }
     }
 
-    @Test func aStreamWithoutAuthorityIsRefusedAndTheConnectionCarriesOn() async throws {
+    @Test func streamsWithoutAuthorityOrWithAnotherHostAreRefusedAndTheConnectionCarriesOn() async throws {
         try await withTLSGateway { gateway, mock, certificates in
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)
             connection.openStream(1, authority: nil, body: #"{"model":"demo-chat"}"#)
@@ -331,10 +331,18 @@ struct TLSTests {
                     }
                 } ? true : nil
             }
-            // The malformed stream spoils nothing else.
-            connection.openStream(3, body: #"{"model":"demo-chat"}"#)
+            // A `host` naming another entity than :authority is malformed too (RFC 9113 §8.3.1).
+            connection.openStream(3, headers: [("host", "elsewhere.test")], body: #"{"model":"demo-chat"}"#)
             _ = try await eventually { () -> Bool? in
                 connection.frames(on: 3).contains { payload in
+                    if case .headers(let headers) = payload { return headers.headers.first(name: ":status") == "400" }
+                    return false
+                } ? true : nil
+            }
+            // The malformed streams spoil nothing else.
+            connection.openStream(5, body: #"{"model":"demo-chat"}"#)
+            _ = try await eventually { () -> Bool? in
+                connection.frames(on: 5).contains { payload in
                     if case .headers(let headers) = payload { return headers.headers.first(name: ":status") == "200" }
                     return false
                 } ? true : nil

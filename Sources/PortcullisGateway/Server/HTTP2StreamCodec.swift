@@ -12,8 +12,8 @@ import NIOHTTP2
 /// samples). nginx encodes responses the same way.
 ///
 /// Inbound, the request head is what NIO's codec made of it, so the checks and the lifecycle
-/// see the same thing on both protocols: version 2.0, `:authority` as `host` (unless a `host`
-/// came too), and for a method with a body but no `content-length`, the framing marked as
+/// see the same thing on both protocols: version 2.0, `:authority` as `host` (unless the same
+/// `host` came too; a different one is refused as a second host), and for a method with a body but no `content-length`, the framing marked as
 /// chunked (length unknown) or `content-length: 0` when the headers ended the stream.
 /// Trailers end the request; their fields are not forwarded (neither are HTTP/1's).
 /// NIOHTTP2 has already validated the header block (pseudo-headers present, names lowercase).
@@ -59,7 +59,7 @@ final class HTTP2StreamCodec: ChannelDuplexHandler {
         var method: HTTPMethod?
         var path: String?
         var authority: String?
-        var hasHost = false
+        var host: String?
         var hasLength = false
         var fields: [(String, String)] = []
         fields.reserveCapacity(block.count + 1)
@@ -73,14 +73,18 @@ final class HTTP2StreamCodec: ChannelDuplexHandler {
                 }
                 continue
             }
-            if !hasHost && HeaderRules.equalsIgnoringCase(name, "host") { hasHost = true }
+            if host == nil && HeaderRules.equalsIgnoringCase(name, "host") { host = value }
             if !hasLength && HeaderRules.equalsIgnoringCase(name, "content-length") { hasLength = true }
             fields.append((name, value))
         }
         guard let method, let path else { throw MissingPseudoHeader() }
         var headers = HTTPHeaders()
         headers.reserveCapacity(fields.count + 2)
-        if !hasHost, let authority { headers.add(name: "host", value: authority) }
+        // `:authority` becomes `host`. A `host` that names another entity makes the request
+        // malformed (RFC 9113 §8.3.1): both go through, and the head check refuses two hosts.
+        if let authority, host.map({ $0.lowercased() != authority.lowercased() }) ?? true {
+            headers.add(name: "host", value: authority)
+        }
         switch method {
         case .GET, .HEAD, .DELETE, .CONNECT, .TRACE:
             break
