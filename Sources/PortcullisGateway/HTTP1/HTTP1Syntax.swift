@@ -97,6 +97,39 @@ enum HTTP1Syntax {
         }
     }
 
+    /// Adds bytes read from a connection to what a parser still holds, growing its buffer in
+    /// place (the held buffer is made unique first, so it is not copied per read).
+    static func accumulate(_ input: ByteBuffer, into held: inout ByteBuffer?) {
+        guard var buffered = held, buffered.readableBytes > 0 else {
+            held = input
+            return
+        }
+        held = nil
+        var input = input
+        buffered.writeBuffer(&input)
+        held = buffered
+    }
+
+    /// Takes a `Content-Length` header into `length`: plain digits, and equal to any copy seen
+    /// before (two different lengths are how bodies are smuggled).
+    static func mergeContentLength(_ value: Slice<UnsafeRawBufferPointer>, into length: inout Int?) throws(Failure) {
+        guard let parsed = Self.contentLength(value), length == nil || length == parsed else { throw .badFraming }
+        length = parsed
+    }
+
+    /// The elements of a comma-separated header list (`Connection`, `Transfer-Encoding`),
+    /// without surrounding whitespace, empty ones skipped.
+    static func forEachListElement(
+        _ value: Slice<UnsafeRawBufferPointer>, _ body: (Slice<UnsafeRawBufferPointer>) throws(Failure) -> Void
+    ) throws(Failure) {
+        for element in value.split(separator: UInt8(ascii: ",")) {
+            var element = element[...]
+            while let first = element.first, first == 0x20 || first == 0x09 { element = element.dropFirst() }
+            while let last = element.last, last == 0x20 || last == 0x09 { element = element.dropLast() }
+            if !element.isEmpty { try body(element) }
+        }
+    }
+
     /// A `Content-Length` value: 1 to 15 digits, nothing else (no list, no sign); nil if not.
     static func contentLength(_ value: Slice<UnsafeRawBufferPointer>) -> Int? {
         guard !value.isEmpty, value.count <= 15 else { return nil }

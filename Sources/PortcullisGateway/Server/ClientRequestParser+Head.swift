@@ -46,17 +46,10 @@ extension ClientRequestParser {
                     let value = bytes[valueStart..<valueEnd]
                     switch name.count {
                     case 14 where HeaderRules.equalsIgnoringCase(bytes: name, "content-length"):
-                        guard let length = HTTP1Syntax.contentLength(value), contentLength == nil || contentLength == length else {
-                            throw .badFraming
-                        }
-                        contentLength = length
+                        try HTTP1Syntax.mergeContentLength(value, into: &contentLength)
                     case 17 where HeaderRules.equalsIgnoringCase(bytes: name, "transfer-encoding"):
                         sawTransferEncoding = true
-                        for token in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
-                            var token = token[...]
-                            while let first = token.first, first == 0x20 || first == 0x09 { token = token.dropFirst() }
-                            while let last = token.last, last == 0x20 || last == 0x09 { token = token.dropLast() }
-                            if token.isEmpty { continue }
+                        try HTTP1Syntax.forEachListElement(value) { (token) throws(HTTP1Syntax.Failure) in
                             // `chunked` once, and last: a coding after it leaves the body unframed.
                             guard !sawChunked else { throw .badFraming }
                             if HeaderRules.equalsIgnoringCase(bytes: token, "chunked") { sawChunked = true }

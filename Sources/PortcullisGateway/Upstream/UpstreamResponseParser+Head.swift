@@ -55,10 +55,7 @@ extension UpstreamResponseParser {
                     if HeaderRules.isHopByHop(bytes: name) || HeaderRules.isSetOnResponse(bytes: name) { needsRewrite = true }
                     switch name.count {
                     case 14 where HeaderRules.equalsIgnoringCase(bytes: name, "content-length"):
-                        guard let length = HTTP1Syntax.contentLength(value), contentLength == nil || contentLength == length else {
-                            throw .badFraming
-                        }
-                        contentLength = length
+                        try HTTP1Syntax.mergeContentLength(value, into: &contentLength)
                     case 17 where HeaderRules.equalsIgnoringCase(bytes: name, "transfer-encoding"):
                         // Only plain chunked: another coding would reach the client un-decoded and
                         // unlabelled once the gateway removes the chunking.
@@ -66,19 +63,14 @@ extension UpstreamResponseParser {
                         sawTransferEncoding = true
                         chunked = true
                     case 10 where HeaderRules.equalsIgnoringCase(bytes: name, "connection"):
-                        for token in value.split(separator: UInt8(ascii: ",")) {
-                            var token = token[...]
-                            while let first = token.first, first == 0x20 || first == 0x09 { token = token.dropFirst() }
-                            while let last = token.last, last == 0x20 || last == 0x09 { token = token.dropLast() }
+                        try HTTP1Syntax.forEachListElement(value) { token in
                             if HeaderRules.equalsIgnoringCase(bytes: token, "close") {
                                 close = true
                             } else if HeaderRules.equalsIgnoringCase(bytes: token, "keep-alive") {
                                 keepAliveToken = true
-                            } else if HeaderRules.equalsIgnoringCase(bytes: token, "content-length") {
-                                // The body's framing is not the backend's to remove: the length stays
-                                // (dropping it would leave a keep-alive client without an end).
-                                continue
-                            } else if !token.isEmpty {
+                            } else if !HeaderRules.equalsIgnoringCase(bytes: token, "content-length") {
+                                // (`content-length` stays: the body's framing is not the backend's
+                                // to remove; dropping it would leave a keep-alive client without an end.)
                                 tokens.append(String(decoding: token, as: UTF8.self).lowercased())
                             }
                         }

@@ -60,14 +60,7 @@ struct UpstreamResponseParser {
 
     /// Adds bytes read from the connection; ``next()`` parses them.
     mutating func append(_ input: ByteBuffer) {
-        guard var buffered = self.buffer, buffered.readableBytes > 0 else {
-            self.buffer = input
-            return
-        }
-        self.buffer = nil  // so `buffered` is unique and grows in place, not copied per read
-        var input = input
-        buffered.writeBuffer(&input)
-        self.buffer = buffered
+        HTTP1Syntax.accumulate(input, into: &self.buffer)
     }
 
     /// The next event the bytes so far complete, or nil when more bytes are needed. Each call
