@@ -67,6 +67,8 @@ public struct AuthenticationPolicy: Sendable {
 
 public struct TenantInfo: Sendable {
     public let name: String
+    /// Position in the config's tenant table (metrics series are found by it, not by name).
+    public let index: Int
     public let plan: String?
     public let org: String?
     public let disabled: Bool

@@ -34,6 +34,8 @@ public final class Backend: Sendable {
 /// A compiled route: the backend a matched request goes to and what changes on the way.
 public final class Route: Sendable {
     public let name: String
+    /// Position in ``ConfigSnapshot/routes``.
+    public let index: Int
     public let backend: Backend
     /// Model name sent upstream instead of the client's.
     public let rewriteModel: String?
@@ -46,10 +48,11 @@ public final class Route: Sendable {
     public let allowedMethods: Set<AuthMethod>?
 
     init(
-        name: String, backend: Backend, rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
+        name: String, index: Int, backend: Backend, rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
         forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?
     ) {
         self.name = name
+        self.index = index
         self.backend = backend
         self.rewriteModel = rewriteModel
         self.maxRequestBytes = maxRequestBytes

@@ -70,7 +70,8 @@ public struct ConfigCompiler: Sendable {
         }
 
         // Routes.
-        var exact: [String: Route] = [:]
+        var exact: [String: Router.ExactMatch] = [:]
+        var compiledRoutes: [Route] = []
         var globs: [(Glob, Route)] = []
         var prefixes: [(String, Route)] = []
         var exposed: [(String, String)] = []
@@ -85,17 +86,18 @@ public struct ConfigCompiler: Sendable {
                 continue
             }
             let route = Route(
-                name: spec.name, backend: backend, rewriteModel: spec.rewriteModel,
+                name: spec.name, index: compiledRoutes.count, backend: backend, rewriteModel: spec.rewriteModel,
                 maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil,
                 forwardClientCredentials: spec.forwardClientCredentials,
                 allowedMethods: spec.authentication.methods.map(Set.init))
+            compiledRoutes.append(route)
             for model in spec.models {
                 let glob = Glob(model)
                 if glob.isLiteral {
                     if exact[model] != nil {
                         report(spec.location, "match", "model '\(model)' is already routed by an earlier route")
                     } else {
-                        exact[model] = route
+                        exact[model] = Router.ExactMatch(route: route, model: exposed.count)
                         exposed.append((model, backend.name))
                     }
                 } else {
@@ -144,7 +146,8 @@ public struct ConfigCompiler: Sendable {
         }
         if !sink.items.isEmpty { throw ConfigError(sink.items) }
         return ConfigSnapshot(
-            source: file, backends: backends, router: Router(exact: exact, globs: globs, prefixes: prefixes),
+            source: file, backends: backends, routes: compiledRoutes,
+            router: Router(exact: exact, globs: globs, prefixes: prefixes),
             exposedModels: exposed, created: self.createdTimestamp, authentication: authentication, tenants: directory,
             listenerPolicies: policies)
     }
@@ -238,7 +241,8 @@ public struct ConfigCompiler: Sendable {
             if let plan = tenant.plan, plans[plan] == nil {
                 report(tenant.location, "plan", "unknown plan '\(plan)'")
             }
-            tenants[tenant.name] = TenantInfo(name: tenant.name, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled)
+            tenants[tenant.name] = TenantInfo(
+                name: tenant.name, index: tenants.count, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled)
         }
         return TenantDirectory(tenants: tenants, plans: plans)
     }

@@ -10,12 +10,15 @@ public final class ConfigSnapshot: Sendable {
     public let listeners: [ListenerSpec]
     public let admin: AdminSpec?
     public let backends: [Backend]
+    /// Every route, in config order (``Route/index``).
+    public let routes: [Route]
     public let router: Router
     /// Client-facing model names the routes expose (exact names, in config order).
     public let exposedModels: [(name: String, ownedBy: String)]
     /// The `GET /v1/models` response body, rendered once.
     public let modelListBody: ByteBuffer
     public let accessLog: AccessLogSpec
+    public let metrics: MetricsSpec
     public let mock: MockSpec?
     public let authentication: AuthenticationSettings
     public let tenants: TenantDirectory
@@ -23,7 +26,7 @@ public final class ConfigSnapshot: Sendable {
     public let listenerPolicies: [String: AuthenticationPolicy]
 
     init(
-        source: ConfigFile, backends: [Backend], router: Router, exposedModels: [(String, String)], created: Int,
+        source: ConfigFile, backends: [Backend], routes: [Route], router: Router, exposedModels: [(String, String)], created: Int,
         authentication: AuthenticationSettings, tenants: TenantDirectory, listenerPolicies: [String: AuthenticationPolicy]
     ) {
         self.authentication = authentication
@@ -34,10 +37,12 @@ public final class ConfigSnapshot: Sendable {
         self.listeners = source.listeners
         self.admin = source.admin
         self.backends = backends
+        self.routes = routes
         self.router = router
         self.exposedModels = exposedModels.map { (name: $0.0, ownedBy: $0.1) }
         self.accessLog = source.accessLog
         self.mock = source.mock
+        self.metrics = source.metrics
         var body = ByteBuffer()
         body.writeStaticString("{\"object\":\"list\",\"data\":[")
         for (i, model) in exposedModels.enumerated() {

@@ -6,20 +6,32 @@ import PortcullisCore
 /// first in config order wins. Among path prefixes the longest wins, and a prefix only matches
 /// at a boundary (`/`, `:` or the end), so `/v1/models/iris` does not catch `/v1/models/iris2`.
 public struct Router: Sendable {
-    let exact: [String: Route]
+    /// An exact model name's route, and the name's position in ``ConfigSnapshot/exposedModels``.
+    public struct ExactMatch: Sendable {
+        public let route: Route
+        public let model: Int
+    }
+
+    let exact: [String: ExactMatch]
     let globs: [(Glob, Route)]
     let prefixes: [(String, Route)]
 
-    init(exact: [String: Route], globs: [(Glob, Route)], prefixes: [(String, Route)]) {
+    init(exact: [String: ExactMatch], globs: [(Glob, Route)], prefixes: [(String, Route)]) {
         self.exact = exact
         self.globs = globs
         self.prefixes = prefixes.sorted { $0.0.utf8.count > $1.0.utf8.count }
     }
 
     public func route(model: String) -> Route? {
-        if let route = self.exact[model] { return route }
+        self.match(model: model)?.route
+    }
+
+    /// The route for `model`, and the name's position among the exposed models (nil when a
+    /// glob matched: the name is the client's, not one the config lists).
+    public func match(model: String) -> (route: Route, model: Int?)? {
+        if let match = self.exact[model] { return (match.route, match.model) }
         for (glob, route) in self.globs where glob.matches(model) {
-            return route
+            return (route, nil)
         }
         return nil
     }

@@ -24,7 +24,7 @@ public struct ConfigReader: Sendable {
 
     static let topLevelKeys = [
         "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans",
-        "reload",
+        "reload", "metrics",
     ]
 
     /// Reads `yaml`; throws with every problem found.
@@ -99,6 +99,9 @@ public struct ConfigReader: Sendable {
                     AccessLogSpec.streams.contains(destination) ? destination : YAMLValue.resolve(destination, against: self.baseDirectory)
                 file.accessLog.location = .init(path: value.path, line: value.line)
             }
+        }
+        if let metrics = map["metrics"]?.mapping(allowed: ["tenantLabel"]) {
+            if let v = metrics["tenantLabel"]?.bool() { file.metrics.tenantLabel = v }
         }
         if let reload = map["reload"]?.mapping(allowed: ["watch", "interval"]) {
             if let v = reload["watch"]?.bool() { file.reload.watch = v }

@@ -19,6 +19,7 @@ public struct ConfigFile: Sendable {
     public var routes: [RouteSpec] = []
     public var mock: MockSpec?
     public var accessLog = AccessLogSpec()
+    public var metrics = MetricsSpec()
     public var authentication = AuthenticationSpec()
     public var tenants: [TenantSpec] = []
     public var plans: [PlanSpec] = []
@@ -63,6 +64,15 @@ public struct HTTPSpec: Sendable, Equatable {
     public var sseKeepAliveNanos: Int64 = 15_000_000_000
     /// How long a graceful stop waits for requests and streams in flight.
     public var drainTimeoutNanos: Int64 = 30_000_000_000
+
+    public init() {}
+}
+
+/// What `/metrics` labels series with.
+public struct MetricsSpec: Sendable, Equatable {
+    /// Label per-tenant series with the tenant (off: one series for all tenants, for platforms
+    /// with more tenants than a Prometheus should hold series for).
+    public var tenantLabel = true
 
     public init() {}
 }

@@ -27,6 +27,12 @@ enum AdminServer {
                     #"{"status":"\#(report.status)","waitingFor":[\#(waiting)]}"#)
             case (.GET, "/config"):
                 writer.respondJSON(Self.describe(runtime))
+            case (.GET, "/metrics"):
+                writer.eventLoop.makeFutureWithTask { await Self.metrics(runtime) }.assumeIsolated().whenSuccess { body in
+                    var headers = HTTPHeaders()
+                    headers.add(name: "content-type", value: "text/plain; version=0.0.4; charset=utf-8")
+                    writer.respond(status: .ok, headers: headers, body: body)
+                }
             case (.GET, "/backends"):
                 writer.eventLoop.makeFutureWithTask { await Self.backends(runtime) }.assumeIsolated().whenSuccess {
                     writer.respondJSON($0)
@@ -52,6 +58,19 @@ enum AdminServer {
                     #"{"error":{"message":"No admin endpoint at this path.","type":"invalid_request_error","param":null,"code":"not_found"}}"#)
             }
         }
+    }
+
+    /// The Prometheus exposition: the loops' counts summed, and the process-wide counters.
+    static func metrics(_ runtime: GatewayRuntime) async -> ByteBuffer {
+        let counts = await runtime.server.requestMetrics()
+        let reloads = runtime.reloadCounts
+        var process = MetricsExposition.Process()
+        process.reloadsSucceeded = reloads.succeeded
+        process.reloadsFailed = reloads.failed
+        process.jwks = runtime.providers.all.sorted { $0.name < $1.name }.map {
+            ($0.name, $0.refreshesSucceeded.load(ordering: .relaxed), $0.refreshesFailed.load(ordering: .relaxed))
+        }
+        return MetricsExposition(counts: counts, names: runtime.series.names(), process: process).render()
     }
 
     /// Every backend of the current snapshot: its timeouts and pool size (`maxIdleConnections`

@@ -66,7 +66,8 @@ extension GatewayRuntime {
         }
 
         // The swap: one reference; requests in flight keep the snapshot they started with.
-        self.store.replace(with: GatewaySnapshot.build(config, providers: providers.next, slots: self.slots, wallClock: self.wallClock))
+        self.store.replace(with: GatewaySnapshot.build(
+                config, providers: providers.next, slots: self.slots, series: self.series, wallClock: self.wallClock))
         await self.providers.commit(providers)
         await self.listenerSet.commit(change)
         for store in self.listenerSet.tlsStores { store.reloadIfChanged(force: true) }

@@ -39,6 +39,7 @@ public final class GatewayRuntime: Sendable {
     let logger: Logger
     let providers: JWTProviderRegistry
     let slots: BackendSlots
+    let series: MetricSeries
     let wallClock: @Sendable () -> Double
     let services: GatewayServices
     let accessLog: AccessLogSink
@@ -49,7 +50,8 @@ public final class GatewayRuntime: Sendable {
     private init(
         store: SnapshotStore, readiness: Readiness, server: GatewayServer, listenerSet: ListenerSet, admin: EmbeddedHTTPServer?,
         mock: MockBackend?, source: ConfigSource, loader: GatewayConfigLoader, logger: Logger, providers: JWTProviderRegistry,
-        slots: BackendSlots, wallClock: @escaping @Sendable () -> Double, services: GatewayServices, accessLog: AccessLogSink
+        slots: BackendSlots, series: MetricSeries, wallClock: @escaping @Sendable () -> Double, services: GatewayServices,
+        accessLog: AccessLogSink
     ) {
         self.store = store
         self.readiness = readiness
@@ -62,6 +64,7 @@ public final class GatewayRuntime: Sendable {
         self.logger = logger
         self.providers = providers
         self.slots = slots
+        self.series = series
         self.wallClock = wallClock
         self.services = services
         self.accessLog = accessLog
@@ -100,7 +103,9 @@ public final class GatewayRuntime: Sendable {
             opened.append { await registry.shutdown() }
             let providers = try await registry.reconcile(config.authentication.jwtProviders)
             let slots = BackendSlots()
-            let store = SnapshotStore(GatewaySnapshot.build(config, providers: providers, slots: slots, wallClock: wallClock))
+            let series = MetricSeries()
+            let store = SnapshotStore(
+                GatewaySnapshot.build(config, providers: providers, slots: slots, series: series, wallClock: wallClock))
             let sink: AccessLogSink
             do {
                 sink = try AccessLogSink(destination: config.accessLog.destination)
@@ -122,7 +127,8 @@ public final class GatewayRuntime: Sendable {
             }
             let runtime = GatewayRuntime(
                 store: store, readiness: readiness, server: server, listenerSet: listenerSet, admin: admin, mock: mock,
-                source: source, loader: loader, logger: logger, providers: registry, slots: slots, wallClock: wallClock,
+                source: source, loader: loader, logger: logger, providers: registry, slots: slots, series: series,
+                wallClock: wallClock,
                 services: services, accessLog: sink)
             box.set(runtime)
             runtime.assemble(config: config, options: options, sighup: sighup)

@@ -26,6 +26,9 @@ final class JWTProvider: Sendable {
     private let currentVersion: ManagedAtomic<UInt64>
     private static let versions = ManagedAtomic<UInt64>(0)
     private let stopped = ManagedAtomic<Bool>(false)
+    /// Key-set fetches (remote JWKS or file re-reads) that succeeded and failed, for `/metrics`.
+    let refreshesSucceeded = ManagedAtomic<Int>(0)
+    let refreshesFailed = ManagedAtomic<Int>(0)
 
     private struct State {
         var keys: JWKSet?
@@ -170,6 +173,7 @@ final class JWTProvider: Sendable {
                 state.waiters.removeAll()
             }
             let success = await self.fetchOnce()
+            (success ? self.refreshesSucceeded : self.refreshesFailed).wrappingIncrement(ordering: .relaxed)
             let waiters = self.state.withLockedValue { state -> [EventLoopPromise<Void>] in
                 next = state.policy.fetchEnded(success: success, at: .now())
                 defer { state.inFlight = nil }

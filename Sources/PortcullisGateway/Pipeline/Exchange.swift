@@ -31,6 +31,14 @@ public final class Exchange {
     /// The largest body accepted (the route's limit once known, else the listener's).
     public var bodyLimit: Int
     public var upstreamEndpoint: UpstreamEndpoint?
+    /// The position of ``upstreamEndpoint`` in its backend's endpoints.
+    var upstreamEndpointIndex = 0
+    /// The caller's position in the config's tenant table (nil: unauthenticated, or a tenant
+    /// the table does not list). Set by the authentication stage; metrics find series by it.
+    var tenantIndex: Int?
+    /// The requested model's position among the config's exposed models (nil: not an exact
+    /// configured name). Set by the routing stage.
+    var modelIndex: Int?
     /// Set when the upstream request is written: the gateway's own share of the latency ends here.
     public var forwardedAt: NIODeadline?
     /// The status the client got (0 until a response head is written; 499 when the client

@@ -9,9 +9,12 @@ public final class GatewaySnapshot: Sendable {
     let backendSlots: [Int]
     /// Pool keys of every configured endpoint (pooled connections to others are closed).
     let poolKeys: Set<String>
+    /// Where this snapshot's tenants, models, routes and endpoints are counted.
+    let metrics: MetricsLayout
 
-    init(config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int]) {
+    init(config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int], series: MetricSeries) {
         self.config = config
+        self.metrics = MetricsLayout(config, series: series)
         self.pipeline = pipeline
         self.backendSlots = backendSlots
         self.poolKeys = Set(config.backends.flatMap { $0.endpoints.map(\.poolKey) })
@@ -27,6 +30,7 @@ public final class GatewaySnapshot: Sendable {
     /// route's methods (model routes).
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
+        series: MetricSeries = MetricSeries(),
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
@@ -39,6 +43,7 @@ public final class GatewaySnapshot: Sendable {
         stages.append(ModelRoutingStage())
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
         return GatewaySnapshot(
-            config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) })
+            config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },
+            series: series)
     }
 }

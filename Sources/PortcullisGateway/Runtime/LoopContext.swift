@@ -13,7 +13,8 @@ final class LoopContext {
     let pool: UpstreamPool
     let requestIDs: RequestIDGenerator
     let accessLog: AccessLogWriter
-    let inFlight = InFlightCounter()
+    /// This loop's request metrics (and its in-flight count).
+    let metrics = LoopMetrics()
     /// A test hook registered with every exchange's ledger (nil in production).
     let ledgerProbe: (any LedgerObligation & Sendable)?
     /// A graceful stop is under way: new connections close once idle.
@@ -119,17 +120,17 @@ final class LoopContext {
         self.pool.retainOnly(snapshot.poolKeys)
     }
 
-    /// Next endpoint of `backend`, round-robin per loop. Later attempts of the same request
-    /// (after connect failures) move on from the one the first attempt took.
-    func nextEndpoint(of backend: Backend, attempt: Int, slot: Int) -> UpstreamEndpoint {
+    /// Position of the next endpoint of `backend`, round-robin per loop. Later attempts of the
+    /// same request (after connect failures) move on from the one the first attempt took.
+    func nextEndpoint(of backend: Backend, attempt: Int, slot: Int) -> Int {
         let count = backend.endpoints.count
-        if count == 1 { return backend.endpoints[0] }
+        if count == 1 { return 0 }
         if slot >= self.roundRobin.count {
             self.roundRobin.append(contentsOf: repeatElement(0, count: slot + 1 - self.roundRobin.count))
         }
         if attempt == 0 {
             self.roundRobin[slot] = (self.roundRobin[slot] &+ 1) % count
         }
-        return backend.endpoints[(self.roundRobin[slot] + attempt) % count]
+        return (self.roundRobin[slot] + attempt) % count
     }
 }

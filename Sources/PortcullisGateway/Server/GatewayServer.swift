@@ -167,7 +167,14 @@ public final class GatewayServer: Sendable {
 
     /// Exchanges in flight, summed over every loop.
     public func inFlight() async -> Int {
-        await self.contexts.onEveryLoop { $0.inFlight.count }.reduce(0, +)
+        await self.contexts.onEveryLoop { $0.metrics.inFlight }.reduce(0, +)
+    }
+
+    /// Request metrics, summed over every loop (each loop's arrays copied on that loop).
+    func requestMetrics() async -> LoopMetrics.Counts {
+        var sum = LoopMetrics.Counts()
+        for counts in await self.contexts.onEveryLoop({ $0.metrics.snapshot() }) { sum.add(counts) }
+        return sum
     }
 
     /// Upstream connections per endpoint (pool key), summed over every loop: idle in the pools,

@@ -13,7 +13,9 @@ extension ProxyHandler {
         if fresh, let previous = exchange.upstreamEndpoint {
             endpoint = previous
         } else {
-            endpoint = self.loop.nextEndpoint(of: backend, attempt: token.attempt, slot: exchange.snapshot.slot(of: backend))
+            let index = self.loop.nextEndpoint(of: backend, attempt: token.attempt, slot: exchange.snapshot.slot(of: backend))
+            endpoint = backend.endpoints[index]
+            exchange.upstreamEndpointIndex = index
         }
         exchange.upstreamEndpoint = endpoint
         exchange.upstreamAttempts += 1

@@ -240,9 +240,9 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     /// access log registers first, so it runs last and sees what the others recorded.
     func begin(_ exchange: Exchange) {
         exchange.register(self.loop.accessLog)
-        exchange.register(self.loop.inFlight)
+        exchange.register(self.loop.metrics)
         if let probe = self.loop.ledgerProbe { exchange.register(probe) }
-        self.loop.inFlight.started()
+        self.loop.metrics.started()
         self.exchange = exchange
     }
 

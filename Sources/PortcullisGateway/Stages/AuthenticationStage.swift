@@ -119,6 +119,7 @@ struct AuthenticationStage: Stage {
         // The platform's own tenant table is authoritative for plan and org. A refused tenant is
         // still recorded as the identity, so the access log says which tenant it was.
         if let tenant = self.tenants.tenants[identity.tenant] {
+            exchange.tenantIndex = tenant.index
             if let plan = tenant.plan { identity.plan = plan }
             if let org = tenant.org { identity.org = org }
             exchange.identity = identity

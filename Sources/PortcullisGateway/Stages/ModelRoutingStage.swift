@@ -10,10 +10,11 @@ struct ModelRoutingStage: Stage {
 
     func evaluate(_ exchange: Exchange) -> StageResult {
         guard let request = exchange.request else { return .proceed }  // path routes were routed at the head
-        guard let route = exchange.snapshot.config.router.route(model: request.model) else {
+        guard let (route, model) = exchange.snapshot.config.router.match(model: request.model) else {
             return .refuse(.modelNotFound(request.model))
         }
         exchange.route = route
+        exchange.modelIndex = model
         if let body = exchange.body {
             if body.readableBytes > route.maxRequestBytes {
                 // The body was read whole, so the connection can be kept.

@@ -28,7 +28,7 @@ enum ExchangeFixture {
         let config = try Self.config(listeners + "\n" + Self.base + "\n" + yaml)
         let standard = GatewaySnapshot.build(config)
         guard let stages else { return standard }
-        return GatewaySnapshot(config: config, pipeline: Pipeline(stages), backendSlots: standard.backendSlots)
+        return GatewaySnapshot(config: config, pipeline: Pipeline(stages), backendSlots: standard.backendSlots, series: MetricSeries())
     }
 
     static func loop(_ snapshot: GatewaySnapshot, eventLoop: EmbeddedEventLoop, probe: (any LedgerObligation & Sendable)? = nil)

@@ -1,0 +1,53 @@
+import NIOConcurrencyHelpers
+
+/// Stable small integers for every label value a per-request metric can carry, for the life
+/// of the process: tenants, request slots (a route and a model label) and upstream endpoints.
+/// Per-loop counters (``LoopMetrics``) live in arrays indexed by these, so the request path
+/// finds its counters without hashing, and a reload keeps every count: a name keeps its
+/// number, a new name gets the next one. Touched only when a snapshot is built
+/// (``MetricsLayout``) and at scrape, never per request.
+///
+/// The set of values is bounded by the configs the process has loaded, not by what clients
+/// send: a model the config does not name is counted as ``otherValue``, a tenant the config
+/// does not list as ``otherValue``, a request without a caller or a route as ``noneValue``.
+public final class MetricSeries: Sendable {
+    /// A model or tenant the config does not name (reserved: leading underscore).
+    public static let otherValue = "_other"
+    /// No caller, no route or no model (a request refused before they were known).
+    public static let noneValue = "_none"
+    /// Every tenant, when `metrics.tenantLabel` is off.
+    public static let allValue = "_all"
+
+    struct Slot: Hashable, Sendable {
+        let route: String
+        let model: String
+    }
+
+    struct Endpoint: Hashable, Sendable {
+        let backend: String
+        let endpoint: String
+    }
+
+    private struct Tables {
+        var tenants = Interned<String>()
+        var slots = Interned<Slot>()
+        var endpoints = Interned<Endpoint>()
+    }
+
+    private let tables = NIOLockedValueBox(Tables())
+
+    public init() {}
+
+    func tenant(_ name: String) -> Int { self.tables.withLockedValue { $0.tenants.id(name) } }
+    func slot(route: String, model: String) -> Int {
+        self.tables.withLockedValue { $0.slots.id(Slot(route: route, model: model)) }
+    }
+    func endpoint(backend: String, endpoint: String) -> Int {
+        self.tables.withLockedValue { $0.endpoints.id(Endpoint(backend: backend, endpoint: endpoint)) }
+    }
+
+    /// The values by id, for rendering a scrape.
+    func names() -> (tenants: [String], slots: [Slot], endpoints: [Endpoint]) {
+        self.tables.withLockedValue { ($0.tenants.values, $0.slots.values, $0.endpoints.values) }
+    }
+}

@@ -1,0 +1,69 @@
+import PortcullisConfig
+import PortcullisCore
+
+/// One snapshot's map from its own indices (tenant table position, exposed model, route,
+/// backend and endpoint position) to the process-wide series ids of ``MetricSeries``. Built
+/// with the snapshot; a request reads two or three array elements from it when it settles.
+public struct MetricsLayout: Sendable {
+    /// By ``TenantInfo/index``.
+    let tenants: [Int]
+    /// An authenticated caller the tenant table does not list.
+    let otherTenant: Int
+    /// No authenticated caller.
+    let noTenant: Int
+    /// By position in ``ConfigSnapshot/exposedModels`` (an exact model name and its route).
+    let exactModels: [Int]
+    /// By ``Route/index``: the route with a model the config does not name (a glob matched),
+    /// or with no model at all (a path route).
+    let routes: [Int]
+    /// A model was named but nothing routes it.
+    let unknownModel: Int
+    /// Refused before a route was known.
+    let unrouted: Int
+    /// By ``Backend/index``, then the endpoint's position in ``Backend/endpoints``.
+    let endpoints: [[Int]]
+
+    init(_ config: ConfigSnapshot, series: MetricSeries) {
+        let perTenant = config.metrics.tenantLabel
+        let all = perTenant ? -1 : series.tenant(MetricSeries.allValue)
+        var tenants = [Int](repeating: all, count: config.tenants.tenants.count)
+        if perTenant {
+            for tenant in config.tenants.tenants.values { tenants[tenant.index] = series.tenant(tenant.name) }
+        }
+        self.tenants = tenants
+        self.otherTenant = perTenant ? series.tenant(MetricSeries.otherValue) : all
+        self.noTenant = perTenant ? series.tenant(MetricSeries.noneValue) : all
+        var exactModels: [Int] = []
+        for model in config.exposedModels {
+            let route = config.router.route(model: model.name)?.name ?? MetricSeries.noneValue
+            exactModels.append(series.slot(route: route, model: model.name))
+        }
+        self.exactModels = exactModels
+        self.routes = config.routes.map { route in
+            series.slot(route: route.name, model: route.isPathRoute ? MetricSeries.noneValue : MetricSeries.otherValue)
+        }
+        self.unknownModel = series.slot(route: MetricSeries.noneValue, model: MetricSeries.otherValue)
+        self.unrouted = series.slot(route: MetricSeries.noneValue, model: MetricSeries.noneValue)
+        self.endpoints = config.backends.map { backend in
+            backend.endpoints.map { series.endpoint(backend: backend.name, endpoint: $0.description) }
+        }
+    }
+
+    /// The tenant series of an exchange.
+    @inline(__always)
+    func tenant(of exchange: Exchange) -> Int {
+        guard exchange.identity != nil else { return self.noTenant }
+        guard let index = exchange.tenantIndex else { return self.otherTenant }
+        return self.tenants[index]
+    }
+
+    /// The request slot (route and model labels) of an exchange.
+    @inline(__always)
+    func slot(of exchange: Exchange) -> Int {
+        if let route = exchange.route {
+            if let model = exchange.modelIndex { return self.exactModels[model] }
+            return self.routes[route.index]
+        }
+        return exchange.request == nil ? self.unrouted : self.unknownModel
+    }
+}
