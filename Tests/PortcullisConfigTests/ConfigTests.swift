@@ -172,6 +172,28 @@ import Testing
         #expect(found.first?.line != nil)
     }
 
+    @Test func tracingAndMetricsAreReadAndChecked() throws {
+        let extra = """
+
+            metrics: { tenantLabel: false }
+            tracing: { endpoint: "http://127.0.0.1:4318/v1/traces", protocol: http/json, sampleRatio: 0.25, exportInterval: 1s }
+            """
+        let snapshot = try ConfigLoader(environment: [:]).load(yaml: Self.valid + extra)
+        #expect(snapshot.metrics.tenantLabel == false)
+        let tracing = try #require(snapshot.source.tracing)
+        #expect(tracing.endpoint == "http://127.0.0.1:4318/v1/traces")
+        #expect(tracing.format == .json)
+        #expect(tracing.sampleRatio == 0.25)
+        #expect(tracing.exportIntervalNanos == 1_000_000_000)
+        #expect(try ConfigLoader(environment: [:]).load(yaml: Self.valid).source.tracing == nil, "off by default")
+
+        let badURL = problems(Self.valid + "\ntracing: { endpoint: \"collector:4318\" }\n")
+        #expect(badURL.map(\.path) == ["tracing.endpoint"], "\(badURL)")
+        let badValues = problems(
+            Self.valid + "\ntracing: { endpoint: \"http://c:4318/v1/traces\", protocol: grpc, sampleRatio: 2 }\n")
+        #expect(badValues.map(\.path).sorted() == ["tracing.protocol", "tracing.sampleRatio"], "\(badValues)")
+    }
+
     @Test func pathPrefixesMustBeNormalised() {
         let found = problems(
             """

@@ -27,6 +27,41 @@ import Testing
         }
     }
 
+    /// The first top-level `model` string is kept for traces: not a nested one, not a `model`
+    /// inside a string, not one with escapes, not the key `models`; at every split point.
+    @Test(arguments: [
+        (#"{"choices":[{"model":"nested"}],"note":"\"model\":\"fake\"","model":"gpt-x","usage":{"prompt_tokens":1}}"#, "gpt-x"),
+        (#"{"models":"plural","model" : "spaced-1"}"#, "spaced-1"),
+        (#"{"model":"first","model":"second"}"#, "first"),
+        (#"{"model":"with\"escape","x":1}"#, nil),
+        (#"{"model":42}"#, nil),
+        (#"{"model":{"name":"obj"}}"#, nil),
+        (#"{"modelx":"no","mode":"no"}"#, nil),
+    ] as [(String, String?)])
+    func keepsTheFirstTopLevelModelString(document: String, model: String?) {
+        let bytes = Array(document.utf8)
+        for size in [1, 2, 5, bytes.count] {
+            var scanner = UsageScanner()
+            var i = 0
+            while i < bytes.count {
+                let end = min(bytes.count, i + size)
+                bytes[i..<end].withUnsafeBytes { scanner.feed($0) }
+                i = end
+            }
+            #expect(scanner.model == model, "chunk size \(size)")
+        }
+    }
+
+    @Test func theModelDoesNotDisturbTheUsage() {
+        var scanner = UsageScanner()
+        let document = #"{"model":"m1","usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42}}"#
+        document.utf8.withContiguousStorageIfAvailable { scanner.feed(UnsafeRawBufferPointer($0)) }
+        #expect(scanner.model == "m1")
+        #expect(scanner.usage == Usage(promptTokens: 12, completionTokens: 30, totalTokens: 42))
+        scanner.reset()
+        #expect(scanner.model == "m1", "kept across SSE events")
+    }
+
     @Test func nullUsageIsIgnoredAndTotalDefaultsToSum() {
         var scanner = UsageScanner()
         let text = #"{"usage":null,"x":1}"#

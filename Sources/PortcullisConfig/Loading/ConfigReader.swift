@@ -24,7 +24,7 @@ public struct ConfigReader: Sendable {
 
     static let topLevelKeys = [
         "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans",
-        "reload", "metrics",
+        "reload", "metrics", "tracing",
     ]
 
     /// Reads `yaml`; throws with every problem found.
@@ -102,6 +102,9 @@ public struct ConfigReader: Sendable {
         }
         if let metrics = map["metrics"]?.mapping(allowed: ["tenantLabel"]) {
             if let v = metrics["tenantLabel"]?.bool() { file.metrics.tenantLabel = v }
+        }
+        if let tracing = map["tracing"] {
+            file.tracing = self.readTracing(tracing)
         }
         if let reload = map["reload"]?.mapping(allowed: ["watch", "interval"]) {
             if let v = reload["watch"]?.bool() { file.reload.watch = v }
@@ -205,6 +208,29 @@ public struct ConfigReader: Sendable {
             location: .init(path: value.path, line: value.line))
         if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
         if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }
+        return spec
+    }
+
+    private func readTracing(_ value: YAMLValue) -> TracingSpec? {
+        guard let map = value.mapping(allowed: ["endpoint", "protocol", "serviceName", "sampleRatio", "exportInterval"]),
+            let endpointValue = map.required("endpoint"), let endpoint = endpointValue.nonEmptyString()
+        else { return nil }
+        // The one URL grammar the config knows (a backend endpoint's): http(s)://host[:port][/path].
+        guard case .success = UpstreamEndpoint.parse(endpoint) else {
+            endpointValue.report("expected an http:// or https:// URL such as http://127.0.0.1:4318/v1/traces, got \(endpointValue.shown(endpoint))")
+            return nil
+        }
+        var spec = TracingSpec(endpoint: endpoint, location: .init(path: value.path, line: value.line))
+        if let v = map["protocol"]?.oneOf(["http/protobuf", "http/json"]) { spec.format = TracingSpec.WireFormat(rawValue: v)! }
+        if let v = map["serviceName"]?.nonEmptyString() { spec.serviceName = v }
+        if let v = map["exportInterval"]?.duration() { spec.exportIntervalNanos = max(v, 10_000_000) }
+        if let ratio = map["sampleRatio"] {
+            if let text = ratio.string() {
+                if let v = Double(text), v >= 0, v <= 1 { spec.sampleRatio = v } else {
+                    ratio.report("expected a number from 0 to 1, got \(ratio.shown(text))")
+                }
+            }
+        }
         return spec
     }
 

@@ -20,6 +20,8 @@ public struct ConfigFile: Sendable {
     public var mock: MockSpec?
     public var accessLog = AccessLogSpec()
     public var metrics = MetricsSpec()
+    /// OpenTelemetry traces (nil: off, the default).
+    public var tracing: TracingSpec?
     public var authentication = AuthenticationSpec()
     public var tenants: [TenantSpec] = []
     public var plans: [PlanSpec] = []
@@ -66,6 +68,29 @@ public struct HTTPSpec: Sendable, Equatable {
     public var drainTimeoutNanos: Int64 = 30_000_000_000
 
     public init() {}
+}
+
+/// Where and how traces are exported (OTLP over HTTP).
+public struct TracingSpec: Sendable, Equatable {
+    public enum WireFormat: String, Sendable, Equatable {
+        case protobuf = "http/protobuf"
+        case json = "http/json"
+    }
+
+    /// The collector's OTLP/HTTP traces URL, such as `http://127.0.0.1:4318/v1/traces`.
+    public var endpoint: String
+    public var format = WireFormat.protobuf
+    public var serviceName = "portcullis"
+    /// Share of new traces recorded (a client's sampled `traceparent` is always followed).
+    public var sampleRatio = 1.0
+    /// How often the batch of finished spans is sent.
+    public var exportIntervalNanos: Int64 = 5_000_000_000
+    public var location: SourceLocation
+
+    public init(endpoint: String, location: SourceLocation) {
+        self.endpoint = endpoint
+        self.location = location
+    }
 }
 
 /// What `/metrics` labels series with.

@@ -25,6 +25,8 @@ public struct SSEScanner: Sendable {
     public private(set) var eventCount = 0
 
     public var usage: Usage? { self.usageScanner.usage }
+    /// The first event's top-level `model` (see ``UsageScanner/model``).
+    public var model: String? { self.usageScanner.model }
 
     public init() {}
 

@@ -1,5 +1,6 @@
 /// Finds the top-level `"usage"` object of a JSON document fed to it in pieces, as the bytes
-/// pass through the gateway, without buffering the document.
+/// pass through the gateway, without buffering the document; and the first top-level
+/// `"model"` string (the model the backend says answered, for traces).
 ///
 /// A small byte state machine (depth, in-string, escape, key matching). Only the bytes of the
 /// `usage` value are kept (capped at `captureLimit`), then parsed by ``Usage/parse(_:)``. The
@@ -11,6 +12,10 @@ public struct UsageScanner: Sendable {
         [UInt8(ascii: "\""), UInt8(ascii: "{"), UInt8(ascii: "}"), UInt8(ascii: "["), UInt8(ascii: "]")].contains(UInt8(byte))
     }
     private static let usageKey: [UInt8] = Array("usage".utf8)
+    /// Same length as `usageKey`: one position counter serves both.
+    private static let modelKey: [UInt8] = Array("model".utf8)
+    /// A longer model string (or one with escapes) is not kept.
+    public static let modelLimit = 256
 
     private var depth = 0
     private var inString = false
@@ -23,17 +28,25 @@ public struct UsageScanner: Sendable {
     private var pendingUsageValue = false
     private var capturing = false
     private var captured: [UInt8] = []
+    private var modelMismatch = false
+    private var keyIsModel = false
+    private var pendingModelValue = false
+    private var capturingModel = false
 
     /// The last complete `usage` object seen, if any.
     public private(set) var usage: Usage?
+    /// The first top-level `model` string seen (kept across ``reset()``, as `usage` is).
+    public private(set) var model: String?
 
     public init() {}
 
     /// Forgets everything (used between SSE events).
     public mutating func reset() {
         let usage = self.usage
+        let model = self.model
         self = UsageScanner()
         self.usage = usage
+        self.model = model
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
@@ -49,6 +62,10 @@ public struct UsageScanner: Sendable {
         var keyIsUsage = self.keyIsUsage
         var pendingUsageValue = self.pendingUsageValue
         var capturing = self.capturing
+        var modelMismatch = self.modelMismatch
+        var keyIsModel = self.keyIsModel
+        var pendingModelValue = self.pendingModelValue
+        var capturingModel = self.capturingModel
         defer {
             self.depth = depth
             self.inString = inString
@@ -60,13 +77,17 @@ public struct UsageScanner: Sendable {
             self.keyIsUsage = keyIsUsage
             self.pendingUsageValue = pendingUsageValue
             self.capturing = capturing
+            self.modelMismatch = modelMismatch
+            self.keyIsModel = keyIsModel
+            self.pendingModelValue = pendingModelValue
+            self.capturingModel = capturingModel
         }
         var i = 0
         let count = bytes.count
         while i < count {
             if inString {
                 // Fast path: run to the next quote or backslash when nothing needs the bytes.
-                if !escaped && !trackingKey && !capturing {
+                if !escaped && !trackingKey && !capturing && !capturingModel {
                     while i < count {
                         let b = bytes[i]
                         if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { break }
@@ -79,20 +100,43 @@ public struct UsageScanner: Sendable {
                 if escaped {
                     escaped = false
                     keyMismatch = true
+                    modelMismatch = true
                 } else if b == UInt8(ascii: "\\") {
                     escaped = true
                     keyMismatch = true
+                    modelMismatch = true
+                    if capturingModel {
+                        // An escaped model name is not one the gateway reports.
+                        capturingModel = false
+                        self.captured.removeAll(keepingCapacity: true)
+                    }
                 } else if b == UInt8(ascii: "\"") {
                     inString = false
                     if trackingKey {
                         trackingKey = false
                         keyIsUsage = !keyMismatch && keyMatched == 5
+                        keyIsModel = !modelMismatch && keyMatched == 5
+                    }
+                    if capturingModel {
+                        capturingModel = false
+                        self.model = String(validating: self.captured, as: UTF8.self)
+                        self.captured.removeAll(keepingCapacity: true)
                     }
                 } else if trackingKey {
-                    if keyMatched < 5 && Self.usageKey[keyMatched] == b {
+                    if keyMatched < 5 {
+                        if Self.usageKey[keyMatched] != b { keyMismatch = true }
+                        if Self.modelKey[keyMatched] != b { modelMismatch = true }
                         keyMatched += 1
                     } else {
                         keyMismatch = true
+                        modelMismatch = true
+                    }
+                } else if capturingModel {
+                    if self.captured.count < Self.modelLimit && b >= 0x20 {
+                        self.captured.append(b)
+                    } else {
+                        capturingModel = false
+                        self.captured.removeAll(keepingCapacity: true)
                     }
                 }
                 i += 1
@@ -113,7 +157,12 @@ public struct UsageScanner: Sendable {
                     trackingKey = true
                     keyMatched = 0
                     keyMismatch = false
+                    modelMismatch = false
+                } else if depth == 1 && pendingModelValue && !capturing {
+                    capturingModel = true
+                    self.captured.removeAll(keepingCapacity: true)
                 }
+                pendingModelValue = false
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 if depth == 1 && pendingUsageValue && byte == UInt8(ascii: "{") {
                     capturing = true
@@ -121,6 +170,7 @@ public struct UsageScanner: Sendable {
                     self.captured.append(byte)
                 }
                 pendingUsageValue = false
+                pendingModelValue = false
                 depth += 1
                 if depth == 1 && byte == UInt8(ascii: "{") { expectingKey = true }
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
@@ -134,17 +184,23 @@ public struct UsageScanner: Sendable {
             case UInt8(ascii: ":"):
                 if depth == 1 {
                     pendingUsageValue = keyIsUsage
+                    pendingModelValue = keyIsModel && self.model == nil
                     keyIsUsage = false
+                    keyIsModel = false
                 }
             case UInt8(ascii: ","):
                 if depth == 1 {
                     expectingKey = true
                     pendingUsageValue = false
+                    pendingModelValue = false
                 }
             case 0x20, 0x09, 0x0A, 0x0D:
                 break
             default:
-                if depth == 1 { pendingUsageValue = false }
+                if depth == 1 {
+                    pendingUsageValue = false
+                    pendingModelValue = false
+                }
             }
             i += 1
         }

@@ -25,6 +25,12 @@ extension GatewayRuntime {
             problems.append(
                 Diagnostic(path: "admin.address", line: nil, message: "changing the admin listener needs a restart (it is serving this reload)"))
         }
+        if current.source.tracing != config.source.tracing {
+            problems.append(
+                Diagnostic(
+                    path: "tracing", line: config.source.tracing?.location.line,
+                    message: "changes to tracing need a restart (the exporter is built once)"))
+        }
         if current.mock != config.mock {
             problems.append(Diagnostic(path: "mock", line: nil, message: "changes to the built-in mock need a restart"))
         }
@@ -67,7 +73,8 @@ extension GatewayRuntime {
 
         // The swap: one reference; requests in flight keep the snapshot they started with.
         self.store.replace(with: GatewaySnapshot.build(
-                config, providers: providers.next, slots: self.slots, series: self.series, wallClock: self.wallClock))
+                config, providers: providers.next, slots: self.slots, series: self.series, tracer: self.tracer,
+                wallClock: self.wallClock))
         await self.providers.commit(providers)
         await self.listenerSet.commit(change)
         for store in self.listenerSet.tlsStores { store.reloadIfChanged(force: true) }

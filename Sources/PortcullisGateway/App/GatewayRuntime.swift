@@ -40,6 +40,8 @@ public final class GatewayRuntime: Sendable {
     let providers: JWTProviderRegistry
     let slots: BackendSlots
     let series: MetricSeries
+    /// The OpenTelemetry tracer (nil: `tracing:` is not configured).
+    let tracer: GatewayTracer?
     let wallClock: @Sendable () -> Double
     let services: GatewayServices
     let accessLog: AccessLogSink
@@ -50,7 +52,7 @@ public final class GatewayRuntime: Sendable {
     private init(
         store: SnapshotStore, readiness: Readiness, server: GatewayServer, listenerSet: ListenerSet, admin: EmbeddedHTTPServer?,
         mock: MockBackend?, source: ConfigSource, loader: GatewayConfigLoader, logger: Logger, providers: JWTProviderRegistry,
-        slots: BackendSlots, series: MetricSeries, wallClock: @escaping @Sendable () -> Double, services: GatewayServices,
+        slots: BackendSlots, series: MetricSeries, tracer: GatewayTracer?, wallClock: @escaping @Sendable () -> Double, services: GatewayServices,
         accessLog: AccessLogSink
     ) {
         self.store = store
@@ -65,6 +67,7 @@ public final class GatewayRuntime: Sendable {
         self.providers = providers
         self.slots = slots
         self.series = series
+        self.tracer = tracer
         self.wallClock = wallClock
         self.services = services
         self.accessLog = accessLog
@@ -104,8 +107,17 @@ public final class GatewayRuntime: Sendable {
             let providers = try await registry.reconcile(config.authentication.jwtProviders)
             let slots = BackendSlots()
             let series = MetricSeries()
+            var tracer: GatewayTracer?
+            if let spec = config.source.tracing {
+                do {
+                    tracer = try GatewayTracer(spec: spec, logger: logger)
+                } catch {
+                    throw StartupError.tracing(endpoint: spec.endpoint, error)
+                }
+            }
             let store = SnapshotStore(
-                GatewaySnapshot.build(config, providers: providers, slots: slots, series: series, wallClock: wallClock))
+                GatewaySnapshot.build(
+                    config, providers: providers, slots: slots, series: series, tracer: tracer, wallClock: wallClock))
             let sink: AccessLogSink
             do {
                 sink = try AccessLogSink(destination: config.accessLog.destination)
@@ -128,7 +140,7 @@ public final class GatewayRuntime: Sendable {
             let runtime = GatewayRuntime(
                 store: store, readiness: readiness, server: server, listenerSet: listenerSet, admin: admin, mock: mock,
                 source: source, loader: loader, logger: logger, providers: registry, slots: slots, series: series,
-                wallClock: wallClock,
+                tracer: tracer, wallClock: wallClock,
                 services: services, accessLog: sink)
             box.set(runtime)
             runtime.assemble(config: config, options: options, sighup: sighup)
@@ -153,6 +165,8 @@ public final class GatewayRuntime: Sendable {
         // First, so it stops last; it runs once the group traps its stop signals.
         var services: [any Service] = [RunningNotice { [self] in self.onRunning.withLockedValue { $0 }?() }]
         services.append(AccessLogService(server: self.server))
+        // Stops after the listeners have drained: the last requests' spans are exported.
+        if let tracer = self.tracer { services.append(tracer.service) }
         if let mock = self.mock { services.append(MockService(mock: mock)) }
         services.append(JWKSRefreshService(registry: self.providers))
         services.append(CertificateWatcher(listeners: self.listenerSet))

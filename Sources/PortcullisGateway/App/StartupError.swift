@@ -11,6 +11,7 @@ public enum StartupError: Error, CustomStringConvertible {
     case adminBind(address: String, any Error)
     case accessLog(path: String, AccessLogSinkError)
     case mock(any Error)
+    case tracing(endpoint: String, any Error)
 
     public var description: String {
         switch self {
@@ -22,6 +23,8 @@ public enum StartupError: Error, CustomStringConvertible {
             "\(path): \(error)"
         case .mock(let error):
             "mock: the built-in mock backend could not start: \(Self.describe(error))"
+        case .tracing(let endpoint, let error):
+            "tracing.endpoint: the trace exporter for \(endpoint) could not be made: \(error)"
         }
     }
 

@@ -47,6 +47,10 @@ public final class Exchange {
     public var refusal: RefusalReason?
     /// Token counts the backend reported; also kept when the stream broke or was abandoned.
     public var usage: Usage?
+    /// The top-level `model` of the backend's answer (its first event, for streams), for traces.
+    public var responseModel: String?
+    /// The request's spans (nil: tracing is off).
+    var trace: RequestTrace?
     public var responseBytes = 0
     /// Request body bytes received from the client.
     public var requestBytes = 0

@@ -12,8 +12,12 @@ enum StageRunner {
 
     static func run(_ stages: [any Stage], from start: Int, on exchange: Exchange) -> Result {
         var index = start
+        let trace = exchange.trace
         while index < stages.count {
-            switch stages[index].evaluate(exchange) {
+            trace?.stageStarted(stages[index].name)
+            let result = stages[index].evaluate(exchange)
+            trace?.stageEnded(result)
+            switch result {
             case .proceed:
                 index += 1
             case .refuse(let error):

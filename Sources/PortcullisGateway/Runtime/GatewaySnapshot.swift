@@ -11,9 +11,12 @@ public final class GatewaySnapshot: Sendable {
     let poolKeys: Set<String>
     /// Where this snapshot's tenants, models, routes and endpoints are counted.
     let metrics: MetricsLayout
+    /// The process's tracer when `tracing:` is configured (the same object in every snapshot).
+    let tracer: GatewayTracer?
 
-    init(config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int], series: MetricSeries) {
+    init(config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int], series: MetricSeries, tracer: GatewayTracer? = nil) {
         self.config = config
+        self.tracer = tracer
         self.metrics = MetricsLayout(config, series: series)
         self.pipeline = pipeline
         self.backendSlots = backendSlots
@@ -30,7 +33,7 @@ public final class GatewaySnapshot: Sendable {
     /// route's methods (model routes).
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
-        series: MetricSeries = MetricSeries(),
+        series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil,
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
@@ -44,6 +47,6 @@ public final class GatewaySnapshot: Sendable {
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },
-            series: series)
+            series: series, tracer: tracer)
     }
 }

@@ -58,7 +58,8 @@ extension ProxyHandler {
         let bodyBytes = exchange.body?.readableBytes ?? 0
         var head = self.context.channel.allocator.buffer(
             capacity: 1024 + (bodyBytes <= UpstreamConnection.coalesceLimit ? bodyBytes : 0))
-        UpstreamRequestHead.write(exchange, endpoint: exchange.upstreamEndpoint!, into: &head)
+        let traceHeaders = exchange.trace?.upstreamStarted(exchange)
+        UpstreamRequestHead.write(exchange, endpoint: exchange.upstreamEndpoint!, traceHeaders: traceHeaders, into: &head)
         connection.send(head: head, body: exchange.body, isHEAD: exchange.head.method == .HEAD, delegate: self)
     }
 
@@ -157,5 +158,6 @@ extension ProxyHandler {
     func captureUsage() {
         guard let exchange = self.exchange, exchange.outcome == nil else { return }
         if let usage = self.sse?.usage ?? self.usageScanner?.usage { exchange.usage = usage }
+        if let model = self.sse?.model ?? self.usageScanner?.model { exchange.responseModel = model }
     }
 }

@@ -242,6 +242,11 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         exchange.register(self.loop.accessLog)
         exchange.register(self.loop.metrics)
         if let probe = self.loop.ledgerProbe { exchange.register(probe) }
+        if let tracer = exchange.snapshot.tracer {
+            let trace = RequestTrace(tracer: tracer.tracer, exchange: exchange)
+            exchange.trace = trace
+            exchange.register(trace)
+        }
         self.loop.metrics.started()
         self.exchange = exchange
     }

@@ -11,14 +11,18 @@ import PortcullisCore
 /// `x-forwarded-*`, `Forwarded`), the reserved `x-tenant-*` family and configured reserved
 /// names, and the client's own credential unless the route opts in. Added: the gateway's
 /// `Host`, length, request id, forwarding headers and the trusted tenant context, signed when
-/// the backend asks for it.
+/// the backend asks for it. When the gateway traces, the client's `traceparent` and
+/// `tracestate` are replaced by the upstream span's (same trace); when it does not, they pass
+/// through unchanged.
 ///
 /// Written straight into bytes (HTTP/1.1): no header dictionary is built and no encoder runs.
 /// Every value written is safe on the wire: the client's were refused by the request decoder
 /// (``ClientRequestParser``, or NIOHTTP2's validation) if they held CR, LF or NUL; the gateway's own are
 /// config values checked when compiled, sane request ids and printable identity text.
 enum UpstreamRequestHead {
-    static func write(_ exchange: Exchange, endpoint: UpstreamEndpoint, into buffer: inout ByteBuffer) {
+    static func write(
+        _ exchange: Exchange, endpoint: UpstreamEndpoint, traceHeaders: [(String, String)]? = nil, into buffer: inout ByteBuffer
+    ) {
         let client = exchange.head.headers
         let authentication = exchange.snapshot.config.authentication
         let checkConfiguredReserved = !authentication.reservedExact.isEmpty || !authentication.reservedPrefixes.isEmpty
@@ -37,10 +41,14 @@ enum UpstreamRequestHead {
                 || HeaderRules.hasPrefixIgnoringCase(name, "x-tenant-")
                 || (!forwardCredentials && HeaderRules.isClientCredential(name))
                 || (checkConfiguredReserved && authentication.isReserved(name.lowercased()))
+                || (traceHeaders != nil && TraceHeaders.isTraceContext(name))
             {
                 continue
             }
             Self.field(name, value, into: &buffer)
+        }
+        if let traceHeaders {
+            for (name, value) in traceHeaders { Self.field(name, value, into: &buffer) }
         }
         buffer.writeStaticString("content-length: ")
         buffer.writeString(String(exchange.body?.readableBytes ?? 0))

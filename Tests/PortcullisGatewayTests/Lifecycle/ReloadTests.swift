@@ -258,6 +258,16 @@ struct ReloadTests {
                     return
                 }
                 #expect(adminProblems.map(\.path) == ["admin.address"])
+                // Turning tracing on needs a restart too (the exporter is built once).
+                let tracing = "tracing: { endpoint: \"http://127.0.0.1:4318/v1/traces\" }\n"
+                try (tracing + Self.yaml(mockURL: mock.url, models: ["demo-chat"], accessLog: dir + "/second.log"))
+                    .write(toFile: path, atomically: true, encoding: .utf8)
+                guard case .refused(let tracingProblems) = await gateway.runtime.reload() else {
+                    Issue.record("a tracing change was accepted")
+                    await gateway.stop()
+                    return
+                }
+                #expect(tracingProblems.map(\.path) == ["tracing"])
                 #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
                 await gateway.stop()
             } catch {

@@ -1,0 +1,258 @@
+"""Traces from the gateway binary reach an OTLP/HTTP receiver run by the test (protobuf, decoded
+with the OpenTelemetry protocol's own Python bindings), with the GenAI attributes and the
+parent/child structure; a client's `traceparent` is continued, and the backend (a recording
+HTTP server) receives the gateway's upstream span as its parent."""
+import hashlib
+import http.client
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from conftest import Proc
+
+KEY = "sk-traces-acme-0001"
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+
+
+class Receiver:
+    """An OTLP/HTTP traces endpoint: POST /v1/traces with an ExportTraceServiceRequest."""
+
+    def __init__(self):
+        self.spans = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                request = trace_service_pb2.ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                with receiver.lock:
+                    for resource_spans in request.resource_spans:
+                        service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                        for scope_spans in resource_spans.scope_spans:
+                            for span in scope_spans.spans:
+                                receiver.spans.append((service, span))
+                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def trace(self, trace_id, count, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                found = [s for _, s in self.spans if s.trace_id.hex() == trace_id]
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"only {len(found)} spans of trace {trace_id} arrived")
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class RecordingBackend:
+    """An OpenAI-shaped backend that records the headers it was sent and answers with a model
+    name of its own (so `gen_ai.response.model` is the backend's, not the request's)."""
+
+    def __init__(self):
+        self.headers = []
+        backend = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", "0")))
+                backend.headers.append({k.lower(): v for k, v in self.headers.items()})
+                reply = json.dumps({
+                    "id": "x", "object": "chat.completion", "created": 1, "model": "backend-model-7",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+                }).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def setup(mock):
+    receiver = Receiver()
+    backend = RecordingBackend()
+    config = f"""
+listeners: [{{ address: 127.0.0.1:0 }}]
+accessLog: {{ destination: "off" }}
+tracing: {{ endpoint: "http://127.0.0.1:{receiver.port}/v1/traces", serviceName: portcullis-test, exportInterval: 100ms }}
+backends:
+  recorder: {{ endpoints: [http://127.0.0.1:{backend.port}] }}
+  mock: {{ endpoints: [http://127.0.0.1:{mock.port}] }}
+routes:
+  - {{ name: recorded, match: {{ model: recorded-model }}, backend: recorder }}
+  - {{ name: chat, match: {{ model: demo-chat }}, backend: mock }}
+authentication:
+  apiKeys:
+    - {{ name: acme, tenant: acme, sha256: "{hashlib.sha256(KEY.encode()).hexdigest()}" }}
+"""
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(config)
+    gateway = Proc(["serve", "--config", path], r"listening on http://127\.0\.0\.1:(\d+)")
+    yield gateway, receiver, backend
+    gateway.stop()
+    receiver.stop()
+    backend.stop()
+    os.unlink(path)
+
+
+def post(port, body, headers):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(body), headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def attrs(span):
+    out = {}
+    for a in span.attributes:
+        v = a.value
+        kind = v.WhichOneof("value")
+        out[a.key] = getattr(v, kind)
+    return out
+
+
+def test_a_clients_traceparent_is_continued_and_propagated(setup):
+    gateway, receiver, backend = setup
+    status, _ = post(
+        gateway.port,
+        {"model": "recorded-model", "messages": [{"role": "user", "content": "Hello"}]},
+        {
+            "authorization": "Bearer " + KEY,
+            "content-type": "application/json",
+            "traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01",
+            "tracestate": "vendor=client-state",
+        },
+    )
+    assert status == 200
+    spans = receiver.trace(CLIENT_TRACE, 4)
+    by_kind = {}
+    for s in spans:
+        by_kind.setdefault(s.kind, []).append(s)
+    (root,) = by_kind[trace_pb2.Span.SPAN_KIND_SERVER]
+    (upstream,) = by_kind[trace_pb2.Span.SPAN_KIND_CLIENT]
+    stages = by_kind[trace_pb2.Span.SPAN_KIND_INTERNAL]
+
+    # The server span continues the client's trace, as a child of the client's span.
+    assert root.parent_span_id.hex() == CLIENT_SPAN
+    assert root.name == "POST /v1/chat/completions"
+    a = attrs(root)
+    assert a["portcullis.tenant"] == "acme"
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.request.model"] == "recorded-model"
+    assert a["gen_ai.response.model"] == "backend-model-7"
+    assert a["gen_ai.usage.input_tokens"] == 11
+    assert a["gen_ai.usage.output_tokens"] == 3
+    assert a["http.response.status_code"] == 200
+    assert a["portcullis.outcome"] == "completed"
+    assert KEY not in json.dumps({k: str(v) for k, v in a.items()})
+
+    # Stage spans and the upstream span are the server span's children, inside its time.
+    names = {s.name for s in stages}
+    assert {"stage authenticate", "stage route"} <= names, names
+    for child in stages + [upstream]:
+        assert child.parent_span_id == root.span_id
+        assert root.start_time_unix_nano <= child.start_time_unix_nano <= child.end_time_unix_nano <= root.end_time_unix_nano
+    assert upstream.name == "upstream recorder"
+    assert attrs(upstream)["http.response.status_code"] == 200
+
+    # The backend got the same trace, with the gateway's upstream span as its parent.
+    sent = backend.headers[-1]
+    m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", sent["traceparent"])
+    assert m, sent["traceparent"]
+    assert m.group(1) == CLIENT_TRACE
+    assert m.group(2) == upstream.span_id.hex()
+    assert "client-state" in sent.get("tracestate", "")
+
+
+def test_a_stream_carries_time_to_first_token_and_a_new_trace_starts_without_traceparent(setup):
+    gateway, receiver, backend = setup
+    status, body = post(
+        gateway.port,
+        {"model": "demo-chat", "stream": True, "stream_options": {"include_usage": True},
+         "messages": [{"role": "user", "content": "Hello"}]},
+        {"authorization": "Bearer " + KEY, "content-type": "application/json", "x-request-id": "trace-stream-1"},
+    )
+    assert status == 200 and b"[DONE]" in body
+
+    def find_root():
+        with receiver.lock:
+            for _, s in receiver.spans:
+                if s.kind == trace_pb2.Span.SPAN_KIND_SERVER and attrs(s).get("portcullis.request_id") == "trace-stream-1":
+                    return s
+        return None
+
+    deadline = time.time() + 30
+    root = find_root()
+    while root is None and time.time() < deadline:
+        time.sleep(0.05)
+        root = find_root()
+    assert root is not None
+    assert root.parent_span_id == b""  # a new trace
+    a = attrs(root)
+    assert a["gen_ai.server.time_to_first_token"] > 0
+    assert a["gen_ai.response.model"] == "demo-chat"
+    assert a["gen_ai.usage.output_tokens"] == 4
+    services = {svc.get("service.name") for svc, s in receiver.spans if s.trace_id == root.trace_id}
+    assert services == {"portcullis-test"}
+
+
+def test_a_refused_request_is_traced_with_its_reason(setup):
+    gateway, receiver, _ = setup
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    status, _ = post(
+        gateway.port,
+        {"model": "recorded-model", "messages": []},
+        {"content-type": "application/json", "traceparent": f"00-{trace}-b7ad6b7169203331-01"},
+    )
+    assert status == 401
+    spans = receiver.trace(trace, 2)
+    root = next(s for s in spans if s.kind == trace_pb2.Span.SPAN_KIND_SERVER)
+    a = attrs(root)
+    assert a["portcullis.refusal_reason"] == "unauthenticated"
+    assert a["http.response.status_code"] == 401
+    assert not any(s.kind == trace_pb2.Span.SPAN_KIND_CLIENT for s in spans)
