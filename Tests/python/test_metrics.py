@@ -34,9 +34,13 @@ metrics: {{ tenantLabel: {"true" if tenant_label else "false"} }}
 reload: {{ watch: false }}
 backends:
   mock: {{ endpoints: [http://127.0.0.1:{mock_port}] }}
+  dead: {{ endpoints: [http://127.0.0.1:1] }}
+  flaky: {{ endpoints: [http://127.0.0.1:1/x, http://127.0.0.1:{mock_port}] }}
 routes:
   - {{ name: chat, match: {{ model: demo-chat }}, backend: mock, maxRequestBytes: 4KiB }}
   - {{ name: family, match: {{ model: "fam-*" }}, backend: mock }}
+  - {{ name: dead, match: {{ model: dead-model }}, backend: dead }}
+  - {{ name: flaky, match: {{ model: flaky-model }}, backend: flaky }}
 authentication:
   apiKeys:
     - {{ name: acme, tenant: acme, sha256: "{sha(ACME_KEY)}" }}
@@ -307,3 +311,23 @@ def test_the_tenant_label_can_be_turned_off(mock):
         assert samples(families, "portcullis_requests", tenant="_all", status_class="2xx") == 2
     finally:
         gw.stop()
+
+
+def test_failed_connects_are_counted_against_the_endpoint_they_tried(gateway):
+    gw = gateway
+    # A backend whose only endpoint refuses connections: every request is a 502.
+    for _ in range(3):
+        assert gw.chat(ACME_KEY, model="dead-model")[0] == 502
+    # Two endpoints, the first refusing: the retry reaches the second, so every request is a
+    # 200, yet each attempt on the dead endpoint is still counted.
+    for _ in range(6):
+        assert gw.chat(ACME_KEY, model="flaky-model")[0] == 200
+    families = wait_for(lambda: (f := gw.scrape()) and samples(f, "portcullis_requests_in_flight") == 0 and f)
+    err = "portcullis_upstream_errors"
+    assert samples(families, err, backend="dead", endpoint="http://127.0.0.1:1", kind="unreachable") == 3
+    flaky_dead = samples(families, err, backend="flaky", endpoint="http://127.0.0.1:1/x", kind="unreachable")
+    assert 1 <= flaky_dead <= 6
+    assert samples(families, err, backend="flaky", kind="unreachable") == flaky_dead
+    assert samples(families, "portcullis_refusals", category="upstream", reason="upstream_unreachable") == 3
+    assert samples(families, "portcullis_requests", route="dead", status_class="5xx") == 3
+    assert samples(families, "portcullis_requests", route="flaky", status_class="2xx") == 6

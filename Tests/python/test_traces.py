@@ -85,7 +85,11 @@ class RecordingBackend:
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("content-length", "0")))
-                backend.headers.append({k.lower(): v for k, v in self.headers.items()})
+                # Every value of every header, so a duplicated traceparent would show.
+                recorded = {}
+                for k, v in self.headers.items():
+                    recorded.setdefault(k.lower(), []).append(v)
+                backend.headers.append(recorded)
                 reply = json.dumps({
                     "id": "x", "object": "chat.completion", "created": 1, "model": "backend-model-7",
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
@@ -108,28 +112,37 @@ class RecordingBackend:
         self.server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def setup(mock):
-    receiver = Receiver()
-    backend = RecordingBackend()
-    config = f"""
+def config_text(receiver, backend, mock, extra_route=""):
+    return f"""
 listeners: [{{ address: 127.0.0.1:0 }}]
+admin: {{ address: 127.0.0.1:0 }}
+reload: {{ watch: false }}
 accessLog: {{ destination: "off" }}
+routes:
+  - {{ name: recorded, match: {{ model: recorded-model }}, backend: recorder }}
+  - {{ name: chat, match: {{ model: demo-chat }}, backend: mock }}
+{extra_route}
 tracing: {{ endpoint: "http://127.0.0.1:{receiver.port}/v1/traces", serviceName: portcullis-test, exportInterval: 100ms }}
 backends:
   recorder: {{ endpoints: [http://127.0.0.1:{backend.port}] }}
   mock: {{ endpoints: [http://127.0.0.1:{mock.port}] }}
-routes:
-  - {{ name: recorded, match: {{ model: recorded-model }}, backend: recorder }}
-  - {{ name: chat, match: {{ model: demo-chat }}, backend: mock }}
 authentication:
   apiKeys:
     - {{ name: acme, tenant: acme, sha256: "{hashlib.sha256(KEY.encode()).hexdigest()}" }}
 """
+
+
+@pytest.fixture(scope="module")
+def setup(mock):
+    receiver = Receiver()
+    backend = RecordingBackend()
     fd, path = tempfile.mkstemp(suffix=".yaml")
     with os.fdopen(fd, "w") as f:
-        f.write(config)
+        f.write(config_text(receiver, backend, mock))
     gateway = Proc(["serve", "--config", path], r"listening on http://127\.0\.0\.1:(\d+)")
+    gateway.admin = int(re.search(r"admin on port (\d+)", "".join(gateway.lines)).group(1))
+    gateway.path = path
+    gateway.texts = (receiver, backend, mock)
     yield gateway, receiver, backend
     gateway.stop()
     receiver.stop()
@@ -169,7 +182,7 @@ def test_a_clients_traceparent_is_continued_and_propagated(setup):
         },
     )
     assert status == 200
-    spans = receiver.trace(CLIENT_TRACE, 4)
+    spans = receiver.trace(CLIENT_TRACE, 5)  # server, three stages, upstream
     by_kind = {}
     for s in spans:
         by_kind.setdefault(s.kind, []).append(s)
@@ -202,11 +215,12 @@ def test_a_clients_traceparent_is_continued_and_propagated(setup):
 
     # The backend got the same trace, with the gateway's upstream span as its parent.
     sent = backend.headers[-1]
-    m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", sent["traceparent"])
+    assert len(sent["traceparent"]) == 1, sent["traceparent"]  # the client's was replaced, not added to
+    m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", sent["traceparent"][0])
     assert m, sent["traceparent"]
     assert m.group(1) == CLIENT_TRACE
     assert m.group(2) == upstream.span_id.hex()
-    assert "client-state" in sent.get("tracestate", "")
+    assert len(sent["tracestate"]) == 1 and "client-state" in sent["tracestate"][0]
 
 
 def test_a_stream_carries_time_to_first_token_and_a_new_trace_starts_without_traceparent(setup):
@@ -256,3 +270,64 @@ def test_a_refused_request_is_traced_with_its_reason(setup):
     assert a["portcullis.refusal_reason"] == "unauthenticated"
     assert a["http.response.status_code"] == 401
     assert not any(s.kind == trace_pb2.Span.SPAN_KIND_CLIENT for s in spans)
+
+
+def test_a_bad_traceparent_starts_a_new_trace_and_never_logs_the_headers(mock):
+    """swift-otel logs the carrier it could not parse: the gateway must never hand it the
+    request's headers (they hold the credential)."""
+    receiver = Receiver()
+    backend = RecordingBackend()
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(config_text(receiver, backend, mock))
+    gateway = Proc(["serve", "--config", path], r"listening on http://127\.0\.0\.1:(\d+)")
+    try:
+        for bad in ["00-zzzz-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "ff-" + CLIENT_TRACE + "-" + CLIENT_SPAN + "-01"]:
+            status, _ = post(
+                gateway.port,
+                {"model": "recorded-model", "messages": [{"role": "user", "content": "Hello"}]},
+                {"authorization": "Bearer " + KEY, "content-type": "application/json", "traceparent": bad,
+                 "x-request-id": "bad-parent"},
+            )
+            assert status == 200
+        # A valid traceparent with a bad tracestate keeps the trace and drops the state.
+        status, _ = post(
+            gateway.port,
+            {"model": "recorded-model", "messages": [{"role": "user", "content": "Hello"}]},
+            {"authorization": "Bearer " + KEY, "content-type": "application/json",
+             "traceparent": f"00-{CLIENT_TRACE[::-1]}-{CLIENT_SPAN}-01", "tracestate": "=bad=,,"},
+        )
+        assert status == 200
+        spans = receiver.trace(CLIENT_TRACE[::-1], 5)
+        root = next(s for s in spans if s.kind == trace_pb2.Span.SPAN_KIND_SERVER)
+        assert root.parent_span_id.hex() == CLIENT_SPAN
+        assert "tracestate" not in backend.headers[-1], backend.headers[-1].get("tracestate")
+        # The bad ones: each a new trace of its own, its backend given the gateway's traceparent.
+        for sent in backend.headers[:3]:
+            assert len(sent["traceparent"]) == 1 and re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", sent["traceparent"][0])
+    finally:
+        gateway.stop()
+        receiver.stop()
+        backend.stop()
+        os.unlink(path)
+    output = "".join(gateway.lines) + gateway.p.stdout.read()
+    assert KEY not in output
+    assert "Failed to extract" not in output, output
+
+
+def test_a_reload_that_leaves_tracing_alone_is_applied(setup):
+    gateway, receiver, backend = setup
+    extra = "  - { name: added, match: { model: added-model }, backend: recorder }"
+    with open(gateway.path, "w") as f:
+        f.write(config_text(*gateway.texts, extra_route=extra))
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.admin, timeout=20)
+    conn.request("POST", "/reload")
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    assert resp.status == 200, body
+    status, _ = post(
+        gateway.port, {"model": "added-model", "messages": []},
+        {"authorization": "Bearer " + KEY, "content-type": "application/json"},
+    )
+    assert status == 200

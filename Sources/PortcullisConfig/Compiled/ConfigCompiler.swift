@@ -77,6 +77,9 @@ public struct ConfigCompiler: Sendable {
         var exposed: [(String, String)] = []
         var routeNames: Set<String> = []
         for spec in file.routes {
+            if MetricsSpec.reservedValues.contains(spec.name) {
+                report(spec.location, "name", "'\(spec.name)' is reserved (a metrics label value of the gateway's own)")
+            }
             if !routeNames.insert(spec.name).inserted {
                 report(spec.location, "name", "duplicate route name '\(spec.name)'")
             }
@@ -93,6 +96,9 @@ public struct ConfigCompiler: Sendable {
             compiledRoutes.append(route)
             for model in spec.models {
                 let glob = Glob(model)
+                if MetricsSpec.reservedValues.contains(model) {
+                    report(spec.location, "match", "'\(model)' is reserved (a metrics label value of the gateway's own)")
+                }
                 if glob.isLiteral {
                     if exact[model] != nil {
                         report(spec.location, "match", "model '\(model)' is already routed by an earlier route")
@@ -238,6 +244,9 @@ public struct ConfigCompiler: Sendable {
         for plan in file.plans { plans[plan.name] = PlanInfo(spec: plan) }
         var tenants: [String: TenantInfo] = [:]
         for tenant in file.tenants {
+            if MetricsSpec.reservedValues.contains(tenant.name) {
+                report(tenant.location, "name", "'\(tenant.name)' is reserved (a metrics label value of the gateway's own)")
+            }
             if let plan = tenant.plan, plans[plan] == nil {
                 report(tenant.location, "plan", "unknown plan '\(plan)'")
             }

@@ -91,6 +91,12 @@ public struct TracingSpec: Sendable, Equatable {
         self.endpoint = endpoint
         self.location = location
     }
+
+    /// The settings, not where they were written: a reload that only moves the block is no change.
+    public static func == (lhs: Self, rhs: Self) -> Bool {
+        lhs.endpoint == rhs.endpoint && lhs.format == rhs.format && lhs.serviceName == rhs.serviceName
+            && lhs.sampleRatio == rhs.sampleRatio && lhs.exportIntervalNanos == rhs.exportIntervalNanos
+    }
 }
 
 /// What `/metrics` labels series with.
@@ -98,6 +104,13 @@ public struct MetricsSpec: Sendable, Equatable {
     /// Label per-tenant series with the tenant (off: one series for all tenants, for platforms
     /// with more tenants than a Prometheus should hold series for).
     public var tenantLabel = true
+
+    /// Label values the gateway's own buckets use: a model or tenant the config does not name,
+    /// none at all, and every tenant (label off). No tenant, route or model may be named so.
+    public static let otherValue = "_other"
+    public static let noneValue = "_none"
+    public static let allValue = "_all"
+    public static let reservedValues: Set<String> = [otherValue, noneValue, allValue]
 
     public init() {}
 }

@@ -119,7 +119,7 @@ public struct UsageScanner: Sendable {
                     }
                     if capturingModel {
                         capturingModel = false
-                        self.model = String(validating: self.captured, as: UTF8.self)
+                        self.model = String(decoding: self.captured, as: UTF8.self)
                         self.captured.removeAll(keepingCapacity: true)
                     }
                 } else if trackingKey {

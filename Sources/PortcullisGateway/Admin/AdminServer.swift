@@ -26,7 +26,7 @@ enum AdminServer {
                     status: report.ready ? .ok : .serviceUnavailable,
                     #"{"status":"\#(report.status)","waitingFor":[\#(waiting)]}"#)
             case (.GET, "/config"):
-                writer.respondJSON(Self.describe(runtime))
+                writer.respondJSON(ConfigDescription.render(runtime))
             case (.GET, "/metrics"):
                 writer.eventLoop.makeFutureWithTask { await Self.metrics(runtime) }.assumeIsolated().whenSuccess { body in
                     var headers = HTTPHeaders()
@@ -90,27 +90,5 @@ enum AdminServer {
             return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"endpoints":[\#(endpoints)]}"#
         }.joined(separator: ",")
         return #"{"generation":\#(generation),"backends":[\#(backends)]}"#
-    }
-
-    /// Routes, backends, listeners and stages of the current snapshot, and the reload counts.
-    /// No secrets: only names, patterns, addresses and URLs.
-    static func describe(_ runtime: GatewayRuntime) -> String {
-        let snapshot = runtime.store.current
-        let config = snapshot.config
-        let routes = config.source.routes.map { route in
-            let models = route.models.map { JSONString.quoted($0) }.joined(separator: ",")
-            let prefix = route.pathPrefix.map { JSONString.quoted($0) } ?? "null"
-            return #"{"name":\#(JSONString.quoted(route.name)),"models":[\#(models)],"pathPrefix":\#(prefix),"backend":\#(JSONString.quoted(route.backend))}"#
-        }.joined(separator: ",")
-        let backends = config.backends.map { backend in
-            let endpoints = backend.endpoints.map { JSONString.quoted($0.description) }.joined(separator: ",")
-            return #"{"name":\#(JSONString.quoted(backend.name)),"endpoints":[\#(endpoints)]}"#
-        }.joined(separator: ",")
-        let listeners = runtime.listenerSet.current.map { listener in
-            #"{"name":\#(JSONString.quoted(listener.name)),"address":\#(JSONString.quoted(listener.address)),"port":\#(listener.port),"tls":\#(listener.spec.tls != nil)}"#
-        }.joined(separator: ",")
-        let stages = snapshot.pipeline.stageNames.map { JSONString.quoted($0) }.joined(separator: ",")
-        let reloads = runtime.reloadCounts
-        return #"{"generation":\#(runtime.store.generation),"stages":[\#(stages)],"listeners":[\#(listeners)],"routes":[\#(routes)],"backends":[\#(backends)],"reloads":{"succeeded":\#(reloads.succeeded),"failed":\#(reloads.failed)}}"#
     }
 }

@@ -28,7 +28,7 @@ struct HistogramBuckets: Sendable {
     @inline(__always)
     func observe(_ nanoseconds: Int, into counts: inout [Int], at base: Int) {
         counts[base + self.bucket(nanoseconds)] += 1
-        counts[base + self.bounds.count + 1] += nanoseconds
+        counts[base + self.bounds.count + 1] &+= nanoseconds
     }
 
     /// The OpenTelemetry GenAI semantic conventions' advice for `gen_ai.server.request.duration`

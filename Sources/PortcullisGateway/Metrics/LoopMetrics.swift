@@ -47,7 +47,7 @@ final class LoopMetrics: LedgerObligation {
 
         private static func add(_ values: [Int], to sum: inout [Int]) {
             if values.count > sum.count { sum.append(contentsOf: repeatElement(0, count: values.count - sum.count)) }
-            for (i, value) in values.enumerated() { sum[i] += value }
+            for (i, value) in values.enumerated() { sum[i] &+= value }
         }
     }
 
@@ -80,8 +80,9 @@ final class LoopMetrics: LedgerObligation {
         let statusClass = min(max(exchange.status / 100, 1), 5) - 1
         self.counts.tenants[tenant][base + statusClass] += 1
         if let usage = exchange.usage {
-            self.counts.tenants[tenant][base + Self.inputTokensField] += usage.promptTokens
-            self.counts.tenants[tenant][base + Self.outputTokensField] += usage.completionTokens
+            // Counts are clamped by `Usage.parse`; a wrapping add still never traps.
+            self.counts.tenants[tenant][base + Self.inputTokensField] &+= usage.promptTokens
+            self.counts.tenants[tenant][base + Self.outputTokensField] &+= usage.completionTokens
         }
 
         // Duration and time to first token, by slot.
@@ -111,6 +112,17 @@ final class LoopMetrics: LedgerObligation {
                 self.counts.endpoints[endpoint + HistogramBuckets.requestDuration.stride + error.rawValue] += 1
             }
         }
+    }
+
+    /// One connect attempt failed (refused, unreachable, timed out): counted against the
+    /// endpoint it tried, whether or not a retry on another endpoint then succeeds.
+    func connectFailed(_ exchange: Exchange, endpointIndex: Int, timedOut: Bool) {
+        guard let route = exchange.route else { return }
+        let layout = exchange.snapshot.metrics
+        let endpoint = layout.endpoints[route.backend.index][endpointIndex] * Self.endpointStride
+        Self.ensure(&self.counts.endpoints, count: endpoint + Self.endpointStride)
+        let kind: UpstreamErrorKind = timedOut ? .timeout : .unreachable
+        self.counts.endpoints[endpoint + HistogramBuckets.requestDuration.stride + kind.rawValue] += 1
     }
 
     @inline(__always)

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import PortcullisConfig
 
 /// Stable small integers for every label value a per-request metric can carry, for the life
 /// of the process: tenants, request slots (a route and a model label) and upstream endpoints.
@@ -11,12 +12,12 @@ import NIOConcurrencyHelpers
 /// send: a model the config does not name is counted as ``otherValue``, a tenant the config
 /// does not list as ``otherValue``, a request without a caller or a route as ``noneValue``.
 public final class MetricSeries: Sendable {
-    /// A model or tenant the config does not name (reserved: leading underscore).
-    public static let otherValue = "_other"
+    /// A model or tenant the config does not name (the config compiler refuses these names).
+    public static let otherValue = MetricsSpec.otherValue
     /// No caller, no route or no model (a request refused before they were known).
-    public static let noneValue = "_none"
+    public static let noneValue = MetricsSpec.noneValue
     /// Every tenant, when `metrics.tenantLabel` is off.
-    public static let allValue = "_all"
+    public static let allValue = MetricsSpec.allValue
 
     struct Slot: Hashable, Sendable {
         let route: String

@@ -4,7 +4,9 @@ import PortcullisCore
 /// One snapshot's map from its own indices (tenant table position, exposed model, route,
 /// backend and endpoint position) to the process-wide series ids of ``MetricSeries``. Built
 /// with the snapshot; a request reads two or three array elements from it when it settles.
-public struct MetricsLayout: Sendable {
+/// A class: settling reads it through one reference instead of copying (and retaining) its
+/// arrays.
+public final class MetricsLayout: Sendable {
     /// By ``TenantInfo/index``.
     let tenants: [Int]
     /// An authenticated caller the tenant table does not list.

@@ -21,19 +21,14 @@ enum UpstreamErrorKind: Int, CaseIterable, Sendable {
         }
     }
 
-    /// The upstream error an exchange ended with, if any: the gateway's own answer when it
-    /// answered (502, 504), else how the exchange ended (a response cut off, a stalled body).
+    /// The upstream error an exchange ended with, if any, besides failed connects (those are
+    /// counted per attempt, against the endpoint each one tried: ``LoopMetrics/connectFailed``).
     init?(_ outcome: Outcome, refusal: RefusalReason?) {
-        switch refusal {
-        case .upstreamUnreachable: self = .unreachable
-        case .upstreamTimeout: self = .timeout
-        case .upstreamProtocolError: self = .protocol
-        default:
-            switch outcome {
-            case .timedOut(.upstreamConnect), .timedOut(.upstreamResponse), .timedOut(.upstreamIdle): self = .timeout
-            case .upstreamFailed: self = .broken
-            default: return nil
-            }
+        switch outcome {
+        case .upstreamFailed(.upstreamConnect), .timedOut(.upstreamConnect): return nil
+        case .timedOut(.upstreamResponse), .timedOut(.upstreamIdle): self = .timeout
+        case .upstreamFailed: self = refusal == .upstreamProtocolError ? .protocol : .broken
+        default: return nil
         }
     }
 }

@@ -19,6 +19,7 @@ extension ProxyHandler {
         }
         exchange.upstreamEndpoint = endpoint
         exchange.upstreamAttempts += 1
+        exchange.trace?.upstreamAttempt(exchange)
         if !self.holdsUpstreamObligation {
             // Whatever happens next, the upstream connection is released when the exchange ends.
             self.holdsUpstreamObligation = true
@@ -30,6 +31,7 @@ extension ProxyHandler {
         }
         self.machine.connectStarted(token, now: self.now(), connectTimeout: backend.connectTimeout)
         self.armTimer()
+        let endpointIndex = exchange.upstreamEndpointIndex
         self.loop.pool.connect(endpoint, backend: backend).assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
@@ -37,6 +39,8 @@ extension ProxyHandler {
             case .failure(let error):
                 var timedOut = false
                 if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
+                // Counted for the exchange and endpoint this attempt was for, whatever happened since.
+                self.loop.metrics.connectFailed(exchange, endpointIndex: endpointIndex, timedOut: timedOut)
                 self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
             }
         }
@@ -58,7 +62,7 @@ extension ProxyHandler {
         let bodyBytes = exchange.body?.readableBytes ?? 0
         var head = self.context.channel.allocator.buffer(
             capacity: 1024 + (bodyBytes <= UpstreamConnection.coalesceLimit ? bodyBytes : 0))
-        let traceHeaders = exchange.trace?.upstreamStarted(exchange)
+        let traceHeaders = exchange.trace?.propagationHeaders()
         UpstreamRequestHead.write(exchange, endpoint: exchange.upstreamEndpoint!, traceHeaders: traceHeaders, into: &head)
         connection.send(head: head, body: exchange.body, isHEAD: exchange.head.method == .HEAD, delegate: self)
     }

@@ -298,6 +298,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     private func suspensionEnded(_ token: LifecycleStateMachine.SuspensionToken, result: Result<SuspensionResult, any Error>) {
         guard self.machine.isCurrent(token) else { return }  // stale: already cancelled and answered
         self.suspensionCancel = nil
+        self.exchange?.trace?.stageResumed(result)
         if self.readsPausedForStages {
             self.readsPausedForStages = false
             self.updateAutoRead()

@@ -20,12 +20,14 @@ final class RequestTrace: LedgerObligation {
     init(tracer: any Tracer, exchange: Exchange) {
         self.tracer = tracer
         var context = InstrumentationContext.topLevel
-        tracer.extract(exchange.head.headers, into: &context, using: TraceHeaders.Extract())
+        if let carrier = TraceHeaders.Carrier(exchange.head.headers) {
+            tracer.extract(carrier, into: &context, using: TraceHeaders.Extract())
+        }
         let root = tracer.startSpan(Self.name(of: exchange), context: context, ofKind: .server)
         root.updateAttributes { attributes in
             attributes["http.request.method"] = exchange.head.method.rawValue
             attributes["url.path"] = exchange.target.path
-            attributes["portcullis.request_id"] = exchange.requestID
+            attributes["portcullis.request_id"] = exchange.requestID  // the client's x-request-id, when sane
             if let operation = Self.operation(of: exchange.endpoint) { attributes["gen_ai.operation.name"] = operation }
         }
         self.root = root
@@ -59,6 +61,22 @@ final class RequestTrace: LedgerObligation {
         self.stage = self.tracer.startSpan("stage \(name)", context: self.root.context, ofKind: .internal)
     }
 
+    /// A suspended stage's wait ended (its result, or the failure that refused the request).
+    func stageResumed(_ result: Result<SuspensionResult, any Error>) {
+        guard let stage = self.stage else { return }
+        switch result {
+        case .success(.proceed): stage.attributes["portcullis.stage.result"] = "proceed"
+        case .success(.refuse(let error)):
+            stage.attributes["portcullis.stage.result"] = "refuse"
+            stage.attributes["portcullis.refusal_reason"] = error.reason.rawValue
+        case .failure:
+            stage.attributes["portcullis.stage.result"] = "failed"
+            stage.setStatus(.init(code: .error))
+        }
+        stage.end()
+        self.stage = nil
+    }
+
     func stageEnded(_ result: StageResult) {
         guard let stage = self.stage else { return }
         switch result {
@@ -74,24 +92,34 @@ final class RequestTrace: LedgerObligation {
 
     // MARK: Upstream
 
-    /// The upstream call starts (once per exchange; retries stay in the same span). Returns
-    /// the trace-context headers to send the backend.
-    func upstreamStarted(_ exchange: Exchange) -> [(String, String)] {
-        if self.upstream == nil {
-            let backend = exchange.route?.backend.name ?? "-"
-            let span = self.tracer.startSpan("upstream \(backend)", context: self.root.context, ofKind: .client)
-            span.updateAttributes { attributes in
-                attributes["portcullis.backend"] = backend
-                if let endpoint = exchange.upstreamEndpoint {
-                    attributes["server.address"] = endpoint.host
-                    attributes["server.port"] = endpoint.port
-                }
-            }
+    /// An attempt to reach the backend starts (connecting, or on a pooled connection). The
+    /// first opens the upstream span, so connect time and failed connects are inside it; later
+    /// attempts (retries) stay in it and move its endpoint.
+    func upstreamAttempt(_ exchange: Exchange) {
+        let backend = exchange.route?.backend.name ?? "-"
+        let span: any Span
+        if let upstream = self.upstream {
+            span = upstream
+        } else {
+            span = self.tracer.startSpan("upstream \(backend)", context: self.root.context, ofKind: .client)
             self.upstream = span
         }
+        span.updateAttributes { attributes in
+            attributes["portcullis.backend"] = backend
+            if let endpoint = exchange.upstreamEndpoint {
+                attributes["server.address"] = endpoint.host
+                attributes["server.port"] = endpoint.port
+            }
+        }
+    }
+
+    /// The trace-context headers for the backend: the upstream span's. Nil when the tracer
+    /// gave none (a sampler that drops everything): the client's own then pass through.
+    func propagationHeaders() -> [(String, String)]? {
+        guard let upstream = self.upstream else { return nil }
         var headers: [(String, String)] = []
-        self.tracer.inject(self.upstream!.context, into: &headers, using: TraceHeaders.Inject())
-        return headers
+        self.tracer.inject(upstream.context, into: &headers, using: TraceHeaders.Inject())
+        return headers.isEmpty ? nil : headers
     }
 
     // MARK: The end
@@ -109,7 +137,9 @@ final class RequestTrace: LedgerObligation {
                 if let status = exchange.upstreamStatus { attributes["http.response.status_code"] = status }
                 if exchange.upstreamAttempts > 1 { attributes["portcullis.retries"] = exchange.upstreamAttempts - 1 }
             }
-            if UpstreamErrorKind(outcome, refusal: exchange.refusal) != nil || (exchange.upstreamStatus ?? 0) >= 500 {
+            if exchange.refusal?.category == .upstream || UpstreamErrorKind(outcome, refusal: exchange.refusal) != nil
+                || (exchange.upstreamStatus ?? 0) >= 500
+            {
                 upstream.setStatus(.init(code: .error))
             }
             upstream.end()

@@ -1,0 +1,116 @@
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+
+/// `GET /config`: the effective config of the current snapshot (defaults filled in, relative
+/// paths resolved) and the stage order, as JSON. Secrets are never in it: API keys appear by
+/// name and tenant (not their hashes), JWT providers by issuer and key source (an HMAC secret
+/// as `"redacted"`), a signed tenant context by key id (not its secret), URLs without their
+/// query strings (a JWKS URI may carry a token), and no header value of any request.
+enum ConfigDescription {
+    static func render(_ runtime: GatewayRuntime) -> String {
+        let (generation, snapshot) = runtime.store.load()
+        let config = snapshot.config
+        let source = config.source
+        var fields: [String] = []
+        fields.append(#""generation":\#(generation)"#)
+        fields.append(#""stages":\#(list(snapshot.pipeline.stageNames.map(q)))"#)
+        fields.append(#""listeners":\#(list(runtime.listenerSet.current.map(listener)))"#)
+        fields.append(#""http":\#(http(config.http))"#)
+        fields.append(#""routes":\#(list(source.routes.map(route)))"#)
+        fields.append(#""backends":\#(list(source.backends.map(backend)))"#)
+        fields.append(#""authentication":\#(authentication(source.authentication, config.authentication))"#)
+        fields.append(#""tenants":\#(list(source.tenants.map(tenant)))"#)
+        fields.append(#""plans":\#(list(source.plans.map(plan)))"#)
+        fields.append(#""accessLog":{"destination":\#(q(source.accessLog.destination))}"#)
+        fields.append(#""metrics":{"tenantLabel":\#(source.metrics.tenantLabel)}"#)
+        fields.append(#""tracing":\#(source.tracing.map(tracing) ?? "null")"#)
+        fields.append(#""reload":{"watch":\#(source.reload.watch),"intervalMs":\#(ms(source.reload.intervalNanos))}"#)
+        let reloads = runtime.reloadCounts
+        fields.append(#""reloads":{"succeeded":\#(reloads.succeeded),"failed":\#(reloads.failed)}"#)
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    private static func q(_ text: String) -> String { JSONString.quoted(text) }
+    private static func list(_ items: [String]) -> String { "[" + items.joined(separator: ",") + "]" }
+    private static func ms(_ nanos: Int64) -> Int64 { nanos / 1_000_000 }
+    private static func optional(_ value: Int?) -> String { value.map(String.init) ?? "null" }
+
+    /// A URL as it may be shown: its query string and fragment dropped.
+    static func withoutQuery(_ url: String) -> String {
+        String(url.prefix { $0 != "?" && $0 != "#" })
+    }
+
+    private static func listener(_ listener: BoundListener) -> String {
+        let spec = listener.spec
+        let methods = spec.authentication.methods.map { list($0.map { q($0.rawValue) }) } ?? "null"
+        let required = spec.authentication.required.map { "\($0)" } ?? "null"
+        let tls = spec.tls.map {
+            #"{"certificate":\#(q($0.certificate)),"clientAuth":\#(q($0.clientAuth.rawValue)),"http2":\#(spec.http2.enabled)}"#
+        } ?? "null"
+        return #"{"name":\#(q(listener.name)),"address":\#(q(listener.address)),"port":\#(listener.port),"tls":\#(tls),"authentication":{"methods":\#(methods),"required":\#(required)}}"#
+    }
+
+    private static func http(_ http: HTTPSpec) -> String {
+        #"{"maxRequestBytes":\#(http.maxRequestBytes),"maxHeaderBytes":\#(http.maxHeaderBytes),"maxHeaderCount":\#(http.maxHeaderCount),"headerTimeoutMs":\#(ms(http.headerTimeoutNanos)),"bodyTimeoutMs":\#(ms(http.bodyTimeoutNanos)),"idleTimeoutMs":\#(ms(http.idleTimeoutNanos)),"sseKeepAliveMs":\#(ms(http.sseKeepAliveNanos)),"drainTimeoutMs":\#(ms(http.drainTimeoutNanos))}"#
+    }
+
+    private static func route(_ route: RouteSpec) -> String {
+        let prefix = route.pathPrefix.map(q) ?? "null"
+        let rewrite = route.rewriteModel.map(q) ?? "null"
+        let methods = route.authentication.methods.map { list($0.map { q($0.rawValue) }) } ?? "null"
+        let maxBytes = optional(route.maxRequestBytes)
+        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backend":\#(q(route.backend)),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods)}"#
+    }
+
+    private static func backend(_ backend: BackendSpec) -> String {
+        let sign = backend.signContext.map { #"{"keyID":\#(q($0.keyID)),"secret":"redacted"}"# } ?? "null"
+        let ca = backend.tls.ca.map(q) ?? "null"
+        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(withoutQuery($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign)}"#
+    }
+
+    private static func authentication(_ spec: AuthenticationSpec, _ settings: AuthenticationSettings) -> String {
+        let keys = settings.apiKeys.values.sorted { $0.name < $1.name }.map {
+            #"{"name":\#(q($0.name)),"tenant":\#(q($0.tenant)),"disabled":\#($0.disabled)}"#
+        }
+        let providers = settings.jwtProviders.map { provider -> String in
+            let p = provider.spec
+            let source: String
+            if let uri = p.jwksURI {
+                source = #"{"jwksURI":\#(q(withoutQuery(uri)))}"#
+            } else if let file = p.jwksFile {
+                source = #"{"jwksFile":\#(q(file))}"#
+            } else {
+                source = #"{"secret":"redacted"}"#
+            }
+            let algorithms = provider.algorithms.map(\.rawValue).sorted().map(q)
+            return #"{"name":\#(q(p.name)),"issuer":\#(q(p.issuer)),"audiences":\#(list(p.audiences.map(q))),"algorithms":\#(list(algorithms)),"keys":\#(source),"refreshIntervalMs":\#(ms(p.refreshIntervalNanos)),"refetchWaitMs":\#(ms(p.refetchWaitNanos)),"clockSkewMs":\#(ms(p.clockSkewNanos)),"requireExpiry":\#(p.requireExpiry)}"#
+        }
+        let certificates = settings.certificateMappings.map { mapping -> String in
+            let field: String
+            switch mapping.field {
+            case .spiffe: field = "spiffe"
+            case .dns: field = "dns"
+            case .commonName: field = "commonName"
+            }
+            return #"{"name":\#(q(mapping.name)),"\#(field)":\#(q(mapping.pattern.pattern)),"tenant":\#(q(mapping.tenant))}"#
+        }
+        let order = settings.order.map { q($0.rawValue) }
+        let configured = settings.configured.map(\.rawValue).sorted().map(q)
+        return #"{"order":\#(list(order)),"configured":\#(list(configured)),"required":\#(settings.required),"requireKnownTenant":\#(settings.requireKnownTenant),"apiKeys":\#(list(keys)),"jwt":\#(list(providers)),"clientCertificates":\#(list(certificates))}"#
+    }
+
+    private static func tenant(_ tenant: TenantSpec) -> String {
+        #"{"name":\#(q(tenant.name)),"plan":\#(tenant.plan.map(q) ?? "null"),"org":\#(tenant.org.map(q) ?? "null"),"disabled":\#(tenant.disabled)}"#
+    }
+
+    private static func plan(_ plan: PlanSpec) -> String {
+        let l = plan.limits
+        let models = plan.models.map { list($0.map(q)) } ?? "null"
+        return #"{"name":\#(q(plan.name)),"models":\#(models),"limits":{"requestsPerMinute":\#(optional(l.requestsPerMinute)),"burst":\#(optional(l.burst)),"concurrency":\#(optional(l.concurrency)),"tokensPerMinute":\#(optional(l.tokensPerMinute)),"tokensPerHour":\#(optional(l.tokensPerHour)),"tokensPerDay":\#(optional(l.tokensPerDay)),"maxRequestBytes":\#(optional(l.maxRequestBytes)),"maxTokens":\#(optional(l.maxTokens))},"enforced":false}"#
+    }
+
+    private static func tracing(_ tracing: TracingSpec) -> String {
+        #"{"endpoint":\#(q(withoutQuery(tracing.endpoint))),"protocol":\#(q(tracing.format.rawValue)),"serviceName":\#(q(tracing.serviceName)),"sampleRatio":\#(tracing.sampleRatio),"exportIntervalMs":\#(ms(tracing.exportIntervalNanos))}"#
+    }
+}
