@@ -52,6 +52,81 @@ import Testing
         #expect(snapshot.exposedModels.map(\.name) == ["gpt-4o", "gpt-4o-mini"])
     }
 
+    /// Model names match on their bytes: canonical equivalence (NFD vs NFC), case, spaces,
+    /// zero-width and look-alike characters never reach another model's route.
+    @Test func modelNamesMatchByteForByte() throws {
+        let yaml = """
+            listeners: [{ address: 127.0.0.1:1 }]
+            backends: { b: { endpoints: [http://a] } }
+            routes:
+              - { name: cafe, match: { model: "caf\u{E9}" }, backend: b }
+              - { name: chat, match: { model: demo-chat }, backend: b }
+              - { name: fam, match: { model: "fam-*" }, backend: b }
+            """
+        let snapshot = try ConfigLoader(environment: [:]).load(yaml: yaml)
+        #expect(snapshot.router.route(model: "caf\u{E9}")?.name == "cafe")
+        #expect(snapshot.router.route(model: "cafe\u{301}") == nil, "NFD is other bytes")
+        for lookalike in ["Demo-Chat", " demo-chat", "demo-chat ", "demo\u{200B}-chat", "d\u{435}mo-chat", "demo\u{2010}chat"] {
+            #expect(snapshot.router.route(model: lookalike) == nil, "\(lookalike.unicodeScalars.map { $0.value })")
+        }
+        #expect(snapshot.router.route(model: "fam-\u{301}")?.name == "fam", "a glob matches bytes too")
+        #expect(snapshot.modelBody("cafe\u{301}") == nil)
+        #expect(snapshot.modelBody("caf\u{E9}") != nil)
+    }
+
+    /// Tenant, org and plan names go out in headers: the compiler refuses ones that cannot.
+    @Test func identityNamesMustBeSafeInHeaders() {
+        let found = problems(
+            """
+            listeners: [{ address: 127.0.0.1:1 }]
+            backends: { b: { endpoints: [http://a] } }
+            routes: [{ match: { model: m }, backend: b }]
+            authentication:
+              apiKeys: [{ name: k, tenant: "a,b", sha256: "ac7fde03c2109964ab87f7a720c1dbaebb816e4047951928642a1fab937bccc5" }]
+            tenants:
+              "x;y": { org: "acme corp", plan: p }
+              _other: {}
+            plans:
+              p: {}
+            """)
+        let paths = found.map(\.path)
+        #expect(paths.contains { $0.hasSuffix("tenant") }, "\(found)")
+        #expect(paths.contains { $0.hasSuffix("org") }, "\(found)")
+        #expect(found.count == 4, "\(found)")
+    }
+
+    @Test func planAndTenantPolicyIsReadAndChecked() throws {
+        let base = """
+            listeners: [{ address: 127.0.0.1:1 }]
+            backends: { b: { endpoints: [http://a] } }
+            routes: [{ name: chat, match: { model: m }, backend: b }]
+
+            """
+        let snapshot = try ConfigLoader(environment: [:]).load(
+            yaml: base + """
+                tenants:
+                  late: { plan: p, status: suspended, reason: "Invoice 7 is overdue." }
+                  fine: { plan: p, status: active }
+                plans:
+                  p: { models: [m, "x-*"], routes: [chat] }
+                """)
+        #expect(snapshot.tenants.tenants["late"]?.suspendedReason == "Invoice 7 is overdue.")
+        #expect(snapshot.tenants.tenants["fine"]?.suspendedReason == nil)
+        let plan = try #require(snapshot.tenants.plans["p"])
+        #expect(plan.allows(model: "m") && plan.allows(model: "x-1") && !plan.allows(model: "y"))
+        #expect(plan.routes == ["chat"])
+
+        let found = problems(
+            base + """
+                tenants:
+                  a: { status: paused }
+                  b: { reason: "no status" }
+                plans:
+                  p: { routes: [chat, nowhere] }
+                """)
+        #expect(found.map(\.path).sorted() == ["plans.p.routes", "tenants.a.status", "tenants.b.reason"], "\(found)")
+    }
+
     @Test func unknownKeysAreNamedWithPathAndLine() {
         let found = problems(
             """

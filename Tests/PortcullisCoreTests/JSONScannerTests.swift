@@ -73,6 +73,29 @@ import Testing
         }
     }
 
+    /// A lone surrogate escape anywhere in the body (not just the model) is refused; a pair is
+    /// a character and passes.
+    @Test(arguments: [
+        #"{"model":"m","messages":[{"role":"user","content":"\ud800"}]}"#,
+        #"{"model":"m","messages":[{"role":"user","content":"\udc00 low first"}]}"#,
+        #"{"model":"m","messages":[{"role":"user","content":"\ud800\u0041"}]}"#,
+        #"{"model":"m","messages":[{"role":"user","content":"\ud800\n"}]}"#,
+        #"{"model":"m","\ud800":1}"#,
+    ])
+    func refusesLoneSurrogatesAnywhere(body: String) {
+        guard case .failure(let error) = inspect(body) else {
+            Issue.record("accepted \(body)")
+            return
+        }
+        #expect(error.code == "invalid_json")
+        #expect(error.message.contains("lone surrogate"))
+    }
+
+    @Test func acceptsSurrogatePairs() throws {
+        let request = try inspect(#"{"model":"m","messages":[{"role":"user","content":"\ud83d\ude00 \uD83D\uDE00"}]}"#).get()
+        #expect(request.model == "m")
+    }
+
     @Test func decodesEscapedModelNames() throws {
         let request = try inspect(#"{"model":"demo\u002dchat"}"#).get()
         #expect(request.model == "demo-chat")

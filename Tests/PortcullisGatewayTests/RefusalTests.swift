@@ -38,6 +38,27 @@ struct RefusalTests {
         }
     }
 
+    /// Found when tried as a hostile client would: a JSON body declared as text, a lone
+    /// surrogate escape deep in the body, and a model name in another Unicode normal form or with
+    /// a zero-width character; each is refused and nothing reaches the backend.
+    @Test func hostileBodiesAreRefusedAndNeverReachTheBackend() async throws {
+        try await withGateway(models: ["demo-chat", "caf\u{E9}"]) { gateway, mock in
+            let base = gateway.baseURL
+            let plain = try await TestHTTP.request(
+                base + "/v1/chat/completions", headers: [("content-type", "text/plain")], body: #"{"model":"demo-chat"}"#)
+            #expect(plain.status == 415 && plain.errorCode == "unsupported_media_type", "\(plain.body)")
+            let surrogate = try await TestHTTP.request(
+                base + "/v1/chat/completions", body: #"{"model":"demo-chat","messages":[{"role":"user","content":"x\ud800y"}]}"#)
+            #expect(surrogate.status == 400 && surrogate.errorCode == "invalid_json", "\(surrogate.body)")
+            for model in ["cafe\u{301}", "demo\u{200B}-chat", "Demo-Chat", " demo-chat"] {
+                let reply = try await TestHTTP.request(base + "/v1/chat/completions", body: #"{"model":"\#(model)"}"#)
+                #expect(reply.status == 404 && reply.errorCode == "model_not_found", "\(model.unicodeScalars.map(\.value))")
+            }
+            #expect(try await TestHTTP.recorded(mock.url).isEmpty, "a refused request reached the backend")
+            #expect(try await TestHTTP.request(base + "/v1/chat/completions", body: "{\"model\":\"caf\u{E9}\"}").status == 200)
+        }
+    }
+
     @Test func contentLengthOverTheLimitIsRefusedBeforeTheBodyArrives() async throws {
         try await withGateway(http: "http: { maxRequestBytes: 1KiB }") { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)

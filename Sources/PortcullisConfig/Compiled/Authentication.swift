@@ -72,11 +72,17 @@ public struct TenantInfo: Sendable {
     public let plan: String?
     public let org: String?
     public let disabled: Bool
+    /// Set when the tenant is suspended: the reason its requests are refused with.
+    public let suspendedReason: String?
 }
 
-public struct PlanInfo: Sendable {
+/// A compiled plan. A class: an exchange holds its caller's plan by reference.
+public final class PlanInfo: Sendable {
     public let name: String
+    /// Models the plan allows (nil: every routed model).
     public let models: [Glob]?
+    /// Route names the plan allows (nil: all).
+    public let routes: Set<String>?
     public let limits: LimitsSpec
     /// `x-tenant-limits` value: an RFC 8941 dictionary of the plan's limits.
     public let limitsHeader: String
@@ -84,8 +90,15 @@ public struct PlanInfo: Sendable {
     init(spec: PlanSpec) {
         self.name = spec.name
         self.models = spec.models?.map(Glob.init)
+        self.routes = spec.routes.map(Set.init)
         self.limits = spec.limits
         self.limitsHeader = Self.encode(spec.limits)
+    }
+
+    /// Whether the plan lets its tenants use `model` (byte-exact names and globs).
+    public func allows(model: String) -> Bool {
+        guard let models = self.models else { return true }
+        return models.contains { $0.matches(model) }
     }
 
     /// `rpm=100, burst=20, concurrency=4, tpm=…, tph=…, tpd=…, max-request-bytes=…, max-tokens=…`;

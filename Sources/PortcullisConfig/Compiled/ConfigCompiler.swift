@@ -70,7 +70,7 @@ public struct ConfigCompiler: Sendable {
         }
 
         // Routes.
-        var exact: [String: Router.ExactMatch] = [:]
+        var exact: [ExactName: Router.ExactMatch] = [:]
         var compiledRoutes: [Route] = []
         var globs: [(Glob, Route)] = []
         var prefixes: [(String, Route)] = []
@@ -100,10 +100,10 @@ public struct ConfigCompiler: Sendable {
                     report(spec.location, "match", "'\(model)' is reserved (a metrics label value of the gateway's own)")
                 }
                 if glob.isLiteral {
-                    if exact[model] != nil {
+                    if exact[ExactName(model)] != nil {
                         report(spec.location, "match", "model '\(model)' is already routed by an earlier route")
                     } else {
-                        exact[model] = Router.ExactMatch(route: route, model: exposed.count)
+                        exact[ExactName(model)] = Router.ExactMatch(route: route, model: exposed.count)
                         exposed.append((model, backend.name))
                     }
                 } else {
@@ -168,6 +168,7 @@ public struct ConfigCompiler: Sendable {
             if !keyNames.insert(key.name).inserted { report(key.location, "name", "duplicate API key name '\(key.name)'") }
             guard let digest = KeyDigest(hex: key.sha256) else { continue }  // reported by the reader
             if apiKeys[digest] != nil { report(key.location, "sha256", "the same key is listed twice") }
+            Self.checkIdentityText(key.tenant, at: key.location, "tenant", report: report)
             apiKeys[digest] = APIKeyEntry(name: key.name, tenant: key.tenant, disabled: key.disabled)
         }
         var providers: [JWTProviderConfig] = []
@@ -212,6 +213,7 @@ public struct ConfigCompiler: Sendable {
         }
         var mappings: [CertificateMapping] = []
         for mapping in spec.clientCertificates {
+            Self.checkIdentityText(mapping.tenant, at: mapping.location, "tenant", report: report)
             if let spiffe = mapping.spiffe {
                 mappings.append(CertificateMapping(name: mapping.name, field: .spiffe, pattern: Glob(spiffe), tenant: mapping.tenant))
             } else if let dns = mapping.dns {
@@ -239,11 +241,28 @@ public struct ConfigCompiler: Sendable {
             requireKnownTenant: spec.requireKnownTenant, tokenCacheSize: spec.tokenCacheSize)
     }
 
+    /// Tenant, org and plan names go to backends in headers (``IdentityText``).
+    private static func checkIdentityText(
+        _ text: String, at location: SourceLocation, _ key: String, report: (SourceLocation, String, String) -> Void
+    ) {
+        guard !IdentityText.isSafe(text) else { return }
+        report(location, key, "'\(text)' cannot be carried in a header: use 1-256 printable ASCII characters without space , ; \" or \\")
+    }
+
     private func compileTenants(_ file: ConfigFile, report: (SourceLocation, String, String) -> Void) -> TenantDirectory {
         var plans: [String: PlanInfo] = [:]
-        for plan in file.plans { plans[plan.name] = PlanInfo(spec: plan) }
+        let routeNames = Set(file.routes.map(\.name))
+        for plan in file.plans {
+            Self.checkIdentityText(plan.name, at: plan.location, "name", report: report)
+            for route in plan.routes ?? [] where !routeNames.contains(route) {
+                report(plan.location, "routes", "unknown route '\(route)'")
+            }
+            plans[plan.name] = PlanInfo(spec: plan)
+        }
         var tenants: [String: TenantInfo] = [:]
         for tenant in file.tenants {
+            Self.checkIdentityText(tenant.name, at: tenant.location, "name", report: report)
+            if let org = tenant.org { Self.checkIdentityText(org, at: tenant.location, "org", report: report) }
             if MetricsSpec.reservedValues.contains(tenant.name) {
                 report(tenant.location, "name", "'\(tenant.name)' is reserved (a metrics label value of the gateway's own)")
             }
@@ -251,7 +270,8 @@ public struct ConfigCompiler: Sendable {
                 report(tenant.location, "plan", "unknown plan '\(plan)'")
             }
             tenants[tenant.name] = TenantInfo(
-                name: tenant.name, index: tenants.count, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled)
+                name: tenant.name, index: tenants.count, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled,
+                suspendedReason: tenant.suspendedReason)
         }
         return TenantDirectory(tenants: tenants, plans: plans)
     }

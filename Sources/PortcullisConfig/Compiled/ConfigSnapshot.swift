@@ -43,22 +43,42 @@ public final class ConfigSnapshot: Sendable {
         self.accessLog = source.accessLog
         self.mock = source.mock
         self.metrics = source.metrics
+        self.modelListBody = Self.modelList(exposedModels, created: created)
+        // Per plan that limits its models: only those (rendered once, looked up by plan name
+        // only for `GET /v1/models`).
+        var perPlan: [String: ByteBuffer] = [:]
+        for plan in tenants.plans.values where plan.models != nil {
+            perPlan[plan.name] = Self.modelList(exposedModels.filter { plan.allows(model: $0.0) }, created: created)
+        }
+        self.planModelListBodies = perPlan
+        self.created = created
+    }
+
+    private let planModelListBodies: [String: ByteBuffer]
+
+    private static func modelList(_ models: [(String, String)], created: Int) -> ByteBuffer {
         var body = ByteBuffer()
         body.writeStaticString("{\"object\":\"list\",\"data\":[")
-        for (i, model) in exposedModels.enumerated() {
+        for (i, model) in models.enumerated() {
             if i > 0 { body.writeStaticString(",") }
             Self.writeModel(name: model.0, ownedBy: model.1, created: created, into: &body)
         }
         body.writeStaticString("]}")
-        self.modelListBody = body
-        self.created = created
+        return body
+    }
+
+    /// The `GET /v1/models` body for a caller on `plan`: the models its plan allows.
+    public func modelListBody(for plan: PlanInfo?) -> ByteBuffer {
+        guard let plan, plan.models != nil else { return self.modelListBody }
+        return self.planModelListBodies[plan.name] ?? self.modelListBody
     }
 
     private let created: Int
 
-    /// The `GET /v1/models/{id}` body for an exposed model, or nil.
-    public func modelBody(_ name: String) -> ByteBuffer? {
-        guard let model = self.exposedModels.first(where: { $0.name == name }) else { return nil }
+    /// The `GET /v1/models/{id}` body for an exposed model the caller's plan allows, or nil.
+    public func modelBody(_ name: String, plan: PlanInfo? = nil) -> ByteBuffer? {
+        guard let model = self.exposedModels.first(where: { ExactName.same($0.name, name) }) else { return nil }
+        if let plan, !plan.allows(model: name) { return nil }
         var body = ByteBuffer()
         Self.writeModel(name: model.name, ownedBy: model.ownedBy, created: self.created, into: &body)
         return body

@@ -12,11 +12,12 @@ public struct Router: Sendable {
         public let model: Int
     }
 
-    let exact: [String: ExactMatch]
+    /// Keyed by bytes (``ExactName``), not by `String` equality, which is canonical equivalence.
+    let exact: [ExactName: ExactMatch]
     let globs: [(Glob, Route)]
     let prefixes: [(String, Route)]
 
-    init(exact: [String: ExactMatch], globs: [(Glob, Route)], prefixes: [(String, Route)]) {
+    init(exact: [ExactName: ExactMatch], globs: [(Glob, Route)], prefixes: [(String, Route)]) {
         self.exact = exact
         self.globs = globs
         self.prefixes = prefixes.sorted { $0.0.utf8.count > $1.0.utf8.count }
@@ -29,7 +30,7 @@ public struct Router: Sendable {
     /// The route for `model`, and the name's position among the exposed models (nil when a
     /// glob matched: the name is the client's, not one the config lists).
     public func match(model: String) -> (route: Route, model: Int?)? {
-        if let match = self.exact[model] { return (match.route, match.model) }
+        if let match = self.exact[ExactName(model)] { return (match.route, match.model) }
         for (glob, route) in self.globs where glob.matches(model) {
             return (route, nil)
         }
@@ -37,7 +38,7 @@ public struct Router: Sendable {
     }
 
     public func route(path: String) -> Route? {
-        for (prefix, route) in self.prefixes where path.hasPrefix(prefix) {
+        for (prefix, route) in self.prefixes where path.utf8.starts(with: prefix.utf8) {
             if prefix.hasSuffix("/") { return route }
             let rest = path.utf8.dropFirst(prefix.utf8.count)
             if let next = rest.first {

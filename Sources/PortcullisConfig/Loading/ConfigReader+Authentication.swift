@@ -160,18 +160,31 @@ extension ConfigReader {
     }
 
     func readTenant(name: String, _ value: YAMLValue) -> TenantSpec? {
-        guard let map = value.mapping(allowed: ["plan", "org", "disabled"]) else { return nil }
+        guard let map = value.mapping(allowed: ["plan", "org", "disabled", "status", "reason"]) else { return nil }
         var spec = TenantSpec(name: name, location: .init(path: value.path, line: value.line))
         spec.plan = map["plan"]?.nonEmptyString()
         spec.org = map["org"]?.nonEmptyString()
         if let v = map["disabled"]?.bool() { spec.disabled = v }
+        if let status = map["status"]?.oneOf(["active", "suspended"]), status == "suspended" {
+            // The operator's words go to the client: plain printable text, bounded.
+            let reasonValue = map["reason"]
+            let reason = reasonValue?.nonEmptyString() ?? "This account is suspended."
+            if reason.utf8.count > 256 || reason.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+                reasonValue?.report("a suspension reason is at most 256 bytes of text without control characters")
+            } else {
+                spec.suspendedReason = reason
+            }
+        } else if map["reason"] != nil {
+            map["reason"]?.report("a reason is only given with status: suspended")
+        }
         return spec
     }
 
     func readPlan(name: String, _ value: YAMLValue) -> PlanSpec? {
-        guard let map = value.mapping(allowed: ["models", "limits"]) else { return nil }
+        guard let map = value.mapping(allowed: ["models", "routes", "limits"]) else { return nil }
         var spec = PlanSpec(name: name, location: .init(path: value.path, line: value.line))
         spec.models = map["models"]?.stringList()
+        spec.routes = map["routes"]?.stringList()
         if let limits = map["limits"]?.mapping(allowed: [
             "requestsPerMinute", "burst", "concurrency", "tokensPerMinute", "tokensPerHour", "tokensPerDay",
             "maxRequestBytes", "maxTokens",

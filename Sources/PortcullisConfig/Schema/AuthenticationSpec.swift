@@ -112,6 +112,8 @@ public struct TenantSpec: Sendable {
     public var plan: String?
     public var org: String?
     public var disabled = false
+    /// `status: suspended`: refused with 403 `tenant_suspended` and this reason (the operator's).
+    public var suspendedReason: String?
     public var location: SourceLocation
 }
 
@@ -131,7 +133,10 @@ public struct LimitsSpec: Sendable, Equatable {
 
 public struct PlanSpec: Sendable {
     public var name: String
+    /// Models the plan's tenants may use (exact names and `*` globs; nil: every routed model).
     public var models: [String]?
+    /// Routes the plan's tenants may use, by name (nil: every route).
+    public var routes: [String]?
     public var limits = LimitsSpec()
     public var location: SourceLocation
 }

@@ -49,9 +49,10 @@ public enum AuthFailure: Error, Sendable, Hashable {
         case claims = "claims are not a JSON object"
     }
 
-    /// A claim that is missing, of the wrong type or out of range.
+    /// A claim that is missing, of the wrong type, out of range, or (tenant, org, plan) not
+    /// safe to carry in a header (``IdentityText``).
     public enum TokenClaim: String, Sendable, Hashable {
-        case exp, nbf, iat, tenant
+        case exp, nbf, iat, tenant, org, plan
     }
 
     /// The access-log and metric value.

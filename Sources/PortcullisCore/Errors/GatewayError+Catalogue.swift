@@ -8,11 +8,12 @@ extension GatewayError {
             .badPath, .badHost, .ambiguousFraming, .protocolError:
             400
         case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
-        case .identityConflict, .tenantDisabled, .unknownTenant: 403
+        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed: 403
         case .modelNotFound, .notFound: 404
         case .methodNotAllowed, .unsupportedMethod: 405
         case .requestTimeout: 408
         case .bodyTooLarge: 413
+        case .unsupportedMediaType: 415
         case .headersTooLarge: 431
         case .internalError: 500
         case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed: 502
@@ -28,7 +29,7 @@ extension GatewayError {
         case .missingCredentials(let apiKey): apiKey ? "invalid_request_error" : "authentication_error"
         case .credentialRefused(let failure): failure.concernsAPIKey ? "invalid_request_error" : "authentication_error"
         case .methodNotAccepted: "authentication_error"
-        case .identityConflict, .tenantDisabled, .unknownTenant: "permission_error"
+        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed: "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .internalError:
             "server_error"
@@ -48,6 +49,7 @@ extension GatewayError {
         case .notFound: "not_found"
         case .methodNotAllowed, .unsupportedMethod: "method_not_allowed"
         case .unsupportedTransferCoding: "unsupported_transfer_encoding"
+        case .unsupportedMediaType: "unsupported_media_type"
         case .badPath: "invalid_path"
         case .badHost: "invalid_host"
         case .ambiguousFraming: "invalid_framing"
@@ -61,7 +63,9 @@ extension GatewayError {
         case .authUnavailable: "auth_unavailable"
         case .identityConflict: "identity_conflict"
         case .tenantDisabled: "tenant_disabled"
+        case .tenantSuspended: "tenant_suspended"
         case .unknownTenant: "unknown_tenant"
+        case .routeNotAllowed: "route_not_allowed"
         case .dependencyFailed: "dependency_failed"
         case .dependencyTimedOut: "dependency_timeout"
         case .upstreamUnreachable: "upstream_unreachable"
@@ -92,6 +96,7 @@ extension GatewayError {
         case .ambiguousFraming: "Transfer-Encoding is not allowed on an HTTP/1.0 request."
         case .unsupportedMethod: "CONNECT and TRACE are not served."
         case .unsupportedTransferCoding: "Only the chunked transfer coding is accepted."
+        case .unsupportedMediaType: "The request body must be sent as JSON (Content-Type: application/json)."
         case .bodyTooLarge(let limit, _): "The request body exceeds the limit of \(limit) bytes."
         case .headersTooLarge: "The request headers are too large or too many."
         case .requestTimeout: "The request was not received in time."
@@ -106,7 +111,9 @@ extension GatewayError {
         case .authUnavailable: AuthFailure.keysUnavailable.message
         case .identityConflict: AuthFailure.identityConflict.message
         case .tenantDisabled: AuthFailure.tenantDisabled.message
+        case .tenantSuspended(let reason): "This tenant is suspended: \(reason)"
         case .unknownTenant: AuthFailure.unknownTenant.message
+        case .routeNotAllowed: "Your plan does not include this endpoint."
         case .dependencyFailed(let stage): "The gateway could not complete the \(stage) check; try again shortly."
         case .dependencyTimedOut(let stage): "The gateway's \(stage) check did not finish in time; try again shortly."
         case .upstreamUnreachable: "The backend for this model could not be reached."
@@ -138,6 +145,7 @@ extension GatewayError {
         case .notFound: .routeNotFound
         case .methodNotAllowed, .unsupportedMethod: .methodNotAllowed
         case .unsupportedTransferCoding: .ambiguousFraming
+        case .unsupportedMediaType: .unsupportedMediaType
         case .badPath: .badPath
         case .badHost: .badHost
         case .ambiguousFraming: .ambiguousFraming
@@ -149,6 +157,8 @@ extension GatewayError {
         case .authUnavailable: .authUnavailable
         case .identityConflict: .identityConflict
         case .tenantDisabled, .unknownTenant: .forbidden
+        case .tenantSuspended: .tenantSuspended
+        case .routeNotAllowed: .routeNotAllowed
         case .dependencyFailed: .dependencyFailed
         case .dependencyTimedOut: .dependencyTimeout
         case .upstreamUnreachable: .upstreamUnreachable

@@ -33,6 +33,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     case unsupportedMethod
     /// A transfer coding other than plain `chunked`.
     case unsupportedTransferCoding
+    /// An OpenAI endpoint's body sent with a `Content-Type` that is not JSON.
+    case unsupportedMediaType
     /// `bodyRead`: the whole body was read before the refusal, so the connection can be kept.
     case bodyTooLarge(limit: Int, bodyRead: Bool)
     case headersTooLarge
@@ -44,7 +46,11 @@ public enum GatewayError: Error, Sendable, Equatable {
     case authUnavailable
     case identityConflict
     case tenantDisabled
+    /// The operator suspended the tenant, with this reason (the operator's words, from the config).
+    case tenantSuspended(reason: String)
     case unknownTenant
+    /// The caller's plan does not include the route.
+    case routeNotAllowed
     /// The route accepts only these methods (sorted by name).
     case methodNotAccepted([AuthMethod])
     // A stage that waited.

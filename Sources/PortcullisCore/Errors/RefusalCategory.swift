@@ -28,8 +28,8 @@ extension RefusalReason {
     public var category: RefusalCategory {
         switch self {
         case .unauthenticated, .authUnavailable, .identityConflict: .auth
-        case .forbidden: .policy
-        case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge: .validation
+        case .forbidden, .tenantSuspended, .routeNotAllowed: .policy
+        case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType: .validation
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
         case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError: .upstream

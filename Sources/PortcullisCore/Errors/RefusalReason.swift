@@ -27,4 +27,7 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case dependencyFailed = "dependency_failed"
     case dependencyTimeout = "dependency_timeout"
     case internalError = "internal_error"
+    case unsupportedMediaType = "unsupported_media_type"
+    case tenantSuspended = "tenant_suspended"
+    case routeNotAllowed = "route_not_allowed"
 }

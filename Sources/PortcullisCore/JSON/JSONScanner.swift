@@ -208,11 +208,26 @@ public struct JSONScanner {
                     UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
                     i += 2
                 case UInt8(ascii: "u"):
-                    guard JSONString.hex4(bytes, at: i + 2) != nil else {
+                    guard let unit = JSONString.hex4(bytes, at: i + 2) else {
                         self.index = i
                         throw self.error("invalid \\u escape")
                     }
                     i += 6
+                    // Surrogates only as a high-low pair: a lone one names no character (RFC 8259
+                    // §8.2), and decoders disagree on what to make of it.
+                    if unit >= 0xDC00 && unit <= 0xDFFF {
+                        self.index = i - 6
+                        throw self.error("lone surrogate \\u escape")
+                    }
+                    if unit >= 0xD800 && unit <= 0xDBFF {
+                        guard i + 1 < end, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u"),
+                            let low = JSONString.hex4(bytes, at: i + 2), low >= 0xDC00 && low <= 0xDFFF
+                        else {
+                            self.index = i - 6
+                            throw self.error("lone surrogate \\u escape")
+                        }
+                        i += 6
+                    }
                 default:
                     self.index = i
                     throw self.error("invalid escape")

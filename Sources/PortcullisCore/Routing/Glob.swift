@@ -14,7 +14,7 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     public var description: String { self.pattern }
 
     public func matches(_ value: String) -> Bool {
-        if self.isLiteral { return value == self.pattern }
+        if self.isLiteral { return ExactName.same(value, self.pattern) }
         var value = value
         return value.withUTF8 { Self.match(self.bytes, $0) }
     }

@@ -54,10 +54,28 @@ enum JWTValidator {
         }
         guard audiences.contains(where: { spec.audiences.contains($0) }) else { return .failure(.tokenWrongAudience) }
 
-        guard let tenant = self.claim(token.claims, spec.claims.tenant) else { return .failure(.tokenBadClaim(.tenant)) }
+        // Tenant, org and plan go to the backend in headers: one that cannot be carried safely
+        // refuses the token (never blanked: a blanked plan would also drop the tenant's limits).
+        guard case .value(let tenant) = self.claim(token.claims, spec.claims.tenant) else {
+            return .failure(.tokenBadClaim(.tenant))
+        }
+        let org: String?
+        switch self.claim(token.claims, spec.claims.org) {
+        case .absent: org = nil
+        case .value(let value): org = value
+        case .invalid: return .failure(.tokenBadClaim(.org))
+        }
+        let plan: String?
+        switch self.claim(token.claims, spec.claims.plan) {
+        case .absent: plan = nil
+        case .value(let value): plan = value
+        case .invalid: return .failure(.tokenBadClaim(.plan))
+        }
+        // The subject is only logged (escaped), never sent on: one that is not plain text is left out.
+        let subject: String?
+        if case .value(let value) = self.claim(token.claims, spec.claims.subject) { subject = value } else { subject = nil }
         let identity = Identity(
-            tenant: tenant, org: self.claim(token.claims, spec.claims.org), plan: self.claim(token.claims, spec.claims.plan),
-            subject: self.claim(token.claims, spec.claims.subject), method: .jwt, credentialName: spec.name)
+            tenant: tenant, org: org, plan: plan, subject: subject, method: .jwt, credentialName: spec.name)
         return .success(Verified(identity: identity, expiresAt: exp))
     }
 
@@ -78,9 +96,18 @@ enum JWTValidator {
         String(cString: number.objCType) == "c"
     }
 
+    /// What a claim held.
+    enum ClaimValue: Equatable {
+        /// Not there (or JSON `null`).
+        case absent
+        case value(String)
+        /// There, but not a string or integer that is safe as a header value (``IdentityText``).
+        case invalid
+    }
+
     /// A claim by name, or by dotted path into nested objects (`realm.tenant`). Only strings (and
     /// integers) that are safe as header values are accepted.
-    static func claim(_ claims: [String: Any], _ name: String) -> String? {
+    static func claim(_ claims: [String: Any], _ name: String) -> ClaimValue {
         var value: Any? = claims[name]
         if value == nil && name.contains(".") {
             var current: Any? = claims
@@ -91,12 +118,13 @@ enum JWTValidator {
         }
         let text: String
         switch value {
+        case nil, is NSNull: return .absent
         case let string as String: text = string
         case let number as NSNumber where !isBoolean(number) && number.doubleValue == number.doubleValue.rounded():
             text = number.stringValue
-        default: return nil
+        default: return .invalid
         }
-        guard IdentityText.isSafe(text) else { return nil }
-        return text
+        guard IdentityText.isSafe(text) else { return .invalid }
+        return .value(text)
     }
 }

@@ -64,6 +64,8 @@ public final class Exchange {
     public var abortReason: AbortReason?
     /// The verified caller, set by the authentication stage (also when a later check refused it).
     public var identity: Identity?
+    /// The caller's plan (set by the authentication stage, from the tenant table or the token).
+    public var plan: PlanInfo?
     /// Why authentication refused the request (for the access log; never a credential).
     public var authFailure: AuthFailure?
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).

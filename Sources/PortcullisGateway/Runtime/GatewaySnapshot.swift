@@ -29,8 +29,9 @@ public final class GatewaySnapshot: Sendable {
     }
 
     /// Builds the standard pipeline for `config`: authenticate (when any method is configured),
-    /// check the route's methods (path routes), inspect the body, route by model, check the
-    /// route's methods (model routes).
+    /// check the route's methods and the plan (path routes), inspect the body, route by model,
+    /// check the route's methods and the plan (model routes). Stages with nothing configured
+    /// to check are left out.
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil,
@@ -41,10 +42,13 @@ public final class GatewaySnapshot: Sendable {
         if !config.authentication.configured.isEmpty || config.listenerPolicies.values.contains(where: \.required) {
             stages.append(AuthenticationStage(config: config, providers: providers, wallClock: wallClock))
         }
+        let planPolicy = config.tenants.plans.values.contains { $0.models != nil || $0.routes != nil }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
+        if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
         stages.append(RequestInspectionStage())
         stages.append(ModelRoutingStage())
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
+        if planPolicy { stages.append(PlanPolicyStage(phase: .body)) }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },
             series: series, tracer: tracer)

@@ -318,11 +318,11 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
         let now = self.now()
         switch exchange.endpoint {
         case .models:
-            self.localBody = exchange.snapshot.config.modelListBody
+            self.localBody = exchange.snapshot.config.modelListBody(for: exchange.plan)
             self.perform(self.machine.respondLocally(now: now))
         case .model:
             let name = String(exchange.target.path.dropFirst(EndpointKind.modelPrefix.count))
-            if let body = exchange.snapshot.config.modelBody(name) {
+            if let body = exchange.snapshot.config.modelBody(name, plan: exchange.plan) {
                 self.localBody = body
                 self.perform(self.machine.respondLocally(now: now))
             } else {

@@ -37,6 +37,7 @@ enum RequestHeadCheck {
         var onlyChunked = true
         var expectContinue = false
         var clientRequestID: String?
+        var contentType: String?
         var headerBytes = 0
         for (name, value) in head.headers {
             if isHTTP2 { headerBytes += name.utf8.count + value.utf8.count }
@@ -48,6 +49,8 @@ enum RequestHeadCheck {
                 expectContinue = HeaderRules.equalsIgnoringCase(value, "100-continue")
             case 12 where HeaderRules.equalsIgnoringCase(name, "x-request-id"):
                 if clientRequestID == nil, RequestID.isSane(Substring(value)) { clientRequestID = value }
+            case 12 where HeaderRules.equalsIgnoringCase(name, "content-type"):
+                contentType = value
             case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
                 if let length = Int(value), length >= 0 { contentLength = length } else { badLength = true }
             case 17 where HeaderRules.equalsIgnoringCase(name, "transfer-encoding"):
@@ -105,10 +108,23 @@ enum RequestHeadCheck {
         if let method = facts.endpoint.allowedMethod, head.method.rawValue != method {
             return .refused(.methodNotAllowed(facts.endpoint), facts)
         }
+        if facts.endpoint.readsModelFromBody, let contentType, !Self.isJSON(contentType) {
+            // A body that is not declared as JSON is not read as JSON (no content sniffing); a
+            // missing Content-Type is taken as JSON, as the OpenAI API does.
+            return .refused(.unsupportedMediaType, facts)
+        }
         if let contentLength, contentLength > facts.bodyLimit {
             return .refused(.bodyTooLarge(limit: facts.bodyLimit, bodyRead: false), facts)
         }
         return .accepted(facts)
+    }
+
+    /// `application/json` or a `+json` type (`application/vnd.x+json`), any parameters after `;`.
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
+        let trimmed = mediaType.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        let text = String(decoding: trimmed, as: UTF8.self).lowercased()
+        return text == "application/json" || (text.hasPrefix("application/") && text.hasSuffix("+json"))
     }
 
     /// `host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a bracketed IP literal, or a reg-name of

@@ -60,7 +60,7 @@ enum UpstreamRequestHead {
         }
         buffer.writeStaticString(exchange.isTLS ? "\r\nx-forwarded-proto: https\r\n" : "\r\nx-forwarded-proto: http\r\n")
         if let identity = exchange.identity {
-            let limits = identity.plan.flatMap { exchange.snapshot.config.tenants.plans[$0]?.limitsHeader } ?? ""
+            let limits = exchange.plan?.limitsHeader ?? ""
             Self.field("x-tenant-id", identity.tenant, into: &buffer)
             Self.field("x-tenant-plan", identity.plan ?? "", into: &buffer)
             Self.field("x-tenant-org", identity.org ?? "", into: &buffer)

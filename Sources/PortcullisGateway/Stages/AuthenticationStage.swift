@@ -127,12 +127,16 @@ struct AuthenticationStage: Stage {
                 exchange.authFailure = .tenantDisabled
                 return .refuse(.tenantDisabled)
             }
+            if let reason = tenant.suspendedReason {
+                return .refuse(.tenantSuspended(reason: reason))
+            }
         } else if self.settings.requireKnownTenant {
             exchange.identity = identity
             exchange.authFailure = .unknownTenant
             return .refuse(.unknownTenant)
         }
         exchange.identity = identity
+        exchange.plan = identity.plan.flatMap { self.tenants.plans[$0] }
         return .proceed
     }
 

@@ -44,6 +44,22 @@ import Testing
         #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [("host", host)])) == nil)
     }
 
+    /// A JSON endpoint's body must be declared JSON, or not declared at all; other endpoints
+    /// are not asked.
+    @Test func openAIBodiesMustBeJSON() throws {
+        let host = ("host", "gw")
+        for type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", "multipart/form-data"] {
+            #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [host, ("content-type", type)])) == .unsupportedMediaType)
+            #expect(Self.refusal(try Self.check(.POST, "/v1/embeddings", [host, ("content-type", type)])) == .unsupportedMediaType)
+        }
+        for type in ["application/json", "Application/JSON; charset=utf-8", " application/json ", "application/vnd.api+json"] {
+            #expect(Self.refusal(try Self.check(.POST, "/v1/completions", [host, ("content-type", type)])) == nil, "\(type)")
+        }
+        #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [host])) == nil, "none declared: taken as JSON")
+        #expect(Self.refusal(try Self.check(.GET, "/v1/models", [host, ("content-type", "text/plain")])) == nil)
+        #expect(GatewayError.unsupportedMediaType.status == 415)
+    }
+
     @Test func http10NeedsNoHostButMustNotBeChunked() throws {
         #expect(Self.refusal(try Self.check(.GET, "/v1/models", version: .http1_0, [])) == nil)
         #expect(

@@ -1,0 +1,96 @@
+import NIOCore
+import PortcullisCore
+import Testing
+
+@testable import PortcullisGateway
+
+/// The plan stage after authentication and routing, over a table of tenants, plans and
+/// requests: a model outside the plan is indistinguishable from an unknown one, a route
+/// outside it is 403, and a suspended tenant is refused with the operator's reason.
+@Suite struct PlanPolicyStageTests {
+    static let yaml = """
+        authentication:
+          apiKeys:
+            - { name: free-key, tenant: freebie, sha256: \(AuthFixture.sha("pc-free-0123456789abcdef")) }
+            - { name: pro-key, tenant: acme, sha256: \(AuthFixture.sha(AuthFixture.acmeKey)) }
+            - { name: late-key, tenant: late, sha256: \(AuthFixture.sha(AuthFixture.betaKey)) }
+            - { name: loose-key, tenant: loose, sha256: \(AuthFixture.sha("pc-loose-0123456789abcdef")) }
+        tenants:
+          freebie: { plan: free }
+          acme: { plan: pro }
+          late: { plan: pro, status: suspended, reason: "Invoice 42 is overdue." }
+          loose: {}
+        plans:
+          free: { models: [small-chat, "open-*"], routes: [chat, open] }
+          pro: { models: ["*"] }
+        routes:
+          - { name: chat, match: { models: [small-chat, big-chat] }, backend: b }
+          - { name: open, match: { model: "open-*" }, backend: b }
+          - { name: embed, match: { model: embed-1 }, backend: b }
+          - { name: kserve, match: { pathPrefix: /v1/models/iris }, backend: b }
+        """
+
+    /// Runs the snapshot's whole pipeline (head stages, then body stages) on one request.
+    static func run(key: String, model: String? = nil, uri: String = "/v1/chat/completions") throws -> StageRunner.Result {
+        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
+        let body = model.map { #"{"model":"\#($0)","messages":[]}"# }
+        let exchange = try ExchangeFixture.exchange(
+            snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
+        let head = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
+        guard case .passed = head else { return head }
+        return StageRunner.run(snapshot.pipeline.stages(.body), from: 0, on: exchange)
+    }
+
+    static func refusal(_ result: StageRunner.Result) -> GatewayError? {
+        if case .refused(let error) = result { return error }
+        return nil
+    }
+
+    @Test(arguments: [
+        ("pc-free-0123456789abcdef", "small-chat", nil),
+        ("pc-free-0123456789abcdef", "open-7b", nil),
+        ("pc-free-0123456789abcdef", "big-chat", GatewayError.modelNotFound("big-chat")),  // same answer as an unknown model
+        ("pc-free-0123456789abcdef", "nope", .modelNotFound("nope")),
+        ("pc-free-0123456789abcdef", "embed-1", .modelNotFound("embed-1")),
+        (AuthFixture.acmeKey, "big-chat", nil),
+        (AuthFixture.acmeKey, "embed-1", nil),
+        ("pc-loose-0123456789abcdef", "big-chat", nil),  // no plan: not limited here
+        (AuthFixture.betaKey, "small-chat", .tenantSuspended(reason: "Invoice 42 is overdue.")),
+    ] as [(String, String, GatewayError?)])
+    func modelsOutsideThePlanLookUnknown(key: String, model: String, refusal: GatewayError?) throws {
+        #expect(Self.refusal(try Self.run(key: key, model: model)) == refusal)
+    }
+
+    @Test func aModelOutsideThePlanGetsTheUnknownModelAnswerByteForByte() throws {
+        let outside = try #require(Self.refusal(try Self.run(key: "pc-free-0123456789abcdef", model: "big-chat")))
+        let unknown = try #require(Self.refusal(try Self.run(key: "pc-free-0123456789abcdef", model: "zzz-chat")))
+        #expect(outside.status == unknown.status && outside.code == unknown.code && outside.type == unknown.type)
+        #expect(outside.message == unknown.message.replacingOccurrences(of: "zzz-chat", with: "big-chat"))
+    }
+
+    @Test func aRouteOutsideThePlanIs403BeforeTheBodyIsRead() throws {
+        let result = try Self.run(key: "pc-free-0123456789abcdef", uri: "/v1/models/iris:predict")
+        #expect(Self.refusal(result) == .routeNotAllowed)
+        #expect(GatewayError.routeNotAllowed.status == 403)
+        #expect(Self.refusal(try Self.run(key: AuthFixture.acmeKey, uri: "/v1/models/iris:predict")) == nil)
+    }
+
+    @Test func aSuspendedTenantIsToldTheOperatorsReason() throws {
+        let error = try #require(Self.refusal(try Self.run(key: AuthFixture.betaKey, model: "small-chat")))
+        #expect(error.status == 403)
+        #expect(error.code == "tenant_suspended")
+        #expect(error.message.contains("Invoice 42 is overdue."))
+        #expect(error.reason.category == .policy)
+    }
+
+    @Test func theModelListShowsOnlyThePlansModels() throws {
+        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
+        let plans = snapshot.config.tenants.plans
+        let free = String(buffer: snapshot.config.modelListBody(for: plans["free"]))
+        #expect(free.contains("small-chat") && !free.contains("big-chat") && !free.contains("embed-1"))
+        let pro = String(buffer: snapshot.config.modelListBody(for: plans["pro"]))
+        #expect(pro.contains("small-chat") && pro.contains("big-chat") && pro.contains("embed-1"))
+        #expect(snapshot.config.modelBody("big-chat", plan: plans["free"]) == nil)
+        #expect(snapshot.config.modelBody("big-chat", plan: plans["pro"]) != nil)
+    }
+}
