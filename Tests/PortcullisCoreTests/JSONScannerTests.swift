@@ -54,6 +54,44 @@ import Testing
         #expect(error.status == 400)
     }
 
+    /// Token caps: whole numbers of at least 1, never wrapped; the error names the key at fault.
+    @Test(arguments: [
+        (#"{"model":"a","max_tokens":16.0}"#, nil, 16),
+        (#"{"model":"a","max_tokens":1e2}"#, nil, 100),
+        (#"{"model":"a","max_completion_tokens":7}"#, nil, 7),
+        (#"{"model":"a","max_tokens":5,"max_completion_tokens":9}"#, nil, 9),
+        (#"{"model":"a","max_tokens":null}"#, nil, nil),
+        (#"{"model":"a","max_tokens":1e400}"#, "max_tokens", nil),
+        (#"{"model":"a","max_tokens":18446744073709551616}"#, "max_tokens", nil),
+        (#"{"model":"a","max_tokens":-1}"#, "max_tokens", nil),
+        (#"{"model":"a","max_tokens":0}"#, "max_tokens", nil),
+        (#"{"model":"a","max_tokens":1.5}"#, "max_tokens", nil),
+        (#"{"model":"a","max_tokens":"100"}"#, "max_tokens", nil),
+        (#"{"model":"a","max_tokens":10,"max_completion_tokens":-2}"#, "max_completion_tokens", nil),
+    ] as [(String, String?, Int?)])
+    func tokenCapsAreWholeNumbersAndErrorsNameTheirKey(body: String, param: String?, value: Int?) {
+        switch inspect(body) {
+        case .success(let request):
+            #expect(param == nil, "accepted \(body)")
+            #expect(request.maxTokens == value)
+        case .failure(let error):
+            #expect(error.param == param, "\(body): \(error)")
+            #expect(error.status == 400)
+            if body.contains("1e400") || body.contains("18446744073709551616") {
+                #expect(error.code == "invalid_value" && error.message.contains("at most 9223372036854775807"))
+            }
+        }
+    }
+
+    @Test func aDefaultCapIsSplicedAsTheFirstMember() throws {
+        let body = ByteBuffer(string: #"  {"model":"a","messages":[]}"#)
+        let request = try InferenceRequest.inspect(body).get()
+        let out = request.inserting(.maxCompletionTokens, value: 256, in: body)
+        #expect(String(buffer: out) == #"  {"max_completion_tokens":256,"model":"a","messages":[]}"#)
+        let again = try InferenceRequest.inspect(out).get()
+        #expect(again.maxTokens == 256 && again.maxTokensKey == .maxCompletionTokens)
+    }
+
     @Test func modelParamIsNamed() {
         guard case .failure(let error) = inspect("{}") else { return }
         #expect(error.param == "model")

@@ -187,7 +187,7 @@ extension ConfigReader {
         spec.routes = map["routes"]?.stringList()
         if let limits = map["limits"]?.mapping(allowed: [
             "requestsPerMinute", "burst", "concurrency", "tokensPerMinute", "tokensPerHour", "tokensPerDay",
-            "maxRequestBytes", "maxTokens",
+            "maxRequestBytes", "maxTokens", "defaultMaxTokens",
         ]) {
             spec.limits.requestsPerMinute = limits["requestsPerMinute"]?.int(min: 0)
             spec.limits.burst = limits["burst"]?.int(min: 0)
@@ -196,7 +196,11 @@ extension ConfigReader {
             spec.limits.tokensPerHour = limits["tokensPerHour"]?.int(min: 0)
             spec.limits.tokensPerDay = limits["tokensPerDay"]?.int(min: 0)
             spec.limits.maxRequestBytes = limits["maxRequestBytes"]?.size(min: 1)
-            spec.limits.maxTokens = limits["maxTokens"]?.int(min: 0)
+            spec.limits.maxTokens = limits["maxTokens"]?.int(min: 1)
+            spec.limits.defaultMaxTokens = limits["defaultMaxTokens"]?.int(min: 1)
+            if let cap = spec.limits.maxTokens, let fallback = spec.limits.defaultMaxTokens, fallback > cap {
+                limits["defaultMaxTokens"]?.report("must not exceed maxTokens (\(cap))")
+            }
         }
         return spec
     }

@@ -127,6 +127,9 @@ public struct LimitsSpec: Sendable, Equatable {
     public var tokensPerDay: Int?
     public var maxRequestBytes: Int?
     public var maxTokens: Int?
+    /// Inserted as `max_tokens` (`max_completion_tokens` for chat) when a request names none;
+    /// without it, `maxTokens` is inserted, so every forwarded request has a bounded cost.
+    public var defaultMaxTokens: Int?
 
     public init() {}
 }

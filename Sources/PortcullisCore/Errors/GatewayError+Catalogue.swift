@@ -4,7 +4,8 @@ extension GatewayError {
     /// HTTP status code.
     public var status: Int {
         switch self {
-        case .malformedJSON, .notAnObject, .emptyBody, .missingModel, .modelNotString, .invalidType, .duplicateKey,
+        case .malformedJSON, .notAnObject, .emptyBody, .missingModel, .modelNotString, .invalidType, .valueTooLarge,
+            .duplicateKey,
             .badPath, .badHost, .ambiguousFraming, .protocolError:
             400
         case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
@@ -44,6 +45,7 @@ extension GatewayError {
         case .emptyBody: "invalid_request"
         case .missingModel: "missing_model"
         case .modelNotString, .invalidType: "invalid_type"
+        case .valueTooLarge: "invalid_value"
         case .duplicateKey: "duplicate_key"
         case .modelNotFound: "model_not_found"
         case .notFound: "not_found"
@@ -82,6 +84,7 @@ extension GatewayError {
         case .missingModel: "You must provide a model parameter."
         case .modelNotString: "The model parameter must be a non-empty string."
         case .invalidType(let param, let expected): "The \(param.label) parameter must be \(expected.rawValue)."
+        case .valueTooLarge(let param, let max): "The \(param.label) parameter must be at most \(max)."
         case .duplicateKey(let key): "The request body contains the key '\(key.label)' more than once."
         case .modelNotFound(let model):
             // The caller's own input: escaped by the renderer, truncated so an error body cannot
@@ -129,6 +132,7 @@ extension GatewayError {
         switch self {
         case .missingModel, .modelNotString, .modelNotFound: "model"
         case .invalidType(let param, _): param.label
+        case .valueTooLarge(let param, _): param.label
         case .duplicateKey(let key): key.label
         default: nil
         }
@@ -138,7 +142,7 @@ extension GatewayError {
     public var reason: RefusalReason {
         switch self {
         case .malformedJSON, .notAnObject: .malformedJSON
-        case .emptyBody, .invalidType: .invalidRequest
+        case .emptyBody, .invalidType, .valueTooLarge: .invalidRequest
         case .missingModel, .modelNotString: .missingModel
         case .duplicateKey: .duplicateKey
         case .modelNotFound: .modelNotFound

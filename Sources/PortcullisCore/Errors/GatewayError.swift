@@ -18,6 +18,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     case missingModel
     case modelNotString
     case invalidType(param: RequestKey, expected: ExpectedType)
+    /// A number above what is accepted: past 2^63-1, or past the caller's plan cap.
+    case valueTooLarge(param: RequestKey, max: Int)
     /// A key the gateway acts on appears twice.
     case duplicateKey(RequestKey)
     // Routing.

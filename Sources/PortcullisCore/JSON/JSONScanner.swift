@@ -305,6 +305,12 @@ public struct JSONView {
         return JSONString.decode(UnsafeRawBufferPointer(rebasing: self.bytes[inner]))
     }
 
+    /// The value of a member as a whole number (``WholeNumber``): `16.0` and `1e2` count.
+    public func wholeNumber(_ member: JSONScanner.Member) -> WholeNumber {
+        guard member.kind == .number else { return .notWhole }
+        return WholeNumber(token: UnsafeRawBufferPointer(rebasing: self.bytes[member.valueRange]))
+    }
+
     /// The value of a number-valued member as an integer, when it is a plain integer that fits.
     public func integerValue(_ member: JSONScanner.Member) -> Int? {
         guard member.kind == .number else { return nil }

@@ -10,7 +10,14 @@ public struct InferenceRequest: Sendable, Equatable {
     public var modelTokenRange: Range<Int>
     public var stream: Bool
     public var includeUsage: Bool
+    /// `max_tokens` or `max_completion_tokens` (whichever the body has; both are checked).
     public var maxTokens: Int?
+    /// Which of the two keys set ``maxTokens``.
+    public var maxTokensKey: RequestKey = .maxTokens
+    /// Byte offset of the top-level object's `{` in the body, and whether the object is empty
+    /// (where a default `max_tokens` is spliced in).
+    public var objectStart = 0
+    public var objectIsEmpty = false
 
     /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
     public static func inspect(_ body: ByteBuffer) -> Result<InferenceRequest, GatewayError> {
@@ -27,10 +34,12 @@ public struct InferenceRequest: Sendable, Equatable {
         var streamMember: JSONScanner.Member?
         var optionsMember: JSONScanner.Member?
         var maxTokensMember: JSONScanner.Member?
-        var maxTokensKey = RequestKey.maxTokens
+        var maxCompletionTokensMember: JSONScanner.Member?
+        var members = 0
         var duplicate: RequestKey?
         do {
             let isObject = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                members += 1
                 guard duplicate == nil, let key = Self.classify(member, view: view) else { return }
                 if seen & key.rawValue != 0 {
                     duplicate = key
@@ -41,9 +50,8 @@ public struct InferenceRequest: Sendable, Equatable {
                 case .model: modelMember = member
                 case .stream: streamMember = member
                 case .streamOptions: optionsMember = member
-                case .maxTokens, .maxCompletionTokens:
-                    maxTokensMember = member
-                    maxTokensKey = key
+                case .maxTokens: maxTokensMember = member
+                case .maxCompletionTokens: maxCompletionTokensMember = member
                 default: break
                 }
             }
@@ -77,17 +85,34 @@ public struct InferenceRequest: Sendable, Equatable {
             default: return .failure(.invalidType(param: .streamOptions, expected: .object))
             }
         }
+        // Token caps: whole numbers of at least 1 (`16.0` and `1e2` count, as in JSON Schema);
+        // `-1`, `0`, `1.5` and `"100"` are refused, and a value past 2^63-1 is out of range, never
+        // wrapped. Each error names the key actually at fault.
         var maxTokens: Int?
-        if let maxTokensMember, maxTokensMember.kind != .null {
-            guard let value = view.integerValue(maxTokensMember), value >= 0 else {
-                return .failure(.invalidType(param: maxTokensKey, expected: .nonNegativeInteger))
+        var maxTokensKey = RequestKey.maxTokens
+        for (key, member) in [(RequestKey.maxTokens, maxTokensMember), (.maxCompletionTokens, maxCompletionTokensMember)] {
+            guard let member, member.kind != .null else { continue }
+            switch view.wholeNumber(member) {
+            case .value(let value) where value >= 1:
+                if maxTokens == nil || value > maxTokens! {  // the larger one is what a cap must hold
+                    maxTokens = value
+                    maxTokensKey = key
+                }
+            case .outOfRange:
+                return .failure(.valueTooLarge(param: key, max: Int.max))
+            default:
+                return .failure(.invalidType(param: key, expected: .positiveInteger))
             }
-            maxTokens = value
         }
-        return .success(
-            InferenceRequest(
-                model: model, modelTokenRange: modelMember.valueRange, stream: stream, includeUsage: includeUsage,
-                maxTokens: maxTokens))
+        var objectStart = 0
+        while objectStart < bytes.count && bytes[objectStart] != UInt8(ascii: "{") { objectStart += 1 }
+        var request = InferenceRequest(
+            model: model, modelTokenRange: modelMember.valueRange, stream: stream, includeUsage: includeUsage,
+            maxTokens: maxTokens)
+        request.maxTokensKey = maxTokensKey
+        request.objectStart = objectStart
+        request.objectIsEmpty = members == 0
+        return .success(request)
     }
 
     private static func includeUsage(in bytes: UnsafeRawBufferPointer) -> Result<Bool, GatewayError> {
@@ -128,6 +153,23 @@ public struct InferenceRequest: Sendable, Equatable {
             return key
         }
         return nil
+    }
+
+    /// Returns a copy of `body` with `"KEY":value` added as the object's first member (the
+    /// plan's default token cap). `body` must be the one this request was read from.
+    public func inserting(_ key: RequestKey, value: Int, in body: ByteBuffer) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(body.readableBytes + 32)
+        var prefix = body.getSlice(at: body.readerIndex, length: self.objectStart + 1)!
+        out.writeBuffer(&prefix)
+        out.writeStaticString("\"")
+        out.writeStaticString(key.name)
+        out.writeStaticString("\":")
+        out.writeDecimal(value)
+        if !self.objectIsEmpty { out.writeStaticString(",") }
+        var suffix = body.getSlice(at: body.readerIndex + self.objectStart + 1, length: body.readableBytes - self.objectStart - 1)!
+        out.writeBuffer(&suffix)
+        return out
     }
 
     /// Returns a copy of `body` whose model value is replaced by `model` (JSON-escaped).

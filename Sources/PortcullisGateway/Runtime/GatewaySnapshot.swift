@@ -42,7 +42,9 @@ public final class GatewaySnapshot: Sendable {
         if !config.authentication.configured.isEmpty || config.listenerPolicies.values.contains(where: \.required) {
             stages.append(AuthenticationStage(config: config, providers: providers, wallClock: wallClock))
         }
-        let planPolicy = config.tenants.plans.values.contains { $0.models != nil || $0.routes != nil }
+        let planPolicy = config.tenants.plans.values.contains {
+            $0.models != nil || $0.routes != nil || $0.limits.maxTokens != nil || $0.limits.defaultMaxTokens != nil
+        }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
         if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
         stages.append(RequestInspectionStage())

@@ -22,7 +22,7 @@ import Testing
           loose: {}
         plans:
           free: { models: [small-chat, "open-*"], routes: [chat, open] }
-          pro: { models: ["*"] }
+          pro: { models: ["*"], limits: { maxTokens: 1000, defaultMaxTokens: 256 } }
         routes:
           - { name: chat, match: { models: [small-chat, big-chat] }, backend: b }
           - { name: open, match: { model: "open-*" }, backend: b }
@@ -81,6 +81,32 @@ import Testing
         #expect(error.code == "tenant_suspended")
         #expect(error.message.contains("Invoice 42 is overdue."))
         #expect(error.reason.category == .policy)
+    }
+
+    static func exchange(key: String, uri: String, body: String) throws -> (StageRunner.Result, Exchange) {
+        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
+        let exchange = try ExchangeFixture.exchange(snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
+        _ = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
+        return (StageRunner.run(snapshot.pipeline.stages(.body), from: 0, on: exchange), exchange)
+    }
+
+    @Test func tokenCapsAreHeldToThePlanAndADefaultIsInserted() throws {
+        let over = try Self.exchange(
+            key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","max_completion_tokens":1001}"#)
+        #expect(Self.refusal(over.0) == .valueTooLarge(param: .maxCompletionTokens, max: 1000))
+        #expect(Self.refusal(over.0)?.param == "max_completion_tokens")
+        let within = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","max_tokens":1000}"#)
+        #expect(Self.refusal(within.0) == nil)
+        #expect(within.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","max_tokens":1000}"#, "untouched")
+        let chat = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[]}"#)
+        #expect(chat.1.body.map { String(buffer: $0) } == #"{"max_completion_tokens":256,"model":"big-chat","messages":[]}"#)
+        let completion = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/completions", body: #"{"model":"big-chat","prompt":"x"}"#)
+        #expect(completion.1.body.map { String(buffer: $0) } == #"{"max_tokens":256,"model":"big-chat","prompt":"x"}"#)
+        let embedding = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/embeddings", body: #"{"model":"embed-1","input":"x"}"#)
+        #expect(embedding.1.body.map { String(buffer: $0) } == #"{"model":"embed-1","input":"x"}"#, "no token cap on embeddings")
+        // No plan cap: nothing inserted.
+        let loose = try Self.exchange(key: "pc-loose-0123456789abcdef", uri: "/v1/chat/completions", body: #"{"model":"big-chat"}"#)
+        #expect(loose.1.body.map { String(buffer: $0) } == #"{"model":"big-chat"}"#)
     }
 
     @Test func theModelListShowsOnlyThePlansModels() throws {

@@ -1,0 +1,22 @@
+import Testing
+
+@testable import PortcullisCore
+
+@Suite struct WholeNumberTests {
+    static func read(_ token: String) -> WholeNumber {
+        var token = token
+        return token.withUTF8 { WholeNumber(token: UnsafeRawBufferPointer($0)) }
+    }
+
+    @Test(arguments: [
+        ("16", WholeNumber.value(16)), ("16.0", .value(16)), ("1e2", .value(100)), ("1E+2", .value(100)),
+        ("1.5e1", .value(15)), ("100e-2", .value(1)), ("0.50e1", .value(5)), ("-0", .value(0)), ("0e999999", .value(0)),
+        ("-3", .value(-3)), ("9223372036854775807", .value(Int.max)), ("-9223372036854775808", .value(Int.min)),
+        ("1.5", .notWhole), ("1e-1", .notWhole), ("0.05", .notWhole), ("10.5", .notWhole), ("1e-400", .notWhole),
+        ("9223372036854775808", .outOfRange), ("18446744073709551616", .outOfRange), ("1e400", .outOfRange),
+        ("1e19", .outOfRange), ("-9223372036854775809", .outOfRange),
+    ])
+    func readsWholeNumbersAsJSONSchemaCountsThem(token: String, expected: WholeNumber) {
+        #expect(Self.read(token) == expected, "\(token)")
+    }
+}
