@@ -15,8 +15,16 @@ import Testing
         ("1.5", .notWhole), ("1e-1", .notWhole), ("0.05", .notWhole), ("10.5", .notWhole), ("1e-400", .notWhole),
         ("9223372036854775808", .outOfRange), ("18446744073709551616", .outOfRange), ("1e400", .outOfRange),
         ("1e19", .outOfRange), ("-9223372036854775809", .outOfRange),
-    ])
+    ] as [(String, WholeNumber)])
     func readsWholeNumbersAsJSONSchemaCountsThem(token: String, expected: WholeNumber) {
         #expect(Self.read(token) == expected, "\(token)")
+    }
+
+    /// Long mantissas with exponents that cancel most of them: the scale stays exact.
+    @Test func longMantissasKeepTheirScale() {
+        let zeros = String(repeating: "0", count: 100_000)
+        #expect(Self.read("0." + String(zeros.dropFirst()) + "1e200000") == .outOfRange)
+        #expect(Self.read("1" + zeros + "e-200000") == .notWhole)
+        #expect(Self.read("1" + zeros + "e-100000") == .value(1))
     }
 }

@@ -43,6 +43,8 @@ public struct AuthenticationSettings: Sendable {
     public let reservedExact: Set<String>
     public let reservedPrefixes: [String]
     public let requireKnownTenant: Bool
+    /// The plan given to a verified tenant the table does not list (instead of 403).
+    public let unknownTenantPlan: String?
     public let tokenCacheSize: Int
 
     /// Whether a client request header must be dropped because only the gateway may set it.

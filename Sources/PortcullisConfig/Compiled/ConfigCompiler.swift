@@ -162,6 +162,9 @@ public struct ConfigCompiler: Sendable {
         _ file: ConfigFile, report: (SourceLocation, String, String) -> Void, sink: DiagnosticSink
     ) -> AuthenticationSettings {
         let spec = file.authentication
+        if let plan = spec.unknownTenantPlan, !file.plans.contains(where: { $0.name == plan }) {
+            sink.report("authentication.unknownTenantPlan", nil, "unknown plan '\(plan)'")
+        }
         var apiKeys: [KeyDigest: APIKeyEntry] = [:]
         var keyNames: Set<String> = []
         for key in spec.apiKeys {
@@ -238,7 +241,8 @@ public struct ConfigCompiler: Sendable {
         return AuthenticationSettings(
             order: order, configured: configured, required: spec.required ?? !configured.isEmpty, apiKeys: apiKeys,
             jwtProviders: providers, certificateMappings: mappings, reservedExact: exact, reservedPrefixes: prefixes,
-            requireKnownTenant: spec.requireKnownTenant, tokenCacheSize: spec.tokenCacheSize)
+            requireKnownTenant: spec.requireKnownTenant ?? !file.tenants.isEmpty, unknownTenantPlan: spec.unknownTenantPlan,
+            tokenCacheSize: spec.tokenCacheSize)
     }
 
     /// Tenant, org and plan names go to backends in headers (``IdentityText``).

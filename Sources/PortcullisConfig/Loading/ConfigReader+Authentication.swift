@@ -57,13 +57,14 @@ extension ConfigReader {
         var spec = AuthenticationSpec()
         guard
             let map = value.mapping(allowed: [
-                "order", "required", "jwt", "apiKeys", "clientCertificates", "reservedHeaders", "requireKnownTenant",
+                "order", "required", "jwt", "apiKeys", "clientCertificates", "reservedHeaders", "requireKnownTenant", "unknownTenantPlan",
                 "tokenCacheSize",
             ])
         else { return spec }
         if let order = map["order"], let methods = self.readMethods(order) { spec.order = methods }
         spec.required = map["required"]?.bool()
         if let v = map["requireKnownTenant"]?.bool() { spec.requireKnownTenant = v }
+        if let v = map["unknownTenantPlan"]?.nonEmptyString() { spec.unknownTenantPlan = v }
         if let v = map["tokenCacheSize"]?.int(min: 0, max: 10_000_000) { spec.tokenCacheSize = v }
         if let v = map["reservedHeaders"]?.stringList() { spec.reservedHeaders = v.map { $0.lowercased() } }
         if let providers = map["jwt"]?.sequence() {

@@ -47,7 +47,11 @@ public struct AuthenticationSpec: Sendable {
     /// on top of `x-tenant-*` which is always reserved.
     public var reservedHeaders: [String] = []
     /// Refuse tenants that are not listed under `tenants:`.
-    public var requireKnownTenant = false
+    /// Refuse a verified caller whose tenant the `tenants:` table does not list (nil: on when
+    /// there is a table, which is then the list of who may call; off without one).
+    public var requireKnownTenant: Bool?
+    /// The plan a tenant the table does not list gets instead of being refused.
+    public var unknownTenantPlan: String?
     /// Verified tokens remembered per event loop.
     public var tokenCacheSize = 10_000
 

@@ -9,7 +9,7 @@ extension GatewayError {
             .badPath, .badHost, .ambiguousFraming, .protocolError:
             400
         case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
-        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed: 403
+        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan: 403
         case .modelNotFound, .notFound: 404
         case .methodNotAllowed, .unsupportedMethod: 405
         case .requestTimeout: 408
@@ -30,7 +30,8 @@ extension GatewayError {
         case .missingCredentials(let apiKey): apiKey ? "invalid_request_error" : "authentication_error"
         case .credentialRefused(let failure): failure.concernsAPIKey ? "invalid_request_error" : "authentication_error"
         case .methodNotAccepted: "authentication_error"
-        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed: "permission_error"
+        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan:
+            "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .internalError:
             "server_error"
@@ -68,6 +69,7 @@ extension GatewayError {
         case .tenantSuspended: "tenant_suspended"
         case .unknownTenant: "unknown_tenant"
         case .routeNotAllowed: "route_not_allowed"
+        case .unknownPlan: "unknown_plan"
         case .dependencyFailed: "dependency_failed"
         case .dependencyTimedOut: "dependency_timeout"
         case .upstreamUnreachable: "upstream_unreachable"
@@ -117,6 +119,7 @@ extension GatewayError {
         case .tenantSuspended(let reason): "This tenant is suspended: \(reason)"
         case .unknownTenant: AuthFailure.unknownTenant.message
         case .routeNotAllowed: "Your plan does not include this endpoint."
+        case .unknownPlan: "Your credential names a plan this gateway does not offer."
         case .dependencyFailed(let stage): "The gateway could not complete the \(stage) check; try again shortly."
         case .dependencyTimedOut(let stage): "The gateway's \(stage) check did not finish in time; try again shortly."
         case .upstreamUnreachable: "The backend for this model could not be reached."
@@ -163,6 +166,7 @@ extension GatewayError {
         case .tenantDisabled, .unknownTenant: .forbidden
         case .tenantSuspended: .tenantSuspended
         case .routeNotAllowed: .routeNotAllowed
+        case .unknownPlan: .unknownPlan
         case .dependencyFailed: .dependencyFailed
         case .dependencyTimedOut: .dependencyTimeout
         case .upstreamUnreachable: .upstreamUnreachable

@@ -53,6 +53,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     case unknownTenant
     /// The caller's plan does not include the route.
     case routeNotAllowed
+    /// The caller's plan (from its token) is not one the config defines.
+    case unknownPlan
     /// The route accepts only these methods (sorted by name).
     case methodNotAccepted([AuthMethod])
     // A stage that waited.

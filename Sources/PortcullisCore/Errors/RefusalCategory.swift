@@ -28,7 +28,7 @@ extension RefusalReason {
     public var category: RefusalCategory {
         switch self {
         case .unauthenticated, .authUnavailable, .identityConflict: .auth
-        case .forbidden, .tenantSuspended, .routeNotAllowed: .policy
+        case .forbidden, .tenantSuspended, .routeNotAllowed, .unknownPlan: .policy
         case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType: .validation
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol

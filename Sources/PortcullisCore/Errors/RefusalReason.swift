@@ -30,4 +30,5 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case unsupportedMediaType = "unsupported_media_type"
     case tenantSuspended = "tenant_suspended"
     case routeNotAllowed = "route_not_allowed"
+    case unknownPlan = "unknown_plan"
 }

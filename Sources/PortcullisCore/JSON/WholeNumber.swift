@@ -41,7 +41,9 @@ public enum WholeNumber: Sendable, Equatable {
             }
             var exponent = 0
             while i < count, let digit = Self.digit(bytes[i]) {
-                exponent = min(exponent * 10 + Int(digit), 100_000)  // far past any Int; no overflow
+                // Clamped far beyond any body's digit count (so the scale stays exact) and far
+                // below overflow.
+                exponent = min(exponent * 10 + Int(digit), 1 << 40)
                 i += 1
             }
             scale += exponentNegative ? -exponent : exponent

@@ -18,6 +18,9 @@ public struct InferenceRequest: Sendable, Equatable {
     /// (where a default `max_tokens` is spliced in).
     public var objectStart = 0
     public var objectIsEmpty = false
+    /// Byte ranges of `max_tokens` / `max_completion_tokens` members whose value is `null`
+    /// (an explicit "no cap": replaced by the plan's default, never left beside an inserted one).
+    public var nullTokenValues: [Range<Int>] = []
 
     /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
     public static func inspect(_ body: ByteBuffer) -> Result<InferenceRequest, GatewayError> {
@@ -90,15 +93,20 @@ public struct InferenceRequest: Sendable, Equatable {
         // wrapped. Each error names the key actually at fault.
         var maxTokens: Int?
         var maxTokensKey = RequestKey.maxTokens
+        var nullTokenValues: [Range<Int>] = []
         for (key, member) in [(RequestKey.maxTokens, maxTokensMember), (.maxCompletionTokens, maxCompletionTokensMember)] {
-            guard let member, member.kind != .null else { continue }
+            guard let member else { continue }
+            if member.kind == .null {
+                nullTokenValues.append(member.valueRange)
+                continue
+            }
             switch view.wholeNumber(member) {
             case .value(let value) where value >= 1:
                 if maxTokens == nil || value > maxTokens! {  // the larger one is what a cap must hold
                     maxTokens = value
                     maxTokensKey = key
                 }
-            case .outOfRange:
+            case .outOfRange where bytes[member.valueRange.lowerBound] != UInt8(ascii: "-"):
                 return .failure(.valueTooLarge(param: key, max: Int.max))
             default:
                 return .failure(.invalidType(param: key, expected: .positiveInteger))
@@ -112,6 +120,7 @@ public struct InferenceRequest: Sendable, Equatable {
         request.maxTokensKey = maxTokensKey
         request.objectStart = objectStart
         request.objectIsEmpty = members == 0
+        request.nullTokenValues = nullTokenValues.sorted { $0.lowerBound < $1.lowerBound }
         return .success(request)
     }
 
@@ -169,6 +178,23 @@ public struct InferenceRequest: Sendable, Equatable {
         if !self.objectIsEmpty { out.writeStaticString(",") }
         var suffix = body.getSlice(at: body.readerIndex + self.objectStart + 1, length: body.readableBytes - self.objectStart - 1)!
         out.writeBuffer(&suffix)
+        return out
+    }
+
+    /// Returns a copy of `body` with every `null` token cap (``nullTokenValues``) replaced by
+    /// `value`. `body` must be the one this request was read from.
+    public func fillingNullTokenCaps(with value: Int, in body: ByteBuffer) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.reserveCapacity(body.readableBytes + 16)
+        var position = 0
+        for range in self.nullTokenValues {
+            var piece = body.getSlice(at: body.readerIndex + position, length: range.lowerBound - position)!
+            out.writeBuffer(&piece)
+            out.writeDecimal(value)
+            position = range.upperBound
+        }
+        var rest = body.getSlice(at: body.readerIndex + position, length: body.readableBytes - position)!
+        out.writeBuffer(&rest)
         return out
     }
 

@@ -29,9 +29,9 @@ public final class GatewaySnapshot: Sendable {
     }
 
     /// Builds the standard pipeline for `config`: authenticate (when any method is configured),
-    /// check the route's methods and the plan (path routes), inspect the body, route by model,
-    /// check the route's methods and the plan (model routes). Stages with nothing configured
-    /// to check are left out.
+    /// check the plan and the route's methods (path routes), inspect the body, check the plan's
+    /// models, route by model, check the route's methods (model routes), hold the plan's token
+    /// caps. Stages with nothing configured to check are left out.
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil,
@@ -45,12 +45,16 @@ public final class GatewaySnapshot: Sendable {
         let planPolicy = config.tenants.plans.values.contains {
             $0.models != nil || $0.routes != nil || $0.limits.maxTokens != nil || $0.limits.defaultMaxTokens != nil
         }
-        if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
+        let tokenCaps = config.tenants.plans.values.contains { $0.limits.maxTokens != nil || $0.limits.defaultMaxTokens != nil }
         if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
+        if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
         stages.append(RequestInspectionStage())
+        // Before routing: a model the plan excludes must get the unknown-model answer, not the
+        // route's body limit or authentication methods.
+        if planPolicy { stages.append(PlanPolicyStage(phase: .body)) }
         stages.append(ModelRoutingStage())
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
-        if planPolicy { stages.append(PlanPolicyStage(phase: .body)) }
+        if tokenCaps { stages.append(TokenCapStage()) }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },
             series: series, tracer: tracer)

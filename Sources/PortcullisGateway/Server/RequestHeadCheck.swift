@@ -37,7 +37,7 @@ enum RequestHeadCheck {
         var onlyChunked = true
         var expectContinue = false
         var clientRequestID: String?
-        var contentType: String?
+        var contentTypeIsJSON = true
         var headerBytes = 0
         for (name, value) in head.headers {
             if isHTTP2 { headerBytes += name.utf8.count + value.utf8.count }
@@ -50,7 +50,8 @@ enum RequestHeadCheck {
             case 12 where HeaderRules.equalsIgnoringCase(name, "x-request-id"):
                 if clientRequestID == nil, RequestID.isSane(Substring(value)) { clientRequestID = value }
             case 12 where HeaderRules.equalsIgnoringCase(name, "content-type"):
-                contentType = value
+                // Every copy must say JSON: backends differ on which of two they read.
+                if !Self.isJSON(value) { contentTypeIsJSON = false }
             case 14 where HeaderRules.equalsIgnoringCase(name, "content-length"):
                 if let length = Int(value), length >= 0 { contentLength = length } else { badLength = true }
             case 17 where HeaderRules.equalsIgnoringCase(name, "transfer-encoding"):
@@ -108,7 +109,7 @@ enum RequestHeadCheck {
         if let method = facts.endpoint.allowedMethod, head.method.rawValue != method {
             return .refused(.methodNotAllowed(facts.endpoint), facts)
         }
-        if facts.endpoint.readsModelFromBody, let contentType, !Self.isJSON(contentType) {
+        if facts.endpoint.readsModelFromBody, !contentTypeIsJSON {
             // A body that is not declared as JSON is not read as JSON (no content sniffing); a
             // missing Content-Type is taken as JSON, as the OpenAI API does.
             return .refused(.unsupportedMediaType, facts)

@@ -116,11 +116,12 @@ struct AuthenticationStage: Stage {
             return .refuse(.identityConflict)
         }
 
-        // The platform's own tenant table is authoritative for plan and org. A refused tenant is
-        // still recorded as the identity, so the access log says which tenant it was.
+        // The platform's own tenant table is authoritative for plan and org (a listed tenant
+        // without a plan has none, whatever its token claims). A refused tenant is still recorded
+        // as the identity, so the access log says which tenant it was.
         if let tenant = self.tenants.tenants[identity.tenant] {
             exchange.tenantIndex = tenant.index
-            if let plan = tenant.plan { identity.plan = plan }
+            identity.plan = tenant.plan
             if let org = tenant.org { identity.org = org }
             exchange.identity = identity
             if tenant.disabled {
@@ -130,13 +131,24 @@ struct AuthenticationStage: Stage {
             if let reason = tenant.suspendedReason {
                 return .refuse(.tenantSuspended(reason: reason))
             }
+        } else if let plan = self.settings.unknownTenantPlan {
+            // Not in the table: the configured plan, whatever the token claims.
+            identity.plan = plan
         } else if self.settings.requireKnownTenant {
             exchange.identity = identity
             exchange.authFailure = .unknownTenant
             return .refuse(.unknownTenant)
         }
         exchange.identity = identity
-        exchange.plan = identity.plan.flatMap { self.tenants.plans[$0] }
+        if let name = identity.plan {
+            // A plan the config does not define is refused, never taken as "no limits" (when
+            // plans are defined at all; without any, a plan name is only a label passed on).
+            guard let plan = self.tenants.plans[name] else {
+                if self.tenants.plans.isEmpty { return .proceed }
+                return .refuse(.unknownPlan)
+            }
+            exchange.plan = plan
+        }
         return .proceed
     }
 

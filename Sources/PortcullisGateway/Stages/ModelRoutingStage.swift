@@ -20,7 +20,7 @@ struct ModelRoutingStage: Stage {
                 // The body was read whole, so the connection can be kept.
                 return .refuse(.bodyTooLarge(limit: route.maxRequestBytes, bodyRead: true))
             }
-            if let upstreamModel = route.rewriteModel, upstreamModel != request.model {
+            if let upstreamModel = route.rewriteModel, !ExactName.same(upstreamModel, request.model) {
                 exchange.body = request.rewritingModel(in: body, to: upstreamModel)
             }
         }

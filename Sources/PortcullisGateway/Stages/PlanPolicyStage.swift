@@ -1,44 +1,41 @@
 import PortcullisConfig
 import PortcullisCore
 
-/// What the caller's plan allows, decided before any upstream work. Runs like
-/// ``RouteAuthenticationStage``: as a head stage for path-prefix routes (known before the body)
-/// and as a body stage for model routes (once routing named the route).
+/// What the caller's plan allows, decided before any upstream work, and before anything that
+/// would tell a tenant whether a model it may not use exists.
 ///
-/// - A model outside the plan's `models` gets exactly the unknown-model answer, 404
-///   `model_not_found`, so a tenant cannot learn which models exist beyond its own.
-/// - A route outside the plan's `routes` gets 403 `route_not_allowed`.
-/// - `max_tokens` / `max_completion_tokens` above the plan's `maxTokens` is 400 `invalid_value`
-///   naming the key; a chat or completions request naming neither gets the plan's
-///   `defaultMaxTokens` (else `maxTokens`) spliced in as the body's first member, so every
-///   forwarded request has a bounded cost (`max_completion_tokens` for chat, the field current
-///   OpenAI-compatible servers read; `max_tokens` for completions).
+/// - Head phase, path-prefix routes (known before the body is read): a plan that limits its
+///   routes, its models or its token caps allows a path route only when its `routes` lists it
+///   (a path route forwards bodies the gateway does not read, so models and caps cannot be
+///   checked there); otherwise 403 `route_not_allowed`.
+/// - Body phase, OpenAI endpoints, right after inspection and before routing: a model outside
+///   the plan's `models`, or routed to a route outside its `routes`, gets exactly the
+///   unknown-model answer (404 `model_not_found`), before the route's own body limit or
+///   authentication methods could answer differently.
 ///
-/// A caller without a plan (no plan in the tenant table or the token) is not limited here.
+/// A caller without a plan is not limited here. Token caps are ``TokenCapStage``.
 struct PlanPolicyStage: Stage {
     let phase: StagePhase
     var name: String { self.phase == .head ? "plan(path)" : "plan(model)" }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
-        guard exchange.endpoint.readsModelFromBody == (self.phase == .body), let plan = exchange.plan else {
+        guard let plan = exchange.plan else { return .proceed }
+        switch self.phase {
+        case .head:
+            guard exchange.endpoint == .pathRoute, let route = exchange.route else { return .proceed }
+            let restricted = plan.routes != nil || plan.models != nil || plan.limits.maxTokens != nil
+                || plan.limits.defaultMaxTokens != nil
+            if restricted && !(plan.routes?.contains(route.name) ?? false) { return .refuse(.routeNotAllowed) }
+            return .proceed
+        case .body:
+            guard exchange.endpoint.readsModelFromBody, let request = exchange.request else { return .proceed }
+            guard plan.allows(model: request.model) else { return .refuse(.modelNotFound(request.model)) }
+            if let routes = plan.routes, let route = exchange.snapshot.config.router.route(model: request.model),
+                !routes.contains(route.name)
+            {
+                return .refuse(.modelNotFound(request.model))
+            }
             return .proceed
         }
-        if let request = exchange.request, !plan.allows(model: request.model) {
-            return .refuse(.modelNotFound(request.model))
-        }
-        if let routes = plan.routes, let route = exchange.route, !routes.contains(route.name) {
-            return .refuse(.routeNotAllowed)
-        }
-        if let request = exchange.request, exchange.endpoint != .embeddings {
-            let cap = plan.limits.maxTokens
-            if let cap, let asked = request.maxTokens, asked > cap {
-                return .refuse(.valueTooLarge(param: request.maxTokensKey, max: cap))
-            }
-            if request.maxTokens == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body {
-                let key: RequestKey = exchange.endpoint == .chatCompletions ? .maxCompletionTokens : .maxTokens
-                exchange.body = request.inserting(key, value: fallback, in: body)
-            }
-        }
-        return .proceed
     }
 }

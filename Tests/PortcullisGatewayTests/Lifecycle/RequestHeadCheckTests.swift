@@ -58,6 +58,10 @@ import Testing
         #expect(Self.refusal(try Self.check(.POST, "/v1/chat/completions", [host])) == nil, "none declared: taken as JSON")
         #expect(Self.refusal(try Self.check(.GET, "/v1/models", [host, ("content-type", "text/plain")])) == nil)
         #expect(GatewayError.unsupportedMediaType.status == 415)
+        // Two copies: every one must say JSON (backends differ on which they read).
+        #expect(
+            Self.refusal(try Self.check(.POST, "/v1/chat/completions", [host, ("content-type", "text/plain"), ("content-type", "application/json")]))
+                == .unsupportedMediaType)
     }
 
     @Test func http10NeedsNoHostButMustNotBeChunked() throws {

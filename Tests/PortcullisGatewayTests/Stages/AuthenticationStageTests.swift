@@ -136,4 +136,43 @@ import Testing
             #expect((exchange.authFailure == .routeMethod) == refused)
         }
     }
+    /// Who decides the plan: the tenant table when it lists the tenant (a token's claim never
+    /// overrides it), `unknownTenantPlan` for tenants it does not list, and a plan the config
+    /// does not define is refused (never "no limits").
+    @Test func thePlanComesFromTheTableNeverFromAMoreGenerousClaim() throws {
+        func yaml(_ extra: String, tenants: Bool = true) -> String {
+            """
+            authentication:
+              \(extra)
+              jwt:
+                - { name: internal, issuer: "https://idp.test/", audiences: [portcullis], algorithms: [HS256], secret: "\(AuthenticationStageTests.secret)",
+                    claims: { tenant: tenant, plan: plan } }
+            \(tenants ? "tenants:\n  acme: {}\n  paid: { plan: gold }" : "")
+            plans:
+              gold: { models: ["*"] }
+              basic: { models: [m] }
+            routes: [{ match: { model: m }, backend: b }]
+            """
+        }
+        func run(_ yaml: String, tenant: String, plan: String) throws -> (StageResult, Exchange) {
+            let (stage, snapshot) = try AuthenticationStageTests.stage(yaml)
+            let exchange = try ExchangeFixture.exchange(
+                snapshot, headers: [("authorization", "Bearer \(AuthenticationStageTests.token(tenant: tenant, extra: ["plan": plan]))")])
+            return (stage.evaluate(exchange), exchange)
+        }
+        let table = yaml("required: true")
+        let listedWithoutPlan = try run(table, tenant: "acme", plan: "gold")
+        #expect(listedWithoutPlan.0.proceeded && listedWithoutPlan.1.plan == nil, "the table lists acme without a plan")
+        let listed = try run(table, tenant: "paid", plan: "basic")
+        #expect(listed.0.proceeded && listed.1.plan?.name == "gold")
+        // A table is the list of who may call: a tenant it does not list is refused by default.
+        #expect(try run(table, tenant: "newco", plan: "gold").0.refusal == .unknownTenant)
+        let fallback = try run(yaml("unknownTenantPlan: basic"), tenant: "newco", plan: "gold")
+        #expect(fallback.0.proceeded && fallback.1.plan?.name == "basic", "the configured plan, not the claimed one")
+        // Without a table, the claim names the plan, but only one that exists.
+        let claimed = try run(yaml("required: true", tenants: false), tenant: "newco", plan: "basic")
+        #expect(claimed.0.proceeded && claimed.1.plan?.name == "basic")
+        #expect(try run(yaml("required: true", tenants: false), tenant: "newco", plan: "platinum").0.refusal == .unknownPlan)
+    }
+
 }

@@ -15,14 +15,17 @@ import Testing
             - { name: pro-key, tenant: acme, sha256: \(AuthFixture.sha(AuthFixture.acmeKey)) }
             - { name: late-key, tenant: late, sha256: \(AuthFixture.sha(AuthFixture.betaKey)) }
             - { name: loose-key, tenant: loose, sha256: \(AuthFixture.sha("pc-loose-0123456789abcdef")) }
+            - { name: ops-key, tenant: ops, sha256: \(AuthFixture.sha("pc-ops-0123456789abcdef")) }
         tenants:
           freebie: { plan: free }
           acme: { plan: pro }
           late: { plan: pro, status: suspended, reason: "Invoice 42 is overdue." }
           loose: {}
+          ops: { plan: ops }
         plans:
           free: { models: [small-chat, "open-*"], routes: [chat, open] }
           pro: { models: ["*"], limits: { maxTokens: 1000, defaultMaxTokens: 256 } }
+          ops: { routes: [kserve, chat] }
         routes:
           - { name: chat, match: { models: [small-chat, big-chat] }, backend: b }
           - { name: open, match: { model: "open-*" }, backend: b }
@@ -30,15 +33,10 @@ import Testing
           - { name: kserve, match: { pathPrefix: /v1/models/iris }, backend: b }
         """
 
-    /// Runs the snapshot's whole pipeline (head stages, then body stages) on one request.
+    /// Runs the snapshot's whole pipeline (head stages, then, if they passed, body stages).
     static func run(key: String, model: String? = nil, uri: String = "/v1/chat/completions") throws -> StageRunner.Result {
-        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
         let body = model.map { #"{"model":"\#($0)","messages":[]}"# }
-        let exchange = try ExchangeFixture.exchange(
-            snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
-        let head = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
-        guard case .passed = head else { return head }
-        return StageRunner.run(snapshot.pipeline.stages(.body), from: 0, on: exchange)
+        return try Self.exchange(key: key, uri: uri, body: body).0
     }
 
     static func refusal(_ result: StageRunner.Result) -> GatewayError? {
@@ -72,7 +70,17 @@ import Testing
         let result = try Self.run(key: "pc-free-0123456789abcdef", uri: "/v1/models/iris:predict")
         #expect(Self.refusal(result) == .routeNotAllowed)
         #expect(GatewayError.routeNotAllowed.status == 403)
-        #expect(Self.refusal(try Self.run(key: AuthFixture.acmeKey, uri: "/v1/models/iris:predict")) == nil)
+        // A plan limiting models or caps cannot hold a path route to them (its body is not
+        // read): it must list the path route to allow it.
+        #expect(Self.refusal(try Self.run(key: AuthFixture.acmeKey, uri: "/v1/models/iris:predict")) == .routeNotAllowed)
+        #expect(Self.refusal(try Self.run(key: "pc-ops-0123456789abcdef", uri: "/v1/models/iris:predict")) == nil)
+        #expect(Self.refusal(try Self.run(key: "pc-loose-0123456789abcdef", uri: "/v1/models/iris:predict")) == nil)
+    }
+
+    /// A model whose route the plan excludes looks unknown too (not 403, which would say it exists).
+    @Test func aModelOnARouteOutsideThePlanLooksUnknown() throws {
+        #expect(Self.refusal(try Self.run(key: "pc-ops-0123456789abcdef", model: "embed-1")) == .modelNotFound("embed-1"))
+        #expect(Self.refusal(try Self.run(key: "pc-ops-0123456789abcdef", model: "big-chat")) == nil)
     }
 
     @Test func aSuspendedTenantIsToldTheOperatorsReason() throws {
@@ -83,11 +91,23 @@ import Testing
         #expect(error.reason.category == .policy)
     }
 
-    static func exchange(key: String, uri: String, body: String) throws -> (StageRunner.Result, Exchange) {
+    static func exchange(key: String, uri: String, body: String?) throws -> (StageRunner.Result, Exchange) {
         let snapshot = try ExchangeFixture.snapshot(Self.yaml)
         let exchange = try ExchangeFixture.exchange(snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
-        _ = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
+        let head = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
+        guard case .passed = head else { return (head, exchange) }
         return (StageRunner.run(snapshot.pipeline.stages(.body), from: 0, on: exchange), exchange)
+    }
+
+    /// An explicit `null` cap is "no cap": the plan's default is written over it, and no second
+    /// copy of the key is added.
+    @Test func aNullCapGetsThePlansDefaultInPlace() throws {
+        let chat = try Self.exchange(
+            key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","max_completion_tokens":null}"#)
+        #expect(chat.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","max_completion_tokens":256}"#)
+        let both = try Self.exchange(
+            key: AuthFixture.acmeKey, uri: "/v1/completions", body: #"{"max_tokens":null,"model":"big-chat","max_completion_tokens":null}"#)
+        #expect(both.1.body.map { String(buffer: $0) } == #"{"max_tokens":256,"model":"big-chat","max_completion_tokens":256}"#)
     }
 
     @Test func tokenCapsAreHeldToThePlanAndADefaultIsInserted() throws {

@@ -1,0 +1,40 @@
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+
+/// The caller's plan bounds what a request may cost, after routing (so it edits the body that
+/// will be forwarded, model rewrite included):
+///
+/// - `max_tokens` / `max_completion_tokens` above the plan's `limits.maxTokens` is 400
+///   `invalid_value`, naming the key at fault;
+/// - a chat or completions request that names neither gets `limits.defaultMaxTokens` (else
+///   `maxTokens`) spliced in as the body's first member (`max_completion_tokens` for chat, the
+///   field current OpenAI-compatible servers read; `max_tokens` for completions);
+/// - one that names them as `null` (an explicit "no cap") gets that value written over the
+///   `null`, so no second copy of the key is ever sent.
+struct TokenCapStage: Stage {
+    var name: String { "token-cap" }
+    var phase: StagePhase { .body }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        guard let plan = exchange.plan, let request = exchange.request, exchange.endpoint == .chatCompletions
+            || exchange.endpoint == .completions
+        else { return .proceed }
+        let cap = plan.limits.maxTokens
+        if let cap, let asked = request.maxTokens, asked > cap {
+            return .refuse(.valueTooLarge(param: request.maxTokensKey, max: cap))
+        }
+        guard request.maxTokens == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body else {
+            return .proceed
+        }
+        // Offsets are read again from the body as it now is (a model rewrite moved them).
+        guard case .success(let current) = InferenceRequest.inspect(body) else { return .refuse(.internalError) }
+        if current.nullTokenValues.isEmpty {
+            let key: RequestKey = exchange.endpoint == .chatCompletions ? .maxCompletionTokens : .maxTokens
+            exchange.body = current.inserting(key, value: fallback, in: body)
+        } else {
+            exchange.body = current.fillingNullTokenCaps(with: fallback, in: body)
+        }
+        return .proceed
+    }
+}
