@@ -86,6 +86,31 @@ import Testing
         }
     }
 
+    /// Sampling parameters in the ranges the API defines; `n` a whole number of at least 1.
+    @Test(arguments: [
+        (#"{"model":"a","temperature":0,"top_p":1,"n":2}"#, nil, nil),
+        (#"{"model":"a","temperature":2.0,"top_p":0.5,"n":1e0}"#, nil, nil),
+        (#"{"model":"a","temperature":null,"top_p":null,"n":null}"#, nil, nil),
+        (#"{"model":"a","temperature":2.01}"#, "temperature", "invalid_value"),
+        (#"{"model":"a","temperature":-0.1}"#, "temperature", "invalid_value"),
+        (#"{"model":"a","temperature":1e400}"#, "temperature", "invalid_value"),
+        (#"{"model":"a","temperature":"1"}"#, "temperature", "invalid_type"),
+        (#"{"model":"a","top_p":1.5}"#, "top_p", "invalid_value"),
+        (#"{"model":"a","top_p":true}"#, "top_p", "invalid_type"),
+        (#"{"model":"a","n":0}"#, "n", "invalid_type"),
+        (#"{"model":"a","n":1.5}"#, "n", "invalid_type"),
+        (#"{"model":"a","n":1e400}"#, "n", "invalid_value"),
+        (#"{"model":"a","temperature":1,"temperature":0}"#, "temperature", "duplicate_key"),
+    ] as [(String, String?, String?)])
+    func samplingParametersAreInRange(body: String, param: String?, code: String?) {
+        switch inspect(body) {
+        case .success: #expect(param == nil, "accepted \(body)")
+        case .failure(let error):
+            #expect(error.param == param && error.code == code, "\(body): \(error.code) \(error.message)")
+            #expect(error.status == 400)
+        }
+    }
+
     @Test func aDefaultCapIsSplicedAsTheFirstMember() throws {
         let body = ByteBuffer(string: #"  {"model":"a","messages":[]}"#)
         let request = try InferenceRequest.inspect(body).get()

@@ -5,7 +5,7 @@ extension GatewayError {
     public var status: Int {
         switch self {
         case .malformedJSON, .notAnObject, .emptyBody, .missingModel, .modelNotString, .invalidType, .valueTooLarge,
-            .duplicateKey,
+            .valueOutOfRange, .duplicateKey,
             .badPath, .badHost, .ambiguousFraming, .protocolError:
             400
         case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
@@ -46,7 +46,7 @@ extension GatewayError {
         case .emptyBody: "invalid_request"
         case .missingModel: "missing_model"
         case .modelNotString, .invalidType: "invalid_type"
-        case .valueTooLarge: "invalid_value"
+        case .valueTooLarge, .valueOutOfRange: "invalid_value"
         case .duplicateKey: "duplicate_key"
         case .modelNotFound: "model_not_found"
         case .notFound: "not_found"
@@ -87,6 +87,8 @@ extension GatewayError {
         case .modelNotString: "The model parameter must be a non-empty string."
         case .invalidType(let param, let expected): "The \(param.label) parameter must be \(expected.rawValue)."
         case .valueTooLarge(let param, let max): "The \(param.label) parameter must be at most \(max)."
+        case .valueOutOfRange(let param, let range):
+            "The \(param.label) parameter must be between \(Self.shown(range.lowerBound)) and \(Self.shown(range.upperBound))."
         case .duplicateKey(let key): "The request body contains the key '\(key.label)' more than once."
         case .modelNotFound(let model):
             // The caller's own input: escaped by the renderer, truncated so an error body cannot
@@ -136,6 +138,7 @@ extension GatewayError {
         case .missingModel, .modelNotString, .modelNotFound: "model"
         case .invalidType(let param, _): param.label
         case .valueTooLarge(let param, _): param.label
+        case .valueOutOfRange(let param, _): param.label
         case .duplicateKey(let key): key.label
         default: nil
         }
@@ -145,7 +148,7 @@ extension GatewayError {
     public var reason: RefusalReason {
         switch self {
         case .malformedJSON, .notAnObject: .malformedJSON
-        case .emptyBody, .invalidType, .valueTooLarge: .invalidRequest
+        case .emptyBody, .invalidType, .valueTooLarge, .valueOutOfRange: .invalidRequest
         case .missingModel, .modelNotString: .missingModel
         case .duplicateKey: .duplicateKey
         case .modelNotFound: .modelNotFound
@@ -217,5 +220,10 @@ extension GatewayError {
         case .methodNotAccepted: .routeMethod
         default: nil
         }
+    }
+
+    /// A range bound as the message prints it (`2`, not `2.0`).
+    private static func shown(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
     }
 }

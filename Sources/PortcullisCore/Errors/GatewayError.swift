@@ -20,6 +20,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     case invalidType(param: RequestKey, expected: ExpectedType)
     /// A number above what is accepted: past 2^63-1, or past the caller's plan cap.
     case valueTooLarge(param: RequestKey, max: Int)
+    /// A number outside the range the API defines (`temperature` 0–2, `top_p` 0–1).
+    case valueOutOfRange(param: RequestKey, range: ClosedRange<Double>)
     /// A key the gateway acts on appears twice.
     case duplicateKey(RequestKey)
     // Routing.

@@ -6,4 +6,5 @@ public enum ExpectedType: String, Sendable, Hashable {
     case object = "an object"
     case nonNegativeInteger = "a non-negative integer"
     case positiveInteger = "an integer of at least 1"
+    case number = "a number"
 }

@@ -38,6 +38,8 @@ public struct InferenceRequest: Sendable, Equatable {
         var optionsMember: JSONScanner.Member?
         var maxTokensMember: JSONScanner.Member?
         var maxCompletionTokensMember: JSONScanner.Member?
+        var rangedMembers: [(RequestKey, JSONScanner.Member)] = []
+        var nMember: JSONScanner.Member?
         var members = 0
         var duplicate: RequestKey?
         do {
@@ -55,6 +57,8 @@ public struct InferenceRequest: Sendable, Equatable {
                 case .streamOptions: optionsMember = member
                 case .maxTokens: maxTokensMember = member
                 case .maxCompletionTokens: maxCompletionTokensMember = member
+                case .temperature, .topP: rangedMembers.append((key, member))
+                case .n: nMember = member
                 default: break
                 }
             }
@@ -112,6 +116,22 @@ public struct InferenceRequest: Sendable, Equatable {
                 return .failure(.invalidType(param: key, expected: .positiveInteger))
             }
         }
+        // Sampling parameters: numbers in the ranges the API defines (null: the default).
+        for (key, member) in rangedMembers where member.kind != .null {
+            let range: ClosedRange<Double> = key == .temperature ? 0...2 : 0...1
+            guard member.kind == .number,
+                let value = Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.valueRange]), as: UTF8.self))
+            else { return .failure(.invalidType(param: key, expected: .number)) }
+            guard range.contains(value) else { return .failure(.valueOutOfRange(param: key, range: range)) }
+        }
+        if let nMember, nMember.kind != .null {
+            switch view.wholeNumber(nMember) {
+            case .value(let value) where value >= 1: break
+            case .outOfRange where bytes[nMember.valueRange.lowerBound] != UInt8(ascii: "-"):
+                return .failure(.valueTooLarge(param: .n, max: Int.max))
+            default: return .failure(.invalidType(param: .n, expected: .positiveInteger))
+            }
+        }
         var objectStart = 0
         while objectStart < bytes.count && bytes[objectStart] != UInt8(ascii: "{") { objectStart += 1 }
         var request = InferenceRequest(
@@ -152,7 +172,7 @@ public struct InferenceRequest: Sendable, Equatable {
         if !member.keyHasEscapes, let first = member.keyRange.first.map({ view.bytes[$0] }) {
             switch first {
             case UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "n"), UInt8(ascii: "p"), UInt8(ascii: "i"),
-                UInt8(ascii: "u"):
+                UInt8(ascii: "u"), UInt8(ascii: "t"):
                 break
             default:
                 return nil

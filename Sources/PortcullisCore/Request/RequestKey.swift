@@ -8,6 +8,7 @@ public enum RequestKey: UInt16, Sendable, CaseIterable {
     case messages = 64, prompt = 128, input = 256, user = 512
     /// `stream_options.include_usage` (nested, not a top-level key).
     case streamOptionsIncludeUsage = 1024
+    case temperature = 2048, topP = 4096
 
     public var name: StaticString {
         switch self {
@@ -22,6 +23,8 @@ public enum RequestKey: UInt16, Sendable, CaseIterable {
         case .input: "input"
         case .user: "user"
         case .streamOptionsIncludeUsage: "stream_options.include_usage"
+        case .temperature: "temperature"
+        case .topP: "top_p"
         }
     }
 
