@@ -98,8 +98,8 @@ public struct InferenceRequest: Sendable, Equatable {
         var maxTokens: Int?
         var maxTokensKey = RequestKey.maxTokens
         var nullTokenValues: [Range<Int>] = []
-        for (key, member) in [(RequestKey.maxTokens, maxTokensMember), (.maxCompletionTokens, maxCompletionTokensMember)] {
-            guard let member else { continue }
+        for key in Self.tokenCapKeys {
+            guard let member = key == .maxTokens ? maxTokensMember : maxCompletionTokensMember else { continue }
             if member.kind == .null {
                 nullTokenValues.append(member.valueRange)
                 continue
@@ -143,6 +143,8 @@ public struct InferenceRequest: Sendable, Equatable {
         request.nullTokenValues = nullTokenValues.sorted { $0.lowerBound < $1.lowerBound }
         return .success(request)
     }
+
+    private static let tokenCapKeys: [RequestKey] = [.maxTokens, .maxCompletionTokens]
 
     private static func includeUsage(in bytes: UnsafeRawBufferPointer) -> Result<Bool, GatewayError> {
         let view = JSONView(bytes)

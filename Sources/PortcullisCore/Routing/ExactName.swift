@@ -10,7 +10,7 @@ public struct ExactName: Hashable, Sendable {
     }
 
     public static func == (lhs: ExactName, rhs: ExactName) -> Bool {
-        lhs.text.utf8.elementsEqual(rhs.text.utf8)
+        Self.same(lhs.text, rhs.text)
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -24,6 +24,13 @@ public struct ExactName: Hashable, Sendable {
     /// Whether two strings are the same bytes.
     @inline(__always)
     public static func same(_ a: String, _ b: String) -> Bool {
-        a.utf8.elementsEqual(b.utf8)
+        guard a.utf8.count == b.utf8.count else { return false }
+        // Native strings are contiguous UTF-8: compare the bytes in one go.
+        let fast: Bool? = a.utf8.withContiguousStorageIfAvailable { x in
+            b.utf8.withContiguousStorageIfAvailable { y in
+                memcmpEqual(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y))
+            }
+        } ?? nil
+        return fast ?? a.utf8.elementsEqual(b.utf8)
     }
 }

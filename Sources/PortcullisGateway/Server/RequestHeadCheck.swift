@@ -122,10 +122,18 @@ enum RequestHeadCheck {
 
     /// `application/json` or a `+json` type (`application/vnd.x+json`), any parameters after `;`.
     static func isJSON(_ contentType: String) -> Bool {
-        let mediaType = contentType.utf8.prefix { $0 != UInt8(ascii: ";") }
-        let trimmed = mediaType.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
-        let text = String(decoding: trimmed, as: UTF8.self).lowercased()
-        return text == "application/json" || (text.hasPrefix("application/") && text.hasSuffix("+json"))
+        // On the bytes, without allocating: this runs for every OpenAI request.
+        var contentType = contentType
+        return contentType.withUTF8 { bytes in
+            var start = 0
+            var end = bytes.firstIndex(of: UInt8(ascii: ";")) ?? bytes.count
+            while start < end && (bytes[start] == 0x20 || bytes[start] == 0x09) { start += 1 }
+            while end > start && (bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09) { end -= 1 }
+            let media = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            if HeaderRules.equalsIgnoringCase(bytes: media, "application/json") { return true }
+            return media.count > 17 && HeaderRules.hasPrefixIgnoringCase(bytes: media, "application/")
+                && HeaderRules.equalsIgnoringCase(bytes: media[(media.count - 5)...], "+json")
+        }
     }
 
     /// `host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a bracketed IP literal, or a reg-name of
