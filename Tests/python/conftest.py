@@ -3,6 +3,7 @@ import os
 import re
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -23,13 +24,21 @@ class Proc:
             m = re.search(banner, line)
             if m:
                 self.port = int(m.group(1))
+                # Keep reading what it prints, so a full pipe can never block the process.
+                self.reader = threading.Thread(target=self._drain, daemon=True)
+                self.reader.start()
                 return
         self.p.kill()
         raise RuntimeError("process did not start: " + "".join(self.lines))
 
+    def _drain(self):
+        for line in self.p.stdout:
+            self.lines.append(line)
+
     def stop(self):
         self.p.kill()
         self.p.wait(timeout=10)
+        self.reader.join(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -97,6 +97,20 @@ public final class PlanInfo: Sendable {
         self.limitsHeader = Self.encode(spec.limits)
     }
 
+    /// The plan bounds the tokens a request may ask for.
+    public var hasTokenCaps: Bool { self.limits.maxTokens != nil || self.limits.defaultMaxTokens != nil }
+
+    /// The plan limits models, routes or tokens (so a request must be checked against it).
+    public var restricts: Bool { self.models != nil || self.routes != nil || self.hasTokenCaps }
+
+    /// Whether the plan offers `model`: the name is in its models, and the route `router`
+    /// sends it to is in its routes.
+    public func offers(model: String, router: Router) -> Bool {
+        guard self.allows(model: model) else { return false }
+        guard let routes = self.routes else { return true }
+        return router.route(model: model).map { routes.contains($0.name) } ?? false
+    }
+
     /// Whether the plan lets its tenants use `model` (byte-exact names and globs).
     public func allows(model: String) -> Bool {
         guard let models = self.models else { return true }

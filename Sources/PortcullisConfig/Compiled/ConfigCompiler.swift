@@ -265,6 +265,10 @@ public struct ConfigCompiler: Sendable {
         }
         var tenants: [String: TenantInfo] = [:]
         for tenant in file.tenants {
+            guard tenants[tenant.name] == nil else {
+                report(tenant.location, "name", "tenant '\(tenant.name)' is listed twice")
+                continue
+            }
             Self.checkIdentityText(tenant.name, at: tenant.location, "name", report: report)
             if let org = tenant.org { Self.checkIdentityText(org, at: tenant.location, "org", report: report) }
             if MetricsSpec.reservedValues.contains(tenant.name) {

@@ -49,7 +49,7 @@ public final class ConfigSnapshot: Sendable {
         var perPlan: [String: ByteBuffer] = [:]
         for plan in tenants.plans.values where plan.models != nil || plan.routes != nil {
             perPlan[plan.name] = Self.modelList(
-                exposedModels.filter { Self.plan(plan, offers: $0.0, router: router) }, created: created)
+                exposedModels.filter { plan.offers(model: $0.0, router: router) }, created: created)
         }
         self.planModelListBodies = perPlan
         self.created = created
@@ -68,14 +68,6 @@ public final class ConfigSnapshot: Sendable {
         return body
     }
 
-    /// Whether `plan` lets its tenants use the exposed model `name`: the name is in its models,
-    /// and its route in its routes.
-    private static func plan(_ plan: PlanInfo, offers name: String, router: Router) -> Bool {
-        guard plan.allows(model: name) else { return false }
-        guard let routes = plan.routes else { return true }
-        return router.route(model: name).map { routes.contains($0.name) } ?? false
-    }
-
     /// The `GET /v1/models` body for a caller on `plan`: the models its plan allows.
     public func modelListBody(for plan: PlanInfo?) -> ByteBuffer {
         guard let plan, plan.models != nil || plan.routes != nil else { return self.modelListBody }
@@ -87,7 +79,7 @@ public final class ConfigSnapshot: Sendable {
     /// The `GET /v1/models/{id}` body for an exposed model the caller's plan allows, or nil.
     public func modelBody(_ name: String, plan: PlanInfo? = nil) -> ByteBuffer? {
         guard let model = self.exposedModels.first(where: { ExactName.same($0.name, name) }) else { return nil }
-        if let plan, !Self.plan(plan, offers: name, router: self.router) { return nil }
+        if let plan, !plan.offers(model: name, router: self.router) { return nil }
         var body = ByteBuffer()
         Self.writeModel(name: model.name, ownedBy: model.ownedBy, created: self.created, into: &body)
         return body

@@ -104,16 +104,13 @@ public struct InferenceRequest: Sendable, Equatable {
                 nullTokenValues.append(member.valueRange)
                 continue
             }
-            switch view.wholeNumber(member) {
-            case .value(let value) where value >= 1:
+            switch Self.positiveWhole(member, key: key, view: view) {
+            case .success(let value):
                 if maxTokens == nil || value > maxTokens! {  // the larger one is what a cap must hold
                     maxTokens = value
                     maxTokensKey = key
                 }
-            case .outOfRange where bytes[member.valueRange.lowerBound] != UInt8(ascii: "-"):
-                return .failure(.valueTooLarge(param: key, max: Int.max))
-            default:
-                return .failure(.invalidType(param: key, expected: .positiveInteger))
+            case .failure(let error): return .failure(error)
             }
         }
         // Sampling parameters: numbers in the ranges the API defines (null: the default).
@@ -124,13 +121,8 @@ public struct InferenceRequest: Sendable, Equatable {
             else { return .failure(.invalidType(param: key, expected: .number)) }
             guard range.contains(value) else { return .failure(.valueOutOfRange(param: key, range: range)) }
         }
-        if let nMember, nMember.kind != .null {
-            switch view.wholeNumber(nMember) {
-            case .value(let value) where value >= 1: break
-            case .outOfRange where bytes[nMember.valueRange.lowerBound] != UInt8(ascii: "-"):
-                return .failure(.valueTooLarge(param: .n, max: Int.max))
-            default: return .failure(.invalidType(param: .n, expected: .positiveInteger))
-            }
+        if let nMember, nMember.kind != .null, case .failure(let error) = Self.positiveWhole(nMember, key: .n, view: view) {
+            return .failure(error)
         }
         var objectStart = 0
         while objectStart < bytes.count && bytes[objectStart] != UInt8(ascii: "{") { objectStart += 1 }
@@ -145,6 +137,17 @@ public struct InferenceRequest: Sendable, Equatable {
     }
 
     private static let tokenCapKeys: [RequestKey] = [.maxTokens, .maxCompletionTokens]
+
+    /// A whole number of at least 1 (`16.0` and `1e2` count); past 2^63-1 is out of range, a
+    /// negative, zero, fractional or non-number value the wrong type.
+    private static func positiveWhole(_ member: JSONScanner.Member, key: RequestKey, view: JSONView) -> Result<Int, GatewayError> {
+        switch view.wholeNumber(member) {
+        case .value(let value) where value >= 1: return .success(value)
+        case .outOfRange where view.bytes[member.valueRange.lowerBound] != UInt8(ascii: "-"):
+            return .failure(.valueTooLarge(param: key, max: Int.max))
+        default: return .failure(.invalidType(param: key, expected: .positiveInteger))
+        }
+    }
 
     private static func includeUsage(in bytes: UnsafeRawBufferPointer) -> Result<Bool, GatewayError> {
         let view = JSONView(bytes)

@@ -5,8 +5,8 @@ import PortcullisCore
 /// `GET /config`: the effective config of the current snapshot (defaults filled in, relative
 /// paths resolved) and the stage order, as JSON. Secrets are never in it: API keys appear by
 /// name and tenant (not their hashes), JWT providers by issuer and key source (an HMAC secret
-/// as `"redacted"`), a signed tenant context by key id (not its secret), URLs without their
-/// query strings (a JWKS URI may carry a token), and no header value of any request.
+/// as `"redacted"`), a signed tenant context by key id (not its secret), URLs without user
+/// information or query strings (``RedactedURL``), and no header value of any request.
 enum ConfigDescription {
     static func render(_ runtime: GatewayRuntime) -> String {
         let (generation, snapshot) = runtime.store.load()
@@ -36,10 +36,6 @@ enum ConfigDescription {
     private static func ms(_ nanos: Int64) -> Int64 { nanos / 1_000_000 }
     private static func optional(_ value: Int?) -> String { value.map(String.init) ?? "null" }
 
-    /// A URL as it may be shown: its query string and fragment dropped.
-    static func withoutQuery(_ url: String) -> String {
-        String(url.prefix { $0 != "?" && $0 != "#" })
-    }
 
     private static func listener(_ listener: BoundListener) -> String {
         let spec = listener.spec
@@ -66,7 +62,7 @@ enum ConfigDescription {
     private static func backend(_ backend: BackendSpec) -> String {
         let sign = backend.signContext.map { #"{"keyID":\#(q($0.keyID)),"secret":"redacted"}"# } ?? "null"
         let ca = backend.tls.ca.map(q) ?? "null"
-        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(withoutQuery($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign)}"#
+        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign)}"#
     }
 
     private static func authentication(_ spec: AuthenticationSpec, _ settings: AuthenticationSettings) -> String {
@@ -77,7 +73,7 @@ enum ConfigDescription {
             let p = provider.spec
             let source: String
             if let uri = p.jwksURI {
-                source = #"{"jwksURI":\#(q(withoutQuery(uri)))}"#
+                source = #"{"jwksURI":\#(q(RedactedURL.of(uri)))}"#
             } else if let file = p.jwksFile {
                 source = #"{"jwksFile":\#(q(file))}"#
             } else {
@@ -97,20 +93,23 @@ enum ConfigDescription {
         }
         let order = settings.order.map { q($0.rawValue) }
         let configured = settings.configured.map(\.rawValue).sorted().map(q)
-        return #"{"order":\#(list(order)),"configured":\#(list(configured)),"required":\#(settings.required),"requireKnownTenant":\#(settings.requireKnownTenant),"apiKeys":\#(list(keys)),"jwt":\#(list(providers)),"clientCertificates":\#(list(certificates))}"#
+        let unknownPlan = settings.unknownTenantPlan.map(q) ?? "null"
+        return #"{"order":\#(list(order)),"configured":\#(list(configured)),"required":\#(settings.required),"requireKnownTenant":\#(settings.requireKnownTenant),"unknownTenantPlan":\#(unknownPlan),"apiKeys":\#(list(keys)),"jwt":\#(list(providers)),"clientCertificates":\#(list(certificates))}"#
     }
 
     private static func tenant(_ tenant: TenantSpec) -> String {
-        #"{"name":\#(q(tenant.name)),"plan":\#(tenant.plan.map(q) ?? "null"),"org":\#(tenant.org.map(q) ?? "null"),"disabled":\#(tenant.disabled)}"#
+        let status = tenant.suspendedReason == nil ? #""active""# : #""suspended","reason":\#(q(tenant.suspendedReason!))"#
+        return #"{"name":\#(q(tenant.name)),"plan":\#(tenant.plan.map(q) ?? "null"),"org":\#(tenant.org.map(q) ?? "null"),"disabled":\#(tenant.disabled),"status":\#(status)}"#
     }
 
     private static func plan(_ plan: PlanSpec) -> String {
         let l = plan.limits
         let models = plan.models.map { list($0.map(q)) } ?? "null"
-        return #"{"name":\#(q(plan.name)),"models":\#(models),"limits":{"requestsPerMinute":\#(optional(l.requestsPerMinute)),"burst":\#(optional(l.burst)),"concurrency":\#(optional(l.concurrency)),"tokensPerMinute":\#(optional(l.tokensPerMinute)),"tokensPerHour":\#(optional(l.tokensPerHour)),"tokensPerDay":\#(optional(l.tokensPerDay)),"maxRequestBytes":\#(optional(l.maxRequestBytes)),"maxTokens":\#(optional(l.maxTokens))},"enforced":false}"#
+        let routes = plan.routes.map { list($0.map(q)) } ?? "null"
+        return #"{"name":\#(q(plan.name)),"models":\#(models),"limits":{"requestsPerMinute":\#(optional(l.requestsPerMinute)),"burst":\#(optional(l.burst)),"concurrency":\#(optional(l.concurrency)),"tokensPerMinute":\#(optional(l.tokensPerMinute)),"tokensPerHour":\#(optional(l.tokensPerHour)),"tokensPerDay":\#(optional(l.tokensPerDay)),"maxRequestBytes":\#(optional(l.maxRequestBytes)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens))},"routes":\#(routes),"enforced":["models","routes","limits.maxTokens","limits.defaultMaxTokens"]}"#
     }
 
     private static func tracing(_ tracing: TracingSpec) -> String {
-        #"{"endpoint":\#(q(withoutQuery(tracing.endpoint))),"protocol":\#(q(tracing.format.rawValue)),"serviceName":\#(q(tracing.serviceName)),"sampleRatio":\#(tracing.sampleRatio),"exportIntervalMs":\#(ms(tracing.exportIntervalNanos))}"#
+        #"{"endpoint":\#(q(RedactedURL.of(tracing.endpoint))),"protocol":\#(q(tracing.format.rawValue)),"serviceName":\#(q(tracing.serviceName)),"sampleRatio":\#(tracing.sampleRatio),"exportIntervalMs":\#(ms(tracing.exportIntervalNanos))}"#
     }
 }

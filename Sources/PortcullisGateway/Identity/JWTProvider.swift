@@ -223,7 +223,7 @@ final class JWTProvider: Sendable {
                 guard response.status == .ok else {
                     self.logger.warning(
                         "\(self.keepingMessage("JWKS fetch failed"))",
-                        metadata: ["provider": "\(spec.name)", "uri": "\(uri)", "status": "\(response.status.code)"])
+                        metadata: ["provider": "\(spec.name)", "uri": "\(RedactedURL.of(uri))", "status": "\(response.status.code)"])
                     return false
                 }
                 let body = try await response.body.collect(upTo: spec.maxJWKSBytes)
@@ -241,7 +241,7 @@ final class JWTProvider: Sendable {
         } catch {
             self.logger.warning(
                 "\(self.keepingMessage("JWKS fetch failed"))",
-                metadata: ["provider": "\(spec.name)", "source": "\(spec.jwksURI ?? spec.jwksFile ?? "")", "error": "\(error)"])
+                metadata: ["provider": "\(spec.name)", "source": "\(spec.jwksURI.map(RedactedURL.of) ?? spec.jwksFile ?? "")", "error": "\(error)"])
             return false
         }
         switch JWKSet.parse(bytes, allowed: self.config.algorithms) {

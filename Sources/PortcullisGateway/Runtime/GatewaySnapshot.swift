@@ -42,10 +42,8 @@ public final class GatewaySnapshot: Sendable {
         if !config.authentication.configured.isEmpty || config.listenerPolicies.values.contains(where: \.required) {
             stages.append(AuthenticationStage(config: config, providers: providers, wallClock: wallClock))
         }
-        let planPolicy = config.tenants.plans.values.contains {
-            $0.models != nil || $0.routes != nil || $0.limits.maxTokens != nil || $0.limits.defaultMaxTokens != nil
-        }
-        let tokenCaps = config.tenants.plans.values.contains { $0.limits.maxTokens != nil || $0.limits.defaultMaxTokens != nil }
+        let planPolicy = config.tenants.plans.values.contains(where: \.restricts)
+        let tokenCaps = config.tenants.plans.values.contains(where: \.hasTokenCaps)
         if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
         stages.append(RequestInspectionStage())

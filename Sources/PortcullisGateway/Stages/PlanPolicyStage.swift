@@ -23,16 +23,13 @@ struct PlanPolicyStage: Stage {
         switch self.phase {
         case .head:
             guard exchange.endpoint == .pathRoute, let route = exchange.route else { return .proceed }
-            let restricted = plan.routes != nil || plan.models != nil || plan.limits.maxTokens != nil
-                || plan.limits.defaultMaxTokens != nil
-            if restricted && !(plan.routes?.contains(route.name) ?? false) { return .refuse(.routeNotAllowed) }
+            if plan.restricts && !(plan.routes?.contains(route.name) ?? false) { return .refuse(.routeNotAllowed) }
             return .proceed
         case .body:
             guard exchange.endpoint.readsModelFromBody, let request = exchange.request else { return .proceed }
-            guard plan.allows(model: request.model) else { return .refuse(.modelNotFound(request.model)) }
-            if let routes = plan.routes, let route = exchange.snapshot.config.router.route(model: request.model),
-                !routes.contains(route.name)
-            {
+            // Not offered (outside its models, or routed outside its routes; an unrouted model
+            // too): the answer an unknown model gets.
+            guard plan.offers(model: request.model, router: exchange.snapshot.config.router) else {
                 return .refuse(.modelNotFound(request.model))
             }
             return .proceed

@@ -10,6 +10,7 @@ struct AdminConfigTests {
     static let signSecret = "CANARY-SIGN-SECRET-0123456789abcdef"
     static let keyHash = "ac7fde03c2109964ab87f7a720c1dbaebb816e4047951928642a1fab937bccc5"
     static let uriToken = "CANARY-URI-TOKEN"
+    static let uriPassword = "CANARY-URI-PASSWORD"
 
     @Test func showsTheEffectiveConfigWithEverySecretRedacted() async throws {
         let mock = try await MockProcess.start()
@@ -37,7 +38,7 @@ struct AdminConfigTests {
                   issuer: https://idp.example.com/
                   audiences: [portcullis]
                   algorithms: [RS256]
-                  jwks: { uri: "http://127.0.0.1:1/jwks.json?token=\(Self.uriToken)" }
+                  jwks: { uri: "http://idp-user:\(Self.uriPassword)@127.0.0.1:1/jwks.json?token=\(Self.uriToken)" }
               apiKeys:
                 - { name: acme-prod, tenant: acme, sha256: "\(Self.keyHash)" }
             tenants:
@@ -67,7 +68,7 @@ struct AdminConfigTests {
             #expect(tenants.first?["plan"] as? String == "pro")
             #expect((json["metrics"] as? [String: Bool]) == ["tenantLabel": false])
             #expect(json["tracing"] is NSNull)
-            for secret in [Self.hmacSecret, Self.signSecret, Self.keyHash, Self.uriToken] {
+            for secret in [Self.hmacSecret, Self.signSecret, Self.keyHash, Self.uriToken, Self.uriPassword] {
                 #expect(!reply.body.contains(secret), "leaked \(secret)")
             }
             await gateway.stop()
