@@ -13,16 +13,22 @@ import Testing
         #expect(scanner.usage == Usage(promptTokens: 12, completionTokens: 30, totalTokens: 42))
     }
 
+    /// `bytes` fed to a fresh scanner in pieces of `size`.
+    static func scan(_ bytes: [UInt8], inChunksOf size: Int) -> UsageScanner {
+        var scanner = UsageScanner()
+        var i = 0
+        while i < bytes.count {
+            let end = min(bytes.count, i + size)
+            bytes[i..<end].withUnsafeBytes { scanner.feed($0) }
+            i = end
+        }
+        return scanner
+    }
+
     @Test func sameResultWhateverTheChunking() {
         let bytes = Array(Self.document.utf8)
         for size in [1, 2, 3, 7, 13, 64] {
-            var scanner = UsageScanner()
-            var i = 0
-            while i < bytes.count {
-                let end = min(bytes.count, i + size)
-                bytes[i..<end].withUnsafeBytes { scanner.feed($0) }
-                i = end
-            }
+            let scanner = Self.scan(bytes, inChunksOf: size)
             #expect(scanner.usage == Usage(promptTokens: 12, completionTokens: 30, totalTokens: 42), "chunk size \(size)")
         }
     }
@@ -41,13 +47,7 @@ import Testing
     func keepsTheFirstTopLevelModelString(document: String, model: String?) {
         let bytes = Array(document.utf8)
         for size in [1, 2, 5, bytes.count] {
-            var scanner = UsageScanner()
-            var i = 0
-            while i < bytes.count {
-                let end = min(bytes.count, i + size)
-                bytes[i..<end].withUnsafeBytes { scanner.feed($0) }
-                i = end
-            }
+            let scanner = Self.scan(bytes, inChunksOf: size)
             #expect(scanner.model == model, "chunk size \(size)")
         }
     }

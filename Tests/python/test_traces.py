@@ -23,40 +23,50 @@ CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CLIENT_SPAN = "00f067aa0ba902b7"
 
 
+def serve(handle_post):
+    """A loopback HTTP/1.1 server whose POSTs `handle_post(handler, body)` answers with
+    (content type, reply bytes); returns the server (its port in `server_address[1]`)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            content_type, reply = handle_post(self, body)
+            self.send_response(200)
+            self.send_header("content-type", content_type)
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class Receiver:
     """An OTLP/HTTP traces endpoint: POST /v1/traces with an ExportTraceServiceRequest."""
 
     def __init__(self):
         self.spans = []
         self.lock = threading.Lock()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def export(_, body):
+            request = trace_service_pb2.ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            with self.lock:
+                for resource_spans in request.resource_spans:
+                    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                    for scope_spans in resource_spans.scope_spans:
+                        for span in scope_spans.spans:
+                            self.spans.append((service, span))
+            return "application/x-protobuf", trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
 
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                request = trace_service_pb2.ExportTraceServiceRequest()
-                request.ParseFromString(body)
-                with receiver.lock:
-                    for resource_spans in request.resource_spans:
-                        service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                        for scope_spans in resource_spans.scope_spans:
-                            for span in scope_spans.spans:
-                                receiver.spans.append((service, span))
-                reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(export)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def trace(self, trace_id, count, timeout=30):
         deadline = time.time() + timeout
@@ -78,35 +88,21 @@ class RecordingBackend:
 
     def __init__(self):
         self.headers = []
-        backend = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def answer(handler, _):
+            # Every value of every header, so a duplicated traceparent would show.
+            recorded = {}
+            for k, v in handler.headers.items():
+                recorded.setdefault(k.lower(), []).append(v)
+            self.headers.append(recorded)
+            return "application/json", json.dumps({
+                "id": "x", "object": "chat.completion", "created": 1, "model": "backend-model-7",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
+            }).encode()
 
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length", "0")))
-                # Every value of every header, so a duplicated traceparent would show.
-                recorded = {}
-                for k, v in self.headers.items():
-                    recorded.setdefault(k.lower(), []).append(v)
-                backend.headers.append(recorded)
-                reply = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 1, "model": "backend-model-7",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14},
-                }).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(answer)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
         self.server.shutdown()
