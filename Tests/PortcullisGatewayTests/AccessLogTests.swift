@@ -27,7 +27,7 @@ struct AccessLogTests {
                 let stream = try await TestHTTP.chat(base, stream: true, extraHeaders: [("x-api-key", AuthFixture.acmeKey), ("x-request-id", "log-stream")])
                 #expect(stream.body.contains("[DONE]"))
                 // A model name with CR and LF in it (JSON-escaped in the body) cannot forge a line.
-                let forged = #"{"model":"evil\r\n{\"id\":\"forged\"}","messages":[]}"#
+                let forged = #"{"model":"evil\r\n{\"id\":\"forged\"}","messages":[{"role":"user","content":"hi"}]}"#
                 let evil = try await TestHTTP.request(
                     base + "/v1/chat/completions", headers: auth + [("x-request-id", "log-evil")], body: forged)
                 #expect(evil.status == 404)

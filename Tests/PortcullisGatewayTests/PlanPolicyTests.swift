@@ -43,11 +43,11 @@ struct PlanPolicyTests {
             #expect(outside.status == 404 && outside.errorCode == "model_not_found")
             #expect(outside.body.replacingOccurrences(of: "demo-embed", with: "demo-embex") == unknown.body)
             let late = try await TestHTTP.request(
-                base + "/v1/chat/completions", headers: [("authorization", "Bearer \(Self.lateKey)")], body: #"{"model":"demo-chat"}"#)
+                base + "/v1/chat/completions", headers: [("authorization", "Bearer \(Self.lateKey)")], body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#)
             #expect(late.status == 403 && late.errorCode == "tenant_suspended")
             #expect(late.body.contains("Invoice 42 is overdue."))
             #expect(try await TestHTTP.recorded(mock.url).isEmpty, "a refused request reached the backend")
-            #expect(try await TestHTTP.request(base + "/v1/chat/completions", headers: auth, body: #"{"model":"demo-chat"}"#).status == 200)
+            #expect(try await TestHTTP.request(base + "/v1/chat/completions", headers: auth, body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#).status == 200)
             await gateway.stop()
         } catch {
             await gateway.stop()

@@ -184,7 +184,7 @@ struct ProxyTests {
     @Test func hopByHopHeadersAreNotForwarded() async throws {
         try await withGateway { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)
-            let body = #"{"model":"demo-chat","messages":[]}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#
             try await connection.send(
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     + "Connection: keep-alive, X-Secret-Hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n"
@@ -210,7 +210,7 @@ struct ProxyTests {
         try await withGateway { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)
             func request(_ id: String, model: String = "demo-chat") -> String {
-                let body = #"{"model":"\#(model)"}"#
+                let body = #"{"model":"\#(model)","messages":[{"role":"user","content":"hi"}]}"#
                 return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-ID: \(id)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
             }
             try await connection.send(
@@ -258,7 +258,7 @@ struct ProxyTests {
     @Test func aBadPipelinedRequestDoesNotSpoilTheOneBeforeIt() async throws {
         try await withGateway(mockArguments: ["--delay-ms", "200"]) { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)
-            let body = #"{"model":"demo-chat"}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#
             try await connection.send(
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
                     + "GARBAGE \u{01}\u{02} NOT HTTP\r\n\r\n")
@@ -273,7 +273,7 @@ struct ProxyTests {
     @Test func http10KeepAliveClientsGetStreamsEndedByClose() async throws {
         try await withGateway(mockArguments: ["--chunks", "3", "--chunk-delay-ms", "0"]) { gateway, _ in
             let connection = try await RawConnection.connect(port: gateway.port)
-            let body = #"{"model":"demo-chat","stream":true}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#
             try await connection.send(
                 "POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             #expect(try await connection.waitForClose(timeout: .seconds(5)))
@@ -300,7 +300,7 @@ struct ProxyTests {
     @Test func expectContinueIsAnswered() async throws {
         try await withGateway { gateway, _ in
             let connection = try await RawConnection.connect(port: gateway.port)
-            let body = #"{"model":"demo-chat","messages":[]}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#
             try await connection.send(
                 "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
             let interim = try await connection.waitFor("100 Continue")

@@ -15,14 +15,14 @@ struct RefusalTests {
                 ("/v1/chat/completions", .POST, #"[1,2]"#, 400, "invalid_json", nil),
                 ("/v1/chat/completions", .POST, #"{"messages":[]}"#, 400, "missing_model", "model"),
                 ("/v1/chat/completions", .POST, #"{"model":7}"#, 400, "invalid_type", "model"),
-                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","model":"gpt-4"}"#, 400, "duplicate_key", "model"),
-                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","stream":"yes"}"#, 400, "invalid_type", "stream"),
-                ("/v1/chat/completions", .POST, #"{"model":"no-such-model"}"#, 404, "model_not_found", "model"),
+                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"model":"gpt-4"}"#, 400, "duplicate_key", "model"),
+                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":"yes"}"#, 400, "invalid_type", "stream"),
+                ("/v1/chat/completions", .POST, #"{"model":"no-such-model","messages":[{"role":"user","content":"hi"}]}"#, 404, "model_not_found", "model"),
                 ("/v1/embeddings", .POST, "", 400, "invalid_request", nil),
                 ("/v1/nothing-here", .POST, "{}", 404, "not_found", nil),
                 ("/v1/chat/completions", .GET, nil, 405, "method_not_allowed", nil),
                 ("/v1/models", .DELETE, nil, 405, "method_not_allowed", nil),
-                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","x":""# + String(repeating: "a", count: 4000) + #""}"#, 413, "request_too_large", nil),
+                ("/v1/chat/completions", .POST, #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"x":""# + String(repeating: "a", count: 4000) + #""}"#, 413, "request_too_large", nil),
             ]
             for (path, method, body, status, code, param) in cases {
                 let reply = try await TestHTTP.request(base + path, method: method, body: body)
@@ -45,17 +45,17 @@ struct RefusalTests {
         try await withGateway(models: ["demo-chat", "caf\u{E9}"]) { gateway, mock in
             let base = gateway.baseURL
             let plain = try await TestHTTP.request(
-                base + "/v1/chat/completions", headers: [("content-type", "text/plain")], body: #"{"model":"demo-chat"}"#)
+                base + "/v1/chat/completions", headers: [("content-type", "text/plain")], body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#)
             #expect(plain.status == 415 && plain.errorCode == "unsupported_media_type", "\(plain.body)")
             let surrogate = try await TestHTTP.request(
                 base + "/v1/chat/completions", body: #"{"model":"demo-chat","messages":[{"role":"user","content":"x\ud800y"}]}"#)
             #expect(surrogate.status == 400 && surrogate.errorCode == "invalid_json", "\(surrogate.body)")
             for model in ["cafe\u{301}", "demo\u{200B}-chat", "Demo-Chat", " demo-chat"] {
-                let reply = try await TestHTTP.request(base + "/v1/chat/completions", body: #"{"model":"\#(model)"}"#)
+                let reply = try await TestHTTP.request(base + "/v1/chat/completions", body: #"{"model":"\#(model)","messages":[{"role":"user","content":"hi"}]}"#)
                 #expect(reply.status == 404 && reply.errorCode == "model_not_found", "\(model.unicodeScalars.map(\.value))")
             }
             #expect(try await TestHTTP.recorded(mock.url).isEmpty, "a refused request reached the backend")
-            #expect(try await TestHTTP.request(base + "/v1/chat/completions", body: "{\"model\":\"caf\u{E9}\"}").status == 200)
+            #expect(try await TestHTTP.request(base + "/v1/chat/completions", body: "{\"model\":\"caf\u{E9}\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}").status == 200)
         }
     }
 
@@ -77,7 +77,7 @@ struct RefusalTests {
     func trickyTargetsNeverReachARoute(target: String) async throws {
         try await withGateway { gateway, mock in
             let connection = try await RawConnection.connect(port: gateway.port)
-            let body = #"{"model":"demo-chat"}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#
             try await connection.send(
                 "POST \(target) HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             let text = try await connection.waitFor("\"code\"")

@@ -239,7 +239,7 @@ struct TLSTests {
     @Test func aResetStreamCancelsItsUpstreamRequest() async throws {
         try await withTLSGateway(mockArguments: ["--chunks", "50", "--chunk-delay-ms", "100"]) { gateway, mock, certificates in
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)
-            connection.openStream(1, body: #"{"model":"demo-chat","stream":true}"#)
+            connection.openStream(1, body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#)
             _ = try await eventually { () -> Bool? in
                 connection.received.contains { if case .data = $0 { return true } else { return false } } ? true : nil
             }
@@ -251,7 +251,7 @@ struct TLSTests {
             }
             #expect(stats == 1)
             // The connection itself stays usable for the next stream.
-            connection.openStream(3, body: #"{"model":"demo-chat"}"#)
+            connection.openStream(3, body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#)
             _ = try await eventually { () -> Bool? in
                 connection.received.contains { payload in
                     if case .headers(let headers) = payload { return headers.headers.first(name: ":status") == "200" }
@@ -288,10 +288,10 @@ struct TLSTests {
             // About half a second, and about ten seconds: the second outlives the two-second drain.
             connection.openStream(
                 1, headers: [("x-request-id", "short"), ("x-mock-chunks", "4"), ("x-mock-chunk-delay-ms", "150")],
-                body: #"{"model":"demo-chat","stream":true}"#)
+                body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#)
             connection.openStream(
                 3, headers: [("x-request-id", "long"), ("x-mock-chunks", "20"), ("x-mock-chunk-delay-ms", "500")],
-                body: #"{"model":"demo-chat","stream":true}"#)
+                body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#)
             func hasData(_ stream: Int) -> Bool {
                 connection.frames(on: stream).contains { if case .data = $0 { return true } else { return false } }
             }
@@ -321,7 +321,7 @@ struct TLSTests {
     @Test func streamsWithoutAuthorityOrWithAnotherHostAreRefusedAndTheConnectionCarriesOn() async throws {
         try await withTLSGateway { gateway, mock, certificates in
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)
-            connection.openStream(1, authority: nil, body: #"{"model":"demo-chat"}"#)
+            connection.openStream(1, authority: nil, body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#)
             _ = try await eventually { () -> Bool? in
                 connection.frames(on: 1).contains { payload in
                     switch payload {
@@ -332,7 +332,7 @@ struct TLSTests {
                 } ? true : nil
             }
             // A `host` naming another entity than :authority is malformed too (RFC 9113 §8.3.1).
-            connection.openStream(3, headers: [("host", "elsewhere.test")], body: #"{"model":"demo-chat"}"#)
+            connection.openStream(3, headers: [("host", "elsewhere.test")], body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#)
             _ = try await eventually { () -> Bool? in
                 connection.frames(on: 3).contains { payload in
                     if case .headers(let headers) = payload { return headers.headers.first(name: ":status") == "400" }
@@ -340,7 +340,7 @@ struct TLSTests {
                 } ? true : nil
             }
             // The malformed streams spoil nothing else.
-            connection.openStream(5, body: #"{"model":"demo-chat"}"#)
+            connection.openStream(5, body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#)
             _ = try await eventually { () -> Bool? in
                 connection.frames(on: 5).contains { payload in
                     if case .headers(let headers) = payload { return headers.headers.first(name: ":status") == "200" }

@@ -280,7 +280,7 @@ def test_unknown_models_do_not_grow_the_series(gateway):
             if time.time() > deadline:
                 errors.append("deadline")
                 return
-            body = json.dumps({"model": f"unknown-{i}-{'z' * (i % 50)}", "messages": []})
+            body = json.dumps({"model": f"unknown-{i}-{'z' * (i % 50)}", "messages": [{"role": "user", "content": "hi"}]})
             conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
             resp = conn.getresponse()
             resp.read()

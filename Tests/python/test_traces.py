@@ -256,7 +256,7 @@ def test_a_refused_request_is_traced_with_its_reason(setup):
     trace = "0af7651916cd43dd8448eb211c80319c"
     status, _ = post(
         gateway.port,
-        {"model": "recorded-model", "messages": []},
+        {"model": "recorded-model", "messages": [{"role": "user", "content": "hi"}]},
         {"content-type": "application/json", "traceparent": f"00-{trace}-b7ad6b7169203331-01"},
     )
     assert status == 401
@@ -323,7 +323,7 @@ def test_a_reload_that_leaves_tracing_alone_is_applied(setup):
     conn.close()
     assert resp.status == 200, body
     status, _ = post(
-        gateway.port, {"model": "added-model", "messages": []},
+        gateway.port, {"model": "added-model", "messages": [{"role": "user", "content": "hi"}]},
         {"authorization": "Bearer " + KEY, "content-type": "application/json"},
     )
     assert status == 200

@@ -76,6 +76,9 @@ public struct TenantInfo: Sendable {
     public let disabled: Bool
     /// Set when the tenant is suspended: the reason its requests are refused with.
     public let suspendedReason: String?
+    /// What the tenant may do: its plan, with the tenant's own overrides applied (nil: no plan
+    /// and no overrides, so nothing limits it).
+    public let policy: PlanInfo?
 }
 
 /// A compiled plan. A class: an exchange holds its caller's plan by reference.
@@ -85,14 +88,29 @@ public final class PlanInfo: Sendable {
     public let models: [Glob]?
     /// Route names the plan allows (nil: all).
     public let routes: Set<String>?
+    /// Features allowed (nil: all).
+    public let features: RequestFeature.Set?
+    /// Top-level fields refused (empty: none).
+    public let forbiddenFields: [String]
+    /// Regions whose backends may serve the plan's tenants (nil: any).
+    public let regions: Set<String>?
     public let limits: LimitsSpec
     /// `x-tenant-limits` value: an RFC 8941 dictionary of the plan's limits.
     public let limitsHeader: String
+    /// The spec this was compiled from (a tenant's: its plan's with its overrides applied).
+    public let spec: PlanSpec
+    /// The tenant whose overrides this carries (nil: the plan itself).
+    public let tenant: String?
 
-    init(spec: PlanSpec) {
+    init(spec: PlanSpec, tenant: String? = nil) {
         self.name = spec.name
+        self.spec = spec
+        self.tenant = tenant
         self.models = spec.models?.map(Glob.init)
         self.routes = spec.routes.map(Set.init)
+        self.features = spec.features.map { RequestFeature.Set($0) }
+        self.forbiddenFields = spec.forbiddenFields ?? []
+        self.regions = spec.regions.map(Set.init)
         self.limits = spec.limits
         self.limitsHeader = Self.encode(spec.limits)
     }
@@ -100,8 +118,12 @@ public final class PlanInfo: Sendable {
     /// The plan bounds the tokens a request may ask for.
     public var hasTokenCaps: Bool { self.limits.maxTokens != nil || self.limits.defaultMaxTokens != nil }
 
-    /// The plan limits models, routes or tokens (so a request must be checked against it).
-    public var restricts: Bool { self.models != nil || self.routes != nil || self.hasTokenCaps }
+    /// The plan limits features or fields (read from the body by the field-policy stage).
+    public var checksFields: Bool { self.features != nil || !self.forbiddenFields.isEmpty }
+
+    /// The plan limits anything read from an OpenAI body (models, routes, tokens, features,
+    /// fields), so a path route, whose body is not read, must be listed in its routes.
+    public var restricts: Bool { self.models != nil || self.routes != nil || self.hasTokenCaps || self.checksFields }
 
     /// Whether the plan offers `model`: the name is in its models, and the route `router`
     /// sends it to is in its routes.
@@ -140,4 +162,9 @@ public final class PlanInfo: Sendable {
 public struct TenantDirectory: Sendable {
     public let tenants: [String: TenantInfo]
     public let plans: [String: PlanInfo]
+
+    /// Every compiled policy: the plans, then each tenant's own (its plan with its overrides).
+    public var policies: [PlanInfo] {
+        Array(self.plans.values) + self.tenants.values.compactMap { $0.policy?.tenant != nil ? $0.policy : nil }
+    }
 }

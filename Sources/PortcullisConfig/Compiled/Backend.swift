@@ -16,8 +16,11 @@ public final class Backend: Sendable {
     /// PEM CA bundle for https endpoints (nil: system roots).
     public let caFile: String?
     public let signContext: SignContextSpec?
+    /// Its own `region`, else the gateway's (nil: neither says).
+    public let region: String?
 
-    init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint]) {
+    init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint], gatewayRegion: String?) {
+        self.region = spec.region ?? gatewayRegion
         self.name = spec.name
         self.index = index
         self.endpoints = endpoints
@@ -36,7 +39,13 @@ public final class Route: Sendable {
     public let name: String
     /// Position in ``ConfigSnapshot/routes``.
     public let index: Int
-    public let backend: Backend
+    /// The preferred backend (the first of ``backends``).
+    public var backend: Backend { self.backends[0] }
+    /// The backends that may serve it, in order of preference (a tenant limited to regions
+    /// gets the first in one of them).
+    public let backends: [Backend]
+    /// Refuse top-level fields the endpoint's spec does not define.
+    public let rejectsUnknownFields: Bool
     /// Model name sent upstream instead of the client's.
     public let rewriteModel: String?
     public let maxRequestBytes: Int
@@ -48,16 +57,25 @@ public final class Route: Sendable {
     public let allowedMethods: Set<AuthMethod>?
 
     init(
-        name: String, index: Int, backend: Backend, rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
-        forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?
+        name: String, index: Int, backends: [Backend], rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
+        forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool
     ) {
+        precondition(!backends.isEmpty, "a route has at least one backend")
         self.name = name
         self.index = index
-        self.backend = backend
+        self.backends = backends
+        self.rejectsUnknownFields = rejectsUnknownFields
         self.rewriteModel = rewriteModel
         self.maxRequestBytes = maxRequestBytes
         self.isPathRoute = isPathRoute
         self.forwardClientCredentials = forwardClientCredentials
         self.allowedMethods = allowedMethods
+    }
+
+    /// The first backend in one of `regions` (nil: none is; no `regions`: the preferred one).
+    @inline(__always)
+    public func backend(in regions: Set<String>?) -> Backend? {
+        guard let regions else { return self.backends[0] }
+        return self.backends.first { $0.region.map(regions.contains) ?? false }
     }
 }

@@ -64,7 +64,7 @@ public struct ConfigCompiler: Sendable {
                         "invalid endpoint URL '\(url)' (\(problem)); expected http(s)://host[:port][/path]")
                 }
             }
-            let backend = Backend(spec: spec, index: backends.count, endpoints: endpoints)
+            let backend = Backend(spec: spec, index: backends.count, endpoints: endpoints, gatewayRegion: file.region)
             backends.append(backend)
             backendsByName[spec.name] = backend
         }
@@ -83,16 +83,29 @@ public struct ConfigCompiler: Sendable {
             if !routeNames.insert(spec.name).inserted {
                 report(spec.location, "name", "duplicate route name '\(spec.name)'")
             }
-            guard let backend = backendsByName[spec.backend] else {
-                let known = backendsByName.keys.sorted().joined(separator: ", ")
-                report(spec.location, "backend", "unknown backend '\(spec.backend)' (defined: \(known.isEmpty ? "none" : known))")
-                continue
+            var routeBackends: [Backend] = []
+            for name in spec.backends {
+                guard let backend = backendsByName[name] else {
+                    let known = backendsByName.keys.sorted().joined(separator: ", ")
+                    report(
+                        spec.location, spec.backends.count == 1 ? "backend" : "backends",
+                        "unknown backend '\(name)' (defined: \(known.isEmpty ? "none" : known))")
+                    continue
+                }
+                if routeBackends.contains(where: { $0 === backend }) {
+                    report(spec.location, "backends", "backend '\(name)' is listed twice")
+                }
+                routeBackends.append(backend)
+            }
+            guard routeBackends.count == spec.backends.count, let backend = routeBackends.first else { continue }
+            if spec.unknownFields == .reject && spec.pathPrefix != nil {
+                report(spec.location, "unknownFields", "a path route's body is not read, so its fields cannot be checked")
             }
             let route = Route(
-                name: spec.name, index: compiledRoutes.count, backend: backend, rewriteModel: spec.rewriteModel,
+                name: spec.name, index: compiledRoutes.count, backends: routeBackends, rewriteModel: spec.rewriteModel,
                 maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil,
                 forwardClientCredentials: spec.forwardClientCredentials,
-                allowedMethods: spec.authentication.methods.map(Set.init))
+                allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject)
             compiledRoutes.append(route)
             for model in spec.models {
                 let glob = Glob(model)
@@ -128,7 +141,7 @@ public struct ConfigCompiler: Sendable {
             }
         }
         let authentication = self.compileAuthentication(file, report: report, sink: sink)
-        let directory = self.compileTenants(file, report: report)
+        let directory = self.compileTenants(file, regions: Set(backends.compactMap(\.region)), report: report)
         var policies: [String: AuthenticationPolicy] = [:]
         for listener in file.listeners {
             if let methods = listener.authentication.methods {
@@ -246,41 +259,10 @@ public struct ConfigCompiler: Sendable {
     }
 
     /// Tenant, org and plan names go to backends in headers (``IdentityText``).
-    private static func checkIdentityText(
+    static func checkIdentityText(
         _ text: String, at location: SourceLocation, _ key: String, report: (SourceLocation, String, String) -> Void
     ) {
         guard !IdentityText.isSafe(text) else { return }
         report(location, key, "'\(text)' cannot be carried in a header: use 1-256 printable ASCII characters without space , ; \" or \\")
-    }
-
-    private func compileTenants(_ file: ConfigFile, report: (SourceLocation, String, String) -> Void) -> TenantDirectory {
-        var plans: [String: PlanInfo] = [:]
-        let routeNames = Set(file.routes.map(\.name))
-        for plan in file.plans {
-            Self.checkIdentityText(plan.name, at: plan.location, "name", report: report)
-            for route in plan.routes ?? [] where !routeNames.contains(route) {
-                report(plan.location, "routes", "unknown route '\(route)'")
-            }
-            plans[plan.name] = PlanInfo(spec: plan)
-        }
-        var tenants: [String: TenantInfo] = [:]
-        for tenant in file.tenants {
-            guard tenants[tenant.name] == nil else {
-                report(tenant.location, "name", "tenant '\(tenant.name)' is listed twice")
-                continue
-            }
-            Self.checkIdentityText(tenant.name, at: tenant.location, "name", report: report)
-            if let org = tenant.org { Self.checkIdentityText(org, at: tenant.location, "org", report: report) }
-            if MetricsSpec.reservedValues.contains(tenant.name) {
-                report(tenant.location, "name", "'\(tenant.name)' is reserved (a metrics label value of the gateway's own)")
-            }
-            if let plan = tenant.plan, plans[plan] == nil {
-                report(tenant.location, "plan", "unknown plan '\(plan)'")
-            }
-            tenants[tenant.name] = TenantInfo(
-                name: tenant.name, index: tenants.count, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled,
-                suspendedReason: tenant.suspendedReason)
-        }
-        return TenantDirectory(tenants: tenants, plans: plans)
     }
 }

@@ -46,16 +46,17 @@ public final class ConfigSnapshot: Sendable {
         self.modelListBody = Self.modelList(exposedModels, created: created)
         // Per plan that limits its models: only those (rendered once, looked up by plan name
         // only for `GET /v1/models`).
-        var perPlan: [String: ByteBuffer] = [:]
-        for plan in tenants.plans.values where plan.models != nil || plan.routes != nil {
-            perPlan[plan.name] = Self.modelList(
+        var perPlan: [ObjectIdentifier: ByteBuffer] = [:]
+        for plan in tenants.policies where plan.models != nil || plan.routes != nil {
+            perPlan[ObjectIdentifier(plan)] = Self.modelList(
                 exposedModels.filter { plan.offers(model: $0.0, router: router) }, created: created)
         }
         self.planModelListBodies = perPlan
         self.created = created
     }
 
-    private let planModelListBodies: [String: ByteBuffer]
+    /// By policy object (a plan, or a tenant's plan with its overrides).
+    private let planModelListBodies: [ObjectIdentifier: ByteBuffer]
 
     private static func modelList(_ models: [(String, String)], created: Int) -> ByteBuffer {
         var body = ByteBuffer()
@@ -71,7 +72,7 @@ public final class ConfigSnapshot: Sendable {
     /// The `GET /v1/models` body for a caller on `plan`: the models its plan allows.
     public func modelListBody(for plan: PlanInfo?) -> ByteBuffer {
         guard let plan, plan.models != nil || plan.routes != nil else { return self.modelListBody }
-        return self.planModelListBodies[plan.name] ?? self.modelListBody
+        return self.planModelListBodies[ObjectIdentifier(plan)] ?? self.modelListBody
     }
 
     private let created: Int

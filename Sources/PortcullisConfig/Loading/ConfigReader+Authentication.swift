@@ -161,7 +161,7 @@ extension ConfigReader {
     }
 
     func readTenant(name: String, _ value: YAMLValue) -> TenantSpec? {
-        guard let map = value.mapping(allowed: ["plan", "org", "disabled", "status", "reason"]) else { return nil }
+        guard let map = value.mapping(allowed: ["plan", "org", "disabled", "status", "reason"] + Self.policyKeys) else { return nil }
         var spec = TenantSpec(name: name, location: .init(path: value.path, line: value.line))
         spec.plan = map["plan"]?.nonEmptyString()
         spec.org = map["org"]?.nonEmptyString()
@@ -178,14 +178,40 @@ extension ConfigReader {
         } else if map["reason"] != nil {
             map["reason"]?.report("a reason is only given with status: suspended")
         }
+        if Self.policyKeys.contains(where: { map[$0] != nil }) {
+            var overrides = PlanSpec(name: name, location: spec.location)
+            self.readPolicy(map, into: &overrides)
+            spec.overrides = overrides
+        }
         return spec
     }
 
+    /// The keys a plan sets and a tenant may override.
+    static let policyKeys = ["models", "routes", "features", "forbiddenFields", "regions", "limits"]
+
     func readPlan(name: String, _ value: YAMLValue) -> PlanSpec? {
-        guard let map = value.mapping(allowed: ["models", "routes", "limits"]) else { return nil }
+        guard let map = value.mapping(allowed: Self.policyKeys) else { return nil }
         var spec = PlanSpec(name: name, location: .init(path: value.path, line: value.line))
+        self.readPolicy(map, into: &spec)
+        return spec
+    }
+
+    private func readPolicy(_ map: YAMLMap, into spec: inout PlanSpec) {
         spec.models = map["models"]?.stringList()
         spec.routes = map["routes"]?.stringList()
+        spec.regions = map["regions"]?.stringList()
+        spec.forbiddenFields = map["forbiddenFields"]?.stringList()
+        if let value = map["features"], let names = value.stringList() {
+            var features: [RequestFeature] = []
+            for name in names {
+                if let feature = RequestFeature(rawValue: name) {
+                    features.append(feature)
+                } else {
+                    value.report("unknown feature '\(name)' (known: \(RequestFeature.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            }
+            spec.features = features
+        }
         if let limits = map["limits"]?.mapping(allowed: [
             "requestsPerMinute", "burst", "concurrency", "tokensPerMinute", "tokensPerHour", "tokensPerDay",
             "maxRequestBytes", "maxTokens", "defaultMaxTokens",
@@ -203,6 +229,5 @@ extension ConfigReader {
                 limits["defaultMaxTokens"]?.report("must not exceed maxTokens (\(cap))")
             }
         }
-        return spec
     }
 }

@@ -23,7 +23,7 @@ public struct ConfigReader: Sendable {
     }
 
     static let topLevelKeys = [
-        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans",
+        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "region",
         "reload", "metrics", "tracing",
     ]
 
@@ -116,6 +116,7 @@ public struct ConfigReader: Sendable {
         if let tenants = map["tenants"]?.anyMapping() {
             file.tenants = tenants.entries.compactMap { self.readTenant(name: $0.key, $0.value) }
         }
+        file.region = map["region"]?.nonEmptyString()
         if let plans = map["plans"]?.anyMapping() {
             file.plans = plans.entries.compactMap { self.readPlan(name: $0.key, $0.value) }
         }
@@ -155,7 +156,7 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
-                "signContext",
+                "signContext", "region",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -166,6 +167,7 @@ public struct ConfigReader: Sendable {
         if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
         if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
         if let v = map["keepAliveTimeout"]?.duration() { spec.keepAliveTimeoutNanos = v }
+        spec.region = map["region"]?.nonEmptyString()
         if let tls = map["tls"]?.mapping(allowed: ["ca"]) {
             spec.tls.ca = tls["ca"]?.filePath()
         }
@@ -183,7 +185,8 @@ public struct ConfigReader: Sendable {
     private func readRoute(index: Int, _ value: YAMLValue) -> RouteSpec? {
         guard
             let map = value.mapping(allowed: [
-                "name", "match", "backend", "rewriteModel", "maxRequestBytes", "forwardClientCredentials", "authentication",
+                "name", "match", "backend", "backends", "rewriteModel", "maxRequestBytes", "forwardClientCredentials",
+                "authentication", "unknownFields",
             ])
         else { return nil }
         var models: [String] = []
@@ -199,15 +202,26 @@ public struct ConfigReader: Sendable {
                 match.sink.report(match.path, match.line, "a route matches on models or on a pathPrefix, not both")
             }
         }
-        guard let backend = map.required("backend")?.nonEmptyString() else { return nil }
+        var backends: [String] = []
+        switch (map["backend"], map["backends"]) {
+        case (let one?, nil): backends = one.nonEmptyString().map { [$0] } ?? []
+        case (nil, let many?): backends = many.stringList() ?? []
+        case (_?, _?): map.sink.report(map.path, map.line, "a route names 'backend' or 'backends', not both")
+        case (nil, nil): _ = map.required("backend")
+        }
+        if map["backends"] != nil && backends.isEmpty { map["backends"]?.report("must list at least one backend") }
+        guard !backends.isEmpty else { return nil }
         var spec = RouteSpec(
             name: map["name"]?.nonEmptyString() ?? "route-\(index)",
-            models: models, pathPrefix: prefix, backend: backend,
+            models: models, pathPrefix: prefix, backends: backends,
             rewriteModel: map["rewriteModel"]?.nonEmptyString(),
             maxRequestBytes: map["maxRequestBytes"]?.size(min: 1),
             location: .init(path: value.path, line: value.line))
         if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
         if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }
+        if let v = map["unknownFields"]?.oneOf(RouteSpec.UnknownFields.allCases.map(\.rawValue)) {
+            spec.unknownFields = RouteSpec.UnknownFields(rawValue: v)!
+        }
         return spec
     }
 

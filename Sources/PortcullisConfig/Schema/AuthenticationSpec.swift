@@ -118,6 +118,10 @@ public struct TenantSpec: Sendable {
     public var disabled = false
     /// `status: suspended`: refused with 403 `tenant_suspended` and this reason (the operator's).
     public var suspendedReason: String?
+    /// What the tenant overrides of its plan (`models`, `routes`, `features`,
+    /// `forbiddenFields`, `regions`, each `limits` key), written under the tenant with the
+    /// plan's own keys; nil when it overrides nothing. A key set here replaces the plan's.
+    public var overrides: PlanSpec?
     public var location: SourceLocation
 }
 
@@ -136,6 +140,23 @@ public struct LimitsSpec: Sendable, Equatable {
     public var defaultMaxTokens: Int?
 
     public init() {}
+
+    /// These limits with each one `overrides` sets replaced.
+    public func overridden(by overrides: LimitsSpec) -> LimitsSpec {
+        var merged = self
+        merged.requestsPerMinute = overrides.requestsPerMinute ?? self.requestsPerMinute
+        merged.burst = overrides.burst ?? self.burst
+        merged.concurrency = overrides.concurrency ?? self.concurrency
+        merged.tokensPerMinute = overrides.tokensPerMinute ?? self.tokensPerMinute
+        merged.tokensPerHour = overrides.tokensPerHour ?? self.tokensPerHour
+        merged.tokensPerDay = overrides.tokensPerDay ?? self.tokensPerDay
+        merged.maxRequestBytes = overrides.maxRequestBytes ?? self.maxRequestBytes
+        merged.maxTokens = overrides.maxTokens ?? self.maxTokens
+        merged.defaultMaxTokens = overrides.defaultMaxTokens ?? self.defaultMaxTokens
+        return merged
+    }
+
+    public var isEmpty: Bool { self == LimitsSpec() }
 }
 
 public struct PlanSpec: Sendable {
@@ -144,8 +165,26 @@ public struct PlanSpec: Sendable {
     public var models: [String]?
     /// Routes the plan's tenants may use, by name (nil: every route).
     public var routes: [String]?
+    /// Features the plan's tenants may use (nil: all of them).
+    public var features: [RequestFeature]?
+    /// Top-level request fields the plan's tenants may not send (for example `logit_bias`).
+    public var forbiddenFields: [String]?
+    /// Regions whose backends the plan's tenants may be routed to (nil: any).
+    public var regions: [String]?
     public var limits = LimitsSpec()
     public var location: SourceLocation
+
+    /// This plan with every key `overrides` sets replaced by the override's (limits key by key).
+    public func overridden(by overrides: PlanSpec) -> PlanSpec {
+        var merged = self
+        if let v = overrides.models { merged.models = v }
+        if let v = overrides.routes { merged.routes = v }
+        if let v = overrides.features { merged.features = v }
+        if let v = overrides.forbiddenFields { merged.forbiddenFields = v }
+        if let v = overrides.regions { merged.regions = v }
+        merged.limits = self.limits.overridden(by: overrides.limits)
+        return merged
+    }
 }
 
 public struct BackendTLSSpec: Sendable {

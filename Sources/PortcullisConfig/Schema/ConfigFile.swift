@@ -26,6 +26,8 @@ public struct ConfigFile: Sendable {
     public var tenants: [TenantSpec] = []
     public var plans: [PlanSpec] = []
     public var reload = ReloadSpec()
+    /// The gateway's own region: the region of every backend that names none.
+    public var region: String?
 
     public init() {}
 }
@@ -144,6 +146,9 @@ public struct BackendSpec: Sendable {
     public var keepAliveTimeoutNanos: Int64 = 4_000_000_000
     public var tls = BackendTLSSpec()
     public var signContext: SignContextSpec?
+    /// Where the backend runs (default: the gateway's own `region`). Tenants with `regions`
+    /// are only ever routed to backends in one of them.
+    public var region: String?
     public var location: SourceLocation
 }
 
@@ -153,13 +158,22 @@ public struct RouteSpec: Sendable {
     public var models: [String]
     /// Path prefix for protocols that carry the model in the path (KServe, Open Inference Protocol).
     public var pathPrefix: String?
-    public var backend: String
+    /// The backends that may serve the route, in order of preference (`backend: NAME`, or
+    /// `backends: [A, B]`): a tenant goes to the first in one of its regions.
+    public var backends: [String]
     public var rewriteModel: String?
     public var maxRequestBytes: Int?
     /// Forward the client's own `Authorization` / `x-api-key` upstream (default: never).
     public var forwardClientCredentials = false
     public var authentication = AuthenticationPolicySpec()
+    /// Top-level request fields the endpoint's spec does not define (``RequestFields``):
+    /// passed through (the default: the API grows, and servers add their own) or refused.
+    public var unknownFields: UnknownFields = .pass
     public var location: SourceLocation
+
+    public enum UnknownFields: String, Sendable, CaseIterable {
+        case pass, reject
+    }
 }
 
 /// The in-process mock backend (the quickstart's); endpoints name it `builtin:mock`.

@@ -5,11 +5,13 @@ extension GatewayError {
     public var status: Int {
         switch self {
         case .malformedJSON, .notAnObject, .emptyBody, .missingModel, .modelNotString, .invalidType, .valueTooLarge,
-            .valueOutOfRange, .duplicateKey,
-            .badPath, .badHost, .ambiguousFraming, .protocolError:
+            .valueOutOfRange, .duplicateKey, .missingField, .invalidField, .emptyField, .duplicateField,
+            .fieldNotAllowed, .unknownField, .badPath, .badHost, .ambiguousFraming, .protocolError:
             400
         case .missingCredentials, .credentialRefused, .methodNotAccepted: 401
-        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan: 403
+        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan,
+            .featureNotAllowed, .regionNotAllowed:
+            403
         case .modelNotFound, .notFound: 404
         case .methodNotAllowed, .unsupportedMethod: 405
         case .requestTimeout: 408
@@ -30,7 +32,8 @@ extension GatewayError {
         case .missingCredentials(let apiKey): apiKey ? "invalid_request_error" : "authentication_error"
         case .credentialRefused(let failure): failure.concernsAPIKey ? "invalid_request_error" : "authentication_error"
         case .methodNotAccepted: "authentication_error"
-        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan:
+        case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan,
+            .featureNotAllowed, .regionNotAllowed:
             "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .internalError:
@@ -46,7 +49,10 @@ extension GatewayError {
         case .emptyBody: "invalid_request"
         case .missingModel: "missing_model"
         case .modelNotString, .invalidType: "invalid_type"
-        case .valueTooLarge, .valueOutOfRange: "invalid_value"
+        case .valueTooLarge, .valueOutOfRange, .emptyField: "invalid_value"
+        case .missingField: "missing_required_parameter"
+        case .invalidField: "invalid_type"
+        case .duplicateField: "duplicate_key"
         case .duplicateKey: "duplicate_key"
         case .modelNotFound: "model_not_found"
         case .notFound: "not_found"
@@ -70,6 +76,10 @@ extension GatewayError {
         case .unknownTenant: "unknown_tenant"
         case .routeNotAllowed: "route_not_allowed"
         case .unknownPlan: "unknown_plan"
+        case .featureNotAllowed: "feature_not_allowed"
+        case .fieldNotAllowed: "field_not_allowed"
+        case .unknownField: "unknown_parameter"
+        case .regionNotAllowed: "region_not_allowed"
         case .dependencyFailed: "dependency_failed"
         case .dependencyTimedOut: "dependency_timeout"
         case .upstreamUnreachable: "upstream_unreachable"
@@ -87,6 +97,10 @@ extension GatewayError {
         case .modelNotString: "The model parameter must be a non-empty string."
         case .invalidType(let param, let expected): "The \(param.label) parameter must be \(expected.rawValue)."
         case .valueTooLarge(let param, let max): "The \(param.label) parameter must be at most \(max)."
+        case .missingField(let path): "Missing required parameter: '\(path)'."
+        case .invalidField(let path, let expected): "The \(path) parameter must be \(expected.rawValue)."
+        case .emptyField(let path): "The \(path) parameter must not be empty."
+        case .duplicateField(let path): "The request body contains '\(path)' more than once."
         case .valueOutOfRange(let param, let range):
             "The \(param.label) parameter must be between \(Self.shown(range.lowerBound)) and \(Self.shown(range.upperBound))."
         case .duplicateKey(let key): "The request body contains the key '\(key.label)' more than once."
@@ -122,6 +136,10 @@ extension GatewayError {
         case .unknownTenant: AuthFailure.unknownTenant.message
         case .routeNotAllowed: "Your plan does not include this endpoint."
         case .unknownPlan: "Your credential names a plan this gateway does not offer."
+        case .featureNotAllowed(let feature): "Your plan does not include the '\(feature.rawValue)' feature."
+        case .fieldNotAllowed(let field): "The \(field) parameter is not allowed on your plan."
+        case .unknownField(let field): "Unrecognized request argument supplied: \(field)."
+        case .regionNotAllowed: "No backend for this request is in a region your tenant may use."
         case .dependencyFailed(let stage): "The gateway could not complete the \(stage) check; try again shortly."
         case .dependencyTimedOut(let stage): "The gateway's \(stage) check did not finish in time; try again shortly."
         case .upstreamUnreachable: "The backend for this model could not be reached."
@@ -139,7 +157,10 @@ extension GatewayError {
         case .invalidType(let param, _): param.label
         case .valueTooLarge(let param, _): param.label
         case .valueOutOfRange(let param, _): param.label
+        case .missingField(let path), .invalidField(let path, _), .emptyField(let path), .duplicateField(let path): path
         case .duplicateKey(let key): key.label
+        case .featureNotAllowed(let feature): feature.rawValue
+        case .fieldNotAllowed(let field), .unknownField(let field): field
         default: nil
         }
     }
@@ -148,7 +169,9 @@ extension GatewayError {
     public var reason: RefusalReason {
         switch self {
         case .malformedJSON, .notAnObject: .malformedJSON
-        case .emptyBody, .invalidType, .valueTooLarge, .valueOutOfRange: .invalidRequest
+        case .emptyBody, .invalidType, .valueTooLarge, .valueOutOfRange, .missingField, .invalidField, .emptyField:
+            .invalidRequest
+        case .duplicateField: .duplicateKey
         case .missingModel, .modelNotString: .missingModel
         case .duplicateKey: .duplicateKey
         case .modelNotFound: .modelNotFound
@@ -170,6 +193,10 @@ extension GatewayError {
         case .tenantSuspended: .tenantSuspended
         case .routeNotAllowed: .routeNotAllowed
         case .unknownPlan: .unknownPlan
+        case .featureNotAllowed: .featureNotAllowed
+        case .fieldNotAllowed: .fieldNotAllowed
+        case .unknownField: .unknownField
+        case .regionNotAllowed: .regionNotAllowed
         case .dependencyFailed: .dependencyFailed
         case .dependencyTimedOut: .dependencyTimeout
         case .upstreamUnreachable: .upstreamUnreachable

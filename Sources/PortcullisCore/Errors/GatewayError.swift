@@ -20,6 +20,23 @@ public enum GatewayError: Error, Sendable, Equatable {
     case invalidType(param: RequestKey, expected: ExpectedType)
     /// A number above what is accepted: past 2^63-1, or past the caller's plan cap.
     case valueTooLarge(param: RequestKey, max: Int)
+    /// A required field is missing (`path` is the gateway's own: names and indices).
+    case missingField(String)
+    /// A field (`messages[2].role`) of the wrong type or value.
+    case invalidField(String, expected: ExpectedType)
+    /// An array that must not be empty.
+    case emptyField(String)
+    /// A field given twice inside an element (a backend may read the other copy).
+    case duplicateField(String)
+    /// A feature the caller's plan does not include (``RequestFeature``).
+    case featureNotAllowed(RequestFeature)
+    /// A top-level field the caller's plan forbids (`plans.NAME.forbiddenFields`).
+    case fieldNotAllowed(String)
+    /// A top-level field the endpoint's spec does not define, on a route that rejects them
+    /// (the name is shown only when it is short printable ASCII; see ``RequestFields/shown(_:)``).
+    case unknownField(String)
+    /// No backend of the route is in a region the tenant may use.
+    case regionNotAllowed
     /// A number outside the range the API defines (`temperature` 0–2, `top_p` 0–1).
     case valueOutOfRange(param: RequestKey, range: ClosedRange<Double>)
     /// A key the gateway acts on appears twice.

@@ -28,8 +28,10 @@ extension RefusalReason {
     public var category: RefusalCategory {
         switch self {
         case .unauthenticated, .authUnavailable, .identityConflict: .auth
-        case .forbidden, .tenantSuspended, .routeNotAllowed, .unknownPlan: .policy
-        case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType: .validation
+        case .forbidden, .tenantSuspended, .routeNotAllowed, .unknownPlan, .featureNotAllowed, .fieldNotAllowed, .regionNotAllowed:
+            .policy
+        case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType, .unknownField:
+            .validation
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
         case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError: .upstream

@@ -31,4 +31,8 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case tenantSuspended = "tenant_suspended"
     case routeNotAllowed = "route_not_allowed"
     case unknownPlan = "unknown_plan"
+    case featureNotAllowed = "feature_not_allowed"
+    case fieldNotAllowed = "field_not_allowed"
+    case unknownField = "unknown_parameter"
+    case regionNotAllowed = "region_not_allowed"
 }

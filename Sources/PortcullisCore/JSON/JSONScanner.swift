@@ -59,6 +59,45 @@ public struct JSONScanner {
         return isObject
     }
 
+    /// Validates the whole input as one JSON array and calls `visit` with each element's value
+    /// range and kind, in order. Returns false when the input is not an array.
+    public mutating func scanTopLevelArray(
+        _ visit: (Range<Int>, ValueKind) throws(ScanError) -> Void
+    ) throws(ScanError) -> Bool {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "[") else {
+            _ = try self.validateDocument()
+            return false
+        }
+        self.index += 1
+        self.skipWhitespace()
+        if self.peek() == UInt8(ascii: "]") {
+            self.index += 1
+        } else {
+            while true {
+                self.skipWhitespace()
+                let start = self.index
+                let kind = try self.scanValue(depth: 2)
+                try visit(start..<self.index, kind)
+                self.skipWhitespace()
+                switch self.peek() {
+                case UInt8(ascii: ","):
+                    self.index += 1
+                case UInt8(ascii: "]"):
+                    self.index += 1
+                    self.skipWhitespace()
+                    guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
+                    return true
+                default:
+                    throw self.error("expected ',' or ']' in an array")
+                }
+            }
+        }
+        self.skipWhitespace()
+        guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
+        return true
+    }
+
     /// Validates the whole input as one JSON value.
     public mutating func validateDocument() throws(ScanError) -> ValueKind {
         self.skipWhitespace()
@@ -291,6 +330,22 @@ public struct JSONView {
         }
         guard let decoded = JSONString.decode(slice) else { return false }
         return name.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
+    }
+
+    /// Whether a string-valued member is exactly the ASCII `text` (escapes decoded).
+    public func stringEquals(_ member: JSONScanner.Member, _ text: StaticString) -> Bool {
+        member.kind == .string && self.string(at: member.valueRange, equals: text)
+    }
+
+    /// Whether the string token at `token` (quotes included) is exactly `text` (escapes decoded).
+    public func string(at token: Range<Int>, equals text: StaticString) -> Bool {
+        let inner = UnsafeRawBufferPointer(rebasing: self.bytes[(token.lowerBound + 1)..<(token.upperBound - 1)])
+        if !inner.contains(UInt8(ascii: "\\")) {
+            guard inner.count == text.utf8CodeUnitCount else { return false }
+            return text.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), inner) }
+        }
+        guard let decoded = JSONString.decode(inner) else { return false }
+        return text.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
     }
 
     /// The decoded key of a member.

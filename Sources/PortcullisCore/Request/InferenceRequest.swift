@@ -21,6 +21,26 @@ public struct InferenceRequest: Sendable, Equatable {
     /// Byte ranges of `max_tokens` / `max_completion_tokens` members whose value is `null`
     /// (an explicit "no cap": replaced by the plan's default, never left beside an inserted one).
     public var nullTokenValues: [Range<Int>] = []
+    /// The top-level keys the gateway acts on that the body has (``RequestKey`` bits).
+    public var keys: UInt16 = 0
+    /// The values of `messages`, `prompt` and `input` (byte range and kind), for the
+    /// endpoint's shape check (``RequestShape``).
+    public var messages: Value?
+    public var prompt: Value?
+    public var input: Value?
+    /// Features read from message content parts by ``RequestShape`` (images, audio, files).
+    public var partFeatures = RequestFeature.Set()
+
+    /// A value's byte range (relative to the body's reader index) and kind.
+    public struct Value: Sendable, Equatable {
+        public var range: Range<Int>
+        public var kind: JSONScanner.ValueKind
+
+        init(_ member: JSONScanner.Member) {
+            self.range = member.valueRange
+            self.kind = member.kind
+        }
+    }
 
     /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
     public static func inspect(_ body: ByteBuffer) -> Result<InferenceRequest, GatewayError> {
@@ -40,6 +60,9 @@ public struct InferenceRequest: Sendable, Equatable {
         var maxCompletionTokensMember: JSONScanner.Member?
         var rangedMembers: [(RequestKey, JSONScanner.Member)] = []
         var nMember: JSONScanner.Member?
+        var messagesMember: JSONScanner.Member?
+        var promptMember: JSONScanner.Member?
+        var inputMember: JSONScanner.Member?
         var members = 0
         var duplicate: RequestKey?
         do {
@@ -59,6 +82,9 @@ public struct InferenceRequest: Sendable, Equatable {
                 case .maxCompletionTokens: maxCompletionTokensMember = member
                 case .temperature, .topP: rangedMembers.append((key, member))
                 case .n: nMember = member
+                case .messages: messagesMember = member
+                case .prompt: promptMember = member
+                case .input: inputMember = member
                 default: break
                 }
             }
@@ -133,6 +159,10 @@ public struct InferenceRequest: Sendable, Equatable {
         request.objectStart = objectStart
         request.objectIsEmpty = members == 0
         request.nullTokenValues = nullTokenValues.sorted { $0.lowerBound < $1.lowerBound }
+        request.keys = seen
+        request.messages = messagesMember.map(Value.init)
+        request.prompt = promptMember.map(Value.init)
+        request.input = inputMember.map(Value.init)
         return .success(request)
     }
 

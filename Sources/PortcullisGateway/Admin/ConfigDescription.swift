@@ -20,7 +20,8 @@ enum ConfigDescription {
         fields.append(#""routes":\#(list(source.routes.map(route)))"#)
         fields.append(#""backends":\#(list(source.backends.map(backend)))"#)
         fields.append(#""authentication":\#(authentication(source.authentication, config.authentication))"#)
-        fields.append(#""tenants":\#(list(source.tenants.map(tenant)))"#)
+        fields.append(#""region":\#(source.region.map(q) ?? "null")"#)
+        fields.append(#""tenants":\#(list(source.tenants.map { tenant($0, config.tenants.tenants[$0.name]) }))"#)
         fields.append(#""plans":\#(list(source.plans.map(plan)))"#)
         fields.append(#""accessLog":{"destination":\#(q(source.accessLog.destination))}"#)
         fields.append(#""metrics":{"tenantLabel":\#(source.metrics.tenantLabel)}"#)
@@ -56,13 +57,13 @@ enum ConfigDescription {
         let rewrite = route.rewriteModel.map(q) ?? "null"
         let methods = route.authentication.methods.map { list($0.map { q($0.rawValue) }) } ?? "null"
         let maxBytes = optional(route.maxRequestBytes)
-        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backend":\#(q(route.backend)),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods)}"#
+        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backends":\#(list(route.backends.map(q))),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods),"unknownFields":\#(q(route.unknownFields.rawValue))}"#
     }
 
     private static func backend(_ backend: BackendSpec) -> String {
         let sign = backend.signContext.map { #"{"keyID":\#(q($0.keyID)),"secret":"redacted"}"# } ?? "null"
         let ca = backend.tls.ca.map(q) ?? "null"
-        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign)}"#
+        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null")}"#
     }
 
     private static func authentication(_ spec: AuthenticationSpec, _ settings: AuthenticationSettings) -> String {
@@ -97,16 +98,21 @@ enum ConfigDescription {
         return #"{"order":\#(list(order)),"configured":\#(list(configured)),"required":\#(settings.required),"requireKnownTenant":\#(settings.requireKnownTenant),"unknownTenantPlan":\#(unknownPlan),"apiKeys":\#(list(keys)),"jwt":\#(list(providers)),"clientCertificates":\#(list(certificates))}"#
     }
 
-    private static func tenant(_ tenant: TenantSpec) -> String {
+    /// A tenant, with its effective policy when it overrides its plan.
+    private static func tenant(_ tenant: TenantSpec, _ compiled: TenantInfo?) -> String {
         let status = tenant.suspendedReason == nil ? #""active""# : #""suspended","reason":\#(q(tenant.suspendedReason!))"#
-        return #"{"name":\#(q(tenant.name)),"plan":\#(tenant.plan.map(q) ?? "null"),"org":\#(tenant.org.map(q) ?? "null"),"disabled":\#(tenant.disabled),"status":\#(status)}"#
+        let policy = compiled?.policy.flatMap { $0.tenant == nil ? nil : plan($0.spec) } ?? "null"
+        return #"{"name":\#(q(tenant.name)),"plan":\#(tenant.plan.map(q) ?? "null"),"org":\#(tenant.org.map(q) ?? "null"),"disabled":\#(tenant.disabled),"status":\#(status),"effectivePolicy":\#(policy)}"#
     }
 
     private static func plan(_ plan: PlanSpec) -> String {
         let l = plan.limits
         let models = plan.models.map { list($0.map(q)) } ?? "null"
         let routes = plan.routes.map { list($0.map(q)) } ?? "null"
-        return #"{"name":\#(q(plan.name)),"models":\#(models),"limits":{"requestsPerMinute":\#(optional(l.requestsPerMinute)),"burst":\#(optional(l.burst)),"concurrency":\#(optional(l.concurrency)),"tokensPerMinute":\#(optional(l.tokensPerMinute)),"tokensPerHour":\#(optional(l.tokensPerHour)),"tokensPerDay":\#(optional(l.tokensPerDay)),"maxRequestBytes":\#(optional(l.maxRequestBytes)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens))},"routes":\#(routes),"enforced":["models","routes","limits.maxTokens","limits.defaultMaxTokens"]}"#
+        let features = plan.features.map { list($0.map { q($0.rawValue) }) } ?? "null"
+        let forbidden = list((plan.forbiddenFields ?? []).map(q))
+        let regions = plan.regions.map { list($0.map(q)) } ?? "null"
+        return #"{"name":\#(q(plan.name)),"models":\#(models),"features":\#(features),"forbiddenFields":\#(forbidden),"regions":\#(regions),"limits":{"requestsPerMinute":\#(optional(l.requestsPerMinute)),"burst":\#(optional(l.burst)),"concurrency":\#(optional(l.concurrency)),"tokensPerMinute":\#(optional(l.tokensPerMinute)),"tokensPerHour":\#(optional(l.tokensPerHour)),"tokensPerDay":\#(optional(l.tokensPerDay)),"maxRequestBytes":\#(optional(l.maxRequestBytes)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens))},"routes":\#(routes),"enforced":["models","routes","features","forbiddenFields","regions","limits.maxTokens","limits.defaultMaxTokens"]}"#
     }
 
     private static func tracing(_ tracing: TracingSpec) -> String {

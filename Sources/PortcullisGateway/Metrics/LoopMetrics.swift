@@ -101,8 +101,8 @@ final class LoopMetrics: LedgerObligation {
         }
 
         // The upstream call, by endpoint (the last one tried).
-        if exchange.upstreamAttempts > 0, let route = exchange.route {
-            let endpoint = layout.endpoints[route.backend.index][exchange.upstreamEndpointIndex] * Self.endpointStride
+        if exchange.upstreamAttempts > 0, let backend = exchange.backend {
+            let endpoint = layout.endpoints[backend.index][exchange.upstreamEndpointIndex] * Self.endpointStride
             Self.ensure(&self.counts.endpoints, count: endpoint + Self.endpointStride)
             if let forwardedAt = exchange.forwardedAt {
                 HistogramBuckets.requestDuration.observe(
@@ -117,9 +117,9 @@ final class LoopMetrics: LedgerObligation {
     /// One connect attempt failed (refused, unreachable, timed out): counted against the
     /// endpoint it tried, whether or not a retry on another endpoint then succeeds.
     func connectFailed(_ exchange: Exchange, endpointIndex: Int, timedOut: Bool) {
-        guard let route = exchange.route else { return }
+        guard let backend = exchange.backend else { return }
         let layout = exchange.snapshot.metrics
-        let endpoint = layout.endpoints[route.backend.index][endpointIndex] * Self.endpointStride
+        let endpoint = layout.endpoints[backend.index][endpointIndex] * Self.endpointStride
         Self.ensure(&self.counts.endpoints, count: endpoint + Self.endpointStride)
         let kind: UpstreamErrorKind = timedOut ? .timeout : .unreachable
         self.counts.endpoints[endpoint + HistogramBuckets.requestDuration.stride + kind.rawValue] += 1

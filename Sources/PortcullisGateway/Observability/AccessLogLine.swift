@@ -78,8 +78,10 @@ enum AccessLogLine {
         if let route = exchange.route {
             buffer.writeStaticString(",\"route\":")
             JSONString.writeQuoted(route.name, into: &buffer)
+        }
+        if let backend = exchange.backend {
             buffer.writeStaticString(",\"backend\":")
-            JSONString.writeQuoted(route.backend.name, into: &buffer)
+            JSONString.writeQuoted(backend.name, into: &buffer)
         }
         if let endpoint = exchange.upstreamEndpoint {
             buffer.writeStaticString(",\"upstream\":")

@@ -24,7 +24,12 @@ public final class Exchange {
     public let clientAddress: String?
     public let isTLS: Bool
 
-    public var route: Route?
+    public var route: Route? {
+        didSet { self.backend = self.route?.backend }
+    }
+    /// The backend the request goes to: the route's preferred one, or the first in the
+    /// tenant's regions (``RegionPolicyStage``).
+    public var backend: Backend?
     public var request: InferenceRequest?
     /// The request body as it will be forwarded.
     public var body: ByteBuffer?
@@ -95,6 +100,7 @@ public final class Exchange {
         self.clientAddress = connection.clientAddress
         self.isTLS = connection.isTLS
         self.route = route
+        self.backend = route?.backend
         self.bodyLimit = route?.maxRequestBytes ?? snapshot.config.http.maxRequestBytes
     }
 

@@ -29,9 +29,10 @@ public final class GatewaySnapshot: Sendable {
     }
 
     /// Builds the standard pipeline for `config`: authenticate (when any method is configured),
-    /// check the plan and the route's methods (path routes), inspect the body, check the plan's
-    /// models, route by model, check the route's methods (model routes), hold the plan's token
-    /// caps. Stages with nothing configured to check are left out.
+    /// check the plan, the tenant's regions and the route's methods (path routes), inspect the
+    /// body, check the plan's models, route by model, pick a backend in the tenant's regions,
+    /// check the route's methods (model routes), check features and fields, hold the plan's
+    /// token caps. Stages with nothing configured to check are left out.
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil,
@@ -42,16 +43,22 @@ public final class GatewaySnapshot: Sendable {
         if !config.authentication.configured.isEmpty || config.listenerPolicies.values.contains(where: \.required) {
             stages.append(AuthenticationStage(config: config, providers: providers, wallClock: wallClock))
         }
-        let planPolicy = config.tenants.plans.values.contains(where: \.restricts)
-        let tokenCaps = config.tenants.plans.values.contains(where: \.hasTokenCaps)
+        let policies = config.tenants.policies
+        let planPolicy = policies.contains(where: \.restricts)
+        let tokenCaps = policies.contains(where: \.hasTokenCaps)
+        let regions = policies.contains { $0.regions != nil }
+        let fields = policies.contains(where: \.checksFields) || config.routes.contains(where: \.rejectsUnknownFields)
         if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
+        if regions { stages.append(RegionPolicyStage(phase: .head)) }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
         stages.append(RequestInspectionStage())
         // Before routing: a model the plan excludes must get the unknown-model answer, not the
         // route's body limit or authentication methods.
         if planPolicy { stages.append(PlanPolicyStage(phase: .body)) }
         stages.append(ModelRoutingStage())
+        if regions { stages.append(RegionPolicyStage(phase: .body)) }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
+        if fields { stages.append(FieldPolicyStage()) }
         if tokenCaps { stages.append(TokenCapStage()) }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },

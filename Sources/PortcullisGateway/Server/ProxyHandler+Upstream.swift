@@ -7,8 +7,7 @@ import PortcullisCore
 /// the response part by part with the SSE and usage scanners watching the bytes go by.
 extension ProxyHandler {
     func connect(_ token: LifecycleStateMachine.AttemptToken, fresh: Bool) {
-        guard let exchange = self.exchange, let route = exchange.route else { return }
-        let backend = route.backend
+        guard let exchange = self.exchange, let backend = exchange.backend else { return }
         let endpoint: UpstreamEndpoint
         if fresh, let previous = exchange.upstreamEndpoint {
             endpoint = previous
@@ -47,9 +46,9 @@ extension ProxyHandler {
     }
 
     private func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
-        guard let exchange = self.exchange, let route = exchange.route,
+        guard let exchange = self.exchange, let backend = exchange.backend,
             self.machine.requestSent(
-                token, now: self.now(), responseTimeout: route.backend.responseTimeout, idleTimeout: route.backend.idleTimeout)
+                token, now: self.now(), responseTimeout: backend.responseTimeout, idleTimeout: backend.idleTimeout)
         else {
             // The attempt was abandoned (client gone, timed out): keep the connection for someone else.
             self.loop.pool.release(connection)

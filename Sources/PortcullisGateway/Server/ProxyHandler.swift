@@ -329,11 +329,11 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
                 self.perform(self.machine.respond(.modelNotFound(name), now: now))
             }
         case .chatCompletions, .completions, .embeddings, .pathRoute:
-            guard let route = exchange.route else {
+            guard let backend = exchange.backend else {
                 self.perform(self.machine.respond(.internalError, now: now))
                 return
             }
-            self.perform(self.machine.startForwarding(endpointCount: route.backend.endpoints.count))
+            self.perform(self.machine.startForwarding(endpointCount: backend.endpoints.count))
         case .none:
             self.perform(self.machine.respond(.internalError, now: now))
         }

@@ -65,7 +65,7 @@ enum UpstreamRequestHead {
             Self.field("x-tenant-plan", identity.plan ?? "", into: &buffer)
             Self.field("x-tenant-org", identity.org ?? "", into: &buffer)
             Self.field("x-tenant-limits", limits, into: &buffer)
-            if let signing = exchange.route?.backend.signContext {
+            if let signing = exchange.backend?.signContext {
                 Self.field(
                     "x-tenant-signature",
                     TenantContextSignature.sign(

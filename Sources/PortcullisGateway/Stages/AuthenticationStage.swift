@@ -131,6 +131,9 @@ struct AuthenticationStage: Stage {
             if let reason = tenant.suspendedReason {
                 return .refuse(.tenantSuspended(reason: reason))
             }
+            // Its plan with its own overrides, compiled once (the compiler checked the plan exists).
+            exchange.plan = tenant.policy
+            return .proceed
         } else if let plan = self.settings.unknownTenantPlan {
             // Not in the table: the configured plan, whatever the token claims.
             identity.plan = plan

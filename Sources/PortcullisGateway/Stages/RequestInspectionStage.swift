@@ -1,7 +1,8 @@
 import PortcullisCore
 
 /// Reads the OpenAI request body once, strictly: malformed JSON, a non-object body, a missing
-/// or non-string model, a wrongly typed `stream`, and duplicated keys the gateway acts on are
+/// or non-string model, a wrongly typed `stream`, duplicated keys the gateway acts on, and a
+/// body outside its endpoint's shape (``RequestShape``: `messages`, `prompt`, `input`) are
 /// refused here with 400, before anything is routed or forwarded.
 struct RequestInspectionStage: Stage {
     var name: String { "inspect" }
@@ -13,7 +14,11 @@ struct RequestInspectionStage: Stage {
             return .refuse(.emptyBody)
         }
         switch InferenceRequest.inspect(body) {
-        case .success(let request):
+        case .success(var request):
+            let shapeProblem = body.withUnsafeReadableBytes {
+                RequestShape.check(&request, endpoint: exchange.endpoint, body: $0)
+            }
+            if let shapeProblem { return .refuse(shapeProblem) }
             exchange.request = request
             return .proceed
         case .failure(let error):

@@ -96,7 +96,7 @@ final class RequestTrace: LedgerObligation {
     /// first opens the upstream span, so connect time and failed connects are inside it; later
     /// attempts (retries) stay in it and move its endpoint.
     func upstreamAttempt(_ exchange: Exchange) {
-        let backend = exchange.route?.backend.name ?? "-"
+        let backend = exchange.backend?.name ?? "-"
         let span: any Span
         if let upstream = self.upstream {
             span = upstream

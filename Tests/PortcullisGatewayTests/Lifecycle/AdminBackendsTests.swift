@@ -32,7 +32,7 @@ struct AdminBackendsTests {
             #expect((idle["url"] as? String)?.hasPrefix("http://127.0.0.1:") == true)
             // A stream in flight holds its connection.
             let stream = try await RawConnection.connect(port: gateway.port)
-            let body = #"{"model":"demo-chat","stream":true}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#
             try await stream.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             _ = try await stream.waitFor("data: {")
             let busy = try await eventually { () -> [String: Any]? in

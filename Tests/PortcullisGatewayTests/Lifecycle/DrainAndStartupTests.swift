@@ -38,7 +38,7 @@ struct DrainAndStartupTests {
             let banner = try await gateway.waitForLine(containing: "listening on http://")
             let port = try Self.port(fromBanner: banner)
             let adminPort = try #require(banner.components(separatedBy: "admin on port ").last.flatMap { Int($0.prefix { $0.isNumber }) })
-            let body = #"{"model":"demo-chat","stream":true}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#
             var streams: [RawConnection] = []
             for n in 0..<5 {
                 let connection = try await RawConnection.connect(port: port)

@@ -121,7 +121,7 @@ struct LedgerIntegrationTests {
                                 case .tooLarge:
                                     let reply = try await TestHTTP.request(
                                         base + "/v1/chat/completions", headers: headers,
-                                        body: #"{"model":"demo-chat","x":""# + String(repeating: "a", count: 5000) + #""}"#)
+                                        body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"x":""# + String(repeating: "a", count: 5000) + #""}"#)
                                     #expect(reply.status == 413)
                                 case .upstream500:
                                     #expect(try await TestHTTP.chat(base, extraHeaders: headers + [("x-mock-status", "500")]).status == 500)
@@ -129,7 +129,7 @@ struct LedgerIntegrationTests {
                                     #expect(try await TestHTTP.chat(base, extraHeaders: headers + [("x-mock-delay-ms", "8000")]).status == 504)
                                 case .clientAbort:
                                     let connection = try await RawConnection.connect(port: gateway.port)
-                                    let body = #"{"model":"demo-chat","stream":true}"#
+                                    let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#
                                     try await connection.send(
                                         "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-api-key: \(AuthFixture.acmeKey)\r\n"
                                             + "x-request-id: \(id)\r\nx-mock-chunk-delay-ms: 200\r\nx-mock-chunks: 50\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
@@ -139,7 +139,7 @@ struct LedgerIntegrationTests {
                                     let stream = nextStream.next()
                                     h2.openStream(
                                         stream, headers: key + [("x-request-id", id), ("x-mock-chunk-delay-ms", "200"), ("x-mock-chunks", "50")],
-                                        body: #"{"model":"demo-chat","stream":true}"#)
+                                        body: #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#)
                                     _ = try await eventually { () -> Bool? in
                                         h2.frames(on: stream).contains { if case .data = $0 { return true } else { return false } } ? true : nil
                                     }

@@ -175,7 +175,7 @@ struct ReloadTests {
             #expect(try await TestHTTP.chat(base).status == 200)
             // A stream keeps the drain busy; a reload asked for meanwhile is refused.
             let stream = try await RawConnection.connect(port: port)
-            let body = #"{"model":"demo-chat","stream":true}"#
+            let body = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}],"stream":true}"#
             try await stream.send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
             _ = try await stream.waitFor("data: {")
             let stopping = Task { await gateway.stop() }

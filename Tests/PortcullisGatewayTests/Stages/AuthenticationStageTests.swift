@@ -127,7 +127,7 @@ import Testing
         let snapshot = try ExchangeFixture.snapshot(yaml)
         let stage = RouteAuthenticationStage(phase: .body)
         for (model, refused) in [("m", true), ("open", false)] {
-            let exchange = try ExchangeFixture.exchange(snapshot, body: #"{"model":"\#(model)"}"#)
+            let exchange = try ExchangeFixture.exchange(snapshot, body: #"{"model":"\#(model)","messages":[{"role":"user","content":"hi"}]}"#)
             exchange.identity = Identity(tenant: "acme", org: nil, plan: nil, subject: nil, method: .apiKey, credentialName: "k")
             #expect(RequestInspectionStage().evaluate(exchange).proceeded)
             #expect(ModelRoutingStage().evaluate(exchange).proceeded)

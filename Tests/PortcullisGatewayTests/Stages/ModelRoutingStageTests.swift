@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test(arguments: [
-        (#"{"model":"gpt-4o"}"#, "exact"), (#"{"model":"llama-3-8b"}"#, "glob"), (#"{"model":"friendly"}"#, "alias"),
+        (#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#, "exact"), (#"{"model":"llama-3-8b","messages":[{"role":"user"}]}"#, "glob"), (#"{"model":"friendly","messages":[{"role":"user","content":"hi"}]}"#, "alias"),
     ])
     func routesByModelExactBeforeGlob(body: String, route: String) throws {
         let (result, exchange) = try self.route(body)
@@ -29,7 +29,7 @@ import Testing
     }
 
     @Test func unknownModelsAre404AndEchoedEscaped() throws {
-        let (result, _) = try self.route(#"{"model":"nope\"x"}"#)
+        let (result, _) = try self.route(#"{"model":"nope\"x","messages":[{"role":"user","content":"hi"}]}"#)
         #expect(result.refusal == .modelNotFound("nope\"x"))
         #expect(result.refusal?.status == 404)
     }
@@ -41,8 +41,8 @@ import Testing
     }
 
     @Test func rewriteSplicesTheUpstreamModel() throws {
-        let (result, exchange) = try self.route(#"{"model":"friendly","n":1}"#)
+        let (result, exchange) = try self.route(#"{"model":"friendly","messages":[{"role":"user","content":"hi"}],"n":1}"#)
         #expect(result.proceeded)
-        #expect(exchange.body.map { String(buffer: $0) } == #"{"model":"org/real-v2","n":1}"#)
+        #expect(exchange.body.map { String(buffer: $0) } == #"{"model":"org/real-v2","messages":[{"role":"user","content":"hi"}],"n":1}"#)
     }
 }

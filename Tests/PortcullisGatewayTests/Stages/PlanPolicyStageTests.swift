@@ -35,7 +35,7 @@ import Testing
 
     /// Runs the snapshot's whole pipeline (head stages, then, if they passed, body stages).
     static func run(key: String, model: String? = nil, uri: String = "/v1/chat/completions") throws -> StageRunner.Result {
-        let body = model.map { #"{"model":"\#($0)","messages":[]}"# }
+        let body = model.map { #"{"model":"\#($0)","messages":[{"role":"user","content":"hi"}]}"# }
         return try Self.exchange(key: key, uri: uri, body: body).0
     }
 
@@ -103,30 +103,30 @@ import Testing
     /// copy of the key is added.
     @Test func aNullCapGetsThePlansDefaultInPlace() throws {
         let chat = try Self.exchange(
-            key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","max_completion_tokens":null}"#)
-        #expect(chat.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","max_completion_tokens":256}"#)
+            key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":null}"#)
+        #expect(chat.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":256}"#)
         let both = try Self.exchange(
-            key: AuthFixture.acmeKey, uri: "/v1/completions", body: #"{"max_tokens":null,"model":"big-chat","max_completion_tokens":null}"#)
-        #expect(both.1.body.map { String(buffer: $0) } == #"{"max_tokens":256,"model":"big-chat","max_completion_tokens":256}"#)
+            key: AuthFixture.acmeKey, uri: "/v1/completions", body: #"{"max_tokens":null,"model":"big-chat","prompt":"x","max_completion_tokens":null}"#)
+        #expect(both.1.body.map { String(buffer: $0) } == #"{"max_tokens":256,"model":"big-chat","prompt":"x","max_completion_tokens":256}"#)
     }
 
     @Test func tokenCapsAreHeldToThePlanAndADefaultIsInserted() throws {
         let over = try Self.exchange(
-            key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","max_completion_tokens":1001}"#)
+            key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}],"max_completion_tokens":1001}"#)
         #expect(Self.refusal(over.0) == .valueTooLarge(param: .maxCompletionTokens, max: 1000))
         #expect(Self.refusal(over.0)?.param == "max_completion_tokens")
-        let within = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","max_tokens":1000}"#)
+        let within = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}"#)
         #expect(Self.refusal(within.0) == nil)
-        #expect(within.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","max_tokens":1000}"#, "untouched")
-        let chat = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[]}"#)
-        #expect(chat.1.body.map { String(buffer: $0) } == #"{"max_completion_tokens":256,"model":"big-chat","messages":[]}"#)
+        #expect(within.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}],"max_tokens":1000}"#, "untouched")
+        let chat = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(chat.1.body.map { String(buffer: $0) } == #"{"max_completion_tokens":256,"model":"big-chat","messages":[{"role":"user","content":"hi"}]}"#)
         let completion = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/completions", body: #"{"model":"big-chat","prompt":"x"}"#)
         #expect(completion.1.body.map { String(buffer: $0) } == #"{"max_tokens":256,"model":"big-chat","prompt":"x"}"#)
         let embedding = try Self.exchange(key: AuthFixture.acmeKey, uri: "/v1/embeddings", body: #"{"model":"embed-1","input":"x"}"#)
         #expect(embedding.1.body.map { String(buffer: $0) } == #"{"model":"embed-1","input":"x"}"#, "no token cap on embeddings")
         // No plan cap: nothing inserted.
-        let loose = try Self.exchange(key: "pc-loose-0123456789abcdef", uri: "/v1/chat/completions", body: #"{"model":"big-chat"}"#)
-        #expect(loose.1.body.map { String(buffer: $0) } == #"{"model":"big-chat"}"#)
+        let loose = try Self.exchange(key: "pc-loose-0123456789abcdef", uri: "/v1/chat/completions", body: #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(loose.1.body.map { String(buffer: $0) } == #"{"model":"big-chat","messages":[{"role":"user","content":"hi"}]}"#)
     }
 
     @Test func theModelListShowsOnlyThePlansModels() throws {

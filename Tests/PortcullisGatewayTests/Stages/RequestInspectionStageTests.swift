@@ -5,7 +5,8 @@ import Testing
 
 @Suite struct RequestInspectionStageTests {
     static let cases: [(String, String?, GatewayError?)] = [
-        ("/v1/chat/completions", #"{"model":"m","messages":[]}"#, nil),
+        ("/v1/chat/completions", #"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, nil),
+        ("/v1/chat/completions", #"{"model":"m","messages":[]}"#, .emptyField("messages")),
         ("/v1/chat/completions", nil, .emptyBody),
         ("/v1/chat/completions", "", .emptyBody),
         ("/v1/chat/completions", "[1]", .notAnObject),

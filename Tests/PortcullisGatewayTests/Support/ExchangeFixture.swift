@@ -25,7 +25,9 @@ enum ExchangeFixture {
     /// own), or `stages` instead of it.
     static func snapshot(_ yaml: String = "", stages: [any Stage]? = nil) throws -> GatewaySnapshot {
         let listeners = yaml.contains("listeners:") ? "" : Self.listeners
-        let config = try Self.config(listeners + "\n" + Self.base + "\n" + yaml)
+        // A config with its own backends replaces the fixture's.
+        let base = yaml.hasPrefix("backends:") || yaml.contains("\nbackends:") ? #"accessLog: { destination: "off" }"# : Self.base
+        let config = try Self.config(listeners + "\n" + base + "\n" + yaml)
         let standard = GatewaySnapshot.build(config)
         guard let stages else { return standard }
         return GatewaySnapshot(config: config, pipeline: Pipeline(stages), backendSlots: standard.backendSlots, series: MetricSeries())

@@ -1,0 +1,144 @@
+/// The per-endpoint shape of an OpenAI request, checked after the strict scan
+/// (``InferenceRequest``) and before anything is routed, so a body a backend would refuse (or
+/// misread) fails fast with a 400 whose `param` names the exact place, such as
+/// `messages[2].role`. Messages never echo body text: only paths and what was expected.
+///
+/// - chat completions: `messages` is required, a non-empty array of objects; each has a
+///   `role` among system, developer, user, assistant, tool and (deprecated, still in the
+///   spec) function, given once; its `content`, when present, is a string, null, or an array
+///   of objects each with a string `type`. Content parts of type `image_url`, `input_audio`
+///   and `file` are recorded as features (``RequestFeature``) for the plan to allow or refuse.
+/// - completions: `prompt` is required: a string, an array, or null (the spec allows null);
+/// - embeddings: `input` is required: a string or an array.
+///
+/// Deliberately looser than the spec below that level: what is inside a token array, or the
+/// other members of a message, is the backend's to judge (the spec's variants change often).
+public enum RequestShape {
+    static let roles: [StaticString] = ["system", "developer", "user", "assistant", "tool", "function"]
+
+    /// Checks `request` (read from `body`) against `endpoint`'s shape; records content-part
+    /// features in `request.partFeatures`.
+    public static func check(
+        _ request: inout InferenceRequest, endpoint: EndpointKind, body bytes: UnsafeRawBufferPointer
+    ) -> GatewayError? {
+        switch endpoint {
+        case .chatCompletions:
+            guard let messages = request.messages, messages.kind != .null else { return .missingField("messages") }
+            guard messages.kind == .array else { return .invalidField("messages", expected: .array) }
+            return Self.checkMessages(UnsafeRawBufferPointer(rebasing: bytes[messages.range]), features: &request.partFeatures)
+        case .completions:
+            guard let prompt = request.prompt else { return .missingField("prompt") }
+            switch prompt.kind {
+            case .string, .array, .null: return nil
+            default: return .invalidField("prompt", expected: .stringOrArray)
+            }
+        case .embeddings:
+            guard let input = request.input, input.kind != .null else { return .missingField("input") }
+            switch input.kind {
+            case .string, .array: return nil
+            default: return .invalidField("input", expected: .stringOrArray)
+            }
+        default:
+            return nil
+        }
+    }
+
+    private static func checkMessages(_ array: UnsafeRawBufferPointer, features: inout RequestFeature.Set) -> GatewayError? {
+        var scanner = JSONScanner(array)
+        var index = 0
+        var problem: GatewayError?
+        do {
+            _ = try scanner.scanTopLevelArray { (range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+                defer { index += 1 }
+                guard problem == nil else { return }
+                guard kind == .object else {
+                    problem = .invalidField("messages[\(index)]", expected: .object)
+                    return
+                }
+                problem = Self.checkMessage(UnsafeRawBufferPointer(rebasing: array[range]), index: index, features: &features)
+            }
+        } catch {
+            return .invalidField("messages", expected: .array)  // validated by the whole-body scan already
+        }
+        if let problem { return problem }
+        return index == 0 ? .emptyField("messages") : nil
+    }
+
+    private static func checkMessage(_ object: UnsafeRawBufferPointer, index: Int, features: inout RequestFeature.Set) -> GatewayError? {
+        let view = JSONView(object)
+        var scanner = JSONScanner(object)
+        var role: JSONScanner.Member?
+        var content: JSONScanner.Member?
+        var duplicate: StaticString?
+        do {
+            _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                if view.key(member, equals: "role") {
+                    if role != nil { duplicate = "role" }
+                    role = member
+                } else if view.key(member, equals: "content") {
+                    if content != nil { duplicate = "content" }
+                    content = member
+                }
+            }
+        } catch {
+            return .invalidField("messages[\(index)]", expected: .object)
+        }
+        if let duplicate { return .duplicateField("messages[\(index)].\(duplicate)") }
+        guard let role else { return .missingField("messages[\(index)].role") }
+        guard role.kind == .string, Self.roles.contains(where: { view.stringEquals(role, $0) }) else {
+            return .invalidField("messages[\(index)].role", expected: .role)
+        }
+        guard let content else { return nil }
+        switch content.kind {
+        case .string, .null: return nil
+        case .array:
+            return Self.checkParts(UnsafeRawBufferPointer(rebasing: object[content.valueRange]), message: index, features: &features)
+        default:
+            return .invalidField("messages[\(index)].content", expected: .content)
+        }
+    }
+
+    private static func checkParts(_ array: UnsafeRawBufferPointer, message: Int, features: inout RequestFeature.Set) -> GatewayError? {
+        var scanner = JSONScanner(array)
+        var index = 0
+        var problem: GatewayError?
+        do {
+            _ = try scanner.scanTopLevelArray { (range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+                defer { index += 1 }
+                guard problem == nil else { return }
+                guard kind == .object else {
+                    problem = .invalidField("messages[\(message)].content[\(index)]", expected: .object)
+                    return
+                }
+                let part = UnsafeRawBufferPointer(rebasing: array[range])
+                let view = JSONView(part)
+                var inner = JSONScanner(part)
+                var type: JSONScanner.Member?
+                var repeated = false
+                _ = try inner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                    guard view.key(member, equals: "type") else { return }
+                    if type != nil { repeated = true }
+                    type = member
+                }
+                guard !repeated else {
+                    problem = .duplicateField("messages[\(message)].content[\(index)].type")
+                    return
+                }
+                guard let type, type.kind == .string else {
+                    problem = .invalidField("messages[\(message)].content[\(index)].type", expected: .string)
+                    return
+                }
+                if view.stringEquals(type, "image_url") {
+                    features.insert(.images)
+                } else if view.stringEquals(type, "input_audio") {
+                    features.insert(.audio)
+                } else if view.stringEquals(type, "file") {
+                    features.insert(.files)
+                }
+            }
+        } catch {
+            return .invalidField("messages[\(message)].content", expected: .array)
+        }
+        return problem
+    }
+}

@@ -1,0 +1,122 @@
+import PortcullisConfig
+import PortcullisCore
+
+/// The body's top-level fields against the caller's plan and the route, after routing and
+/// before any upstream work:
+///
+/// - a feature outside the plan's `features` (``RequestFeature``) is 403
+///   `feature_not_allowed`, naming the feature;
+/// - a field in the plan's `forbiddenFields` (set, not null) is 400 `field_not_allowed`;
+/// - on a route with `unknownFields: reject`, a field the endpoint's spec does not define
+///   (``RequestFields``) is 400 `unknown_parameter`.
+///
+/// In the pipeline only when some plan or route asks for one of these; it scans the body's top
+/// level once more (the inspection scan keeps to the fields every request needs).
+struct FieldPolicyStage: Stage {
+    var name: String { "fields" }
+    var phase: StagePhase { .body }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        guard let request = exchange.request, let body = exchange.body else { return .proceed }
+        let plan = exchange.plan
+        let known = exchange.route?.rejectsUnknownFields == true ? RequestFields.known(for: exchange.endpoint) : nil
+        guard plan?.checksFields == true || known != nil else { return .proceed }
+        let forbidden = plan?.forbiddenFields ?? []
+        let result = body.withUnsafeReadableBytes { bytes in
+            Self.scan(bytes, endpoint: exchange.endpoint, forbidden: forbidden, known: known)
+        }
+        switch result {
+        case .failure(let error):
+            return .refuse(error)
+        case .success(var features):
+            features.bits |= request.partFeatures.bits
+            if request.stream { features.insert(.streaming) }
+            if let allowed = plan?.features, let refused = features.firstOutside(allowed) {
+                return .refuse(.featureNotAllowed(refused))
+            }
+            return .proceed
+        }
+    }
+
+    /// The features the top level uses, or the first forbidden or unknown field.
+    static func scan(
+        _ bytes: UnsafeRawBufferPointer, endpoint: EndpointKind, forbidden: [String], known: Set<String>?
+    ) -> Result<RequestFeature.Set, GatewayError> {
+        let view = JSONView(bytes)
+        var scanner = JSONScanner(bytes)
+        var features = RequestFeature.Set()
+        if endpoint == .embeddings { features.insert(.embeddings) }
+        var problem: GatewayError?
+        do {
+            _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                guard problem == nil else { return }
+                let key = view.keyString(member)
+                if let known, !known.contains(key) {
+                    problem = .unknownField(RequestFields.shown(key))
+                    return
+                }
+                let set = member.kind != .null
+                if set, forbidden.contains(key) {
+                    problem = .fieldNotAllowed(key)
+                    return
+                }
+                guard set else { return }
+                switch key {
+                case "tools", "functions", "tool_choice", "function_call":
+                    features.insert(.tools)
+                case "response_format":
+                    if let type = Self.responseFormatType(member, view: view) { features.insert(type) }
+                case "logprobs":
+                    if member.kind != .bool(false) { features.insert(.logprobs) }
+                case "top_logprobs":
+                    features.insert(.logprobs)
+                case "n", "best_of":
+                    if case .value(let count) = view.wholeNumber(member), count > 1 { features.insert(.multipleChoices) }
+                case "audio":
+                    features.insert(.audio)
+                case "modalities":
+                    if Self.names(member, view: view, "audio") { features.insert(.audio) }
+                case "web_search_options":
+                    features.insert(.webSearch)
+                default:
+                    break
+                }
+            }
+        } catch {
+            return .failure(.malformedJSON(error))  // the inspection scan accepted it: unreachable
+        }
+        if let problem { return .failure(problem) }
+        return .success(features)
+    }
+
+    /// `response_format.type`: `json_schema` or `json_object` as a feature.
+    private static func responseFormatType(_ member: JSONScanner.Member, view: JSONView) -> RequestFeature? {
+        guard member.kind == .object else { return nil }
+        let object = UnsafeRawBufferPointer(rebasing: view.bytes[member.valueRange])
+        let inner = JSONView(object)
+        var scanner = JSONScanner(object)
+        var feature: RequestFeature?
+        _ = try? scanner.scanTopLevelObject { (field: JSONScanner.Member) throws(JSONScanner.ScanError) in
+            guard inner.key(field, equals: "type") else { return }
+            if inner.stringEquals(field, "json_schema") {
+                feature = .jsonSchema
+            } else if inner.stringEquals(field, "json_object") {
+                feature = .jsonMode
+            }
+        }
+        return feature
+    }
+
+    /// Whether an array member holds the string `text`.
+    private static func names(_ member: JSONScanner.Member, view: JSONView, _ text: StaticString) -> Bool {
+        guard member.kind == .array else { return false }
+        let array = UnsafeRawBufferPointer(rebasing: view.bytes[member.valueRange])
+        var scanner = JSONScanner(array)
+        let elements = JSONView(array)
+        var found = false
+        _ = try? scanner.scanTopLevelArray { (range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+            if kind == .string && elements.string(at: range, equals: text) { found = true }
+        }
+        return found
+    }
+}

@@ -1,0 +1,85 @@
+import NIOCore
+import PortcullisCore
+import Testing
+
+/// The per-endpoint shape: each refusal names the exact path at fault, and content parts are
+/// read as features. Bodies are strict JSON already (``InferenceRequest``).
+@Suite struct RequestShapeTests {
+    static func check(_ body: String, _ endpoint: EndpointKind = .chatCompletions) -> (GatewayError?, RequestFeature.Set) {
+        guard case .success(var request) = InferenceRequest.inspect(ByteBuffer(string: body)) else {
+            Issue.record("not a valid body: \(body)")
+            return (nil, .init())
+        }
+        let error = ByteBuffer(string: body).withUnsafeReadableBytes { RequestShape.check(&request, endpoint: endpoint, body: $0) }
+        return (error, request.partFeatures)
+    }
+
+    static let chatCases: [(String, GatewayError?)] = [
+        (#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#, nil),
+        (#"{"model":"m","messages":[{"role":"system","content":null},{"role":"developer"},{"role":"assistant","content":null,"tool_calls":[]},{"role":"tool","content":"x","tool_call_id":"1"},{"role":"function","name":"f","content":"x"}]}"#, nil),
+        (#"{"model":"m","messages":[{"role":"\u0075ser","content":[{"type":"text","text":"hi"}]}]}"#, nil),
+        (#"{"model":"m"}"#, .missingField("messages")),
+        (#"{"model":"m","messages":null}"#, .missingField("messages")),
+        (#"{"model":"m","messages":{}}"#, .invalidField("messages", expected: .array)),
+        (#"{"model":"m","messages":"hi"}"#, .invalidField("messages", expected: .array)),
+        (#"{"model":"m","messages":[]}"#, .emptyField("messages")),
+        (#"{"model":"m","messages":[{"role":"user"},7]}"#, .invalidField("messages[1]", expected: .object)),
+        (#"{"model":"m","messages":[{"role":"user"},{"role":"user"},{"role":"robot"}]}"#, .invalidField("messages[2].role", expected: .role)),
+        (#"{"model":"m","messages":[{"role":"User"}]}"#, .invalidField("messages[0].role", expected: .role)),
+        (#"{"model":"m","messages":[{"role":1}]}"#, .invalidField("messages[0].role", expected: .role)),
+        (#"{"model":"m","messages":[{"content":"hi"}]}"#, .missingField("messages[0].role")),
+        (#"{"model":"m","messages":[{"role":"user","role":"system"}]}"#, .duplicateField("messages[0].role")),
+        (#"{"model":"m","messages":[{"role":"user","content":"a","content":"b"}]}"#, .duplicateField("messages[0].content")),
+        (#"{"model":"m","messages":[{"role":"user","content":5}]}"#, .invalidField("messages[0].content", expected: .content)),
+        (#"{"model":"m","messages":[{"role":"user","content":{"type":"text"}}]}"#, .invalidField("messages[0].content", expected: .content)),
+        (#"{"model":"m","messages":[{"role":"user","content":["hi"]}]}"#, .invalidField("messages[0].content[0]", expected: .object)),
+        (#"{"model":"m","messages":[{"role":"user","content":[{"text":"hi"}]}]}"#, .invalidField("messages[0].content[0].type", expected: .string)),
+        (#"{"model":"m","messages":[{"role":"user","content":[{"type":"text","type":"image_url"}]}]}"#, .duplicateField("messages[0].content[0].type")),
+    ]
+
+    @Test(arguments: Self.chatCases)
+    func chatMessagesAreCheckedToTheExactPath(body: String, error: GatewayError?) {
+        #expect(Self.check(body).0 == error)
+        #expect(error.map { $0.status == 400 && $0.param != nil } ?? true)
+    }
+
+    @Test func errorsNameThePathAndNeverEchoTheBody() {
+        let error = Self.check(#"{"model":"m","messages":[{"role":"user"},{"role":"user"},{"role":"secret-prompt-text"}]}"#).0
+        #expect(error?.param == "messages[2].role")
+        #expect(error?.type == "invalid_request_error")
+        #expect(error.map { !$0.message.contains("secret-prompt-text") } ?? false)
+    }
+
+    @Test(arguments: [
+        (#"{"model":"m","prompt":"hi"}"#, EndpointKind.completions, nil),
+        (#"{"model":"m","prompt":["a",[1,2]]}"#, .completions, nil),
+        (#"{"model":"m","prompt":null}"#, .completions, nil),  // the spec allows null
+        (#"{"model":"m"}"#, .completions, GatewayError.missingField("prompt")),
+        (#"{"model":"m","prompt":{}}"#, .completions, .invalidField("prompt", expected: .stringOrArray)),
+        (#"{"model":"m","prompt":1}"#, .completions, .invalidField("prompt", expected: .stringOrArray)),
+        (#"{"model":"m","input":"hi"}"#, .embeddings, nil),
+        (#"{"model":"m","input":[[1,2]]}"#, .embeddings, nil),
+        (#"{"model":"m"}"#, .embeddings, .missingField("input")),
+        (#"{"model":"m","input":null}"#, .embeddings, .missingField("input")),
+        (#"{"model":"m","input":true}"#, .embeddings, .invalidField("input", expected: .stringOrArray)),
+    ] as [(String, EndpointKind, GatewayError?)])
+    func promptAndInputAreRequired(body: String, endpoint: EndpointKind, error: GatewayError?) {
+        #expect(Self.check(body, endpoint).0 == error)
+    }
+
+    @Test func contentPartsAreReadAsFeatures() {
+        let body = #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"image_url","image_url":{"url":"x"}}]},{"role":"user","content":[{"type":"input_audio","input_audio":{}},{"type":"file","file":{}}]}]}"#
+        let (error, features) = Self.check(body)
+        #expect(error == nil)
+        #expect(features.features == [.images, .audio, .files])
+        #expect(Self.check(#"{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}"#).1 == .init())
+    }
+
+    @Test func featureBitsFollowAllCases() {
+        for (index, feature) in RequestFeature.allCases.enumerated() {
+            #expect(feature.bit == 1 << UInt16(index), "\(feature)")
+        }
+        #expect(RequestFeature.Set([.tools, .images]).firstOutside(RequestFeature.Set([.tools])) == .images)
+        #expect(RequestFeature.Set([.tools]).firstOutside(RequestFeature.Set.all) == nil)
+    }
+}

@@ -1,0 +1,64 @@
+import PortcullisCore
+import Testing
+
+@testable import PortcullisGateway
+
+/// A tenant limited to regions goes to the first of a route's backends in one of them, or is
+/// refused with 403 `region_not_allowed` before any upstream work.
+@Suite struct RegionPolicyStageTests {
+    static let yaml = """
+        region: us-east
+        backends:
+          eu: { endpoints: ["http://127.0.0.1:11"], region: eu-west }
+          us: { endpoints: ["http://127.0.0.1:12"] }
+        authentication:
+          apiKeys:
+            - { name: eu-key, tenant: eu-co, sha256: \(AuthFixture.sha("pc-eu-0123456789abcdef")) }
+            - { name: us-key, tenant: us-co, sha256: \(AuthFixture.sha("pc-us-0123456789abcdef")) }
+            - { name: any-key, tenant: any-co, sha256: \(AuthFixture.sha("pc-any-0123456789abcdef")) }
+            - { name: apac-key, tenant: apac-co, sha256: \(AuthFixture.sha("pc-apac-0123456789abcdef")) }
+        tenants:
+          eu-co: { plan: eu }
+          us-co: { regions: [us-east] }
+          any-co: {}
+          apac-co: { plan: eu, regions: [us-east] }
+        plans:
+          eu: { regions: [eu-west] }
+        routes:
+          - { name: both, match: { model: both }, backends: [us, eu] }
+          - { name: us-only, match: { model: us-only }, backend: us }
+          - { name: kserve, match: { pathPrefix: /v1/models/iris }, backends: [eu, us] }
+        """
+
+    static func run(_ key: String, model: String? = nil, uri: String = "/v1/chat/completions") throws -> (GatewayError?, String?) {
+        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
+        let body = model.map { #"{"model":"\#($0)","messages":[{"role":"user"}]}"# }
+        let exchange = try ExchangeFixture.exchange(snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
+        for pass in [StagePass.head, .body] {
+            if case .refused(let error) = StageRunner.run(snapshot.pipeline.stages(pass), from: 0, on: exchange) {
+                return (error, exchange.backend?.name)
+            }
+        }
+        return (nil, exchange.backend?.name)
+    }
+
+    @Test(arguments: [
+        ("pc-eu-0123456789abcdef", "both", nil, "eu"),
+        ("pc-us-0123456789abcdef", "both", nil, "us"),  // the gateway's region, by default
+        ("pc-any-0123456789abcdef", "both", nil, "us"),  // not limited: the preferred one
+        ("pc-apac-0123456789abcdef", "both", nil, "us"),  // the tenant's regions replace its plan's
+        ("pc-eu-0123456789abcdef", "us-only", GatewayError.regionNotAllowed, nil),
+    ] as [(String, String, GatewayError?, String?)])
+    func aTenantGoesOnlyToBackendsInItsRegions(key: String, model: String, refusal: GatewayError?, backend: String?) throws {
+        let (error, chosen) = try Self.run(key, model: model)
+        #expect(error == refusal)
+        #expect(chosen == backend)
+    }
+
+    @Test func pathRoutesAreHeldToRegionsBeforeTheBodyIsRead() throws {
+        #expect(try Self.run("pc-us-0123456789abcdef", uri: "/v1/models/iris:predict").1 == "us")
+        #expect(try Self.run("pc-eu-0123456789abcdef", uri: "/v1/models/iris:predict").1 == "eu")
+        let error = GatewayError.regionNotAllowed
+        #expect(error.status == 403 && error.code == "region_not_allowed" && error.type == "permission_error")
+    }
+}
