@@ -46,6 +46,8 @@ public final class Route: Sendable {
     public let backends: [Backend]
     /// Refuse top-level fields the endpoint's spec does not define.
     public let rejectsUnknownFields: Bool
+    /// The external authorization service the route calls (nil: none).
+    public let authorizer: ExternalAuthorizer?
     /// Model name sent upstream instead of the client's.
     public let rewriteModel: String?
     public let maxRequestBytes: Int
@@ -58,8 +60,10 @@ public final class Route: Sendable {
 
     init(
         name: String, index: Int, backends: [Backend], rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
-        forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool
+        forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool,
+        authorizer: ExternalAuthorizer?
     ) {
+        self.authorizer = authorizer
         precondition(!backends.isEmpty, "a route has at least one backend")
         self.name = name
         self.index = index

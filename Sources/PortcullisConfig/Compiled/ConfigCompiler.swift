@@ -69,6 +69,8 @@ public struct ConfigCompiler: Sendable {
             backendsByName[spec.name] = backend
         }
 
+        let authorizers = self.compileAuthorizers(file, report: report)
+
         // Routes.
         var exact: [ExactName: Router.ExactMatch] = [:]
         var compiledRoutes: [Route] = []
@@ -101,11 +103,20 @@ public struct ConfigCompiler: Sendable {
             if spec.unknownFields == .reject && spec.pathPrefix != nil {
                 report(spec.location, "unknownFields", "a path route's body is not read, so its fields cannot be checked")
             }
+            var authorizer: ExternalAuthorizer?
+            if let name = spec.externalAuthorization {
+                authorizer = authorizers[name]
+                if authorizer == nil {
+                    let known = authorizers.keys.sorted().joined(separator: ", ")
+                    report(spec.location, "externalAuthorization", "unknown service '\(name)' (defined: \(known.isEmpty ? "none" : known))")
+                }
+            }
             let route = Route(
                 name: spec.name, index: compiledRoutes.count, backends: routeBackends, rewriteModel: spec.rewriteModel,
                 maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil,
                 forwardClientCredentials: spec.forwardClientCredentials,
-                allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject)
+                allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject,
+                authorizer: authorizer)
             compiledRoutes.append(route)
             for model in spec.models {
                 let glob = Glob(model)

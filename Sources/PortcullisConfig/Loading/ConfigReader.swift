@@ -23,7 +23,7 @@ public struct ConfigReader: Sendable {
     }
 
     static let topLevelKeys = [
-        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "region",
+        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "region", "externalAuthorization",
         "reload", "metrics", "tracing",
     ]
 
@@ -117,6 +117,9 @@ public struct ConfigReader: Sendable {
             file.tenants = tenants.entries.compactMap { self.readTenant(name: $0.key, $0.value) }
         }
         file.region = map["region"]?.nonEmptyString()
+        if let authorizers = map["externalAuthorization"]?.anyMapping() {
+            file.externalAuthorization = authorizers.entries.compactMap { self.readExternalAuthorization(name: $0.key, $0.value) }
+        }
         if let plans = map["plans"]?.anyMapping() {
             file.plans = plans.entries.compactMap { self.readPlan(name: $0.key, $0.value) }
         }
@@ -186,7 +189,7 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "name", "match", "backend", "backends", "rewriteModel", "maxRequestBytes", "forwardClientCredentials",
-                "authentication", "unknownFields",
+                "authentication", "unknownFields", "externalAuthorization",
             ])
         else { return nil }
         var models: [String] = []
@@ -219,6 +222,7 @@ public struct ConfigReader: Sendable {
             location: .init(path: value.path, line: value.line))
         if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
         if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }
+        spec.externalAuthorization = map["externalAuthorization"]?.nonEmptyString()
         if let v = map["unknownFields"]?.oneOf(RouteSpec.UnknownFields.allCases.map(\.rawValue)) {
             spec.unknownFields = RouteSpec.UnknownFields(rawValue: v)!
         }

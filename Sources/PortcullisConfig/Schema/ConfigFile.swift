@@ -28,6 +28,8 @@ public struct ConfigFile: Sendable {
     public var reload = ReloadSpec()
     /// The gateway's own region: the region of every backend that names none.
     public var region: String?
+    /// External authorization services, by name (routes name the one they call).
+    public var externalAuthorization: [ExternalAuthorizationSpec] = []
 
     public init() {}
 }
@@ -169,6 +171,8 @@ public struct RouteSpec: Sendable {
     /// Top-level request fields the endpoint's spec does not define (``RequestFields``):
     /// passed through (the default: the API grows, and servers add their own) or refused.
     public var unknownFields: UnknownFields = .pass
+    /// The external authorization service the route calls (`externalAuthorization.NAME`).
+    public var externalAuthorization: String?
     public var location: SourceLocation
 
     public enum UnknownFields: String, Sendable, CaseIterable {

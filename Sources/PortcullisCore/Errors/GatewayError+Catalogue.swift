@@ -12,6 +12,7 @@ extension GatewayError {
         case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan,
             .featureNotAllowed, .regionNotAllowed:
             403
+        case .authorizationDenied(let status, _, _), .authorizationFailed(let status): status
         case .modelNotFound, .notFound: 404
         case .methodNotAllowed, .unsupportedMethod: 405
         case .requestTimeout: 408
@@ -33,7 +34,7 @@ extension GatewayError {
         case .credentialRefused(let failure): failure.concernsAPIKey ? "invalid_request_error" : "authentication_error"
         case .methodNotAccepted: "authentication_error"
         case .identityConflict, .tenantDisabled, .tenantSuspended, .unknownTenant, .routeNotAllowed, .unknownPlan,
-            .featureNotAllowed, .regionNotAllowed:
+            .featureNotAllowed, .regionNotAllowed, .authorizationDenied, .authorizationFailed:
             "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .internalError:
@@ -80,6 +81,8 @@ extension GatewayError {
         case .fieldNotAllowed: "field_not_allowed"
         case .unknownField: "unknown_parameter"
         case .regionNotAllowed: "region_not_allowed"
+        case .authorizationDenied: "authorization_denied"
+        case .authorizationFailed: "authorization_unavailable"
         case .dependencyFailed: "dependency_failed"
         case .dependencyTimedOut: "dependency_timeout"
         case .upstreamUnreachable: "upstream_unreachable"
@@ -140,6 +143,8 @@ extension GatewayError {
         case .fieldNotAllowed(let field): "The \(field) parameter is not allowed on your plan."
         case .unknownField(let field): "Unrecognized request argument supplied: \(field)."
         case .regionNotAllowed: "No backend for this request is in a region your tenant may use."
+        case .authorizationDenied: "The request was denied by the authorization policy."
+        case .authorizationFailed: "The authorization policy could not be checked, so the request is refused."
         case .dependencyFailed(let stage): "The gateway could not complete the \(stage) check; try again shortly."
         case .dependencyTimedOut(let stage): "The gateway's \(stage) check did not finish in time; try again shortly."
         case .upstreamUnreachable: "The backend for this model could not be reached."
@@ -197,6 +202,8 @@ extension GatewayError {
         case .fieldNotAllowed: .fieldNotAllowed
         case .unknownField: .unknownField
         case .regionNotAllowed: .regionNotAllowed
+        case .authorizationDenied: .authorizationDenied
+        case .authorizationFailed: .authorizationFailed
         case .dependencyFailed: .dependencyFailed
         case .dependencyTimedOut: .dependencyTimeout
         case .upstreamUnreachable: .upstreamUnreachable
@@ -231,6 +238,7 @@ extension GatewayError {
                 ? [("www-authenticate", "Bearer realm=\"portcullis\"")]
                 : [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(failure.message)\"")]
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut: [("retry-after", "5")]
+        case .authorizationDenied(_, _?, let contentType?): [("content-type", contentType)]
         default: []
         }
     }
@@ -252,5 +260,13 @@ extension GatewayError {
     /// A range bound as the message prints it (`2`, not `2.0`).
     private static func shown(_ value: Double) -> String {
         value == value.rounded() ? String(Int(value)) : String(value)
+    }
+}
+
+extension GatewayError {
+    /// Bytes of a policy service's body passed back (0 for every other error).
+    var passedBodyLength: Int {
+        if case .authorizationDenied(_, let body?, _) = self { return body.readableBytes }
+        return 0
     }
 }

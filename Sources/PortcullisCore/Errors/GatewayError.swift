@@ -37,6 +37,12 @@ public enum GatewayError: Error, Sendable, Equatable {
     case unknownField(String)
     /// No backend of the route is in a region the tenant may use.
     case regionNotAllowed
+    /// The external authorization service denied the request: its status (300-499) and, when
+    /// it sent one, its body and content type go back to the client.
+    case authorizationDenied(status: Int, body: ByteBuffer?, contentType: String?)
+    /// The external authorization check failed (timeout, 5xx, refused connection, bad
+    /// answer) and fails closed: answered with the configured status (403 by default).
+    case authorizationFailed(status: Int)
     /// A number outside the range the API defines (`temperature` 0–2, `top_p` 0–1).
     case valueOutOfRange(param: RequestKey, range: ClosedRange<Double>)
     /// A key the gateway acts on appears twice.
@@ -94,6 +100,10 @@ public enum GatewayError: Error, Sendable, Equatable {
 
     /// Writes the OpenAI-shaped JSON body.
     public func renderBody(into buffer: inout ByteBuffer) {
+        if case .authorizationDenied(_, let body?, _) = self {
+            buffer.writeImmutableBuffer(body)  // the policy service's own answer, passed back
+            return
+        }
         buffer.writeStaticString("{\"error\":{\"message\":")
         JSONString.writeQuoted(self.message, into: &buffer)
         buffer.writeStaticString(",\"type\":")
@@ -111,7 +121,7 @@ public enum GatewayError: Error, Sendable, Equatable {
 
     public func renderBody(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         let message = self.message
-        var buffer = allocator.buffer(capacity: 96 + message.utf8.count)
+        var buffer = allocator.buffer(capacity: 96 + message.utf8.count + self.passedBodyLength)
         self.renderBody(into: &buffer)
         return buffer
     }

@@ -28,14 +28,15 @@ extension RefusalReason {
     public var category: RefusalCategory {
         switch self {
         case .unauthenticated, .authUnavailable, .identityConflict: .auth
-        case .forbidden, .tenantSuspended, .routeNotAllowed, .unknownPlan, .featureNotAllowed, .fieldNotAllowed, .regionNotAllowed:
+        case .forbidden, .tenantSuspended, .routeNotAllowed, .unknownPlan, .featureNotAllowed, .fieldNotAllowed, .regionNotAllowed,
+            .authorizationDenied:
             .policy
         case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType, .unknownField:
             .validation
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
         case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError: .upstream
-        case .dependencyFailed, .dependencyTimeout: .dependency
+        case .dependencyFailed, .dependencyTimeout, .authorizationFailed: .dependency
         case .internalError: .internal
         }
     }

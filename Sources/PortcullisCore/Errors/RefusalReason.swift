@@ -35,4 +35,6 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case fieldNotAllowed = "field_not_allowed"
     case unknownField = "unknown_parameter"
     case regionNotAllowed = "region_not_allowed"
+    case authorizationDenied = "authorization_denied"
+    case authorizationFailed = "authorization_unavailable"
 }

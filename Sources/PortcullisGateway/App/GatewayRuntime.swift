@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -42,6 +43,8 @@ public final class GatewayRuntime: Sendable {
     let series: MetricSeries
     /// The OpenTelemetry tracer (nil: `tracing:` is not configured).
     let tracer: GatewayTracer?
+    /// External authorization checks go through it.
+    let authorizationClient: HTTPClient
     let wallClock: @Sendable () -> Double
     let services: GatewayServices
     let accessLog: AccessLogSink
@@ -52,9 +55,10 @@ public final class GatewayRuntime: Sendable {
     private init(
         store: SnapshotStore, readiness: Readiness, server: GatewayServer, listenerSet: ListenerSet, admin: EmbeddedHTTPServer?,
         mock: MockBackend?, source: ConfigSource, loader: GatewayConfigLoader, logger: Logger, providers: JWTProviderRegistry,
-        slots: BackendSlots, series: MetricSeries, tracer: GatewayTracer?, wallClock: @escaping @Sendable () -> Double, services: GatewayServices,
-        accessLog: AccessLogSink
+        slots: BackendSlots, series: MetricSeries, tracer: GatewayTracer?, authorizationClient: HTTPClient,
+        wallClock: @escaping @Sendable () -> Double, services: GatewayServices, accessLog: AccessLogSink
     ) {
+        self.authorizationClient = authorizationClient
         self.store = store
         self.readiness = readiness
         self.server = server
@@ -115,9 +119,14 @@ public final class GatewayRuntime: Sendable {
                     throw StartupError.tracing(endpoint: spec.endpoint, error)
                 }
             }
+            var clientConfiguration = HTTPClient.Configuration()
+            clientConfiguration.connectionPool.idleTimeout = .seconds(30)
+            let authorizationClient = HTTPClient(eventLoopGroup: group, configuration: clientConfiguration)
+            opened.append { try? await authorizationClient.shutdown() }
             let store = SnapshotStore(
                 GatewaySnapshot.build(
-                    config, providers: providers, slots: slots, series: series, tracer: tracer, wallClock: wallClock))
+                    config, providers: providers, slots: slots, series: series, tracer: tracer,
+                    authorizationClient: authorizationClient, wallClock: wallClock))
             let sink: AccessLogSink
             do {
                 sink = try AccessLogSink(destination: config.accessLog.destination)
@@ -140,7 +149,7 @@ public final class GatewayRuntime: Sendable {
             let runtime = GatewayRuntime(
                 store: store, readiness: readiness, server: server, listenerSet: listenerSet, admin: admin, mock: mock,
                 source: source, loader: loader, logger: logger, providers: registry, slots: slots, series: series,
-                tracer: tracer, wallClock: wallClock,
+                tracer: tracer, authorizationClient: authorizationClient, wallClock: wallClock,
                 services: services, accessLog: sink)
             box.set(runtime)
             runtime.assemble(config: config, options: options, sighup: sighup)
@@ -168,6 +177,7 @@ public final class GatewayRuntime: Sendable {
         // Stops after the listeners have drained: the last requests' spans are exported.
         if let tracer = self.tracer { services.append(tracer.service) }
         if let mock = self.mock { services.append(MockService(mock: mock)) }
+        services.append(AuthorizationClientService(client: self.authorizationClient))
         services.append(JWKSRefreshService(registry: self.providers))
         services.append(CertificateWatcher(listeners: self.listenerSet))
         if let admin = self.admin { services.append(AdminService(admin: admin)) }

@@ -73,6 +73,11 @@ public final class Exchange {
     public var plan: PlanInfo?
     /// Why authentication refused the request (for the access log; never a credential).
     public var authFailure: AuthFailure?
+    /// Headers the external authorization answer sets on the upstream request (lowercased
+    /// names, allow-listed), replacing the client's of the same name.
+    var authorizationHeaders: [(String, String)] = []
+    /// The external check failed and the route fails open: the upstream is told.
+    var authorizationSkipped = false
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

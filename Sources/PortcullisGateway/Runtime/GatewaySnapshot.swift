@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import PortcullisConfig
 
 /// A compiled config plus the stages built from it: everything a request pins when it starts.
@@ -35,7 +36,7 @@ public final class GatewaySnapshot: Sendable {
     /// token caps. Stages with nothing configured to check are left out.
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
-        series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil,
+        series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil, authorizationClient: HTTPClient? = nil,
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
@@ -60,6 +61,10 @@ public final class GatewaySnapshot: Sendable {
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
         if fields { stages.append(FieldPolicyStage()) }
         if tokenCaps { stages.append(TokenCapStage()) }
+        // Last: a request the gateway refuses itself never costs an external call.
+        if config.routes.contains(where: { $0.authorizer != nil }) {
+            stages.append(ExternalAuthorizationStage(client: authorizationClient))
+        }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },
             series: series, tracer: tracer)

@@ -103,7 +103,7 @@ enum ClientResponseHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(extra.count + 4)
         for (name, value) in extra { headers.add(name: name, value: value) }
-        headers.add(name: "content-type", value: "application/json")
+        if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
         headers.add(name: "content-length", value: String(bodyLength))
         headers.add(name: "x-request-id", value: exchange.requestID)
         if closeConnection && !isHTTP2 {

@@ -28,6 +28,8 @@ enum UpstreamRequestHead {
         let checkConfiguredReserved = !authentication.reservedExact.isEmpty || !authentication.reservedPrefixes.isEmpty
         let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         let tokens = HeaderRules.connectionTokens(client)
+        let authorized = exchange.route?.authorizer != nil
+        let overrides = exchange.authorizationHeaders
         let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
         buffer.writeString(exchange.head.method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
@@ -42,6 +44,8 @@ enum UpstreamRequestHead {
                 || (!forwardCredentials && HeaderRules.isClientCredential(name))
                 || (checkConfiguredReserved && authentication.isReserved(name.lowercased()))
                 || (traceHeaders != nil && TraceHeaders.isTraceContext(name))
+                || (authorized && HeaderRules.hasPrefixIgnoringCase(name, "x-portcullis-authz"))
+                || (!overrides.isEmpty && Self.isOverridden(name, by: overrides))
             {
                 continue
             }
@@ -49,6 +53,10 @@ enum UpstreamRequestHead {
         }
         if let traceHeaders {
             for (name, value) in traceHeaders { Self.field(name, value, into: &buffer) }
+        }
+        for (name, value) in overrides { Self.field(name, value, into: &buffer) }
+        if exchange.authorizationSkipped {
+            buffer.writeStaticString("x-portcullis-authz-failure-mode-allowed: true\r\n")
         }
         buffer.writeStaticString("content-length: ")
         buffer.writeString(String(exchange.body?.readableBytes ?? 0))
@@ -76,6 +84,12 @@ enum UpstreamRequestHead {
             }
         }
         buffer.writeStaticString("\r\n")
+    }
+
+    /// Whether the authorization answer replaces the client's header `name`.
+    private static func isOverridden(_ name: String, by overrides: [(String, String)]) -> Bool {
+        let lowercased = name.lowercased()
+        return overrides.contains { $0.0 == lowercased }
     }
 
     @inline(__always)

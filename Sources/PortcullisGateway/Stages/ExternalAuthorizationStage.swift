@@ -1,0 +1,71 @@
+import AsyncHTTPClient
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+
+/// Asks the route's external authorization service (``ExternalAuthorizer``), last among the
+/// body stages: every local check has passed, so a request the gateway refuses itself never
+/// costs a call. A bounded, cancellable suspension: the call has the service's `timeout`
+/// (AsyncHTTPClient's deadline), the suspension a little more as a backstop, and a client that
+/// leaves cancels the call. The answer is settled by ``AuthorizationDecision``.
+struct ExternalAuthorizationStage: Stage {
+    let client: HTTPClient?
+    var name: String { "ext-authz" }
+    var phase: StagePhase { .body }
+
+    /// Past the service's own timeout, the suspension's deadline (refused closed if reached).
+    static let backstop: TimeAmount = .milliseconds(100)
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        guard let authorizer = exchange.route?.authorizer else { return .proceed }
+        let spec = authorizer.spec
+        let closed = GatewayError.authorizationFailed(status: spec.statusOnError)
+        guard let client = self.client, let request = try? AuthorizationCheck.request(for: exchange, authorizer: authorizer) else {
+            return Self.settle(.failed(.badAnswer), exchange: exchange, spec: spec).asStageResult
+        }
+        let loop = exchange.eventLoop
+        let deadline = NIODeadline.now() + .nanoseconds(authorizer.timeout)
+        let task = client.execute(
+            request: request, delegate: ResponseAccumulator(request: request, maxBodySize: AuthorizationDecision.maxAnswerBytes),
+            eventLoop: .delegateAndChannel(on: loop), deadline: deadline)
+        let decided = task.futureResult.hop(to: loop).assumeIsolated().map { response -> SuspensionResult in
+            let decision: AuthorizationDecision =
+                switch spec.wireProtocol {
+                case .envoy:
+                    AuthorizationDecision.envoy(
+                        status: Int(response.status.code), headers: response.headers, body: response.body, authorizer: authorizer)
+                case .opa:
+                    AuthorizationDecision.opa(status: Int(response.status.code), body: response.body, authorizer: authorizer)
+                }
+            return Self.settle(decision, exchange: exchange, spec: spec)
+        }.flatMapErrorThrowing { error -> SuspensionResult in
+            let timedOut = (error as? HTTPClientError).map { [.deadlineExceeded, .readTimeout, .connectTimeout].contains($0) } ?? false
+            let failure: AuthorizationDecision.Failure = timedOut ? .timeout : .unreachable
+            return Self.settle(.failed(failure), exchange: exchange, spec: spec)
+        }.nonisolated()
+        return .suspend(
+            Suspension(
+                future: decided, deadline: deadline + Self.backstop, stage: self.name, timeoutError: closed, failureError: closed,
+                cancel: { task.cancel() }))
+    }
+
+    /// Records what the decision sets on the exchange (upstream headers, the fail-open
+    /// marker) and returns what the request path does next.
+    static func settle(_ decision: AuthorizationDecision, exchange: Exchange, spec: ExternalAuthorizationSpec) -> SuspensionResult {
+        switch decision {
+        case .allow(let headers): exchange.authorizationHeaders = headers.map { ($0.name, $0.value) }
+        case .failed where spec.failureMode == .open: exchange.authorizationSkipped = true
+        default: break
+        }
+        return decision.outcome(failureMode: spec.failureMode, statusOnError: spec.statusOnError)
+    }
+}
+
+extension SuspensionResult {
+    var asStageResult: StageResult {
+        switch self {
+        case .proceed: .proceed
+        case .refuse(let error): .refuse(error)
+        }
+    }
+}

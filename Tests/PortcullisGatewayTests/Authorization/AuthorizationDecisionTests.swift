@@ -1,0 +1,92 @@
+import NIOCore
+import NIOHTTP1
+import PortcullisConfig
+import PortcullisCore
+import Testing
+
+@testable import PortcullisGateway
+
+/// Both wire contracts of external authorization, decided on values: what allows, what denies
+/// (and what goes back), what is a failure, and which answer headers may reach the upstream.
+@Suite struct AuthorizationDecisionTests {
+    static func authorizer(_ upstream: [String], mode: String = "closed") throws -> ExternalAuthorizer {
+        let yaml = """
+            listeners: [{ address: 127.0.0.1:0 }]
+            externalAuthorization:
+              p: { url: "http://127.0.0.1:1/check", upstreamHeaders: [\(upstream.map { "\"\($0)\"" }.joined(separator: ", "))], failureMode: \(mode) }
+            backends: { b: { endpoints: [http://127.0.0.1:9] } }
+            routes: [{ match: { model: m }, backend: b, externalAuthorization: p }]
+            """
+        return try #require(try ConfigLoader(environment: [:]).load(yaml: yaml).routes[0].authorizer)
+    }
+
+    @Test func envoyAllowsOn200AndSetsOnlyAllowListedHeaders() throws {
+        let authorizer = try Self.authorizer(["x-policy-*", "x-tenant-plan"])
+        let headers = HTTPHeaders([
+            ("x-policy-a", "1"), ("X-Policy-B", "2"), ("x-tenant-id", "forged"), ("x-tenant-plan", "gold"),
+            ("authorization", "Bearer x"), ("content-length", "0"), ("x-policy-bad", "a\u{7F}b"), ("x-other", "no"),
+        ])
+        let decision = AuthorizationDecision.envoy(status: 200, headers: headers, body: nil, authorizer: authorizer)
+        #expect(decision == .allow(headers: [.init(name: "x-policy-a", value: "1"), .init(name: "x-policy-b", value: "2"), .init(name: "x-tenant-plan", value: "gold")]))
+    }
+
+    @Test(arguments: [(401, true), (403, true), (302, true), (429, true), (500, false), (503, false), (204, false), (101, false)])
+    func envoyDeniesOn3xxAnd4xxAndFailsOnTheRest(status: Int, denies: Bool) throws {
+        let authorizer = try Self.authorizer([])
+        let body = ByteBuffer(string: #"{"no":1}"#)
+        let decision = AuthorizationDecision.envoy(
+            status: status, headers: HTTPHeaders([("content-type", "application/json")]), body: body, authorizer: authorizer)
+        if denies {
+            #expect(decision == .deny(status: status, body: body, contentType: "application/json"))
+            guard case .refuse(let error) = decision.outcome(failureMode: .closed, statusOnError: 403) else {
+                Issue.record("not refused")
+                return
+            }
+            #expect(error.status == status && error.renderBody() == body)
+        } else {
+            #expect(decision == .failed(.serverError))
+            #expect(decision.outcome(failureMode: .closed, statusOnError: 403) == .refuse(.authorizationFailed(status: 403)))
+            #expect(decision.outcome(failureMode: .open, statusOnError: 403) == .proceed)
+        }
+    }
+
+    @Test func aDenialWithoutABodyIsOpenAIShaped() {
+        let error = GatewayError.authorizationDenied(status: 403, body: nil, contentType: nil)
+        #expect(String(buffer: error.renderBody()).contains(#""code":"authorization_denied""#))
+        #expect(error.reason == .authorizationDenied && error.reason.category == .policy)
+        #expect(GatewayError.authorizationFailed(status: 403).reason.category == .dependency)
+    }
+
+    @Test(arguments: [
+        (#"{"result":true}"#, AuthorizationDecision.allow(headers: [])),
+        (#"{"result":false}"#, .deny(status: 403, body: nil, contentType: nil)),
+        (#"{}"#, .deny(status: 403, body: nil, contentType: nil)),  // undefined: deny
+        (#"{"result":{"allowed":true,"headers":{"x-policy":"p","authorization":"no"}}}"#, .allow(headers: [.init(name: "x-policy", value: "p")])),
+        (#"{"result":{"allowed":false,"http_status":429,"body":"slow down"}}"#, .deny(status: 429, body: ByteBuffer(string: "slow down"), contentType: "application/json")),
+        (#"{"result":{"allowed":false,"http_status":200}}"#, .deny(status: 403, body: nil, contentType: nil)),  // not a denial status
+        (#"{"result":"yes"}"#, .failed(.badAnswer)),
+        ("not json", .failed(.badAnswer)),
+    ])
+    func openPolicyAgentResultsDecide(answer: String, decision: AuthorizationDecision) throws {
+        let authorizer = try Self.authorizer(["x-policy"])
+        #expect(AuthorizationDecision.opa(status: 200, body: ByteBuffer(string: answer), authorizer: authorizer) == decision)
+        #expect(AuthorizationDecision.opa(status: 500, body: ByteBuffer(string: answer), authorizer: authorizer) == .failed(.serverError))
+    }
+
+    @Test func framingHeadersCannotBeAllowListed() {
+        let yaml = """
+            listeners: [{ address: 127.0.0.1:0 }]
+            externalAuthorization:
+              p: { url: "http://127.0.0.1:1", upstreamHeaders: [host, "x-ok-*"], clientHeaders: ["bad header"] }
+              q: { url: "ftp://nowhere" }
+            backends: { b: { endpoints: [http://127.0.0.1:9] } }
+            routes: [{ match: { model: m }, backend: b, externalAuthorization: nope }]
+            """
+        var found: [Diagnostic] = []
+        do { _ = try ConfigLoader(environment: [:]).load(yaml: yaml) } catch { found = error.diagnostics }
+        #expect(found.contains { $0.path == "externalAuthorization.p.upstreamHeaders" && $0.message.contains("'host'") }, "\(found)")
+        #expect(found.contains { $0.path == "externalAuthorization.p.clientHeaders" }, "\(found)")
+        #expect(found.contains { $0.path == "externalAuthorization.q.url" }, "\(found)")
+        #expect(found.contains { $0.path == "routes[0].externalAuthorization" && $0.message.contains("'nope'") }, "\(found)")
+    }
+}
