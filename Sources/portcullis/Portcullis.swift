@@ -14,7 +14,7 @@ struct Portcullis: AsyncParsableCommand {
             SERVE OPTIONS (portcullis [serve] [options]):
             """ + "\n" + Self.serveOptions,
         version: PortcullisVersion.current,
-        subcommands: [ServeCommand.self, CheckCommand.self, MockCommand.self, HashKeyCommand.self],
+        subcommands: [ServeCommand.self, CheckCommand.self, ExplainCommand.self, MockCommand.self, HashKeyCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

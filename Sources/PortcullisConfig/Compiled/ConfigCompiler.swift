@@ -106,7 +106,8 @@ public struct ConfigCompiler: Sendable {
             var authorizer: ExternalAuthorizer?
             if let name = spec.externalAuthorization {
                 authorizer = authorizers[name]
-                if authorizer == nil {
+                // (One whose own spec failed is reported there, not again here.)
+                if authorizer == nil && !file.externalAuthorization.contains(where: { $0.name == name }) {
                     let known = authorizers.keys.sorted().joined(separator: ", ")
                     report(spec.location, "externalAuthorization", "unknown service '\(name)' (defined: \(known.isEmpty ? "none" : known))")
                 }
