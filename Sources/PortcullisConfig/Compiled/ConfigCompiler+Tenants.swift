@@ -68,6 +68,12 @@ extension ConfigCompiler {
                 report(spec.location, "url", "not a valid URL; expected http(s)://host[:port][/path]")
                 continue
             }
+            for name in spec.clientHeaders
+            where ExternalAuthorizer.framingHeaders.contains(name) || ExternalAuthorizer.isProtected(name) || name == "cookie" {
+                report(
+                    spec.location, "clientHeaders",
+                    "'\(name)' is not sent to a policy service (the gateway sends the verified identity itself, never the client's credential)")
+            }
             for name in spec.upstreamHeaders where ExternalAuthorizer.framingHeaders.contains(name) {
                 report(spec.location, "upstreamHeaders", "'\(name)' frames or routes the request and cannot be set by a policy answer")
             }
@@ -84,7 +90,7 @@ extension ConfigCompiler {
 
 extension ConfigCompiler {
     /// An RFC 9110 token (what a header name is made of).
-    static func isHeaderName(_ name: String) -> Bool {
+    public static func isHeaderName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.allSatisfy { byte in
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true

@@ -253,6 +253,26 @@ public struct InferenceRequest: Sendable, Equatable {
         return out
     }
 
+    /// This request's offsets after ``rewritingModel(in:to:)`` wrote a model token of
+    /// `newLength` bytes: what lies after the model moved by the difference (so a later edit
+    /// needs no second scan of the body).
+    public func afterModelRewrite(newLength: Int) -> InferenceRequest {
+        let delta = newLength - self.modelTokenRange.count
+        let modelEnd = self.modelTokenRange.upperBound
+        var moved = self
+        moved.modelTokenRange = self.modelTokenRange.lowerBound..<(self.modelTokenRange.lowerBound + newLength)
+        moved.nullTokenValues = self.nullTokenValues.map { $0.lowerBound >= modelEnd ? ($0.lowerBound + delta)..<($0.upperBound + delta) : $0 }
+        func shift(_ value: Value?) -> Value? {
+            guard var value, value.range.lowerBound >= modelEnd else { return value }
+            value.range = (value.range.lowerBound + delta)..<(value.range.upperBound + delta)
+            return value
+        }
+        moved.messages = shift(self.messages)
+        moved.prompt = shift(self.prompt)
+        moved.input = shift(self.input)
+        return moved
+    }
+
     /// Returns a copy of `body` whose model value is replaced by `model` (JSON-escaped).
     public func rewritingModel(in body: ByteBuffer, to model: String) -> ByteBuffer {
         var out = ByteBuffer()

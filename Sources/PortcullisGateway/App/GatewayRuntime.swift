@@ -121,6 +121,9 @@ public final class GatewayRuntime: Sendable {
             }
             var clientConfiguration = HTTPClient.Configuration()
             clientConfiguration.connectionPool.idleTimeout = .seconds(30)
+            // A policy's redirect is its answer, never followed (a followed 302 to a login page
+            // would read as 200, and a 307 would resend the check elsewhere).
+            clientConfiguration.redirectConfiguration = .disallow
             let authorizationClient = HTTPClient(eventLoopGroup: group, configuration: clientConfiguration)
             opened.append { try? await authorizationClient.shutdown() }
             let store = SnapshotStore(

@@ -19,18 +19,24 @@ enum AuthorizationDecision: Equatable {
 
     enum Failure: String, Equatable {
         case timeout, unreachable, serverError = "server_error", badAnswer = "bad_answer"
+        /// An answer larger than ``AuthorizationDecision/maxAnswerBytes``, or a check the gateway
+        /// could not build: refused even when the service fails open (a client could provoke them).
+        case oversized, unbuildable
     }
 
     /// The largest answer body read (a denial's body passed back is at most this).
     static let maxAnswerBytes = 64 * 1024
 
-    /// Envoy's HTTP contract: 200 allows (headers from the answer, if allow-listed); 3xx and 4xx
-    /// deny with their status and body; anything else is a failure.
+    /// Envoy's HTTP contract: 200 allows (headers from the answer, if allow-listed); 4xx denies
+    /// with its status and body; a 3xx denies with 403 (a redirect is not followed, and is not
+    /// passed on: a 304 would break the client's framing); anything else is a failure.
     static func envoy(status: Int, headers: HTTPHeaders, body: ByteBuffer?, authorizer: ExternalAuthorizer) -> Self {
         switch status {
         case 200:
             return .allow(headers: headers.compactMap { Self.upstreamHeader($0.name, $0.value, authorizer) })
-        case 300..<500:
+        case 300..<400:
+            return .deny(status: 403, body: nil, contentType: nil)
+        case 400..<500:
             let contentType = headers.first(name: "content-type").flatMap(Self.safeValue)
             let passed = body.flatMap { $0.readableBytes > 0 ? $0 : nil }
             return .deny(status: status, body: passed, contentType: passed == nil ? nil : contentType)
@@ -40,33 +46,36 @@ enum AuthorizationDecision: Equatable {
     }
 
     /// Open Policy Agent's data API: a 200 whose `result` is `true`, or an object whose
-    /// `allowed` is `true`, allows; `false`, an undefined result, or `allowed: false` denies
-    /// (with the object's `http_status`, 403 by default, and its `body`); any other answer is a
-    /// failure.
+    /// `allowed` is `true`, allows; `false`, an undefined (or null) result, or `allowed: false`
+    /// denies (with the object's `http_status` when it is a 4xx, else 403, and its `body`); any
+    /// other answer is a failure. Decoded strictly: `1` is not `true`, a header value must be a
+    /// string.
     static func opa(status: Int, body: ByteBuffer?, authorizer: ExternalAuthorizer) -> Self {
         guard status == 200 else { return .failed(.serverError) }
-        guard let body, let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-        else { return .failed(.badAnswer) }
-        guard let result = object["result"] else { return .deny(status: 403, body: nil, contentType: nil) }
-        if let allowed = result as? Bool {
-            return allowed ? .allow(headers: []) : .deny(status: 403, body: nil, contentType: nil)
+        guard let body, let answer = try? JSONDecoder().decode(OPAAnswer.self, from: Data(body.readableBytesView)) else {
+            return .failed(.badAnswer)
         }
-        guard let decision = result as? [String: Any] else { return .failed(.badAnswer) }
-        let headers = (decision["headers"] as? [String: Any] ?? [:]).sorted { $0.key < $1.key }.compactMap { name, value in
-            (value as? String).flatMap { Self.upstreamHeader(name, $0, authorizer) }
+        switch answer.result {
+        case nil, .allowed(false): return .deny(status: 403, body: nil, contentType: nil)
+        case .allowed(true): return .allow(headers: [])
+        case .decision(let decision):
+            let headers = (decision.headers ?? [:]).sorted { $0.key < $1.key }.compactMap { Self.upstreamHeader($0.key, $0.value, authorizer) }
+            if decision.allowed == true { return .allow(headers: headers) }
+            let status = decision.http_status.flatMap { (400..<500).contains($0) ? $0 : nil } ?? 403
+            let passed = decision.body.map { ByteBuffer(string: String($0.prefix(Self.maxAnswerBytes))) }
+            return .deny(status: status, body: passed, contentType: passed == nil ? nil : "application/json")
         }
-        if decision["allowed"] as? Bool == true { return .allow(headers: headers) }
-        var status = 403
-        if let asked = decision["http_status"] as? Int, (300..<500).contains(asked) { status = asked }
-        let text = decision["body"] as? String
-        let passed = text.map { ByteBuffer(string: String($0.prefix(Self.maxAnswerBytes))) }
-        return .deny(status: status, body: passed, contentType: passed == nil ? nil : "application/json")
     }
 
-    /// The header the answer sets upstream, if its name is allow-listed and its value is safe.
+    /// The header the answer sets upstream: an allow-listed name that is a plain token (no
+    /// `_`, which CGI-style backends fold into `-`), not one that frames the request or that
+    /// the gateway sets itself, with a value safe on the wire.
     private static func upstreamHeader(_ name: String, _ value: String, _ authorizer: ExternalAuthorizer) -> Header? {
         let lowercased = name.lowercased()
-        guard authorizer.allowsUpstream(lowercased), let value = Self.safeValue(value) else { return nil }
+        guard ConfigCompiler.isHeaderName(lowercased), !lowercased.utf8.contains(UInt8(ascii: "_")),
+            !HeaderRules.isHopByHop(lowercased), !HeaderRules.isReplacedUpstream(lowercased),
+            authorizer.allowsUpstream(lowercased), let value = Self.safeValue(value)
+        else { return nil }
         return Header(name: lowercased, value: value)
     }
 
@@ -81,7 +90,35 @@ enum AuthorizationDecision: Equatable {
         switch self {
         case .allow: return .proceed
         case .deny(let status, let body, let contentType): return .refuse(.authorizationDenied(status: status, body: body, contentType: contentType))
+        case .failed(.oversized), .failed(.unbuildable): return .refuse(.authorizationFailed(status: statusOnError))
         case .failed: return failureMode == .open ? .proceed : .refuse(.authorizationFailed(status: statusOnError))
         }
+    }
+}
+
+/// Open Policy Agent's answer, `{"result": …}` (nil: the rule is undefined).
+private struct OPAAnswer: Decodable {
+    let result: OPAResult?
+
+    enum OPAResult: Decodable {
+        case allowed(Bool)
+        case decision(Decision)
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let allowed = try? container.decode(Bool.self) {
+                self = .allowed(allowed)
+            } else {
+                self = .decision(try container.decode(Decision.self))
+            }
+        }
+    }
+
+    // swift-format-ignore: AlwaysUseLowerCamelCase (OPA's field names)
+    struct Decision: Decodable {
+        let allowed: Bool?
+        let headers: [String: String]?
+        let http_status: Int?
+        let body: String?
     }
 }

@@ -28,7 +28,6 @@ enum UpstreamRequestHead {
         let checkConfiguredReserved = !authentication.reservedExact.isEmpty || !authentication.reservedPrefixes.isEmpty
         let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         let tokens = HeaderRules.connectionTokens(client)
-        let authorized = exchange.route?.authorizer != nil
         let overrides = exchange.authorizationHeaders
         let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
         buffer.writeString(exchange.head.method.rawValue)
@@ -44,7 +43,7 @@ enum UpstreamRequestHead {
                 || (!forwardCredentials && HeaderRules.isClientCredential(name))
                 || (checkConfiguredReserved && authentication.isReserved(name.lowercased()))
                 || (traceHeaders != nil && TraceHeaders.isTraceContext(name))
-                || (authorized && HeaderRules.hasPrefixIgnoringCase(name, "x-portcullis-authz"))
+                || HeaderRules.hasPrefixIgnoringCase(name, "x-portcullis-")
                 || (!overrides.isEmpty && Self.isOverridden(name, by: overrides))
             {
                 continue
@@ -69,10 +68,12 @@ enum UpstreamRequestHead {
         buffer.writeStaticString(exchange.isTLS ? "\r\nx-forwarded-proto: https\r\n" : "\r\nx-forwarded-proto: http\r\n")
         if let identity = exchange.identity {
             let limits = exchange.plan?.limitsHeader ?? ""
-            Self.field("x-tenant-id", identity.tenant, into: &buffer)
-            Self.field("x-tenant-plan", identity.plan ?? "", into: &buffer)
-            Self.field("x-tenant-org", identity.org ?? "", into: &buffer)
-            Self.field("x-tenant-limits", limits, into: &buffer)
+            // An identity header the authorization answer set (listed by exact name) replaces the gateway's.
+            let own = overrides.isEmpty
+            if own || !Self.isOverridden("x-tenant-id", by: overrides) { Self.field("x-tenant-id", identity.tenant, into: &buffer) }
+            if own || !Self.isOverridden("x-tenant-plan", by: overrides) { Self.field("x-tenant-plan", identity.plan ?? "", into: &buffer) }
+            if own || !Self.isOverridden("x-tenant-org", by: overrides) { Self.field("x-tenant-org", identity.org ?? "", into: &buffer) }
+            if own || !Self.isOverridden("x-tenant-limits", by: overrides) { Self.field("x-tenant-limits", limits, into: &buffer) }
             if let signing = exchange.backend?.signContext {
                 Self.field(
                     "x-tenant-signature",

@@ -21,7 +21,7 @@ struct ExternalAuthorizationStage: Stage {
         let spec = authorizer.spec
         let closed = GatewayError.authorizationFailed(status: spec.statusOnError)
         guard let client = self.client, let request = try? AuthorizationCheck.request(for: exchange, authorizer: authorizer) else {
-            return Self.settle(.failed(.badAnswer), exchange: exchange, spec: spec).asStageResult
+            return Self.settle(.failed(.unbuildable), exchange: exchange, spec: spec).asStageResult
         }
         let loop = exchange.eventLoop
         let deadline = NIODeadline.now() + .nanoseconds(authorizer.timeout)
@@ -40,7 +40,8 @@ struct ExternalAuthorizationStage: Stage {
             return Self.settle(decision, exchange: exchange, spec: spec)
         }.flatMapErrorThrowing { error -> SuspensionResult in
             let timedOut = (error as? HTTPClientError).map { [.deadlineExceeded, .readTimeout, .connectTimeout].contains($0) } ?? false
-            let failure: AuthorizationDecision.Failure = timedOut ? .timeout : .unreachable
+            let failure: AuthorizationDecision.Failure =
+                timedOut ? .timeout : error is ResponseAccumulator.ResponseTooBigError ? .oversized : .unreachable
             return Self.settle(.failed(failure), exchange: exchange, spec: spec)
         }.nonisolated()
         return .suspend(

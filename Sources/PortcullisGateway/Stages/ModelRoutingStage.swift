@@ -21,7 +21,9 @@ struct ModelRoutingStage: Stage {
                 return .refuse(.bodyTooLarge(limit: route.maxRequestBytes, bodyRead: true))
             }
             if let upstreamModel = route.rewriteModel, !ExactName.same(upstreamModel, request.model) {
-                exchange.body = request.rewritingModel(in: body, to: upstreamModel)
+                let rewritten = request.rewritingModel(in: body, to: upstreamModel)
+                exchange.request = request.afterModelRewrite(newLength: rewritten.readableBytes - body.readableBytes + request.modelTokenRange.count)
+                exchange.body = rewritten
             }
         }
         return .proceed

@@ -27,8 +27,9 @@ struct TokenCapStage: Stage {
         guard request.maxTokens == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body else {
             return .proceed
         }
-        // Offsets are read again from the body as it now is (a model rewrite moved them).
-        guard case .success(let current) = InferenceRequest.inspect(body) else { return .refuse(.internalError) }
+        // The request's offsets match the body as it now is (a model rewrite moved them, see
+        // ``InferenceRequest/afterModelRewrite(newLength:)``).
+        let current = request
         if current.nullTokenValues.isEmpty {
             let key: RequestKey = exchange.endpoint == .chatCompletions ? .maxCompletionTokens : .maxTokens
             exchange.body = current.inserting(key, value: fallback, in: body)

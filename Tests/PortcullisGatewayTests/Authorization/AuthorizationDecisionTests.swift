@@ -30,7 +30,7 @@ import Testing
         #expect(decision == .allow(headers: [.init(name: "x-policy-a", value: "1"), .init(name: "x-policy-b", value: "2"), .init(name: "x-tenant-plan", value: "gold")]))
     }
 
-    @Test(arguments: [(401, true), (403, true), (302, true), (429, true), (500, false), (503, false), (204, false), (101, false)])
+    @Test(arguments: [(401, true), (403, true), (429, true), (500, false), (503, false), (204, false), (101, false)])
     func envoyDeniesOn3xxAnd4xxAndFailsOnTheRest(status: Int, denies: Bool) throws {
         let authorizer = try Self.authorizer([])
         let body = ByteBuffer(string: #"{"no":1}"#)
@@ -50,6 +50,24 @@ import Testing
         }
     }
 
+    /// A redirect is never followed (the client is built with redirects off) nor passed on.
+    @Test(arguments: [301, 302, 304, 307])
+    func aRedirectDeniesWith403(status: Int) throws {
+        let decision = AuthorizationDecision.envoy(
+            status: status, headers: HTTPHeaders([("location", "https://sso.test/")]), body: ByteBuffer(string: "x"),
+            authorizer: try Self.authorizer([]))
+        #expect(decision == .deny(status: 403, body: nil, contentType: nil))
+    }
+
+    /// Answer header names must be plain tokens: no CR/LF, no `_`, nothing framing.
+    @Test func answerHeaderNamesThatAreNotPlainTokensAreDropped() throws {
+        let authorizer = try Self.authorizer(["x-policy*"])
+        let answer = #"{"result":{"allowed":true,"headers":{"x-policy-a: 1\r\nx-tenant-id: admin\r\n\r\nPOST /x HTTP/1.1\r\nx-b":"v","x_policy_c":"v","x-policy-ok":"v"}}}"#
+        #expect(AuthorizationDecision.opa(status: 200, body: ByteBuffer(string: answer), authorizer: authorizer)
+            == .allow(headers: [.init(name: "x-policy-ok", value: "v")]))
+        #expect(AuthorizationDecision.failed(.oversized).outcome(failureMode: .open, statusOnError: 403) == .refuse(.authorizationFailed(status: 403)))
+    }
+
     @Test func aDenialWithoutABodyIsOpenAIShaped() {
         let error = GatewayError.authorizationDenied(status: 403, body: nil, contentType: nil)
         #expect(String(buffer: error.renderBody()).contains(#""code":"authorization_denied""#))
@@ -65,6 +83,9 @@ import Testing
         (#"{"result":{"allowed":false,"http_status":429,"body":"slow down"}}"#, .deny(status: 429, body: ByteBuffer(string: "slow down"), contentType: "application/json")),
         (#"{"result":{"allowed":false,"http_status":200}}"#, .deny(status: 403, body: nil, contentType: nil)),  // not a denial status
         (#"{"result":"yes"}"#, .failed(.badAnswer)),
+        (#"{"result":1}"#, .failed(.badAnswer)),  // not a JSON boolean
+        (#"{"result":{"allowed":1}}"#, .failed(.badAnswer)),
+        (#"{"result":null}"#, .deny(status: 403, body: nil, contentType: nil)),
         ("not json", .failed(.badAnswer)),
     ])
     func openPolicyAgentResultsDecide(answer: String, decision: AuthorizationDecision) throws {
@@ -77,7 +98,7 @@ import Testing
         let yaml = """
             listeners: [{ address: 127.0.0.1:0 }]
             externalAuthorization:
-              p: { url: "http://127.0.0.1:1", upstreamHeaders: [host, "x-ok-*"], clientHeaders: ["bad header"] }
+              p: { url: "http://127.0.0.1:1", upstreamHeaders: [host, "x-ok-*"], clientHeaders: ["bad header", authorization, x-tenant-id] }
               q: { url: "ftp://nowhere" }
             backends: { b: { endpoints: [http://127.0.0.1:9] } }
             routes: [{ match: { model: m }, backend: b, externalAuthorization: nope }]
@@ -85,7 +106,9 @@ import Testing
         var found: [Diagnostic] = []
         do { _ = try ConfigLoader(environment: [:]).load(yaml: yaml) } catch { found = error.diagnostics }
         #expect(found.contains { $0.path == "externalAuthorization.p.upstreamHeaders" && $0.message.contains("'host'") }, "\(found)")
-        #expect(found.contains { $0.path == "externalAuthorization.p.clientHeaders" }, "\(found)")
+        #expect(found.contains { $0.path == "externalAuthorization.p.clientHeaders" && $0.message.contains("'bad header'") }, "\(found)")
+        #expect(found.contains { $0.path == "externalAuthorization.p.clientHeaders" && $0.message.contains("'authorization'") }, "\(found)")
+        #expect(found.contains { $0.path == "externalAuthorization.p.clientHeaders" && $0.message.contains("'x-tenant-id'") }, "\(found)")
         #expect(found.contains { $0.path == "externalAuthorization.q.url" }, "\(found)")
         #expect(found.contains { $0.path == "routes[0].externalAuthorization" && $0.message.contains("'nope'") }, "\(found)")
     }
