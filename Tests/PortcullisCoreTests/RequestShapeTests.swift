@@ -83,3 +83,21 @@ import Testing
         #expect(RequestFeature.Set([.tools]).firstOutside(RequestFeature.Set.all) == nil)
     }
 }
+
+/// A model rewrite moves the request's offsets exactly as a second scan of the new body would
+/// find them (the token cap relies on it instead of scanning again).
+@Suite struct ModelRewriteOffsetTests {
+    @Test(arguments: ["m", "a-much-longer-upstream-model-name", "\u{E9}\"x"])
+    func offsetsAfterARewriteMatchAFreshScan(upstream: String) throws {
+        let body = ByteBuffer(string: #"{"max_tokens":null,"model":"client-model","messages":[{"role":"user"}],"max_completion_tokens":null}"#)
+        guard case .success(let request) = InferenceRequest.inspect(body) else { throw CancellationError() }
+        let rewritten = request.rewritingModel(in: body, to: upstream)
+        let moved = request.afterModelRewrite(newLength: rewritten.readableBytes - body.readableBytes + request.modelTokenRange.count)
+        guard case .success(let fresh) = InferenceRequest.inspect(rewritten) else { throw CancellationError() }
+        #expect(moved.nullTokenValues == fresh.nullTokenValues)
+        #expect(moved.modelTokenRange == fresh.modelTokenRange)
+        #expect(moved.messages == fresh.messages)
+        #expect(moved.objectStart == fresh.objectStart)
+        #expect(String(buffer: moved.fillingNullTokenCaps(with: 7, in: rewritten)).contains(#""max_completion_tokens":7}"#))
+    }
+}
