@@ -30,6 +30,9 @@ struct ExplainCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The request method (default: POST, or GET for /v1/models).")
     var method: String?
 
+    @Option(name: .long, help: "The listener the request arrives on, by name (default: the first).")
+    var listener: String?
+
     func run() async throws {
         var headers: [(String, String)] = []
         for line in self.header {
@@ -38,10 +41,10 @@ struct ExplainCommand: AsyncParsableCommand {
             }
             headers.append((String(line[..<colon]).trimmingCharacters(in: .whitespaces), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
         }
-        var body: String?
+        var body: [UInt8]?
         if let file = self.body {
             guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
-            body = String(decoding: data, as: UTF8.self)
+            body = Array(data)
             if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { headers.append(("content-type", "application/json")) }
         }
         let method = self.method ?? (self.path.hasPrefix("/v1/models") ? "GET" : "POST")
@@ -54,7 +57,7 @@ struct ExplainCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data(output.utf8))
             throw ExitCode(1)
         }
-        let result = try await Explainer.explain(snapshot, request: .init(method: method, path: self.path, headers: headers, body: body))
+        let result = try await Explainer.explain(snapshot, request: .init(method: method, path: self.path, headers: headers, body: body, listener: self.listener))
         print(result.text)
         if result.refused { throw ExitCode(2) }
     }

@@ -198,3 +198,41 @@ import Testing
         #expect(JSONString.quoted("x\u{7F}\u{85}\u{2028}y\u{2029}\u{A0}é€") == #""x\u007f\u0085\u2028y\u2029"# + "\u{A0}é€\"")
     }
 }
+
+/// The scanner's eight-bytes-at-a-time path for plain string bytes must see every byte the
+/// byte-by-byte checks care about, at every position in the word.
+@Suite struct JSONScannerWordTests {
+    @Test func everySpecialByteIsSeenAtEveryPosition() {
+        for value in 0...255 {
+            let special = value == 0x22 || value == 0x5C || value < 0x20 || value >= 0x80
+            for position in 0..<8 {
+                var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: 8)
+                bytes[position] = UInt8(value)
+                let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                #expect(JSONScanner.hasSpecialByte(word) == special, "byte \(value) at \(position)")
+            }
+        }
+    }
+
+    @Test(arguments: Array(0..<24))
+    func longStringsAreCheckedWhereverTheirSpecialBytesFall(offset: Int) {
+        let prefix = String(repeating: "x", count: offset)
+        func scan(_ inner: String) -> Bool {
+            let body = #"{"k":""# + prefix + inner + String(repeating: "y", count: 17) + #""}"#
+            return body.utf8.withContiguousStorageIfAvailable { bytes in
+                var scanner = JSONScanner(UnsafeRawBufferPointer(bytes))
+                return (try? scanner.scanTopLevelObject { _ in }) != nil
+            } ?? false
+        }
+        #expect(scan(#"\"q\\"#))  // escapes: fine
+        #expect(scan("\u{E9}\u{1F600}"))  // multi-byte UTF-8: fine
+        #expect(!scan("\u{01}"))  // a control character
+        #expect(!scan(#"\ud800"#))  // a lone surrogate escape
+        #expect(!scan(#"\x"#))  // an invalid escape
+        let broken = Array(#"{"k":""#.utf8) + Array(prefix.utf8) + [0xC3, 0x28] + Array(String(repeating: "y", count: 17).utf8) + Array(#""}"#.utf8)
+        #expect(broken.withUnsafeBytes { bytes in
+            var scanner = JSONScanner(bytes)
+            return (try? scanner.scanTopLevelObject { _ in }) == nil
+        }, "invalid UTF-8")
+    }
+}

@@ -72,6 +72,9 @@ import Testing
         let (error, features) = Self.check(body)
         #expect(error == nil)
         #expect(features.features == [.images, .audio, .files])
+        // The part types OpenAI-compatible servers (vLLM) accept for the same inputs.
+        let aliases = #"{"model":"m","messages":[{"role":"user","content":[{"type":"input_image"},{"type":"audio_url"},{"type":"video_url"},{"type":"input_file"}]}]}"#
+        #expect(Self.check(aliases).1.features == [.images, .audio, .files, .video])
         #expect(Self.check(#"{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}"#).1 == .init())
     }
 

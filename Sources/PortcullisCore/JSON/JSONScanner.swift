@@ -59,10 +59,13 @@ public struct JSONScanner {
         return isObject
     }
 
-    /// Validates the whole input as one JSON array and calls `visit` with each element's value
-    /// range and kind, in order. Returns false when the input is not an array.
+    /// Validates the whole input as one JSON array, in one pass: `member` is called with each
+    /// member of each object element as it is scanned (with the element's position), then
+    /// `element` with each element's position, value range and kind. Returns false when the
+    /// input is not an array.
     public mutating func scanTopLevelArray(
-        _ visit: (Range<Int>, ValueKind) throws(ScanError) -> Void
+        member: (Int, Member) throws(ScanError) -> Void = { _, _ in },
+        element: (Int, Range<Int>, ValueKind) throws(ScanError) -> Void
     ) throws(ScanError) -> Bool {
         self.skipWhitespace()
         guard self.index < self.bytes.count, self.bytes[self.index] == UInt8(ascii: "[") else {
@@ -74,11 +77,20 @@ public struct JSONScanner {
         if self.peek() == UInt8(ascii: "]") {
             self.index += 1
         } else {
+            var position = 0
             while true {
                 self.skipWhitespace()
                 let start = self.index
-                let kind = try self.scanValue(depth: 2)
-                try visit(start..<self.index, kind)
+                let kind: ValueKind
+                if self.peek() == UInt8(ascii: "{") {
+                    let at = position
+                    try self.scanObject(depth: 2) { (found: Member) throws(ScanError) in try member(at, found) }
+                    kind = .object
+                } else {
+                    kind = try self.scanValue(depth: 2)
+                }
+                try element(position, start..<self.index, kind)
+                position += 1
                 self.skipWhitespace()
                 switch self.peek() {
                 case UInt8(ascii: ","):
@@ -235,6 +247,14 @@ public struct JSONScanner {
         var i = self.index
         let end = bytes.count
         while i < end {
+            // Eight plain bytes at a time (printable ASCII, no quote, no backslash): most of a
+            // prompt. Any other byte drops to the byte-by-byte checks below.
+            while i + 8 <= end {
+                let word = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if Self.hasSpecialByte(word) { break }
+                i += 8
+            }
+            guard i < end else { break }
             let byte = bytes[i]
             if byte == UInt8(ascii: "\"") {
                 self.index = i + 1
@@ -290,6 +310,20 @@ public struct JSONScanner {
 
     // MARK: Helpers
 
+    /// Whether any byte of `word` is a quote, a backslash, below 0x20 or above 0x7F (SWAR: the
+    /// classic "has a zero byte" and "has a byte less than n" tests, on all eight at once).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote & highs
+        let hasBackslash = (backslash &- ones) & ~backslash & highs
+        let hasControl = (word &- (ones &* 0x20)) & ~word & highs
+        return (hasQuote | hasBackslash | hasControl | (word & highs)) != 0
+    }
+
     @inline(__always)
     private func peek() -> UInt8? {
         self.index < self.bytes.count ? self.bytes[self.index] : nil
@@ -310,84 +344,6 @@ public struct JSONScanner {
     }
 }
 
-
-/// Read-only access to the members a ``JSONScanner`` reported, over the same bytes. Separate from
-/// the scanner so visitors can inspect members while the scanner is still mutating.
-public struct JSONView {
-    public let bytes: UnsafeRawBufferPointer
-
-    public init(_ bytes: UnsafeRawBufferPointer) {
-        self.bytes = bytes
-    }
-
-    /// Compares a member's key with an ASCII name, decoding escapes when the key has any
-    /// (`"mod\u0065l"` is `model` to every JSON decoder a backend may use).
-    public func key(_ member: JSONScanner.Member, equals name: StaticString) -> Bool {
-        let slice = UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange])
-        if !member.keyHasEscapes {
-            guard slice.count == name.utf8CodeUnitCount else { return false }
-            return name.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), slice) }
-        }
-        guard let decoded = JSONString.decode(slice) else { return false }
-        return name.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
-    }
-
-    /// Whether a string-valued member is exactly the ASCII `text` (escapes decoded).
-    public func stringEquals(_ member: JSONScanner.Member, _ text: StaticString) -> Bool {
-        member.kind == .string && self.string(at: member.valueRange, equals: text)
-    }
-
-    /// Whether the string token at `token` (quotes included) is exactly `text` (escapes decoded).
-    public func string(at token: Range<Int>, equals text: StaticString) -> Bool {
-        let inner = UnsafeRawBufferPointer(rebasing: self.bytes[(token.lowerBound + 1)..<(token.upperBound - 1)])
-        if !inner.contains(UInt8(ascii: "\\")) {
-            guard inner.count == text.utf8CodeUnitCount else { return false }
-            return text.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), inner) }
-        }
-        guard let decoded = JSONString.decode(inner) else { return false }
-        return text.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
-    }
-
-    /// The decoded key of a member.
-    public func keyString(_ member: JSONScanner.Member) -> String {
-        JSONString.decode(UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange])) ?? ""
-    }
-
-    /// The decoded contents of a string-valued member.
-    public func stringValue(_ member: JSONScanner.Member) -> String? {
-        guard member.kind == .string else { return nil }
-        let inner = (member.valueRange.lowerBound + 1)..<(member.valueRange.upperBound - 1)
-        return JSONString.decode(UnsafeRawBufferPointer(rebasing: self.bytes[inner]))
-    }
-
-    /// The value of a member as a whole number (``WholeNumber``): `16.0` and `1e2` count.
-    public func wholeNumber(_ member: JSONScanner.Member) -> WholeNumber {
-        guard member.kind == .number else { return .notWhole }
-        return WholeNumber(token: UnsafeRawBufferPointer(rebasing: self.bytes[member.valueRange]))
-    }
-
-    /// The value of a number-valued member as an integer, when it is a plain integer that fits.
-    public func integerValue(_ member: JSONScanner.Member) -> Int? {
-        guard member.kind == .number else { return nil }
-        var value = 0
-        var negative = false
-        var i = member.valueRange.lowerBound
-        if self.bytes[i] == UInt8(ascii: "-") {
-            negative = true
-            i += 1
-        }
-        while i < member.valueRange.upperBound {
-            let byte = self.bytes[i]
-            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            let (m, o1) = value.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(Int(byte - UInt8(ascii: "0")))
-            if o1 || o2 { return nil }
-            value = a
-            i += 1
-        }
-        return negative ? -value : value
-    }
-}
 
 @inline(__always)
 private func isDigit(_ byte: UInt8) -> Bool {

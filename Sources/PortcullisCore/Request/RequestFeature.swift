@@ -8,11 +8,14 @@
 /// | `tools` | `tools`, `functions`, `tool_choice` or `function_call` is set (not null) |
 /// | `images` | a message content part is `image_url` |
 /// | `audio` | a content part is `input_audio`, or `audio` is set, or `modalities` names `audio` |
-/// | `files` | a content part is `file` |
-/// | `json_schema` | `response_format.type` is `json_schema` |
+/// | `images` | (also `input_image`, `image_embeds`, `image_pil` parts: vLLM's) |
+/// | `audio` | (also `audio_url`, `audio_embeds` parts) |
+/// | `files` | a content part is `file` or `input_file` |
+/// | `video` | a content part is `video_url` |
+/// | `json_schema` | `response_format.type` is `json_schema`, or vLLM's `guided_json`, `guided_regex`, `guided_grammar`, `guided_choice` or `structured_outputs` is set |
 /// | `json_mode` | `response_format.type` is `json_object` |
-/// | `logprobs` | `logprobs` is `true` or a number, or `top_logprobs` is set |
-/// | `multiple_choices` | `n` or `best_of` is above 1 |
+/// | `logprobs` | `logprobs` is `true` or a number, or `top_logprobs` or `prompt_logprobs` is set |
+/// | `multiple_choices` | `n` or `best_of` is above 1 (or not a number: a server may coerce `"4"`) |
 /// | `web_search` | `web_search_options` is set |
 /// | `embeddings` | the endpoint is `/v1/embeddings` |
 public enum RequestFeature: String, Sendable, CaseIterable {
@@ -21,6 +24,7 @@ public enum RequestFeature: String, Sendable, CaseIterable {
     case images
     case audio
     case files
+    case video
     case jsonSchema = "json_schema"
     case jsonMode = "json_mode"
     case logprobs

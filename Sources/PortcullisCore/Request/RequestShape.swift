@@ -43,48 +43,55 @@ public enum RequestShape {
         }
     }
 
+    /// One pass over `messages`: each message's members are looked at as they are scanned.
     private static func checkMessages(_ array: UnsafeRawBufferPointer, features: inout RequestFeature.Set) -> GatewayError? {
+        let view = JSONView(array)
         var scanner = JSONScanner(array)
-        var index = 0
+        var count = 0
         var problem: GatewayError?
-        do {
-            _ = try scanner.scanTopLevelArray { (range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
-                defer { index += 1 }
-                guard problem == nil else { return }
-                guard kind == .object else {
-                    problem = .invalidField("messages[\(index)]", expected: .object)
-                    return
-                }
-                problem = Self.checkMessage(UnsafeRawBufferPointer(rebasing: array[range]), index: index, features: &features)
-            }
-        } catch {
-            return .invalidField("messages", expected: .array)  // validated by the whole-body scan already
-        }
-        if let problem { return problem }
-        return index == 0 ? .emptyField("messages") : nil
-    }
-
-    private static func checkMessage(_ object: UnsafeRawBufferPointer, index: Int, features: inout RequestFeature.Set) -> GatewayError? {
-        let view = JSONView(object)
-        var scanner = JSONScanner(object)
         var role: JSONScanner.Member?
         var content: JSONScanner.Member?
         var duplicate: StaticString?
         do {
-            _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
-                if view.key(member, equals: "role") {
-                    if role != nil { duplicate = "role" }
-                    role = member
-                } else if view.key(member, equals: "content") {
-                    if content != nil { duplicate = "content" }
-                    content = member
-                }
-            }
+            _ = try scanner.scanTopLevelArray(
+                member: { (_: Int, member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                    if view.key(member, equals: "role") {
+                        if role != nil { duplicate = "role" }
+                        role = member
+                    } else if view.key(member, equals: "content") {
+                        if content != nil { duplicate = "content" }
+                        content = member
+                    }
+                },
+                element: { (index: Int, _: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+                    defer {
+                        count += 1
+                        role = nil
+                        content = nil
+                        duplicate = nil
+                    }
+                    guard problem == nil else { return }
+                    guard kind == .object else {
+                        problem = .invalidField("messages[\(index)]", expected: .object)
+                        return
+                    }
+                    problem = Self.checkMessage(
+                        role: role, content: content, duplicate: duplicate, index: index, in: array, features: &features)
+                })
         } catch {
-            return .invalidField("messages[\(index)]", expected: .object)
+            return .invalidField("messages", expected: .array)  // validated by the whole-body scan already
         }
+        if let problem { return problem }
+        return count == 0 ? .emptyField("messages") : nil
+    }
+
+    private static func checkMessage(
+        role: JSONScanner.Member?, content: JSONScanner.Member?, duplicate: StaticString?, index: Int,
+        in array: UnsafeRawBufferPointer, features: inout RequestFeature.Set
+    ) -> GatewayError? {
         if let duplicate { return .duplicateField("messages[\(index)].\(duplicate)") }
         guard let role else { return .missingField("messages[\(index)].role") }
+        let view = JSONView(array)
         guard role.kind == .string, Self.roles.contains(where: { view.stringEquals(role, $0) }) else {
             return .invalidField("messages[\(index)].role", expected: .role)
         }
@@ -92,53 +99,64 @@ public enum RequestShape {
         switch content.kind {
         case .string, .null: return nil
         case .array:
-            return Self.checkParts(UnsafeRawBufferPointer(rebasing: object[content.valueRange]), message: index, features: &features)
+            return Self.checkParts(UnsafeRawBufferPointer(rebasing: array[content.valueRange]), message: index, features: &features)
         default:
             return .invalidField("messages[\(index)].content", expected: .content)
         }
     }
 
+    /// One pass over a message's content parts: each needs one string `type`.
     private static func checkParts(_ array: UnsafeRawBufferPointer, message: Int, features: inout RequestFeature.Set) -> GatewayError? {
+        let view = JSONView(array)
         var scanner = JSONScanner(array)
-        var index = 0
         var problem: GatewayError?
+        var type: JSONScanner.Member?
+        var repeated = false
         do {
-            _ = try scanner.scanTopLevelArray { (range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
-                defer { index += 1 }
-                guard problem == nil else { return }
-                guard kind == .object else {
-                    problem = .invalidField("messages[\(message)].content[\(index)]", expected: .object)
-                    return
-                }
-                let part = UnsafeRawBufferPointer(rebasing: array[range])
-                let view = JSONView(part)
-                var inner = JSONScanner(part)
-                var type: JSONScanner.Member?
-                var repeated = false
-                _ = try inner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+            _ = try scanner.scanTopLevelArray(
+                member: { (_: Int, member: JSONScanner.Member) throws(JSONScanner.ScanError) in
                     guard view.key(member, equals: "type") else { return }
                     if type != nil { repeated = true }
                     type = member
-                }
-                guard !repeated else {
-                    problem = .duplicateField("messages[\(message)].content[\(index)].type")
-                    return
-                }
-                guard let type, type.kind == .string else {
-                    problem = .invalidField("messages[\(message)].content[\(index)].type", expected: .string)
-                    return
-                }
-                if view.stringEquals(type, "image_url") {
-                    features.insert(.images)
-                } else if view.stringEquals(type, "input_audio") {
-                    features.insert(.audio)
-                } else if view.stringEquals(type, "file") {
-                    features.insert(.files)
-                }
-            }
+                },
+                element: { (index: Int, _: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+                    defer {
+                        type = nil
+                        repeated = false
+                    }
+                    guard problem == nil else { return }
+                    let path = "messages[\(message)].content[\(index)]"
+                    guard kind == .object else {
+                        problem = .invalidField(path, expected: .object)
+                        return
+                    }
+                    guard !repeated else {
+                        problem = .duplicateField(path + ".type")
+                        return
+                    }
+                    guard let type, type.kind == .string else {
+                        problem = .invalidField(path + ".type", expected: .string)
+                        return
+                    }
+                    if let feature = Self.partFeature(type, view: view) { features.insert(feature) }
+                })
         } catch {
             return .invalidField("messages[\(message)].content", expected: .array)
         }
         return problem
     }
+
+    /// The feature a content part's `type` uses (nil: plain text, or a type with no feature).
+    private static func partFeature(_ type: JSONScanner.Member, view: JSONView) -> RequestFeature? {
+        for (name, feature) in Self.partTypes where view.stringEquals(type, name) { return feature }
+        return nil
+    }
+
+    /// Content part types that use a feature: OpenAI's, and those OpenAI-compatible servers
+    /// (vLLM) accept for the same inputs.
+    static let partTypes: [(StaticString, RequestFeature)] = [
+        ("image_url", .images), ("input_image", .images), ("image_embeds", .images), ("image_pil", .images),
+        ("input_audio", .audio), ("audio_url", .audio), ("audio_embeds", .audio),
+        ("file", .files), ("input_file", .files), ("video_url", .video),
+    ]
 }

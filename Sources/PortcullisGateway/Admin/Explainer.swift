@@ -18,13 +18,17 @@ public enum Explainer {
         public var method: String
         public var path: String
         public var headers: [(String, String)]
-        public var body: String?
+        /// The body's bytes as given (not repaired: invalid UTF-8 is refused as `serve` would).
+        public var body: [UInt8]?
+        /// The listener whose authentication policy applies (nil: the first).
+        public var listener: String?
 
-        public init(method: String, path: String, headers: [(String, String)], body: String?) {
+        public init(method: String, path: String, headers: [(String, String)], body: [UInt8]?, listener: String? = nil) {
             self.method = method
             self.path = path
             self.headers = headers
             self.body = body
+            self.listener = listener
         }
     }
 
@@ -56,7 +60,8 @@ public enum Explainer {
         var lines: [String] = []
         let head = HTTPRequestHead(
             version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.path,
-            headers: HTTPHeaders([("host", "explain.local")] + request.headers))
+            headers: HTTPHeaders(
+                (request.headers.contains { $0.0.lowercased() == "host" } ? [] : [("host", "explain.local")]) + request.headers))
         let facts: RequestHeadCheck.Facts
         switch RequestHeadCheck.check(head, isHTTP2: false, config: snapshot.config) {
         case .accepted(let accepted):
@@ -66,7 +71,13 @@ public enum Explainer {
             lines.append("request: \(request.method) \(refused.target.pathAndQuery)")
             return context.eventLoop.makeSucceededFuture(Self.refused(lines, by: "head check", error))
         }
-        let connection = ConnectionState(clientAddress: "127.0.0.1", isTLS: false, isHTTP2: false, listenerName: snapshot.config.listeners.first?.name ?? "main")
+        let names = snapshot.config.listeners.map(\.name)
+        let listener = request.listener ?? names.first ?? "main"
+        guard names.contains(listener) else {
+            return context.eventLoop.makeSucceededFuture(
+                Result(text: "no listener is named '\(listener)' (listeners: \(names.joined(separator: ", ")))", refused: true))
+        }
+        let connection = ConnectionState(clientAddress: "127.0.0.1", isTLS: false, isHTTP2: false, listenerName: listener)
         let exchange = Exchange(
             snapshot: snapshot, head: head, target: facts.target, endpoint: facts.endpoint, requestID: "explain",
             receivedAt: .now(), connection: connection, loop: context, route: facts.route)
@@ -74,8 +85,13 @@ public enum Explainer {
         lines.append("stages: \(snapshot.pipeline.stageNames.joined(separator: " -> "))")
         var stages = snapshot.pipeline.headStages
         if let body = request.body {
-            exchange.body = ByteBuffer(string: body)
-            exchange.requestBytes = body.utf8.count
+            // The limit `serve` holds the body to while it arrives (the listener's, or a path route's).
+            if body.count > facts.bodyLimit {
+                return context.eventLoop.makeSucceededFuture(
+                    Self.refused(lines, by: "body", .bodyTooLarge(limit: facts.bodyLimit, bodyRead: false)))
+            }
+            exchange.body = ByteBuffer(bytes: body)
+            exchange.requestBytes = body.count
         }
         stages += snapshot.pipeline.bodyStages
         return Self.step(stages, at: 0, exchange: exchange, lines: lines)

@@ -50,36 +50,33 @@ struct FieldPolicyStage: Stage {
         do {
             _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
                 guard problem == nil else { return }
-                let key = view.keyString(member)
-                if let known, !known.contains(key) {
-                    problem = .unknownField(RequestFields.shown(key))
+                if let known {
+                    let key = view.keyString(member)  // only on routes that reject unknown fields
+                    if !known.contains(key) {
+                        problem = .unknownField(RequestFields.shown(key))
+                        return
+                    }
+                }
+                guard member.kind != .null else { return }  // not set
+                if !forbidden.isEmpty, let field = forbidden.first(where: { view.key(member, equalsText: $0) }) {
+                    problem = .fieldNotAllowed(field)
                     return
                 }
-                let set = member.kind != .null
-                if set, forbidden.contains(key) {
-                    problem = .fieldNotAllowed(key)
-                    return
-                }
-                guard set else { return }
-                switch key {
-                case "tools", "functions", "tool_choice", "function_call":
-                    features.insert(.tools)
-                case "response_format":
+                // Keys compared on their bytes (no `String` per member).
+                guard let index = Self.featureKeys.firstIndex(where: { view.key(member, equals: $0.0) }) else { return }
+                switch Self.featureKeys[index].1 {
+                case .feature(let feature):
+                    features.insert(feature)
+                case .responseFormat:
                     if let type = Self.responseFormatType(member, view: view) { features.insert(type) }
-                case "logprobs":
+                case .logprobs:
                     if member.kind != .bool(false) { features.insert(.logprobs) }
-                case "top_logprobs":
-                    features.insert(.logprobs)
-                case "n", "best_of":
-                    if case .value(let count) = view.wholeNumber(member), count > 1 { features.insert(.multipleChoices) }
-                case "audio":
-                    features.insert(.audio)
-                case "modalities":
+                case .choices:
+                    // Above 1, or anything but a whole number (a server may coerce "4").
+                    if case .value(let count) = view.wholeNumber(member), count <= 1 { return }
+                    features.insert(.multipleChoices)
+                case .modalities:
                     if Self.names(member, view: view, "audio") { features.insert(.audio) }
-                case "web_search_options":
-                    features.insert(.webSearch)
-                default:
-                    break
                 }
             }
         } catch {
@@ -88,6 +85,22 @@ struct FieldPolicyStage: Stage {
         if let problem { return .failure(problem) }
         return .success(features)
     }
+
+    /// What a top-level key (set, not null) says about the features used.
+    private enum KeyMeaning {
+        case feature(RequestFeature)
+        case responseFormat, logprobs, choices, modalities
+    }
+
+    private static let featureKeys: [(StaticString, KeyMeaning)] = [
+        ("tools", .feature(.tools)), ("tool_choice", .feature(.tools)), ("functions", .feature(.tools)),
+        ("function_call", .feature(.tools)), ("response_format", .responseFormat), ("logprobs", .logprobs),
+        ("top_logprobs", .feature(.logprobs)), ("prompt_logprobs", .feature(.logprobs)), ("n", .choices),
+        ("best_of", .choices), ("audio", .feature(.audio)), ("modalities", .modalities),
+        ("web_search_options", .feature(.webSearch)), ("guided_json", .feature(.jsonSchema)),
+        ("guided_regex", .feature(.jsonSchema)), ("guided_grammar", .feature(.jsonSchema)),
+        ("guided_choice", .feature(.jsonSchema)), ("structured_outputs", .feature(.jsonSchema)),
+    ]
 
     /// `response_format.type`: `json_schema` or `json_object` as a feature.
     private static func responseFormatType(_ member: JSONScanner.Member, view: JSONView) -> RequestFeature? {
@@ -114,7 +127,7 @@ struct FieldPolicyStage: Stage {
         var scanner = JSONScanner(array)
         let elements = JSONView(array)
         var found = false
-        _ = try? scanner.scanTopLevelArray { (range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+        _ = try? scanner.scanTopLevelArray { (_: Int, range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
             if kind == .string && elements.string(at: range, equals: text) { found = true }
         }
         return found

@@ -9,6 +9,7 @@ import Testing
 struct ExplainCommandTests {
     static let yaml = """
         listeners: [{ address: 127.0.0.1:0 }]
+        http: { maxRequestBytes: 2KiB }
         region: us-east
         externalAuthorization:
           policy: { url: "http://127.0.0.1:1/check", timeout: 150ms }
@@ -71,6 +72,9 @@ struct ExplainCommandTests {
             #expect(status == 2 && output.contains("authenticate: REFUSED") && output.contains("401 invalid_api_key"), "\(output)")
             (status, output) = try await Self.explain("pc-free-0123456789abcdef", body: #"{"model":"chat","messages":[{"role":"robot"}]}"#, in: dir)
             #expect(status == 2 && output.contains("(param messages[0].role)"), "\(output)")
+            let large = #"{"model":"chat","messages":[{"role":"user","content":""# + String(repeating: "a", count: 3000) + #""}]}"#
+            (status, output) = try await Self.explain("pc-free-0123456789abcdef", body: large, in: dir)
+            #expect(status == 2 && output.contains("body: REFUSED") && output.contains("413 request_too_large"), "\(output)")
         }
     }
 
