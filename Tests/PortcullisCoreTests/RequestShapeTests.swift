@@ -75,6 +75,8 @@ import Testing
         // The part types OpenAI-compatible servers (vLLM) accept for the same inputs.
         let aliases = #"{"model":"m","messages":[{"role":"user","content":[{"type":"input_image"},{"type":"audio_url"},{"type":"video_url"},{"type":"input_file"}]}]}"#
         #expect(Self.check(aliases).1.features == [.images, .audio, .files, .video])
+        let unknown = #"{"model":"m","messages":[{"role":"user","content":[{"type":"text"},{"type":"refusal"},{"type":"hologram"}]}]}"#
+        #expect(Self.check(unknown).1.features == [.otherContent])
         #expect(Self.check(#"{"model":"m","messages":[{"role":"user","content":[{"type":"text"}]}]}"#).1 == .init())
     }
 

@@ -97,6 +97,8 @@ struct RefusalTests {
         ("CONNECT evil:443 HTTP/1.1\r\nHost: evil:443\r\n\r\n", "method_not_allowed"),
         ("CONNECT /v1/models HTTP/1.1\r\nHost: a\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: a\r\n\r\n", "method_not_allowed"),
         ("TRACE /v1/models HTTP/1.1\r\nHost: a\r\n\r\n", "method_not_allowed"),
+        // A bad chunk in the same read as the head: a 400, not an empty reply or a 502.
+        ("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", "invalid_http"),
     ])
     func hostAndFramingAreCheckedBeforeAnythingIsForwarded(request: String, code: String) async throws {
         try await withGateway { gateway, mock in

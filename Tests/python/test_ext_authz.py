@@ -95,7 +95,7 @@ def setup():
     base = f"http://127.0.0.1:{policy.port}"
     config = f"""
 listeners: [{{ address: 127.0.0.1:0 }}]
-accessLog: {{ destination: "off" }}
+accessLog: {{ destination: stdout }}
 externalAuthorization:
   envoy: {{ url: "{base}/check", clientHeaders: [x-client-hint], includeBody: 16, upstreamHeaders: ["x-policy-*"] }}
   slow: {{ url: "{base}/slow", timeout: 200ms }}
@@ -186,6 +186,11 @@ def test_fail_open_lets_the_request_through_with_a_marker(setup):
     status, _, _ = chat(gateway.port, "open")
     assert status == 200
     assert backend.headers[seen]["x-portcullis-authz-failure-mode-allowed"] == ["true"]
+    # The access log says the check was skipped (the line is written once the answer is out).
+    deadline = time.time() + 10
+    while time.time() < deadline and not any('"authz":"failure_mode_allowed"' in line for line in gateway.lines):
+        time.sleep(0.05)
+    assert any('"authz":"failure_mode_allowed"' in line and '"model":"open"' in line for line in gateway.lines)
 
 
 def test_a_client_that_leaves_cancels_the_check(setup):

@@ -12,6 +12,7 @@
 /// | `audio` | (also `audio_url`, `audio_embeds` parts) |
 /// | `files` | a content part is `file` or `input_file` |
 /// | `video` | a content part is `video_url` |
+/// | `other_content` | a content part of any other type than `text` and `refusal` (one the gateway cannot classify; a plan that lists features refuses it unless it lists this) |
 /// | `json_schema` | `response_format.type` is `json_schema`, or vLLM's `guided_json`, `guided_regex`, `guided_grammar`, `guided_choice` or `structured_outputs` is set |
 /// | `json_mode` | `response_format.type` is `json_object` |
 /// | `logprobs` | `logprobs` is `true` or a number, or `top_logprobs` or `prompt_logprobs` is set |
@@ -31,6 +32,7 @@ public enum RequestFeature: String, Sendable, CaseIterable {
     case multipleChoices = "multiple_choices"
     case webSearch = "web_search"
     case embeddings
+    case otherContent = "other_content"
 
     /// The feature's bit in a ``RequestFeature/Set``.
     /// (A payload-free enum is stored as its case's position; `RequestFeatureTests` checks the

@@ -146,10 +146,12 @@ public enum RequestShape {
         return problem
     }
 
-    /// The feature a content part's `type` uses (nil: plain text, or a type with no feature).
+    /// The feature a content part's `type` uses (nil: `text` or `refusal`; `other_content`: a
+    /// type the gateway does not know, so a plan that lists features can refuse it).
     private static func partFeature(_ type: JSONScanner.Member, view: JSONView) -> RequestFeature? {
+        if view.stringEquals(type, "text") || view.stringEquals(type, "refusal") { return nil }
         for (name, feature) in Self.partTypes where view.stringEquals(type, name) { return feature }
-        return nil
+        return .otherContent
     }
 
     /// Content part types that use a feature: OpenAI's, and those OpenAI-compatible servers

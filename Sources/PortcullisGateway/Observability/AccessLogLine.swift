@@ -87,6 +87,10 @@ enum AccessLogLine {
             buffer.writeStaticString(",\"upstream\":")
             JSONString.writeQuoted(endpoint.key, into: &buffer)
         }
+        if exchange.authorizationSkipped {
+            // The external check failed and the route fails open: an operator must see it.
+            buffer.writeStaticString(",\"authz\":\"failure_mode_allowed\"")
+        }
         if let usage = exchange.usage {
             buffer.writeStaticString(",\"prompt_tokens\":")
             buffer.writeDecimal(usage.promptTokens)

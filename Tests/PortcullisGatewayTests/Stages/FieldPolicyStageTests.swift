@@ -59,6 +59,8 @@ import Testing
         (#"{"model":"chat",\#(hi),"prompt_logprobs":1}"#, .featureNotAllowed(.logprobs)),
         (#"{"model":"chat",\#(hi),"best_of":"4"}"#, .featureNotAllowed(.multipleChoices)),
         (#"{"model":"chat","messages":[{"role":"user","content":[{"type":"video_url","video_url":{"url":"u"}}]}]}"#, .featureNotAllowed(.video)),
+        (#"{"model":"chat","messages":[{"role":"user","content":[{"type":"hologram"}]}]}"#, .featureNotAllowed(.otherContent)),
+        (#"{"model":"chat","messages":[{"role":"user","content":[{"type":"text","text":"a"}]}]}"#, nil),
         (#"{"model":"embed","input":"x"}"#, .featureNotAllowed(.embeddings)),
         (#"{"model":"chat",\#(hi),"logit_bias":{"50256":-100}}"#, .fieldNotAllowed("logit_bias")),
         (#"{"model":"chat",\#(hi),"seed":1}"#, .fieldNotAllowed("seed")),
