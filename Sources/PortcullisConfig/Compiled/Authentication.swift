@@ -133,6 +133,17 @@ public final class PlanInfo: Sendable {
         return router.route(model: model).map { routes.contains($0.name) } ?? false
     }
 
+    /// Whether `GET /v1/models` shows `model` to the plan's tenants: offered, and its route has
+    /// a backend in one of the plan's regions (a model they could only be refused is not listed).
+    public func lists(model: String, router: Router) -> Bool {
+        guard self.offers(model: model, router: router) else { return false }
+        guard let regions = self.regions else { return true }
+        return router.route(model: model).map { $0.backend(in: regions) != nil } ?? false
+    }
+
+    /// The model list differs from the whole one (models, routes or regions limit it).
+    public var filtersModels: Bool { self.models != nil || self.routes != nil || self.regions != nil }
+
     /// Whether the plan lets its tenants use `model` (byte-exact names and globs).
     public func allows(model: String) -> Bool {
         guard let models = self.models else { return true }

@@ -47,9 +47,9 @@ public final class ConfigSnapshot: Sendable {
         // Per plan that limits its models: only those (rendered once, looked up by plan name
         // only for `GET /v1/models`).
         var perPlan: [ObjectIdentifier: ByteBuffer] = [:]
-        for plan in tenants.policies where plan.models != nil || plan.routes != nil {
+        for plan in tenants.policies where plan.filtersModels {
             perPlan[ObjectIdentifier(plan)] = Self.modelList(
-                exposedModels.filter { plan.offers(model: $0.0, router: router) }, created: created)
+                exposedModels.filter { plan.lists(model: $0.0, router: router) }, created: created)
         }
         self.planModelListBodies = perPlan
         self.created = created
@@ -71,7 +71,7 @@ public final class ConfigSnapshot: Sendable {
 
     /// The `GET /v1/models` body for a caller on `plan`: the models its plan allows.
     public func modelListBody(for plan: PlanInfo?) -> ByteBuffer {
-        guard let plan, plan.models != nil || plan.routes != nil else { return self.modelListBody }
+        guard let plan, plan.filtersModels else { return self.modelListBody }
         return self.planModelListBodies[ObjectIdentifier(plan)] ?? self.modelListBody
     }
 
@@ -80,7 +80,7 @@ public final class ConfigSnapshot: Sendable {
     /// The `GET /v1/models/{id}` body for an exposed model the caller's plan allows, or nil.
     public func modelBody(_ name: String, plan: PlanInfo? = nil) -> ByteBuffer? {
         guard let model = self.exposedModels.first(where: { ExactName.same($0.name, name) }) else { return nil }
-        if let plan, !plan.offers(model: name, router: self.router) { return nil }
+        if let plan, !plan.lists(model: name, router: self.router) { return nil }
         var body = ByteBuffer()
         Self.writeModel(name: model.name, ownedBy: model.ownedBy, created: self.created, into: &body)
         return body

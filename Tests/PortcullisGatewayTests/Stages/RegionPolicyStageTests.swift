@@ -55,6 +55,16 @@ import Testing
         #expect(chosen == backend)
     }
 
+    /// `GET /v1/models` does not list a model a tenant's regions can never reach.
+    @Test func theModelListLeavesOutModelsOutsideTheRegions() throws {
+        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
+        let eu = try #require(snapshot.config.tenants.plans["eu"])
+        let list = String(buffer: snapshot.config.modelListBody(for: eu))
+        #expect(list.contains(#""id":"both""#) && !list.contains(#""id":"us-only""#), "\(list)")
+        #expect(snapshot.config.modelBody("us-only", plan: eu) == nil)
+        #expect(String(buffer: snapshot.config.modelListBody(for: nil)).contains("us-only"))
+    }
+
     @Test func pathRoutesAreHeldToRegionsBeforeTheBodyIsRead() throws {
         #expect(try Self.run("pc-us-0123456789abcdef", uri: "/v1/models/iris:predict").1 == "us")
         #expect(try Self.run("pc-eu-0123456789abcdef", uri: "/v1/models/iris:predict").1 == "eu")
