@@ -72,39 +72,7 @@ public struct JSONScanner {
             _ = try self.validateDocument()
             return false
         }
-        self.index += 1
-        self.skipWhitespace()
-        if self.peek() == UInt8(ascii: "]") {
-            self.index += 1
-        } else {
-            var position = 0
-            while true {
-                self.skipWhitespace()
-                let start = self.index
-                let kind: ValueKind
-                if self.peek() == UInt8(ascii: "{") {
-                    let at = position
-                    try self.scanObject(depth: 2) { (found: Member) throws(ScanError) in try member(at, found) }
-                    kind = .object
-                } else {
-                    kind = try self.scanValue(depth: 2)
-                }
-                try element(position, start..<self.index, kind)
-                position += 1
-                self.skipWhitespace()
-                switch self.peek() {
-                case UInt8(ascii: ","):
-                    self.index += 1
-                case UInt8(ascii: "]"):
-                    self.index += 1
-                    self.skipWhitespace()
-                    guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
-                    return true
-                default:
-                    throw self.error("expected ',' or ']' in an array")
-                }
-            }
-        }
+        try self.scanArray(depth: 1, member: member, element: element)
         self.skipWhitespace()
         guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
         return true
@@ -155,7 +123,12 @@ public struct JSONScanner {
         }
     }
 
-    private mutating func scanArray(depth: Int) throws(ScanError) {
+    /// An array; `member` sees the members of object elements as they are scanned, `element`
+    /// each element once scanned (the grammar's own calls pass neither).
+    private mutating func scanArray(
+        depth: Int, member: (Int, Member) throws(ScanError) -> Void = { _, _ in },
+        element: (Int, Range<Int>, ValueKind) throws(ScanError) -> Void = { _, _, _ in }
+    ) throws(ScanError) {
         guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
         self.index += 1  // [
         self.skipWhitespace()
@@ -163,9 +136,20 @@ public struct JSONScanner {
             self.index += 1
             return
         }
+        var position = 0
         while true {
             self.skipWhitespace()
-            _ = try self.scanValue(depth: depth + 1)
+            let start = self.index
+            let kind: ValueKind
+            if self.peek() == UInt8(ascii: "{") {
+                let at = position
+                try self.scanObject(depth: depth + 1) { (found: Member) throws(ScanError) in try member(at, found) }
+                kind = .object
+            } else {
+                kind = try self.scanValue(depth: depth + 1)
+            }
+            try element(position, start..<self.index, kind)
+            position += 1
             self.skipWhitespace()
             switch self.peek() {
             case UInt8(ascii: ","):

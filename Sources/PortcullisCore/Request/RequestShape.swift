@@ -125,17 +125,18 @@ public enum RequestShape {
                         repeated = false
                     }
                     guard problem == nil else { return }
-                    let path = "messages[\(message)].content[\(index)]"
+                    // The path is built only for an error (no string per valid part).
+                    func path(_ suffix: String = "") -> String { "messages[\(message)].content[\(index)]" + suffix }
                     guard kind == .object else {
-                        problem = .invalidField(path, expected: .object)
+                        problem = .invalidField(path(), expected: .object)
                         return
                     }
                     guard !repeated else {
-                        problem = .duplicateField(path + ".type")
+                        problem = .duplicateField(path(".type"))
                         return
                     }
                     guard let type, type.kind == .string else {
-                        problem = .invalidField(path + ".type", expected: .string)
+                        problem = .invalidField(path(".type"), expected: .string)
                         return
                     }
                     if let feature = Self.partFeature(type, view: view) { features.insert(feature) }

@@ -32,9 +32,7 @@ import Testing
     static func run(_ key: String, _ body: String, uri: String = "/v1/chat/completions") throws -> GatewayError? {
         let snapshot = try ExchangeFixture.snapshot(Self.yaml)
         let exchange = try ExchangeFixture.exchange(snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
-        for pass in [StagePass.head, .body] {
-            if case .refused(let error) = StageRunner.run(snapshot.pipeline.stages(pass), from: 0, on: exchange) { return error }
-        }
+        if case .refused(let error) = ExchangeFixture.runPipeline(snapshot, on: exchange) { return error }
         return nil
     }
 

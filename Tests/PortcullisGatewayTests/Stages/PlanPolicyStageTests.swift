@@ -94,9 +94,7 @@ import Testing
     static func exchange(key: String, uri: String, body: String?) throws -> (StageRunner.Result, Exchange) {
         let snapshot = try ExchangeFixture.snapshot(Self.yaml)
         let exchange = try ExchangeFixture.exchange(snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
-        let head = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
-        guard case .passed = head else { return (head, exchange) }
-        return (StageRunner.run(snapshot.pipeline.stages(.body), from: 0, on: exchange), exchange)
+        return (ExchangeFixture.runPipeline(snapshot, on: exchange), exchange)
     }
 
     /// An explicit `null` cap is "no cap": the plan's default is written over it, and no second

@@ -34,11 +34,7 @@ import Testing
         let snapshot = try ExchangeFixture.snapshot(Self.yaml)
         let body = model.map { #"{"model":"\#($0)","messages":[{"role":"user"}]}"# }
         let exchange = try ExchangeFixture.exchange(snapshot, uri: uri, headers: [("authorization", "Bearer \(key)")], body: body)
-        for pass in [StagePass.head, .body] {
-            if case .refused(let error) = StageRunner.run(snapshot.pipeline.stages(pass), from: 0, on: exchange) {
-                return (error, exchange.backend?.name)
-            }
-        }
+        if case .refused(let error) = ExchangeFixture.runPipeline(snapshot, on: exchange) { return (error, exchange.backend?.name) }
         return (nil, exchange.backend?.name)
     }
 

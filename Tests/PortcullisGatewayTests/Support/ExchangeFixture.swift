@@ -68,6 +68,15 @@ enum ExchangeFixture {
     }
 }
 
+extension ExchangeFixture {
+    /// Runs the snapshot's whole pipeline on `exchange`: head stages, then, if they passed, body stages.
+    static func runPipeline(_ snapshot: GatewaySnapshot, on exchange: Exchange) -> StageRunner.Result {
+        let head = StageRunner.run(snapshot.pipeline.stages(.head), from: 0, on: exchange)
+        guard case .passed = head else { return head }
+        return StageRunner.run(snapshot.pipeline.stages(.body), from: 0, on: exchange)
+    }
+}
+
 extension StageResult {
     /// The refusal, if the stage refused.
     var refusal: GatewayError? {
