@@ -95,6 +95,8 @@ public final class PlanInfo: Sendable {
     /// Regions whose backends may serve the plan's tenants (nil: any).
     public let regions: Set<String>?
     public let limits: LimitsSpec
+    /// The counted limits (rates, token quotas, concurrency), each counted per tenant.
+    public let limitRules: [LimitRule]
     /// `x-tenant-limits` value: an RFC 8941 dictionary of the plan's limits.
     public let limitsHeader: String
     /// The spec this was compiled from (a tenant's: its plan's with its overrides applied).
@@ -112,11 +114,17 @@ public final class PlanInfo: Sendable {
         self.forbiddenFields = spec.forbiddenFields ?? []
         self.regions = spec.regions.map(Set.init)
         self.limits = spec.limits
+        self.limitRules = LimitRule.rules(of: spec.limits)
         self.limitsHeader = Self.encode(spec.limits)
     }
 
     /// The plan bounds the tokens a request may ask for.
     public var hasTokenCaps: Bool { self.limits.maxTokens != nil || self.limits.defaultMaxTokens != nil }
+
+    /// The plan sets a limit the limit stage holds (counted limits and the size caps).
+    public var hasLimits: Bool {
+        !self.limitRules.isEmpty || self.limits.maxRequestBytes != nil || self.limits.maxPromptTokens != nil
+    }
 
     /// The plan limits features or fields (read from the body by the field-policy stage).
     public var checksFields: Bool { self.features != nil || !self.forbiddenFields.isEmpty }
@@ -150,20 +158,24 @@ public final class PlanInfo: Sendable {
         return models.contains { $0.matches(model) }
     }
 
-    /// `rpm=100, burst=20, concurrency=4, tpm=…, tph=…, tpd=…, max-request-bytes=…, max-tokens=…`;
+    /// `rps=…, rpm=100, rph=…, burst=20, concurrency=4, tpm=…, tph=…, tpd=…, max-request-bytes=…,
+    /// max-prompt-tokens=…, max-tokens=…`;
     /// only the limits that are set appear.
     public static func encode(_ limits: LimitsSpec) -> String {
         var parts: [String] = []
         func add(_ key: String, _ value: Int?) {
             if let value { parts.append("\(key)=\(value)") }
         }
+        add("rps", limits.requestsPerSecond)
         add("rpm", limits.requestsPerMinute)
+        add("rph", limits.requestsPerHour)
         add("burst", limits.burst)
         add("concurrency", limits.concurrency)
         add("tpm", limits.tokensPerMinute)
         add("tph", limits.tokensPerHour)
         add("tpd", limits.tokensPerDay)
         add("max-request-bytes", limits.maxRequestBytes)
+        add("max-prompt-tokens", limits.maxPromptTokens)
         add("max-tokens", limits.maxTokens)
         return parts.joined(separator: ", ")
     }

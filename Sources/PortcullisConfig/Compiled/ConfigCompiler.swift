@@ -175,12 +175,13 @@ public struct ConfigCompiler: Sendable {
         {
             sink.report("authentication.clientCertificates", nil, "no listener asks for client certificates (tls.clientAuth)")
         }
+        let limitRules = self.compileLimitRules(file, report: report)
         if !sink.items.isEmpty { throw ConfigError(sink.items) }
         return ConfigSnapshot(
             source: file, backends: backends, routes: compiledRoutes,
             router: Router(exact: exact, globs: globs, prefixes: prefixes),
             exposedModels: exposed, created: self.createdTimestamp, authentication: authentication, tenants: directory,
-            listenerPolicies: policies)
+            listenerPolicies: policies, limitRules: limitRules)
     }
 
     private func compileAuthentication(

@@ -24,11 +24,15 @@ public final class ConfigSnapshot: Sendable {
     public let tenants: TenantDirectory
     /// Authentication policy per listener name.
     public let listenerPolicies: [String: AuthenticationPolicy]
+    /// The top-level `limits:` rules (a plan's are on its ``PlanInfo``).
+    public let limitRules: [LimitRule]
 
     init(
         source: ConfigFile, backends: [Backend], routes: [Route], router: Router, exposedModels: [(String, String)], created: Int,
-        authentication: AuthenticationSettings, tenants: TenantDirectory, listenerPolicies: [String: AuthenticationPolicy]
+        authentication: AuthenticationSettings, tenants: TenantDirectory, listenerPolicies: [String: AuthenticationPolicy],
+        limitRules: [LimitRule] = []
     ) {
+        self.limitRules = limitRules
         self.authentication = authentication
         self.tenants = tenants
         self.listenerPolicies = listenerPolicies

@@ -212,22 +212,8 @@ extension ConfigReader {
             }
             spec.features = features
         }
-        if let limits = map["limits"]?.mapping(allowed: [
-            "requestsPerMinute", "burst", "concurrency", "tokensPerMinute", "tokensPerHour", "tokensPerDay",
-            "maxRequestBytes", "maxTokens", "defaultMaxTokens",
-        ]) {
-            spec.limits.requestsPerMinute = limits["requestsPerMinute"]?.int(min: 0)
-            spec.limits.burst = limits["burst"]?.int(min: 0)
-            spec.limits.concurrency = limits["concurrency"]?.int(min: 0)
-            spec.limits.tokensPerMinute = limits["tokensPerMinute"]?.int(min: 0)
-            spec.limits.tokensPerHour = limits["tokensPerHour"]?.int(min: 0)
-            spec.limits.tokensPerDay = limits["tokensPerDay"]?.int(min: 0)
-            spec.limits.maxRequestBytes = limits["maxRequestBytes"]?.size(min: 1)
-            spec.limits.maxTokens = limits["maxTokens"]?.int(min: 1)
-            spec.limits.defaultMaxTokens = limits["defaultMaxTokens"]?.int(min: 1)
-            if let cap = spec.limits.maxTokens, let fallback = spec.limits.defaultMaxTokens, fallback > cap {
-                limits["defaultMaxTokens"]?.report("must not exceed maxTokens (\(cap))")
-            }
+        if let limits = map["limits"] {
+            spec.limits = self.readLimits(limits, caps: true)
         }
     }
 }

@@ -23,7 +23,7 @@ public struct ConfigReader: Sendable {
     }
 
     static let topLevelKeys = [
-        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "region", "externalAuthorization",
+        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "limits", "region", "externalAuthorization",
         "reload", "metrics", "tracing",
     ]
 
@@ -119,6 +119,9 @@ public struct ConfigReader: Sendable {
         file.region = map["region"]?.nonEmptyString()
         if let authorizers = map["externalAuthorization"]?.anyMapping() {
             file.externalAuthorization = authorizers.entries.compactMap { self.readExternalAuthorization(name: $0.key, $0.value) }
+        }
+        if let limits = map["limits"]?.sequence() {
+            file.limits = limits.compactMap(self.readLimitRule)
         }
         if let plans = map["plans"]?.anyMapping() {
             file.plans = plans.entries.compactMap { self.readPlan(name: $0.key, $0.value) }

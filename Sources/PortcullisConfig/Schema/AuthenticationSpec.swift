@@ -125,40 +125,6 @@ public struct TenantSpec: Sendable {
     public var location: SourceLocation
 }
 
-/// The limits a plan grants. Enforced by later stages; encoded now into `x-tenant-limits`.
-public struct LimitsSpec: Sendable, Equatable {
-    public var requestsPerMinute: Int?
-    public var burst: Int?
-    public var concurrency: Int?
-    public var tokensPerMinute: Int?
-    public var tokensPerHour: Int?
-    public var tokensPerDay: Int?
-    public var maxRequestBytes: Int?
-    public var maxTokens: Int?
-    /// Inserted as `max_tokens` (`max_completion_tokens` for chat) when a request names none;
-    /// without it, `maxTokens` is inserted, so every forwarded request has a bounded cost.
-    public var defaultMaxTokens: Int?
-
-    public init() {}
-
-    /// These limits with each one `overrides` sets replaced.
-    public func overridden(by overrides: LimitsSpec) -> LimitsSpec {
-        var merged = self
-        merged.requestsPerMinute = overrides.requestsPerMinute ?? self.requestsPerMinute
-        merged.burst = overrides.burst ?? self.burst
-        merged.concurrency = overrides.concurrency ?? self.concurrency
-        merged.tokensPerMinute = overrides.tokensPerMinute ?? self.tokensPerMinute
-        merged.tokensPerHour = overrides.tokensPerHour ?? self.tokensPerHour
-        merged.tokensPerDay = overrides.tokensPerDay ?? self.tokensPerDay
-        merged.maxRequestBytes = overrides.maxRequestBytes ?? self.maxRequestBytes
-        merged.maxTokens = overrides.maxTokens ?? self.maxTokens
-        merged.defaultMaxTokens = overrides.defaultMaxTokens ?? self.defaultMaxTokens
-        return merged
-    }
-
-    public var isEmpty: Bool { self == LimitsSpec() }
-}
-
 public struct PlanSpec: Sendable {
     public var name: String
     /// Models the plan's tenants may use (exact names and `*` globs; nil: every routed model).

@@ -25,6 +25,8 @@ public struct ConfigFile: Sendable {
     public var authentication = AuthenticationSpec()
     public var tenants: [TenantSpec] = []
     public var plans: [PlanSpec] = []
+    /// Top-level limits, beside the plans' (`limits:`).
+    public var limits: [LimitRuleSpec] = []
     public var reload = ReloadSpec()
     /// The gateway's own region: the region of every backend that names none.
     public var region: String?

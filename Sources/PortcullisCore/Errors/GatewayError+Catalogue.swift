@@ -16,7 +16,8 @@ extension GatewayError {
         case .modelNotFound, .notFound: 404
         case .methodNotAllowed, .unsupportedMethod: 405
         case .requestTimeout: 408
-        case .bodyTooLarge: 413
+        case .bodyTooLarge, .promptTooLarge: 413
+        case .limitExceeded: 429
         case .unsupportedMediaType: 415
         case .headersTooLarge: 431
         case .internalError: 500
@@ -39,6 +40,7 @@ extension GatewayError {
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .internalError:
             "server_error"
+        case .limitExceeded(let refusal): refusal.name.isTokenQuota ? "tokens" : "requests"
         default: "invalid_request_error"
         }
     }
@@ -64,6 +66,8 @@ extension GatewayError {
         case .badHost: "invalid_host"
         case .ambiguousFraming: "invalid_framing"
         case .bodyTooLarge: "request_too_large"
+        case .promptTooLarge: "prompt_too_large"
+        case .limitExceeded: "rate_limit_exceeded"
         case .headersTooLarge: "headers_too_large"
         case .requestTimeout: "request_timeout"
         case .protocolError: "invalid_http"
@@ -122,6 +126,9 @@ extension GatewayError {
         case .unsupportedTransferCoding: "Only the chunked transfer coding is accepted."
         case .unsupportedMediaType: "The request body must be sent as JSON (Content-Type: application/json)."
         case .bodyTooLarge(let limit, _): "The request body exceeds the limit of \(limit) bytes."
+        case .promptTooLarge(let estimate, let limit):
+            "The prompt is estimated at \(estimate) tokens, over your plan's limit of \(limit) prompt tokens."
+        case .limitExceeded(let refusal): refusal.message
         case .headersTooLarge: "The request headers are too large or too many."
         case .requestTimeout: "The request was not received in time."
         case .protocolError: "The request is not valid HTTP."
@@ -188,6 +195,9 @@ extension GatewayError {
         case .badHost: .badHost
         case .ambiguousFraming: .ambiguousFraming
         case .bodyTooLarge: .bodyTooLarge
+        case .promptTooLarge: .promptTooLarge
+        case .limitExceeded(let refusal):
+            refusal.name == .concurrency ? .concurrencyLimited : refusal.name.isTokenQuota ? .tokenQuotaExceeded : .rateLimited
         case .headersTooLarge: .headersTooLarge
         case .requestTimeout: .requestTimeout
         case .protocolError: .protocolError
@@ -239,6 +249,7 @@ extension GatewayError {
                 : [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(failure.message)\"")]
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut: [("retry-after", "5")]
         case .authorizationDenied(_, _?, let contentType?): [("content-type", contentType)]
+        case .limitExceeded(let refusal): refusal.retryAfterSeconds.map { [("retry-after", String($0))] } ?? []
         default: []
         }
     }

@@ -43,6 +43,10 @@ public enum GatewayError: Error, Sendable, Equatable {
     /// The external authorization check failed (timeout, 5xx, refused connection, bad
     /// answer) and fails closed: answered with the configured status (403 by default).
     case authorizationFailed(status: Int)
+    /// A rate, a token quota or a concurrency limit is reached: 429 with `Retry-After`.
+    case limitExceeded(LimitRefusal)
+    /// The estimated prompt is larger than the caller's plan allows (`limits.maxPromptTokens`).
+    case promptTooLarge(estimate: Int, limit: Int)
     /// A number outside the range the API defines (`temperature` 0–2, `top_p` 0–1).
     case valueOutOfRange(param: RequestKey, range: ClosedRange<Double>)
     /// A key the gateway acts on appears twice.

@@ -12,9 +12,9 @@ public enum RefusalCategory: String, Sendable, CaseIterable {
     case routing
     /// The HTTP exchange was malformed or too slow (framing, Host, header size, timeouts).
     case `protocol`
-    /// A rate or concurrency limit (the limits issue adds the reasons).
+    /// A rate or concurrency limit.
     case rateLimit = "rate_limit"
-    /// A token quota or budget (the limits issue adds the reasons).
+    /// A token quota or budget.
     case quota
     /// The backend could not be reached or answered badly before a response started.
     case upstream
@@ -31,8 +31,11 @@ extension RefusalReason {
         case .forbidden, .tenantSuspended, .routeNotAllowed, .unknownPlan, .featureNotAllowed, .fieldNotAllowed, .regionNotAllowed,
             .authorizationDenied:
             .policy
-        case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType, .unknownField:
+        case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType, .unknownField,
+            .promptTooLarge:
             .validation
+        case .rateLimited, .concurrencyLimited: .rateLimit
+        case .tokenQuotaExceeded: .quota
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
         case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError: .upstream

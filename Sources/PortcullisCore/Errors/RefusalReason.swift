@@ -37,4 +37,8 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case regionNotAllowed = "region_not_allowed"
     case authorizationDenied = "authorization_denied"
     case authorizationFailed = "authorization_unavailable"
+    case rateLimited = "rate_limited"
+    case concurrencyLimited = "concurrency_limited"
+    case tokenQuotaExceeded = "token_quota_exceeded"
+    case promptTooLarge = "prompt_too_large"
 }

@@ -30,6 +30,10 @@ public struct InferenceRequest: Sendable, Equatable {
     public var input: Value?
     /// Features read from message content parts by ``RequestShape`` (images, audio, files).
     public var partFeatures = RequestFeature.Set()
+    /// Content parts that are not text (images, audio, files, video, unknown types) and their
+    /// bytes, for ``PromptEstimate``.
+    public var mediaParts = 0
+    public var mediaBytes = 0
 
     /// A value's byte range (relative to the body's reader index) and kind.
     public struct Value: Sendable, Equatable {

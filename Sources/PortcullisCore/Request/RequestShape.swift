@@ -25,7 +25,7 @@ public enum RequestShape {
         case .chatCompletions:
             guard let messages = request.messages, messages.kind != .null else { return .missingField("messages") }
             guard messages.kind == .array else { return .invalidField("messages", expected: .array) }
-            return Self.checkMessages(UnsafeRawBufferPointer(rebasing: bytes[messages.range]), features: &request.partFeatures)
+            return Self.checkMessages(UnsafeRawBufferPointer(rebasing: bytes[messages.range]), request: &request)
         case .completions:
             guard let prompt = request.prompt else { return .missingField("prompt") }
             switch prompt.kind {
@@ -44,7 +44,7 @@ public enum RequestShape {
     }
 
     /// One pass over `messages`: each message's members are looked at as they are scanned.
-    private static func checkMessages(_ array: UnsafeRawBufferPointer, features: inout RequestFeature.Set) -> GatewayError? {
+    private static func checkMessages(_ array: UnsafeRawBufferPointer, request: inout InferenceRequest) -> GatewayError? {
         let view = JSONView(array)
         var scanner = JSONScanner(array)
         var count = 0
@@ -76,7 +76,7 @@ public enum RequestShape {
                         return
                     }
                     problem = Self.checkMessage(
-                        role: role, content: content, duplicate: duplicate, index: index, in: array, features: &features)
+                        role: role, content: content, duplicate: duplicate, index: index, in: array, request: &request)
                 })
         } catch {
             return .invalidField("messages", expected: .array)  // validated by the whole-body scan already
@@ -87,7 +87,7 @@ public enum RequestShape {
 
     private static func checkMessage(
         role: JSONScanner.Member?, content: JSONScanner.Member?, duplicate: StaticString?, index: Int,
-        in array: UnsafeRawBufferPointer, features: inout RequestFeature.Set
+        in array: UnsafeRawBufferPointer, request: inout InferenceRequest
     ) -> GatewayError? {
         if let duplicate { return .duplicateField("messages[\(index)].\(duplicate)") }
         guard let role else { return .missingField("messages[\(index)].role") }
@@ -99,14 +99,14 @@ public enum RequestShape {
         switch content.kind {
         case .string, .null: return nil
         case .array:
-            return Self.checkParts(UnsafeRawBufferPointer(rebasing: array[content.valueRange]), message: index, features: &features)
+            return Self.checkParts(UnsafeRawBufferPointer(rebasing: array[content.valueRange]), message: index, request: &request)
         default:
             return .invalidField("messages[\(index)].content", expected: .content)
         }
     }
 
     /// One pass over a message's content parts: each needs one string `type`.
-    private static func checkParts(_ array: UnsafeRawBufferPointer, message: Int, features: inout RequestFeature.Set) -> GatewayError? {
+    private static func checkParts(_ array: UnsafeRawBufferPointer, message: Int, request: inout InferenceRequest) -> GatewayError? {
         let view = JSONView(array)
         var scanner = JSONScanner(array)
         var problem: GatewayError?
@@ -119,7 +119,7 @@ public enum RequestShape {
                     if type != nil { repeated = true }
                     type = member
                 },
-                element: { (index: Int, _: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+                element: { (index: Int, range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
                     defer {
                         type = nil
                         repeated = false
@@ -139,7 +139,12 @@ public enum RequestShape {
                         problem = .invalidField(path(".type"), expected: .string)
                         return
                     }
-                    if let feature = Self.partFeature(type, view: view) { features.insert(feature) }
+                    if let feature = Self.partFeature(type, view: view) {
+                        request.partFeatures.insert(feature)
+                        // Counted apart in the prompt estimate (its bytes are not text).
+                        request.mediaParts += 1
+                        request.mediaBytes += range.count
+                    }
                 })
         } catch {
             return .invalidField("messages[\(message)].content", expected: .array)

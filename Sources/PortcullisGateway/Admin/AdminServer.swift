@@ -65,6 +65,7 @@ enum AdminServer {
         let counts = await runtime.server.requestMetrics()
         let reloads = runtime.reloadCounts
         var process = MetricsExposition.Process()
+        process.limitSlotsInUse = runtime.services.limits.totalSlotsInUse()
         process.reloadsSucceeded = reloads.succeeded
         process.reloadsFailed = reloads.failed
         process.jwks = runtime.providers.all.sorted { $0.name < $1.name }.map {

@@ -112,7 +112,14 @@ enum ConfigDescription {
         let features = plan.features.map { list($0.map { q($0.rawValue) }) } ?? "null"
         let forbidden = list((plan.forbiddenFields ?? []).map(q))
         let regions = plan.regions.map { list($0.map(q)) } ?? "null"
-        return #"{"name":\#(q(plan.name)),"models":\#(models),"features":\#(features),"forbiddenFields":\#(forbidden),"regions":\#(regions),"limits":{"requestsPerMinute":\#(optional(l.requestsPerMinute)),"burst":\#(optional(l.burst)),"concurrency":\#(optional(l.concurrency)),"tokensPerMinute":\#(optional(l.tokensPerMinute)),"tokensPerHour":\#(optional(l.tokensPerHour)),"tokensPerDay":\#(optional(l.tokensPerDay)),"maxRequestBytes":\#(optional(l.maxRequestBytes)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens))},"routes":\#(routes),"enforced":["models","routes","features","forbiddenFields","regions","limits.maxTokens","limits.defaultMaxTokens"]}"#
+        return #"{"name":\#(q(plan.name)),"models":\#(models),"features":\#(features),"forbiddenFields":\#(forbidden),"regions":\#(regions),"limits":\#(limits(l)),"routes":\#(routes)}"#
+    }
+
+    /// Every limit key, set or null, and which are shadow-only.
+    private static func limits(_ l: LimitsSpec) -> String {
+        let counted = LimitName.allCases.map { #"\#(q($0.rawValue)):\#(optional(l[$0]))"# }.joined(separator: ",")
+        let shadow = list((l.shadow ?? []).map { q($0.rawValue) })
+        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"shadow":\#(shadow)}"#
     }
 
     private static func tracing(_ tracing: TracingSpec) -> String {

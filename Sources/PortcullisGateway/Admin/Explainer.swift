@@ -94,7 +94,11 @@ public enum Explainer {
             exchange.requestBytes = body.count
         }
         stages += snapshot.pipeline.bodyStages
-        return Self.step(stages, at: 0, exchange: exchange, lines: lines)
+        // What the limit stage took (a concurrency slot, a reservation) is handed back: explain
+        // runs on a store of its own, so the account shows what a fresh limit leaves.
+        return Self.step(stages, at: 0, exchange: exchange, lines: lines).always { _ in
+            if exchange.outcome == nil { exchange.settle(.completed) }
+        }
     }
 
     /// Runs stage `index`, waiting on a suspension (a JWKS refetch) as the request path would.
@@ -144,6 +148,17 @@ public enum Explainer {
         case "route":
             guard let route = exchange.route else { return "" }
             return " (route '\(route.name)', backend '\(route.backend.name)'\(route.rewriteModel.map { ", model rewritten to '\($0)'" } ?? ""))"
+        case "limits(head)", "limits(body)":
+            let applied = LimitStage.applicable(exchange, rules: exchange.snapshot.config.limitRules)
+            guard (stage.phase == .head) == (exchange.endpoint == .pathRoute), !applied.isEmpty else { return "" }
+            let text = applied.map { rule in
+                let kind = rule.name == .concurrency ? "at most \(rule.limit) at once" : "\(rule.limit) \(rule.name.phrase)"
+                return "\(rule.rule.map { "'\($0)' " } ?? "")\(kind) per \(rule.scope.rawValue)\(rule.shadow ? " (shadow)" : "")"
+            }
+            var left: [String] = []
+            if let requests = exchange.rateLimitHeaders?.requests { left.append("\(requests.remaining) requests") }
+            if let tokens = exchange.rateLimitHeaders?.tokens { left.append("\(tokens.remaining) tokens") }
+            return " (\(text.joined(separator: "; "))\(left.isEmpty ? "" : "; left on a fresh counter after this request: " + left.joined(separator: ", ")))"
         case "region(path)", "region(model)":
             return exchange.backend.map { " (backend '\($0.name)' in region '\($0.region ?? "none")')" } ?? ""
         default:
@@ -162,7 +177,7 @@ public enum Explainer {
         if let plan = exchange.plan {
             let header = plan.limitsHeader.isEmpty ? "none" : plan.limitsHeader
             lines.append("limits: plan '\(plan.name)'\(plan.tenant.map { " with tenant '\($0)' overrides" } ?? ""): \(header)")
-            lines.append("  enforced now: models, routes, features, forbidden fields, regions, maxTokens/defaultMaxTokens; rates and quotas are forwarded in x-tenant-limits, not yet enforced")
+            lines.append("  all enforced (in memory, per gateway process), except those marked shadow")
         } else {
             lines.append("limits: none (no plan)")
         }

@@ -74,7 +74,7 @@ extension GatewayRuntime {
         // The swap: one reference; requests in flight keep the snapshot they started with.
         self.store.replace(with: GatewaySnapshot.build(
                 config, providers: providers.next, slots: self.slots, series: self.series, tracer: self.tracer,
-                authorizationClient: self.authorizationClient, wallClock: self.wallClock))
+                authorizationClient: self.authorizationClient, limits: self.services.limits, wallClock: self.wallClock))
         await self.providers.commit(providers)
         await self.listenerSet.commit(change)
         for store in self.listenerSet.tlsStores { store.reloadIfChanged(force: true) }

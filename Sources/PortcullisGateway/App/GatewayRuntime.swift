@@ -129,7 +129,7 @@ public final class GatewayRuntime: Sendable {
             let store = SnapshotStore(
                 GatewaySnapshot.build(
                     config, providers: providers, slots: slots, series: series, tracer: tracer,
-                    authorizationClient: authorizationClient, wallClock: wallClock))
+                    authorizationClient: authorizationClient, limits: services.limits, wallClock: wallClock))
             let sink: AccessLogSink
             do {
                 sink = try AccessLogSink(destination: config.accessLog.destination)

@@ -31,6 +31,8 @@ final class LoopMetrics: LedgerObligation {
         var refusals = [Int](repeating: 0, count: RefusalReason.allCases.count)
         /// `endpoint * endpointStride + ...`.
         var endpoints: [Int] = []
+        /// By tenant series, then `limit * LimitDecision.allCases.count + decision`.
+        var limits: [[Int]] = []
         var inFlight = 0
 
         /// Adds `other` in (arrays of different lengths: the longer wins).
@@ -42,6 +44,10 @@ final class LoopMetrics: LedgerObligation {
                 self.tenants.append(contentsOf: repeatElement([], count: other.tenants.count - self.tenants.count))
             }
             for (i, counts) in other.tenants.enumerated() { Self.add(counts, to: &self.tenants[i]) }
+            if other.limits.count > self.limits.count {
+                self.limits.append(contentsOf: repeatElement([], count: other.limits.count - self.limits.count))
+            }
+            for (i, counts) in other.limits.enumerated() { Self.add(counts, to: &self.limits[i]) }
             self.inFlight += other.inFlight
         }
 
@@ -112,6 +118,17 @@ final class LoopMetrics: LedgerObligation {
                 self.counts.endpoints[endpoint + HistogramBuckets.requestDuration.stride + error.rawValue] += 1
             }
         }
+    }
+
+    /// One limit check of `exchange` (counted when it is made: once per limit and request).
+    func countLimit(_ exchange: Exchange, series limit: Int, _ decision: LimitDecision) {
+        let tenant = exchange.snapshot.metrics.tenant(of: exchange)
+        if tenant >= self.counts.limits.count {
+            self.counts.limits.append(contentsOf: repeatElement([], count: tenant + 1 - self.counts.limits.count))
+        }
+        let stride = LimitDecision.allCases.count
+        Self.ensure(&self.counts.limits[tenant], count: (limit + 1) * stride)
+        self.counts.limits[tenant][limit * stride + decision.ordinal] += 1
     }
 
     /// One connect attempt failed (refused, unreachable, timed out): counted against the

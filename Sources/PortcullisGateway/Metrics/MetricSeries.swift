@@ -33,6 +33,7 @@ public final class MetricSeries: Sendable {
         var tenants = Interned<String>()
         var slots = Interned<Slot>()
         var endpoints = Interned<Endpoint>()
+        var limits = Interned<String>()
     }
 
     private let tables = NIOLockedValueBox(Tables())
@@ -47,8 +48,20 @@ public final class MetricSeries: Sendable {
         self.tables.withLockedValue { $0.endpoints.id(Endpoint(backend: backend, endpoint: endpoint)) }
     }
 
+    /// A limit's `limit` label (``LimitRule/label``).
+    func limit(_ label: String) -> Int { self.tables.withLockedValue { $0.limits.id(label) } }
+
     /// The values by id, for rendering a scrape.
-    func names() -> (tenants: [String], slots: [Slot], endpoints: [Endpoint]) {
-        self.tables.withLockedValue { ($0.tenants.values, $0.slots.values, $0.endpoints.values) }
+    func names() -> Names {
+        self.tables.withLockedValue {
+            Names(tenants: $0.tenants.values, slots: $0.slots.values, endpoints: $0.endpoints.values, limits: $0.limits.values)
+        }
+    }
+
+    struct Names: Sendable {
+        let tenants: [String]
+        let slots: [Slot]
+        let endpoints: [Endpoint]
+        let limits: [String]
     }
 }

@@ -17,10 +17,11 @@ struct MetricsExposition {
         var reloadsFailed = 0
         /// Per JWT provider: name, refreshes that succeeded, that failed.
         var jwks: [(provider: String, succeeded: Int, failed: Int)] = []
+        var limitSlotsInUse = 0
     }
 
     let counts: LoopMetrics.Counts
-    let names: (tenants: [String], slots: [MetricSeries.Slot], endpoints: [MetricSeries.Endpoint])
+    let names: MetricSeries.Names
     let process: Process
 
     func render() -> ByteBuffer {
@@ -32,6 +33,7 @@ struct MetricsExposition {
         self.writeTimings(into: &out)
         self.writeRefusals(into: &out)
         self.writeUpstream(into: &out)
+        self.writeLimits(into: &out)
         Self.header("portcullis_requests_in_flight", "gauge", "Requests in flight (received, not yet settled).", into: &out)
         out.writeString("portcullis_requests_in_flight \(self.counts.inFlight)\n")
         Self.header("portcullis_config_reloads_total", "counter", "Config reloads by outcome.", into: &out)
@@ -132,6 +134,23 @@ struct MetricsExposition {
             out.writeString(
                 "portcullis_refusals_total{category=\"\(reason.category.rawValue)\",reason=\"\(reason.rawValue)\"} \(count)\n")
         }
+    }
+
+    private func writeLimits(into out: inout ByteBuffer) {
+        Self.header(
+            "portcullis_limit_decisions_total", "counter",
+            "Limit checks by tenant, limit and decision (admitted, refused, shadow_refused: a shadow limit that would have refused).",
+            into: &out)
+        for (tenantID, fields) in self.counts.limits.enumerated() where !fields.isEmpty {
+            let tenant = Self.escaped(self.names.tenants[tenantID])
+            for (i, count) in fields.enumerated() where count > 0 {
+                let (limit, decision) = i.quotientAndRemainder(dividingBy: LimitDecision.allCases.count)
+                out.writeString(
+                    "portcullis_limit_decisions_total{tenant=\"\(tenant)\",limit=\"\(Self.escaped(self.names.limits[limit]))\",decision=\"\(LimitDecision.allCases[decision].rawValue)\"} \(count)\n")
+            }
+        }
+        Self.header("portcullis_limit_slots_in_use", "gauge", "Concurrency slots held by requests in flight (all limits).", into: &out)
+        out.writeString("portcullis_limit_slots_in_use \(self.process.limitSlotsInUse)\n")
     }
 
     private func writeUpstream(into out: inout ByteBuffer) {

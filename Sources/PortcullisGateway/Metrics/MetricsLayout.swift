@@ -24,6 +24,9 @@ public final class MetricsLayout: Sendable {
     let unrouted: Int
     /// By ``Backend/index``, then the endpoint's position in ``Backend/endpoints``.
     let endpoints: [[Int]]
+    /// A plan's limits by ``LimitName/ordinal``, and the top-level rules by ``LimitRule/index``.
+    let planLimits: [Int]
+    let ruleLimits: [Int]
 
     init(_ config: ConfigSnapshot, series: MetricSeries) {
         let perTenant = config.metrics.tenantLabel
@@ -46,9 +49,17 @@ public final class MetricsLayout: Sendable {
         }
         self.unknownModel = series.slot(route: MetricSeries.noneValue, model: MetricSeries.otherValue)
         self.unrouted = series.slot(route: MetricSeries.noneValue, model: MetricSeries.noneValue)
+        self.planLimits = LimitName.allCases.map { series.limit($0.label) }
+        self.ruleLimits = config.limitRules.map { series.limit($0.label) }
         self.endpoints = config.backends.map { backend in
             backend.endpoints.map { series.endpoint(backend: backend.name, endpoint: $0.description) }
         }
+    }
+
+    /// The `limit` series of a rule.
+    @inline(__always)
+    func limit(_ rule: LimitRule) -> Int {
+        rule.index < 0 ? self.planLimits[rule.name.ordinal] : self.ruleLimits[rule.index]
     }
 
     /// The tenant series of an exchange.

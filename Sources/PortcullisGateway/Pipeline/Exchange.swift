@@ -78,6 +78,8 @@ public final class Exchange {
     var authorizationHeaders: [(String, String)] = []
     /// The external check failed and the route fails open: the upstream is told.
     var authorizationSkipped = false
+    /// The limits the request met, for the `x-ratelimit-*` response headers (nil: none applied).
+    var rateLimitHeaders: RateLimitHeaders?
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

@@ -8,6 +8,8 @@ public struct GatewayServices: Sendable {
     public let upstreamTLS: UpstreamTLS
     /// Registered with every exchange's ledger when set: a test hook that counts settlements.
     public let ledgerProbe: (any LedgerObligation & Sendable)?
+    /// The in-memory limit counters, kept across reloads.
+    let limits = MemoryLimitStore()
 
     public init(
         requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),

@@ -33,10 +33,11 @@ public final class GatewaySnapshot: Sendable {
     /// check the plan, the tenant's regions and the route's methods (path routes), inspect the
     /// body, check the plan's models, route by model, pick a backend in the tenant's regions,
     /// check the route's methods (model routes), check features and fields, hold the plan's
-    /// token caps. Stages with nothing configured to check are left out.
+    /// token caps, hold the limits (head phase for path routes). Stages with nothing configured to check are left out.
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil, authorizationClient: HTTPClient? = nil,
+        limits: MemoryLimitStore = MemoryLimitStore(),
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
@@ -49,9 +50,11 @@ public final class GatewaySnapshot: Sendable {
         let tokenCaps = policies.contains(where: \.hasTokenCaps)
         let regions = policies.contains { $0.regions != nil }
         let fields = policies.contains(where: \.checksFields) || config.routes.contains(where: \.rejectsUnknownFields)
+        let limited = policies.contains(where: \.hasLimits) || !config.limitRules.isEmpty
         if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
         if regions { stages.append(RegionPolicyStage(phase: .head)) }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
+        if limited { stages.append(LimitStage(phase: .head, store: limits, rules: config.limitRules)) }
         stages.append(RequestInspectionStage())
         // Before routing: a model the plan excludes must get the unknown-model answer, not the
         // route's body limit or authentication methods.
@@ -61,6 +64,9 @@ public final class GatewaySnapshot: Sendable {
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .body)) }
         if fields { stages.append(FieldPolicyStage()) }
         if tokenCaps { stages.append(TokenCapStage()) }
+        // After every check that needs no counter: a request refused for its shape or policy
+        // spends nothing.
+        if limited { stages.append(LimitStage(phase: .body, store: limits, rules: config.limitRules)) }
         // Last: a request the gateway refuses itself never costs an external call.
         if config.routes.contains(where: { $0.authorizer != nil }) {
             stages.append(ExternalAuthorizationStage(client: authorizationClient))

@@ -53,6 +53,7 @@ enum ClientResponseHead {
         var overhead: Int64 = 0
         if let forwardedAt = exchange.forwardedAt { overhead = (forwardedAt - exchange.receivedAt).nanoseconds }
         Millis.write(nanoseconds: overhead, into: &buffer)
+        exchange.rateLimitHeaders?.write(into: &buffer)
         if closeConnection { buffer.writeStaticString("\r\nconnection: close") }
         if framing == .chunked { buffer.writeStaticString("\r\ntransfer-encoding: chunked") }
         buffer.writeStaticString("\r\n\r\n")
@@ -78,6 +79,7 @@ enum ClientResponseHead {
         var overhead: Int64 = 0
         if let forwardedAt = exchange.forwardedAt { overhead = (forwardedAt - exchange.receivedAt).nanoseconds }
         headers.add(name: "x-portcullis-overhead-ms", value: Millis.string(nanoseconds: overhead), indexing: .nonIndexable)
+        exchange.rateLimitHeaders?.forEach { headers.add(name: $0, value: $1, indexing: .nonIndexable) }
         return headers
     }
 
@@ -106,6 +108,7 @@ enum ClientResponseHead {
         if !headers.contains(name: "content-type") { headers.add(name: "content-type", value: "application/json") }
         headers.add(name: "content-length", value: String(bodyLength))
         headers.add(name: "x-request-id", value: exchange.requestID)
+        exchange.rateLimitHeaders?.forEach { headers.add(name: $0, value: $1) }
         if closeConnection && !isHTTP2 {
             headers.add(name: "connection", value: "close")
         }

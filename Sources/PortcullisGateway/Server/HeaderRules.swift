@@ -117,12 +117,19 @@ extension StringProtocol {
 
 extension HeaderRules {
     /// Response headers the gateway sets itself, so the upstream's copy is dropped.
+    /// Every `x-ratelimit-*` is one: a backend's describe the gateway's account with the
+    /// provider, and the gateway sends the tenant's own (``RateLimitHeaders``).
     static func isSetOnResponse<Name: Collection<UInt8>>(bytes name: Name) -> Bool {
         switch name.count {
         case 12: return equalsIgnoringCase(bytes: name, "x-request-id")
-        case 24: return equalsIgnoringCase(bytes: name, "x-portcullis-overhead-ms")
+        case 24: return equalsIgnoringCase(bytes: name, "x-portcullis-overhead-ms") || Self.isRateLimitHeader(name)
+        case 13...: return Self.isRateLimitHeader(name)
         default: return false
         }
+    }
+
+    private static func isRateLimitHeader<Name: Collection<UInt8>>(_ name: Name) -> Bool {
+        equalsIgnoringCase(bytes: name.prefix(12), "x-ratelimit-")
     }
 
     /// The client's own credential headers (forwarded only when a route opts in).

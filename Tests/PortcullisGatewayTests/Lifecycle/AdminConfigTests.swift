@@ -52,7 +52,7 @@ struct AdminConfigTests {
             let reply = try await TestHTTP.request(admin + "/config", method: .GET, headers: [])
             #expect(reply.status == 200)
             let json = try #require(reply.json)
-            #expect(json["stages"] as? [String] == ["authenticate", "inspect", "route"])
+            #expect(json["stages"] as? [String] == ["authenticate", "limits(head)", "inspect", "route", "limits(body)"])
             let http = try #require(json["http"] as? [String: Any])
             #expect(http["maxRequestBytes"] as? Int == 1024 * 1024, "defaults filled in")
             let routes = try #require(json["routes"] as? [[String: Any]])

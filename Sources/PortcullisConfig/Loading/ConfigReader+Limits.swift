@@ -1,0 +1,70 @@
+import PortcullisCore
+
+extension ConfigReader {
+    /// Keys of the counted limits (rates, quotas, concurrency) and their modifiers.
+    static let countedLimitKeys = LimitName.allCases.filter(\.isCounted).map(\.rawValue) + ["burst"]
+    /// Keys only a plan or tenant sets: the per-request caps.
+    static let capKeys = ["maxRequestBytes", "maxPromptTokens", "maxTokens", "defaultMaxTokens"]
+
+    /// A `limits:` mapping: a plan's or tenant's (`caps`: with the per-request caps and a
+    /// `shadow` list) or a top-level rule's own keys.
+    func readLimits(_ value: YAMLValue, caps: Bool) -> LimitsSpec {
+        var spec = LimitsSpec()
+        guard let map = value.mapping(allowed: Self.countedLimitKeys + (caps ? Self.capKeys + ["shadow"] : [])) else {
+            return spec
+        }
+        for name in LimitName.allCases where name.isCounted {
+            spec[name] = map[name.rawValue]?.int(min: 0)
+        }
+        spec.burst = map["burst"]?.int(min: 1)
+        guard caps else { return spec }
+        spec.maxRequestBytes = map["maxRequestBytes"]?.size(min: 1)
+        spec.maxPromptTokens = map["maxPromptTokens"]?.int(min: 1)
+        spec.maxTokens = map["maxTokens"]?.int(min: 1)
+        spec.defaultMaxTokens = map["defaultMaxTokens"]?.int(min: 1)
+        if let cap = spec.maxTokens, let fallback = spec.defaultMaxTokens, fallback > cap {
+            map["defaultMaxTokens"]?.report("must not exceed maxTokens (\(cap))")
+        }
+        if let shadow = map["shadow"], let names = shadow.stringList() {
+            var limits: [LimitName] = []
+            for name in names {
+                if let limit = LimitName(rawValue: name) {
+                    limits.append(limit)
+                } else {
+                    shadow.report("unknown limit '\(name)' (known: \(LimitName.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+            }
+            spec.shadow = limits
+        }
+        return spec
+    }
+
+    /// One entry of the top-level `limits:` list.
+    func readLimitRule(_ value: YAMLValue) -> LimitRuleSpec? {
+        let own = ["name", "per", "methods", "credentials", "routes", "models", "shadow"]
+        guard let map = value.mapping(allowed: own + Self.countedLimitKeys) else { return nil }
+        guard let name = map.required("name")?.nonEmptyString() else { return nil }
+        var spec = LimitRuleSpec(name: name, location: .init(path: value.path, line: value.line))
+        if let per = map["per"], let text = per.string() {
+            if let scope = LimitRuleSpec.Scope(rawValue: text) {
+                spec.per = scope
+            } else {
+                per.report("expected one of: \(LimitRuleSpec.Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        spec.methods = map["methods"].flatMap(self.readMethods)
+        spec.credentials = map["credentials"]?.stringList()
+        spec.routes = map["routes"]?.stringList()
+        spec.models = map["models"]?.stringList()
+        if let shadow = map["shadow"]?.bool() { spec.shadow = shadow }
+        // The rule's limit keys sit beside its matching keys.
+        for name in LimitName.allCases where name.isCounted {
+            spec.limits[name] = map[name.rawValue]?.int(min: 0)
+        }
+        spec.limits.burst = map["burst"]?.int(min: 1)
+        if !LimitName.allCases.contains(where: { $0.isCounted && spec.limits[$0] != nil }) {
+            value.report("sets no limit (one of: \(LimitName.allCases.filter(\.isCounted).map(\.rawValue).joined(separator: ", ")))")
+        }
+        return spec
+    }
+}

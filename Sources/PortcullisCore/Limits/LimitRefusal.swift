@@ -1,0 +1,43 @@
+/// Which limit refused a request, and when it would fit: what a 429's message, `Retry-After`
+/// and reason are computed from (``GatewayError/limitExceeded(_:)``).
+public struct LimitRefusal: Sendable, Equatable {
+    public let name: LimitName
+    /// The top-level rule's name (nil: the caller's plan or tenant).
+    public let rule: String?
+    /// The configured amount (requests or tokens per window, or slots).
+    public let limit: Int
+    /// The units this request asked for (1 for a rate, its reservation for a quota).
+    public let cost: Int
+    /// Nanoseconds until it would fit (`Int64.max`: it never can, being larger than the limit).
+    public let retryAfterNanos: Int64
+
+    public init(name: LimitName, rule: String?, limit: Int, cost: Int, retryAfterNanos: Int64) {
+        self.name = name
+        self.rule = rule
+        self.limit = limit
+        self.cost = cost
+        self.retryAfterNanos = retryAfterNanos
+    }
+
+    /// Whole seconds for `Retry-After`, rounded up, at least 1 (nil: retrying cannot help).
+    public var retryAfterSeconds: Int? {
+        guard self.retryAfterNanos != .max else { return nil }
+        return max(1, Int((self.retryAfterNanos + 999_999_999) / 1_000_000_000))
+    }
+
+    public var message: String {
+        let source = self.rule.map { " (limit '\($0)')" } ?? ""
+        switch self.name {
+        case .concurrency:
+            return "Too many concurrent requests: at most \(self.limit) at once\(source). Retry when one has finished."
+        case let name where name.isTokenQuota:
+            guard let seconds = self.retryAfterSeconds else {
+                return "This request needs about \(self.cost) tokens, more than the whole limit of \(self.limit) \(name.phrase)\(source)."
+            }
+            return "Rate limit reached for \(name.phrase)\(source): limit \(self.limit), this request needs about \(self.cost). Try again in \(seconds)s."
+        default:
+            let wait = self.retryAfterSeconds.map { " Try again in \($0)s." } ?? ""
+            return "Rate limit reached for \(self.name.phrase)\(source): limit \(self.limit).\(wait)"
+        }
+    }
+}

@@ -1,0 +1,168 @@
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+
+/// Holds every tenant to its limits before any upstream work: the plan's (with the tenant's
+/// overrides) and each top-level `limits:` rule the request matches, all of them together.
+///
+/// - Caps: `maxRequestBytes` lowers the body limit as soon as the caller is known (head
+///   phase), so an oversized body is refused while it arrives (413); `maxPromptTokens` refuses
+///   a request whose ``PromptEstimate`` is above it (413).
+/// - Rates (GCRA, cost 1), token quotas (the estimate plus the request's `max_tokens`,
+///   reserved now and settled to the backend's usage by ``LimitTicket``) and concurrency
+///   slots (held until the exchange ends). All or nothing: when one enforced limit refuses,
+///   what the others took is handed back, and the answer is 429 with `Retry-After`, naming the
+///   limit. A shadow limit is counted exactly as if enforced (it takes what fits, and a slot
+///   it took is released), but where it would refuse, the request goes on without it.
+///
+/// Counted limits run in the body phase for OpenAI endpoints (after routing and the token
+/// caps, so a model-scoped rule and a reservation see the request), and in the head phase for
+/// path routes, whose bodies are not read. Every route is governed.
+struct LimitStage: Stage {
+    let phase: StagePhase
+    let store: MemoryLimitStore
+    /// The top-level rules.
+    let rules: [LimitRule]
+
+    var name: String { self.phase == .head ? "limits(head)" : "limits(body)" }
+
+    /// The store's clock: the loop's monotonic one, in nanoseconds.
+    @inline(__always)
+    static func clock(_ exchange: Exchange) -> Int64 {
+        Int64(truncatingIfNeeded: exchange.loop.now().uptimeNanoseconds)
+    }
+
+    func evaluate(_ exchange: Exchange) -> StageResult {
+        let plan = exchange.plan
+        if self.phase == .head, let cap = plan?.limits.maxRequestBytes, cap < exchange.bodyLimit {
+            exchange.bodyLimit = cap
+        }
+        guard (self.phase == .head) == (exchange.endpoint == .pathRoute) else { return .proceed }
+        if let cap = plan?.limits.maxPromptTokens, let request = exchange.request {
+            let estimate = PromptEstimate.tokens(bodyBytes: exchange.body?.readableBytes ?? 0, request: request)
+            if estimate > cap {
+                if plan?.limits.isShadow(.maxPromptTokens) != true { return .refuse(.promptTooLarge(estimate: estimate, limit: cap)) }
+            }
+        }
+        let planRules = plan?.limitRules ?? []
+        guard !planRules.isEmpty || !self.rules.isEmpty else { return .proceed }
+        return self.count(exchange, planRules: planRules)
+    }
+
+    private func count(_ exchange: Exchange, planRules: [LimitRule]) -> StageResult {
+        let now = Self.clock(exchange)
+        let identity = exchange.identity
+        let reservation = self.reservation(exchange)
+        var held: [LimitCharge] = []
+        var taken: [LimitCharge] = []
+        var headers = RateLimitHeaders()
+        var refusal: LimitRefusal?
+
+        func apply(_ rule: LimitRule) {
+            guard refusal == nil, let key = Self.key(rule, identity: identity) else { return }
+            // A shadow limit counts as if it were enforced (it takes what fits), but never refuses.
+            let enforced = !rule.shadow
+            func count(_ allowed: Bool) {
+                let decision: LimitDecision = allowed ? .admitted : enforced ? .refused : .shadowRefused
+                exchange.loop.metrics.countLimit(exchange, series: exchange.snapshot.metrics.limit(rule), decision)
+            }
+            switch rule.kind {
+            case .rate(let gcra), .quota(let gcra):
+                let isQuota = rule.name.isTokenQuota
+                let cost = isQuota ? reservation : 1
+                let decision = self.store.take(gcra, key: key, cost: cost, now: now)
+                let window = RateLimitHeaders.Window(limit: gcra.limit, remaining: decision.remaining, resetNanos: decision.resetNanos)
+                if isQuota {
+                    headers.tokens = RateLimitHeaders.tighter(headers.tokens, window)
+                } else {
+                    headers.requests = RateLimitHeaders.tighter(headers.requests, window)
+                }
+                count(decision.allowed)
+                guard decision.allowed else {
+                    if enforced {
+                        refusal = LimitRefusal(
+                            name: rule.name, rule: rule.rule, limit: gcra.limit, cost: cost, retryAfterNanos: decision.retryAfterNanos)
+                    }
+                    return
+                }
+                let charge = LimitCharge(rule: rule, key: key, cost: cost)
+                taken.append(charge)
+                if isQuota { held.append(charge) }
+            case .concurrency(let max):
+                let result = self.store.acquire(slot: key, max: max)
+                count(result.allowed)
+                guard result.allowed else {
+                    if enforced {
+                        refusal = LimitRefusal(name: .concurrency, rule: rule.rule, limit: max, cost: 1, retryAfterNanos: 1_000_000_000)
+                    }
+                    return
+                }
+                let charge = LimitCharge(rule: rule, key: key, cost: 1)
+                taken.append(charge)
+                held.append(charge)
+            }
+        }
+
+        for rule in planRules { apply(rule) }
+        Self.forEachMatching(self.rules, exchange, apply)
+        if !headers.isEmpty { exchange.rateLimitHeaders = headers }
+        if let refusal {
+            self.rollBack(taken, now: now)
+            return .refuse(.limitExceeded(refusal))
+        }
+        if !held.isEmpty { exchange.register(LimitTicket(store: self.store, charges: held)) }
+        return .proceed
+    }
+
+    /// The top-level rules `exchange` matches, in order.
+    @inline(__always)
+    static func forEachMatching(_ rules: [LimitRule], _ exchange: Exchange, _ body: (LimitRule) -> Void) {
+        guard !rules.isEmpty else { return }
+        let identity = exchange.identity
+        let model = exchange.request?.model
+        let route = exchange.route?.name
+        for rule in rules where rule.matches(method: identity?.method, credential: identity?.credentialName, route: route, model: model) {
+            body(rule)
+        }
+    }
+
+    /// Every rule that applies to `exchange`: its plan's, then the matching top-level ones.
+    static func applicable(_ exchange: Exchange, rules: [LimitRule]) -> [LimitRule] {
+        var applied = exchange.plan?.limitRules ?? []
+        Self.forEachMatching(rules, exchange) { applied.append($0) }
+        return applied
+    }
+
+    /// What a refused request had already taken goes back.
+    private func rollBack(_ taken: [LimitCharge], now: Int64) {
+        for charge in taken {
+            switch charge.rule.kind {
+            case .rate(let gcra), .quota(let gcra): self.store.adjust(gcra, key: charge.key, units: charge.cost, now: now)
+            case .concurrency: self.store.release(slot: charge.key)
+            }
+        }
+    }
+
+    /// The tokens a request reserves against each token quota: its estimated prompt plus the
+    /// most it may generate (`max_tokens`, or the plan's default or cap that the token-cap
+    /// stage put in). A path route's body is not read: it reserves nothing, so it is refused
+    /// only once a quota is spent, and settles to the usage its backend reports.
+    private func reservation(_ exchange: Exchange) -> Int {
+        guard let request = exchange.request else { return 0 }
+        let prompt = PromptEstimate.tokens(bodyBytes: exchange.body?.readableBytes ?? 0, request: request)
+        let limits = exchange.plan?.limits
+        let completion = request.maxTokens ?? limits?.defaultMaxTokens ?? limits?.maxTokens ?? 0
+        return exchange.endpoint == .embeddings ? prompt : prompt + completion
+    }
+
+    /// Whose counter a rule charges (nil: the rule counts per caller and there is none).
+    static func key(_ rule: LimitRule, identity: Identity?) -> LimitKey? {
+        switch rule.scope {
+        case .global: return LimitKey(rule: rule.key, subject: "")
+        case .tenant: return identity.map { LimitKey(rule: rule.key, subject: $0.tenant) }
+        case .credential: return identity.map { LimitKey(rule: rule.key, subject: $0.credentialName) }
+        case .user:
+            return identity.map { LimitKey(rule: rule.key, subject: $0.tenant + "\u{1F}" + ($0.subject ?? "")) }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import PortcullisConfig
+import PortcullisCore
+import Testing
+
+/// Limits as the config states them: plan and tenant keys, shadow lists, top-level rules, and
+/// the mistakes refused with their path.
+@Suite struct LimitConfigTests {
+    static let head = """
+        listeners: [{ address: 127.0.0.1:0 }]
+        backends:
+          b: { endpoints: [http://127.0.0.1:9] }
+        routes:
+          - { name: chat, match: { model: m }, backend: b }
+        authentication:
+          apiKeys:
+            - { name: k, tenant: t, sha256: "\(String(repeating: "a", count: 64))" }
+        """
+
+    func problems(_ yaml: String) -> [String] {
+        do {
+            _ = try ConfigLoader(environment: [:]).load(yaml: Self.head + "\n" + yaml)
+            return []
+        } catch {
+            return error.diagnostics.map { "\($0.path): \($0.message)" }
+        }
+    }
+
+    @Test func mistakesAreNamedByPath() {
+        let found = problems(
+            """
+            plans:
+              p: { limits: { requestsPerMinut: 5, shadow: [requestsPerMinute, nope] } }
+            limits:
+              - { name: a, requestsPerSecond: 1, routes: [missing], credentials: [k, ghost] }
+              - { name: a, per: everyone, concurrency: 2 }
+              - { name: b, methods: [jwt] }
+            """)
+        let text = found.joined(separator: "\n")
+        #expect(text.contains("plans.p.limits.requestsPerMinut: unknown key 'requestsPerMinut' (did you mean 'requestsPerMinute'?)"), "\(text)")
+        #expect(text.contains("plans.p.limits.shadow: unknown limit 'nope'"), "\(text)")
+        #expect(text.contains("unknown route 'missing'"), "\(text)")
+        #expect(text.contains("no JWT provider, API key or client-certificate mapping is named 'ghost'"), "\(text)")
+        #expect(!text.contains("named 'k'"), "\(text)")
+        #expect(text.contains("limit 'a' is defined twice"), "\(text)")
+        #expect(text.contains("limits[1].per: expected one of: global, tenant, user, credential"), "\(text)")
+        #expect(text.contains("limits[2]: sets no limit"), "\(text)")
+    }
+
+    @Test func aTenantOverridesEachLimitKeyAndRulesCompileOnePerLimit() throws {
+        let snapshot = try ConfigLoader(environment: [:]).load(
+            yaml: Self.head + "\n"
+                + """
+                tenants:
+                  t: { plan: p, limits: { requestsPerMinute: 9, shadow: [concurrency] } }
+                plans:
+                  p: { limits: { requestsPerMinute: 5, burst: 2, concurrency: 3, tokensPerDay: 1000, maxPromptTokens: 50 } }
+                limits:
+                  - { name: users, per: user, methods: [apiKey], requestsPerHour: 100, concurrency: 4, shadow: true }
+                """)
+        let policy = try #require(snapshot.tenants.tenants["t"]?.policy)
+        #expect(policy.limitRules.map(\.name) == [.requestsPerMinute, .concurrency, .tokensPerDay])
+        #expect(policy.limitRules.map(\.limit) == [9, 3, 1000])
+        #expect(policy.limitRules.map(\.shadow) == [false, true, false])
+        #expect(policy.limitRules[0].kind == .rate(GCRA(limit: 9, periodNanos: 60_000_000_000, burst: 2)))
+        #expect(policy.limits.maxPromptTokens == 50 && policy.hasLimits)
+        #expect(policy.limitsHeader == "rpm=9, burst=2, concurrency=3, tpd=1000, max-prompt-tokens=50")
+        #expect(snapshot.limitRules.map(\.label) == ["users.requests_per_hour", "users.concurrency"])
+        #expect(snapshot.limitRules.map(\.index) == [0, 1] && snapshot.limitRules.allSatisfy(\.shadow))
+        #expect(snapshot.limitRules[0].key == "rule.users.requestsPerHour" && policy.limitRules[0].key == "plan.requestsPerMinute")
+        #expect(snapshot.limitRules[0].matches(method: .apiKey, credential: "k", route: "chat", model: "m"))
+        #expect(!snapshot.limitRules[0].matches(method: .jwt, credential: "k", route: "chat", model: "m"))
+    }
+}

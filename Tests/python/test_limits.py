@@ -1,0 +1,298 @@
+"""Limits held by the gateway binary (in-memory store) against `portcullis mock`: exact request
+rates under concurrency, bursts, concurrency caps that survive aborted streams, token quotas
+settled to the backend's usage, size caps, shadow limits and top-level rules. Every loop is
+bounded in count and time."""
+import hashlib
+import http.client
+import json
+import os
+import re
+import socket
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import Proc
+
+KEYS = {name: f"sk-limits-{name}-0001" for name in ["hourly", "burst", "other", "slots", "tokens", "sizes", "shadow", "jwtish"]}
+
+
+def sha(key):
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def config_text(mock_port):
+    keys = "\n".join(f'    - {{ name: {n}, tenant: {n}, sha256: "{sha(k)}" }}' for n, k in KEYS.items())
+    return f"""
+listeners: [{{ address: 127.0.0.1:0 }}]
+admin: {{ address: 127.0.0.1:0 }}
+accessLog: {{ destination: "off" }}
+reload: {{ watch: false }}
+backends:
+  mock: {{ endpoints: [http://127.0.0.1:{mock_port}] }}
+routes:
+  - {{ name: chat, match: {{ model: demo-chat }}, backend: mock }}
+  - {{ name: embed, match: {{ model: demo-embed }}, backend: mock }}
+  - {{ name: raw, match: {{ pathPrefix: /raw }}, backend: mock }}
+authentication:
+  apiKeys:
+{keys}
+tenants:
+  hourly: {{ limits: {{ requestsPerHour: 50 }} }}
+  burst: {{ limits: {{ requestsPerSecond: 10, burst: 20 }} }}
+  other: {{ limits: {{ requestsPerSecond: 10, burst: 20 }} }}
+  slots: {{ limits: {{ concurrency: 2 }} }}
+  tokens: {{ limits: {{ tokensPerHour: 3000, maxTokens: 50 }} }}
+  sizes: {{ limits: {{ maxRequestBytes: 300, maxPromptTokens: 60 }} }}
+  shadow: {{ limits: {{ requestsPerHour: 2, shadow: [requestsPerHour] }} }}
+  jwtish: {{}}
+limits:
+  - {{ name: raw-global, per: global, routes: [raw], requestsPerHour: 3 }}
+"""
+
+
+class Gateway:
+    def __init__(self, mock_port):
+        fd, self.path = tempfile.mkstemp(suffix=".yaml")
+        os.close(fd)
+        with open(self.path, "w") as f:
+            f.write(config_text(mock_port))
+        self.proc = Proc(["serve", "--config", self.path], r"listening on http://127\.0\.0\.1:(\d+)")
+        self.port = self.proc.port
+        m = re.search(r"admin on port (\d+)", "".join(self.proc.lines))
+        assert m, "".join(self.proc.lines)
+        self.admin = int(m.group(1))
+
+    def stop(self):
+        self.proc.stop()
+        os.unlink(self.path)
+
+    def request(self, method, path, body=None, headers=None, port=None):
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=20)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def chat(self, tenant, body=None, extra=None, **payload):
+        headers = {"content-type": "application/json", "authorization": "Bearer " + KEYS[tenant]}
+        headers.update(extra or {})
+        if body is None:
+            body = json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": "Hello there"}], **payload})
+        return self.request("POST", "/v1/chat/completions", body=body, headers=headers)
+
+    def scrape(self):
+        status, _, body = self.request("GET", "/metrics", port=self.admin)
+        assert status == 200
+        return {family.name: family for family in text_string_to_metric_families(body.decode())}
+
+
+def samples(families, name, **labels):
+    family = families.get(name)
+    if family is None:
+        return 0
+    return sum(s.value for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def wait_for(predicate, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def gateway(mock):
+    gw = Gateway(mock.port)
+    yield gw
+    gw.stop()
+
+
+def error_of(body):
+    return json.loads(body)["error"]
+
+
+def test_200_concurrent_requests_against_a_limit_of_50_admit_exactly_50(gateway):
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: gateway.chat("hourly"), range(200)))
+    statuses = [status for status, _, _ in results]
+    assert statuses.count(200) == 50, statuses
+    assert statuses.count(429) == 150
+    status, headers, body = next(r for r in results if r[0] == 429)
+    error = error_of(body)
+    assert error["code"] == "rate_limit_exceeded" and error["type"] == "requests"
+    assert "requests per hour" in error["message"] and "50" in error["message"]
+    assert int(headers["retry-after"]) >= 1
+    assert headers["x-ratelimit-limit-requests"] == "50"
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    ok = next(r for r in results if r[0] == 200)[1]
+    assert ok["x-ratelimit-limit-requests"] == "50"
+    assert re.fullmatch(r"(\d+m)?\d+s|\d+ms", ok["x-ratelimit-reset-requests"])
+    families = gateway.scrape()
+    assert samples(families, "portcullis_limit_decisions", tenant="hourly", limit="requests_per_hour", decision="admitted") == 50
+    assert samples(families, "portcullis_limit_decisions", tenant="hourly", limit="requests_per_hour", decision="refused") == 150
+    assert samples(families, "portcullis_refusals", reason="rate_limited") == 150
+
+
+def burst(gw, tenant, count):
+    """`count` requests sent at once on connections opened beforehand; their statuses."""
+    body = json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": "hi"}]})
+    raw = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {KEYS[tenant]}\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+    sockets = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(count)]
+    for s in sockets:
+        s.sendall(raw)
+    statuses = []
+    for s in sockets:
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        statuses.append(int(data.split(b" ", 2)[1]))
+    return statuses
+
+
+def test_a_burst_of_20_on_10_per_second_then_about_10_more_a_second_later(gateway):
+    start = time.monotonic()
+    statuses = burst(gateway, "burst", 21)
+    assert time.monotonic() - start < 0.1 or statuses.count(200) >= 20, "the burst took too long to judge on this machine"
+    assert statuses.count(200) == 20 and statuses.count(429) == 1, statuses
+    # Another tenant with the same plan is unaffected throughout.
+    assert [gateway.chat("other")[0] for _ in range(20)] == [200] * 20
+    # The limit refills at 10 a second: a second after the burst began about 10 more fit.
+    time.sleep(max(0.0, start + 1.0 - time.monotonic()))
+    later = burst(gateway, "burst", 16)
+    assert 9 <= later.count(200) <= 12, later
+
+
+def open_stream(gw, tenant, chunks=40, delay_ms=50):
+    """Starts a streaming request and returns the socket once the response head is in."""
+    body = json.dumps({"model": "demo-chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+    s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+    s.sendall(
+        (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {KEYS[tenant]}\r\nx-mock-chunks: {chunks}\r\nx-mock-chunk-delay-ms: {delay_ms}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = s.recv(4096)
+        if not data:
+            break
+        head += data
+    return s, int(head.split(b" ", 2)[1])
+
+
+def test_a_concurrency_cap_of_2_refuses_the_third_and_survives_1000_aborted_streams(gateway):
+    first, a = open_stream(gateway, "slots")
+    second, b = open_stream(gateway, "slots")
+    assert (a, b) == (200, 200)
+    for _ in range(3):
+        status, headers, body = gateway.chat("slots")
+        assert status == 429
+        assert error_of(body)["code"] == "rate_limit_exceeded"
+        assert "concurrent" in error_of(body)["message"]
+    first.close()
+    second.close()
+    # 1,000 streams the client abandons right after the head (two at a time, the cap).
+    deadline = time.time() + 120
+    aborted = 0
+    while aborted < 1000:
+        assert time.time() < deadline, f"only {aborted} aborted streams in time"
+        pair = []
+        for _ in range(2):
+            s, status = open_stream(gateway, "slots", chunks=100, delay_ms=20)
+            pair.append((s, status))
+        for s, status in pair:
+            s.close()
+            if status == 200:
+                aborted += 1
+    # Every slot comes back: two long streams fit again at once.
+    def both_fit():
+        x, sx = open_stream(gateway, "slots")
+        y, sy = open_stream(gateway, "slots")
+        x.close()
+        y.close()
+        return sx == 200 and sy == 200
+
+    wait_for(both_fit, timeout=20)
+
+
+def test_token_quota_is_reserved_then_settled_to_the_backends_usage(gateway):
+    status, headers, body = gateway.chat("tokens", max_tokens=4)
+    assert status == 200
+    usage = json.loads(body)["usage"]
+    assert headers["x-ratelimit-limit-tokens"] == "3000"
+    # Reserved: the estimate plus max_tokens; the header shows what was left after reserving.
+    reserved_left = int(headers["x-ratelimit-remaining-tokens"])
+    assert reserved_left < 3000 - usage["total_tokens"]
+    # Settled to the real usage: the next request sees only the real usage spent (plus its own reservation).
+    status, headers2, body2 = gateway.chat("tokens", max_tokens=4)
+    assert status == 200
+    # (3,000 an hour refill one token each 1.2 s, so at most a token or two comes back meanwhile.)
+    remaining = int(headers2["x-ratelimit-remaining-tokens"])
+    assert reserved_left - usage["total_tokens"] <= remaining <= reserved_left - usage["total_tokens"] + 2, (reserved_left, usage)
+
+    # Many concurrent streams against what is left never overspend by more than one reservation.
+    def stream(_):
+        return gateway.chat("tokens", stream=True, stream_options={"include_usage": True}, max_tokens=50)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(stream, range(120)))
+    spent = 0
+    for status, _, body in results:
+        if status == 200:
+            events = [json.loads(line[6:]) for line in body.decode().split("\n") if line.startswith("data: {")]
+            spent += next(e["usage"]["total_tokens"] for e in events if e.get("usage"))
+        else:
+            assert status == 429 and error_of(body)["code"] == "rate_limit_exceeded"
+            assert error_of(body)["type"] == "tokens"
+    assert any(status == 429 for status, _, _ in results)
+    assert spent + usage["total_tokens"] * 2 <= 3000 + 200
+
+
+def test_size_caps_refuse_with_413_and_accept_exactly_at_the_limit(gateway):
+    # maxRequestBytes: 300.
+    filler = "x" * 400
+    status, _, body = gateway.chat("sizes", body=json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": filler}]}))
+    assert status == 413 and error_of(body)["code"] == "request_too_large"
+    base = json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": ""}]})
+    # maxPromptTokens: 60 at 3 bytes a token, so a 180-byte body is at the limit and 181 is over.
+    at_limit = json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": "y" * (180 - len(base))}]})
+    assert len(at_limit) == 180
+    assert gateway.chat("sizes", body=at_limit)[0] == 200
+    over = json.dumps({"model": "demo-chat", "messages": [{"role": "user", "content": "y" * (181 - len(base))}]})
+    status, _, body = gateway.chat("sizes", body=over)
+    assert status == 413 and error_of(body)["code"] == "prompt_too_large"
+    assert "61" in error_of(body)["message"] and "60" in error_of(body)["message"]
+
+
+def test_a_shadow_limit_never_refuses_but_is_counted(gateway):
+    assert [gateway.chat("shadow")[0] for _ in range(5)] == [200] * 5
+    families = gateway.scrape()
+    assert samples(families, "portcullis_limit_decisions", tenant="shadow", limit="requests_per_hour", decision="shadow_refused") == 3
+    assert samples(families, "portcullis_limit_decisions", tenant="shadow", limit="requests_per_hour", decision="admitted") == 2
+
+
+def test_a_global_rule_governs_a_path_route(gateway):
+    headers = {"authorization": "Bearer " + KEYS["jwtish"]}
+    statuses = [gateway.request("GET", "/raw/v1/models", headers=headers)[0] for _ in range(4)]
+    assert 429 not in statuses[:3] and statuses[3] == 429, statuses
+    _, _, body = gateway.request("GET", "/raw/v1/models", headers={"authorization": "Bearer " + KEYS["other"]})
+    assert "raw-global" in error_of(body)["message"]
