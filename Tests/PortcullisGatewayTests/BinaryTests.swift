@@ -110,6 +110,18 @@ struct BinaryTests {
         #expect(try await TestHTTP.chat("http://127.0.0.1:8080").status == 401)
         let reply = try await TestHTTP.chat("http://127.0.0.1:8080", extraHeaders: [("authorization", "Bearer \(key)")])
         #expect(reply.status == 200)
+        #expect(reply.headers.first(name: "x-ratelimit-limit-requests") == "60")
+        // The demo plan's limits are small enough to see: 60 a minute in bursts of 10, so a
+        // quick burst meets a 429 by its 11th request (the README shows it).
+        var refusal: TestHTTP.Reply?
+        for _ in 0..<10 where refusal == nil {
+            let next = try await TestHTTP.chat("http://127.0.0.1:8080", extraHeaders: [("authorization", "Bearer \(key)")])
+            if next.status == 429 { refusal = next }
+        }
+        let limited = try #require(refusal, "no 429 in a burst of 11")
+        #expect(limited.headers.first(name: "retry-after") == "1")
+        #expect(limited.headers.first(name: "x-ratelimit-remaining-requests") == "0")
+        #expect(limited.errorCode == "rate_limit_exceeded")
         let admin = try await TestHTTP.request("http://127.0.0.1:9901/healthz", method: .GET, headers: [])
         #expect(admin.status == 200)
         gateway.signal(SIGTERM)
