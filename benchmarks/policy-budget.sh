@@ -6,6 +6,10 @@
 # alternating wrk rounds against one mock. Prints the median CPU µs per request of each.
 #
 #   BIN=.build/release/portcullis [OLD_BIN=…] ROUNDS=7 DURATION=5 benchmarks/policy-budget.sh
+#
+# COMPARE=limits measures issue 9's budget instead (in-memory limits: at most 3 µs): both
+# configs cap tokens the same way; the candidate also holds a request rate, a concurrency cap,
+# a token quota (reserved and settled per request), a prompt cap and a top-level global rule.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.build/release/portcullis}
@@ -54,11 +58,19 @@ tenants: { bench: { plan: pro } }
 plans: { pro: $2 }
 YAML
 }
+if [ "${COMPARE:-policy}" = limits ]; then
+config $PLAIN_PORT "{ limits: { maxTokens: 4096, defaultMaxTokens: 1024 } }" "" "" >"$OUT/plain.yaml"
+config $OLD_PORT "{ limits: { maxTokens: 4096, defaultMaxTokens: 1024 } }" "" "" >"$OUT/old.yaml"
+config $POLICY_PORT "{ limits: { maxTokens: 4096, defaultMaxTokens: 1024, requestsPerMinute: 100000000, concurrency: 100000,
+  tokensPerMinute: 1000000000000, maxPromptTokens: 100000 } }" "" "" >"$OUT/policy.yaml"
+printf 'limits:\n  - { name: everyone, per: global, requestsPerSecond: 10000000 }\n' >>"$OUT/policy.yaml"
+else
 config $PLAIN_PORT "{ limits: { requestsPerMinute: 100000000 } }" "" "" >"$OUT/plain.yaml"
 config $OLD_PORT "{ limits: { requestsPerMinute: 100000000 } }" "" "" >"$OUT/old.yaml"
 config $POLICY_PORT "{ models: [\"demo-*\"], features: [streaming, tools, images, json_schema], forbiddenFields: [logit_bias, seed],
   regions: [eu-west], limits: { requestsPerMinute: 100000000, maxTokens: 4096, defaultMaxTokens: 1024 } }" \
   ", unknownFields: reject" ", region: eu-west" >"$OUT/policy.yaml"
+fi
 
 "$BIN" mock --port $MOCK_PORT --no-record --threads 1 >"$OUT/mock.log" 2>&1 & pids+=($!)
 "$BIN" serve --config "$OUT/plain.yaml" --threads 1 >"$OUT/plain.log" 2>&1 & PLAIN=$!; pids+=($PLAIN)

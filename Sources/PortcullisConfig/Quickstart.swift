@@ -25,7 +25,7 @@ public enum Quickstart {
           demo: { plan: starter, org: demo-org }
         plans:
           starter:
-            limits: { requestsPerMinute: 60, burst: 10, concurrency: 4, tokensPerHour: 100000, maxRequestBytes: 1048576 }
+            limits: { requestsPerMinute: 60, burst: 10, concurrency: 4, tokensPerHour: 100000, maxRequestBytes: 1048576, maxTokens: 4096 }
         backends:
           mock:
             endpoints: [builtin:mock]

@@ -34,6 +34,9 @@ import Testing
               - { name: a, requestsPerSecond: 1, routes: [missing], credentials: [k, ghost] }
               - { name: a, per: everyone, concurrency: 2 }
               - { name: b, methods: [jwt] }
+              - { name: c, tokensPerMinute: 0, burst: 5 }
+            tenants:
+              t: { limits: { tokensPerHour: 100, burst: 2 } }
             """)
         let text = found.joined(separator: "\n")
         #expect(text.contains("plans.p.limits.requestsPerMinut: unknown key 'requestsPerMinut' (did you mean 'requestsPerMinute'?)"), "\(text)")
@@ -44,6 +47,10 @@ import Testing
         #expect(text.contains("limit 'a' is defined twice"), "\(text)")
         #expect(text.contains("limits[1].per: expected one of: global, tenant, user, credential"), "\(text)")
         #expect(text.contains("limits[2]: sets no limit"), "\(text)")
+        #expect(text.contains("limits[3].tokensPerMinute"), "\(text)")
+        #expect(text.contains("limits[3].burst: applies to a request rate, and none is set"), "\(text)")
+        #expect(text.contains("tenants.t: limits.burst: applies to a request rate") || text.contains("limits.burst"), "\(text)")
+        #expect(text.contains("a token quota needs maxTokens or defaultMaxTokens"), "\(text)")
     }
 
     @Test func aTenantOverridesEachLimitKeyAndRulesCompileOnePerLimit() throws {
@@ -53,7 +60,7 @@ import Testing
                 tenants:
                   t: { plan: p, limits: { requestsPerMinute: 9, shadow: [concurrency] } }
                 plans:
-                  p: { limits: { requestsPerMinute: 5, burst: 2, concurrency: 3, tokensPerDay: 1000, maxPromptTokens: 50 } }
+                  p: { limits: { requestsPerMinute: 5, burst: 2, concurrency: 3, tokensPerDay: 1000, maxPromptTokens: 50, maxTokens: 100 } }
                 limits:
                   - { name: users, per: user, methods: [apiKey], requestsPerHour: 100, concurrency: 4, shadow: true }
                 """)
@@ -63,7 +70,7 @@ import Testing
         #expect(policy.limitRules.map(\.shadow) == [false, true, false])
         #expect(policy.limitRules[0].kind == .rate(GCRA(limit: 9, periodNanos: 60_000_000_000, burst: 2)))
         #expect(policy.limits.maxPromptTokens == 50 && policy.hasLimits)
-        #expect(policy.limitsHeader == "rpm=9, burst=2, concurrency=3, tpd=1000, max-prompt-tokens=50")
+        #expect(policy.limitsHeader == "rpm=9, burst=2, concurrency=3, tpd=1000, max-prompt-tokens=50, max-tokens=100")
         #expect(snapshot.limitRules.map(\.label) == ["users.requests_per_hour", "users.concurrency"])
         #expect(snapshot.limitRules.map(\.index) == [0, 1] && snapshot.limitRules.allSatisfy(\.shadow))
         #expect(snapshot.limitRules[0].key == "rule.users.requestsPerHour" && policy.limitRules[0].key == "plan.requestsPerMinute")

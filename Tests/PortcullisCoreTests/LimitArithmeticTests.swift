@@ -60,6 +60,10 @@ import Testing
         // Used more than reserved: charged the difference.
         let over = quota.adjust(tat: settled, now: 0, units: -400)
         #expect(quota.peek(tat: over, now: 0).remaining == 500)
+        // An absurd overcharge empties the key for one window at most.
+        let absurd = quota.adjust(tat: over, now: 0, units: -(1 << 40))
+        #expect(absurd == over + quota.tolerance)
+        #expect(quota.peek(tat: absurd, now: absurd).remaining == 1000)
     }
 
     @Test func hugeValuesSaturateInsteadOfTrapping() {
@@ -67,6 +71,7 @@ import Testing
         let decision = day.decide(tat: 0, now: 0, cost: Int.max)
         #expect(!decision.allowed)
         #expect(day.adjust(tat: .max - 1, now: 0, units: Int.min) == .max)
+        #expect(LimitRefusal(name: .tokensPerDay, rule: nil, limit: 1, cost: 2, retryAfterNanos: .max - 1).retryAfterSeconds == Int((Int64.max - 1) / 1_000_000_000) + 1)
         #expect(day.adjust(tat: 5, now: 0, units: Int.max) == 0)
     }
 

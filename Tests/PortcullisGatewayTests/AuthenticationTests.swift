@@ -39,7 +39,7 @@ struct AuthFixture {
           acme: { plan: pro, org: acme-corp }
           frozen: { plan: pro, disabled: true }
         plans:
-          pro: { limits: { requestsPerMinute: 600, burst: 50, concurrency: 8, tokensPerHour: 1000000 } }
+          pro: { limits: { requestsPerMinute: 600, burst: 50, concurrency: 8, tokensPerHour: 1000000, maxTokens: 4096 } }
         backends:
           mock:
             endpoints: [\(mockURL)]
@@ -101,7 +101,7 @@ struct AuthenticationTests {
             #expect(recorded[0].recordedHeader("x-tenant-id") == ["acme"])
             #expect(recorded[0].recordedHeader("x-tenant-plan") == ["pro"])
             #expect(recorded[0].recordedHeader("x-tenant-org") == ["acme-corp"])
-            #expect(recorded[0].recordedHeader("x-tenant-limits") == ["rpm=600, burst=50, concurrency=8, tph=1000000"])
+            #expect(recorded[0].recordedHeader("x-tenant-limits") == ["rpm=600, burst=50, concurrency=8, tph=1000000, max-tokens=4096"])
             #expect(recorded[1].recordedHeader("x-tenant-id") == ["newco"])
             #expect(recorded[1].recordedHeader("x-tenant-plan") == ["pro"])
             for request in recorded {

@@ -22,6 +22,17 @@ extension ConfigCompiler {
             if let cap = spec.limits.maxTokens, let fallback = spec.limits.defaultMaxTokens, fallback > cap {
                 report(location, "limits.defaultMaxTokens", "must not exceed maxTokens (\(cap))")
             }
+            // Checked on the policy as merged (a tenant may set a burst for its plan's rate).
+            let limits = spec.limits
+            if limits.burst != nil && !LimitName.allCases.contains(where: { $0.isRequestRate && limits[$0] != nil }) {
+                report(location, "limits.burst", "applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
+            }
+            // A token quota reserves each request's most it may cost, so that must be bounded.
+            if LimitName.allCases.contains(where: { $0.isTokenQuota && limits[$0] != nil }) && limits.maxTokens == nil
+                && limits.defaultMaxTokens == nil
+            {
+                report(location, "limits", "a token quota needs maxTokens or defaultMaxTokens, so every forwarded request's cost is bounded")
+            }
         }
         for plan in file.plans {
             Self.checkIdentityText(plan.name, at: plan.location, "name", report: report)

@@ -47,7 +47,7 @@ public final class LimitRule: Sendable {
         } else {
             self.kind = .concurrency(value)
         }
-        self.key = rule.map { "rule.\($0).\(name.rawValue)" } ?? "plan.\(name.rawValue)"
+        self.key = rule.map { "rule.\($0).\(name.rawValue)" } ?? Self.planKey(name)
         self.label = rule.map { "\($0).\(name.label)" } ?? name.label
         self.methods = methods
         self.credentials = credentials
@@ -55,6 +55,9 @@ public final class LimitRule: Sendable {
         self.models = models
         self.index = index
     }
+
+    /// The key of a plan's (or tenant's) limit `name`.
+    public static func planKey(_ name: LimitName) -> String { "plan.\(name.rawValue)" }
 
     /// The configured amount: requests or tokens per window, or slots.
     public var limit: Int {

@@ -14,7 +14,7 @@ extension ConfigReader {
             return spec
         }
         for name in LimitName.allCases where name.isCounted {
-            spec[name] = map[name.rawValue]?.int(min: 0)
+            spec[name] = map[name.rawValue]?.int(min: 1)
         }
         spec.burst = map["burst"]?.int(min: 1)
         guard caps else { return spec }
@@ -59,9 +59,12 @@ extension ConfigReader {
         if let shadow = map["shadow"]?.bool() { spec.shadow = shadow }
         // The rule's limit keys sit beside its matching keys.
         for name in LimitName.allCases where name.isCounted {
-            spec.limits[name] = map[name.rawValue]?.int(min: 0)
+            spec.limits[name] = map[name.rawValue]?.int(min: 1)
         }
         spec.limits.burst = map["burst"]?.int(min: 1)
+        if spec.limits.burst != nil && !LimitName.allCases.contains(where: { $0.isRequestRate && spec.limits[$0] != nil }) {
+            map["burst"]?.report("applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
+        }
         if !LimitName.allCases.contains(where: { $0.isCounted && spec.limits[$0] != nil }) {
             value.report("sets no limit (one of: \(LimitName.allCases.filter(\.isCounted).map(\.rawValue).joined(separator: ", ")))")
         }

@@ -63,7 +63,11 @@ public struct GCRA: Sendable, Equatable {
         let clamped = Int64(min(max(units, -Usage.maxCount), Usage.maxCount))
         let delta = Self.times(clamped, self.interval)
         let moved = Self.plus(tat, delta == .min ? .max : -delta)
-        return delta >= 0 ? max(moved, min(tat, now)) : moved
+        if delta >= 0 { return max(moved, min(tat, now)) }
+        // A charge past what was reserved empties the key, but never sets it further back than
+        // one whole bucket: an absurd count reported by a backend cannot block a key for longer
+        // than the window takes to refill.
+        return min(moved, Self.plus(max(tat, now), self.tolerance))
     }
 
     private func remaining(ahead: Int64) -> Int {

@@ -22,7 +22,7 @@ public struct LimitRefusal: Sendable, Equatable {
     /// Whole seconds for `Retry-After`, rounded up, at least 1 (nil: retrying cannot help).
     public var retryAfterSeconds: Int? {
         guard self.retryAfterNanos != .max else { return nil }
-        return max(1, Int((self.retryAfterNanos + 999_999_999) / 1_000_000_000))
+        return max(1, Int(self.retryAfterNanos / 1_000_000_000 + (self.retryAfterNanos % 1_000_000_000 > 0 ? 1 : 0)))
     }
 
     public var message: String {

@@ -4,8 +4,8 @@
 ///
 /// Deliberately conservative, and computed without a tokenizer (one rule for every model):
 /// one token per 3 bytes of the request body, JSON punctuation and keys included, except that
-/// each content part that is not text (an image, audio, a file, a video) counts as
-/// ``tokensPerMediaPart`` instead of its bytes. English text averages about 4 bytes a token,
+/// each image, audio, file or video content part counts as ``tokensPerMediaPart`` instead of
+/// its bytes (a part of a type the gateway does not know is counted by its bytes). English text averages about 4 bytes a token,
 /// so the estimate runs high for prose; UTF-8 CJK text is 3 bytes a character, about a token
 /// each. Long audio and video can cost more than the fixed allowance: their usage is charged
 /// when the request settles.

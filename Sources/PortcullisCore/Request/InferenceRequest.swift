@@ -34,6 +34,8 @@ public struct InferenceRequest: Sendable, Equatable {
     /// bytes, for ``PromptEstimate``.
     public var mediaParts = 0
     public var mediaBytes = 0
+    /// `n`: how many completions the request asks for (1 when absent).
+    public var choices = 1
 
     /// A value's byte range (relative to the body's reader index) and kind.
     public struct Value: Sendable, Equatable {
@@ -151,8 +153,12 @@ public struct InferenceRequest: Sendable, Equatable {
             else { return .failure(.invalidType(param: key, expected: .number)) }
             guard range.contains(value) else { return .failure(.valueOutOfRange(param: key, range: range)) }
         }
-        if let nMember, nMember.kind != .null, case .failure(let error) = Self.positiveWhole(nMember, key: .n, view: view) {
-            return .failure(error)
+        var choices = 1
+        if let nMember, nMember.kind != .null {
+            switch Self.positiveWhole(nMember, key: .n, view: view) {
+            case .failure(let error): return .failure(error)
+            case .success(let n): choices = n
+            }
         }
         var objectStart = 0
         while objectStart < bytes.count && bytes[objectStart] != UInt8(ascii: "{") { objectStart += 1 }
@@ -164,6 +170,7 @@ public struct InferenceRequest: Sendable, Equatable {
         request.objectIsEmpty = members == 0
         request.nullTokenValues = nullTokenValues.sorted { $0.lowerBound < $1.lowerBound }
         request.keys = seen
+        request.choices = choices
         request.messages = messagesMember.map(Value.init)
         request.prompt = promptMember.map(Value.init)
         request.input = inputMember.map(Value.init)

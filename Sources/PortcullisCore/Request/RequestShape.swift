@@ -141,9 +141,13 @@ public enum RequestShape {
                     }
                     if let feature = Self.partFeature(type, view: view) {
                         request.partFeatures.insert(feature)
-                        // Counted apart in the prompt estimate (its bytes are not text).
-                        request.mediaParts += 1
-                        request.mediaBytes += range.count
+                        // Media is counted apart in the prompt estimate (its bytes are not text);
+                        // a part type the gateway cannot classify is counted by its bytes, like text
+                        // (it may be text: vLLM reads `input_text`).
+                        if feature != .otherContent {
+                            request.mediaParts += 1
+                            request.mediaBytes += range.count
+                        }
                     }
                 })
         } catch {

@@ -23,6 +23,7 @@ enum ConfigDescription {
         fields.append(#""region":\#(source.region.map(q) ?? "null")"#)
         fields.append(#""tenants":\#(list(source.tenants.map { tenant($0, config.tenants.tenants[$0.name]) }))"#)
         fields.append(#""plans":\#(list(source.plans.map(plan)))"#)
+        fields.append(#""limits":\#(list(source.limits.map(limitRule)))"#)
         fields.append(#""accessLog":{"destination":\#(q(source.accessLog.destination))}"#)
         fields.append(#""metrics":{"tenantLabel":\#(source.metrics.tenantLabel)}"#)
         fields.append(#""tracing":\#(source.tracing.map(tracing) ?? "null")"#)
@@ -113,6 +114,12 @@ enum ConfigDescription {
         let forbidden = list((plan.forbiddenFields ?? []).map(q))
         let regions = plan.regions.map { list($0.map(q)) } ?? "null"
         return #"{"name":\#(q(plan.name)),"models":\#(models),"features":\#(features),"forbiddenFields":\#(forbidden),"regions":\#(regions),"limits":\#(limits(l)),"routes":\#(routes)}"#
+    }
+
+    /// A top-level limit rule.
+    private static func limitRule(_ rule: LimitRuleSpec) -> String {
+        func names(_ values: [String]?) -> String { values.map { list($0.map(q)) } ?? "null" }
+        return #"{"name":\#(q(rule.name)),"per":\#(q(rule.per.rawValue)),"methods":\#(names(rule.methods?.map(\.rawValue))),"credentials":\#(names(rule.credentials)),"routes":\#(names(rule.routes)),"models":\#(names(rule.models)),"shadow":\#(rule.shadow),"limits":\#(limits(rule.limits))}"#
     }
 
     /// Every limit key, set or null, and which are shadow-only.

@@ -2,7 +2,7 @@ import PortcullisConfig
 import PortcullisCore
 
 /// The limit stage's end-of-request obligation: releases every concurrency slot and settles
-/// every token reservation of one exchange, exactly once, on every path (completed, refused
+/// every token reservation of one exchange (a rate taken needs nothing back), exactly once, on every path (completed, refused
 /// later, client gone, backend broken, timed out).
 ///
 /// A reservation settles to the tokens the backend reported (`usage.total_tokens`, kept also

@@ -22,14 +22,22 @@ final class MemoryLimitStore: Sendable {
     }
 
     private let shards: [Shard]
+    /// Rule keys (``LimitRule/key``) by number, for the life of the process: a reload keeps
+    /// every counter of a rule whose key it keeps. Touched when a snapshot is built.
+    private let ruleKeys = NIOLockedValueBox(Interned<String>())
 
     init() {
         self.shards = (0..<Self.shardCount).map { _ in Shard() }
     }
 
+    /// The number of a rule key (the same for the same key, in every snapshot).
+    func ruleID(_ key: String) -> Int {
+        self.ruleKeys.withLockedValue { $0.id(key) }
+    }
+
     @inline(__always)
     private func shard(_ key: LimitKey) -> Shard {
-        self.shards[Int(UInt(bitPattern: key.hashValue) % UInt(Self.shardCount))]
+        self.shards[Int(key.shard % UInt(Self.shardCount))]
     }
 
     /// Spends `cost` units of `key` when they fit.

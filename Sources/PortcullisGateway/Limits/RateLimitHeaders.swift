@@ -39,25 +39,56 @@ struct RateLimitHeaders: Equatable {
         }
     }
 
-    /// As header lines of an HTTP/1 head (each after a `\r\n`).
+    /// As header lines of an HTTP/1 head (each after a `\r\n`), written straight into the
+    /// head's buffer (the values of ``forEach(_:)``, without a string per value).
     func write(into buffer: inout ByteBuffer) {
-        self.forEach { name, value in
-            buffer.writeStaticString("\r\n")
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
+        if let requests {
+            buffer.writeStaticString("\r\nx-ratelimit-limit-requests: ")
+            buffer.writeDecimal(requests.limit)
+            buffer.writeStaticString("\r\nx-ratelimit-remaining-requests: ")
+            buffer.writeDecimal(requests.remaining)
+            buffer.writeStaticString("\r\nx-ratelimit-reset-requests: ")
+            Self.writeDuration(requests.resetNanos, into: &buffer)
         }
+        if let tokens {
+            buffer.writeStaticString("\r\nx-ratelimit-limit-tokens: ")
+            buffer.writeDecimal(tokens.limit)
+            buffer.writeStaticString("\r\nx-ratelimit-remaining-tokens: ")
+            buffer.writeDecimal(tokens.remaining)
+            buffer.writeStaticString("\r\nx-ratelimit-reset-tokens: ")
+            Self.writeDuration(tokens.resetNanos, into: &buffer)
+        }
+    }
+
+    static func writeDuration(_ nanos: Int64, into buffer: inout ByteBuffer) {
+        guard nanos > 0 else {
+            buffer.writeStaticString("0s")
+            return
+        }
+        if nanos < 1_000_000_000 {
+            buffer.writeDecimal(Int(max(1, (nanos + 999_999) / 1_000_000)))
+            buffer.writeStaticString("ms")
+            return
+        }
+        let seconds = nanos / 1_000_000_000 + (nanos % 1_000_000_000 > 0 ? 1 : 0)
+        let (hours, rest) = seconds.quotientAndRemainder(dividingBy: 3600)
+        let (minutes, secs) = rest.quotientAndRemainder(dividingBy: 60)
+        if hours > 0 {
+            buffer.writeDecimal(Int(hours))
+            buffer.writeStaticString("h")
+        }
+        if hours > 0 || minutes > 0 {
+            buffer.writeDecimal(Int(minutes))
+            buffer.writeStaticString("m")
+        }
+        buffer.writeDecimal(Int(secs))
+        buffer.writeStaticString("s")
     }
 
     /// Go-style durations, as OpenAI sends them: `20ms` under a second, else `59s`, `6m0s`, `1h2m3s`.
     static func duration(_ nanos: Int64) -> String {
-        guard nanos > 0 else { return "0s" }
-        if nanos < 1_000_000_000 { return "\(max(1, (nanos + 999_999) / 1_000_000))ms" }
-        let seconds = (nanos + 999_999_999) / 1_000_000_000
-        let (hours, rest) = seconds.quotientAndRemainder(dividingBy: 3600)
-        let (minutes, secs) = rest.quotientAndRemainder(dividingBy: 60)
-        if hours > 0 { return "\(hours)h\(minutes)m\(secs)s" }
-        if minutes > 0 { return "\(minutes)m\(secs)s" }
-        return "\(secs)s"
+        var buffer = ByteBuffer()
+        Self.writeDuration(nanos, into: &buffer)
+        return String(buffer: buffer)
     }
 }

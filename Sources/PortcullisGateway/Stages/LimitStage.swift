@@ -23,6 +23,18 @@ struct LimitStage: Stage {
     let store: MemoryLimitStore
     /// The top-level rules.
     let rules: [LimitRule]
+    /// The store's numbers of the plan rules' keys (by ``LimitName/ordinal``) and of the
+    /// top-level rules' (by ``LimitRule/index``), resolved once.
+    let planRuleIDs: [Int]
+    let ruleIDs: [Int]
+
+    init(phase: StagePhase, store: MemoryLimitStore, rules: [LimitRule]) {
+        self.phase = phase
+        self.store = store
+        self.rules = rules
+        self.planRuleIDs = LimitName.allCases.map { store.ruleID(LimitRule.planKey($0)) }
+        self.ruleIDs = rules.map { store.ruleID($0.key) }
+    }
 
     var name: String { self.phase == .head ? "limits(head)" : "limits(body)" }
 
@@ -34,8 +46,10 @@ struct LimitStage: Stage {
 
     func evaluate(_ exchange: Exchange) -> StageResult {
         let plan = exchange.plan
-        if self.phase == .head, let cap = plan?.limits.maxRequestBytes, cap < exchange.bodyLimit {
+        if self.phase == .head, let cap = plan?.limits.maxRequestBytes, cap < exchange.bodyLimit, plan?.limits.isShadow(.maxRequestBytes) != true {
             exchange.bodyLimit = cap
+            // Body bytes that arrived while an earlier head stage waited were held to the old limit.
+            if exchange.requestBytes > cap { return .refuse(.bodyTooLarge(limit: cap, bodyRead: false)) }
         }
         guard (self.phase == .head) == (exchange.endpoint == .pathRoute) else { return .proceed }
         if let cap = plan?.limits.maxPromptTokens, let request = exchange.request {
@@ -52,14 +66,14 @@ struct LimitStage: Stage {
     private func count(_ exchange: Exchange, planRules: [LimitRule]) -> StageResult {
         let now = Self.clock(exchange)
         let identity = exchange.identity
-        let reservation = self.reservation(exchange)
+        let reservation = Self.reservation(exchange)
+        // Everything taken: rates are kept only to be handed back if a later limit refuses.
         var held: [LimitCharge] = []
-        var taken: [LimitCharge] = []
         var headers = RateLimitHeaders()
         var refusal: LimitRefusal?
 
         func apply(_ rule: LimitRule) {
-            guard refusal == nil, let key = Self.key(rule, identity: identity) else { return }
+            guard refusal == nil, let key = self.key(rule, identity: identity) else { return }
             // A shadow limit counts as if it were enforced (it takes what fits), but never refuses.
             let enforced = !rule.shadow
             func count(_ allowed: Bool) {
@@ -72,9 +86,9 @@ struct LimitStage: Stage {
                 let cost = isQuota ? reservation : 1
                 let decision = self.store.take(gcra, key: key, cost: cost, now: now)
                 let window = RateLimitHeaders.Window(limit: gcra.limit, remaining: decision.remaining, resetNanos: decision.resetNanos)
-                if isQuota {
+                if isQuota && enforced {
                     headers.tokens = RateLimitHeaders.tighter(headers.tokens, window)
-                } else {
+                } else if enforced {
                     headers.requests = RateLimitHeaders.tighter(headers.requests, window)
                 }
                 count(decision.allowed)
@@ -85,9 +99,7 @@ struct LimitStage: Stage {
                     }
                     return
                 }
-                let charge = LimitCharge(rule: rule, key: key, cost: cost)
-                taken.append(charge)
-                if isQuota { held.append(charge) }
+                held.append(LimitCharge(rule: rule, key: key, cost: cost))
             case .concurrency(let max):
                 let result = self.store.acquire(slot: key, max: max)
                 count(result.allowed)
@@ -97,9 +109,7 @@ struct LimitStage: Stage {
                     }
                     return
                 }
-                let charge = LimitCharge(rule: rule, key: key, cost: 1)
-                taken.append(charge)
-                held.append(charge)
+                held.append(LimitCharge(rule: rule, key: key, cost: 1))
             }
         }
 
@@ -107,7 +117,7 @@ struct LimitStage: Stage {
         Self.forEachMatching(self.rules, exchange, apply)
         if !headers.isEmpty { exchange.rateLimitHeaders = headers }
         if let refusal {
-            self.rollBack(taken, now: now)
+            self.rollBack(held, now: now)
             return .refuse(.limitExceeded(refusal))
         }
         if !held.isEmpty { exchange.register(LimitTicket(store: self.store, charges: held)) }
@@ -130,7 +140,7 @@ struct LimitStage: Stage {
     static func applicable(_ exchange: Exchange, rules: [LimitRule]) -> [LimitRule] {
         var applied = exchange.plan?.limitRules ?? []
         Self.forEachMatching(rules, exchange) { applied.append($0) }
-        return applied
+        return applied.filter { $0.scope == .global || exchange.identity != nil }
     }
 
     /// What a refused request had already taken goes back.
@@ -144,25 +154,33 @@ struct LimitStage: Stage {
     }
 
     /// The tokens a request reserves against each token quota: its estimated prompt plus the
-    /// most it may generate (`max_tokens`, or the plan's default or cap that the token-cap
-    /// stage put in). A path route's body is not read: it reserves nothing, so it is refused
-    /// only once a quota is spent, and settles to the usage its backend reports.
-    private func reservation(_ exchange: Exchange) -> Int {
+    /// most it may generate, `n` times (`max_tokens`, or the plan's default or cap that the
+    /// token-cap stage put in; a request with no bound at all, possible only under a top-level
+    /// rule, reserves ``unboundedCompletion``). Clamped to ``Usage/maxCount``: a request cannot
+    /// overflow the arithmetic. A path route's body is not read: it reserves nothing, so it is
+    /// refused only once a quota is spent, and settles to the usage its backend reports.
+    static func reservation(_ exchange: Exchange) -> Int {
         guard let request = exchange.request else { return 0 }
         let prompt = PromptEstimate.tokens(bodyBytes: exchange.body?.readableBytes ?? 0, request: request)
+        guard exchange.endpoint != .embeddings else { return min(prompt, Usage.maxCount) }
         let limits = exchange.plan?.limits
-        let completion = request.maxTokens ?? limits?.defaultMaxTokens ?? limits?.maxTokens ?? 0
-        return exchange.endpoint == .embeddings ? prompt : prompt + completion
+        let bound = min(request.maxTokens ?? limits?.defaultMaxTokens ?? limits?.maxTokens ?? Self.unboundedCompletion, Usage.maxCount)
+        let completion = bound.multipliedReportingOverflow(by: max(request.choices, 1))
+        return min(prompt + (completion.overflow ? Usage.maxCount : min(completion.partialValue, Usage.maxCount)), Usage.maxCount)
     }
 
+    /// What a request without any `max_tokens` bound reserves for its completion.
+    static let unboundedCompletion = 4096
+
     /// Whose counter a rule charges (nil: the rule counts per caller and there is none).
-    static func key(_ rule: LimitRule, identity: Identity?) -> LimitKey? {
+    func key(_ rule: LimitRule, identity: Identity?) -> LimitKey? {
+        let id = rule.index < 0 ? self.planRuleIDs[rule.name.ordinal] : self.ruleIDs[rule.index]
         switch rule.scope {
-        case .global: return LimitKey(rule: rule.key, subject: "")
-        case .tenant: return identity.map { LimitKey(rule: rule.key, subject: $0.tenant) }
-        case .credential: return identity.map { LimitKey(rule: rule.key, subject: $0.credentialName) }
+        case .global: return LimitKey(rule: id, subject: "")
+        case .tenant: return identity.map { LimitKey(rule: id, subject: $0.tenant) }
+        case .credential: return identity.map { LimitKey(rule: id, subject: $0.credentialName) }
         case .user:
-            return identity.map { LimitKey(rule: rule.key, subject: $0.tenant + "\u{1F}" + ($0.subject ?? "")) }
+            return identity.map { LimitKey(rule: id, subject: $0.tenant + "\u{1F}" + ($0.subject ?? "")) }
         }
     }
 }

@@ -15,9 +15,11 @@ import Testing
             - { name: a-key, tenant: acme, sha256: \(AuthFixture.sha("pc-acme-0123456789abcdef")) }
             - { name: b-key, tenant: beta, sha256: \(AuthFixture.sha("pc-beta-0123456789abcdef")) }
             - { name: c-key, tenant: gamma, sha256: \(AuthFixture.sha("pc-gamma-0123456789abcdef")) }
+            - { name: d-key, tenant: delta, sha256: \(AuthFixture.sha("pc-delta-0123456789abcdef")) }
         tenants:
           acme: { plan: small }
           beta: { plan: small, limits: { concurrency: 1, requestsPerSecond: 100 } }
+          delta: {}
           gamma: { limits: { tokensPerMinute: 1000, maxTokens: 100, maxPromptTokens: 40, maxRequestBytes: 2KiB, concurrency: 1, shadow: [concurrency] } }
         plans:
           small: { limits: { requestsPerSecond: 2 } }
@@ -25,6 +27,7 @@ import Testing
           - { name: chat, match: { model: demo-chat }, backend: b }
         limits:
           - { name: b-only, per: credential, credentials: [b-key], requestsPerSecond: 1, burst: 3 }
+          - { name: d-tokens, per: tenant, credentials: [d-key], tokensPerMinute: 5000 }
         """
 
     struct Harness {
@@ -85,11 +88,13 @@ import Testing
         }
         holding.settle(.completed)
         // The refused ones gave back the tenant rate they had taken: 99 of 100 are left, not 94.
-        let store = try #require(h.snapshot.pipeline.bodyStages.compactMap { $0 as? LimitStage }.first).store
-        let rate = try #require(h.snapshot.config.tenants.tenants["beta"]?.policy?.limitRules.first)
+        let stage = try #require(h.snapshot.pipeline.bodyStages.compactMap { $0 as? LimitStage }.first)
+        let policy = try #require(h.snapshot.config.tenants.tenants["beta"]?.policy)
+        let rate = try #require(policy.limitRules.first)
         guard case .rate(let gcra) = rate.kind else { Issue.record("\(rate.kind)"); return }
-        #expect(store.peek(gcra, key: LimitKey(rule: rate.key, subject: "beta"), now: LimitStage.clock(holding)).remaining == 99)
-        #expect(store.slotsInUse(LimitKey(rule: "plan.concurrency", subject: "beta")) == 0)
+        let identity = holding.identity
+        #expect(stage.store.peek(gcra, key: try #require(stage.key(rate, identity: identity)), now: LimitStage.clock(holding)).remaining == 99)
+        #expect(stage.store.slotsInUse(try #require(stage.key(policy.limitRules[1], identity: identity))) == 0)
         // The credential rule was never reached by the refused ones: two of its three are left.
         #expect(try h.request("beta") == nil)
         #expect(try h.request("beta") == nil)
@@ -123,6 +128,34 @@ import Testing
         fourth.settle(.refused(.internalError))
     }
 
+    @Test func aReservationCountsEveryChoiceAndCannotOverflow() throws {
+        let h = try Harness()
+        let three = try h.exchange("gamma", body: #"{"model":"demo-chat","n":3,"max_tokens":100,"messages":[{"role":"user","content":"hi"}]}"#)
+        #expect(h.run(three) == nil)
+        let estimate = PromptEstimate.tokens(bodyBytes: three.body!.readableBytes, request: three.request)
+        #expect(three.rateLimitHeaders?.tokens?.remaining == 1000 - estimate - 300)
+        three.settle(.refused(.internalError))
+        // No plan bounds delta's tokens: the largest max_tokens there is reserves (clamped) and never fits.
+        let huge = try h.exchange("delta", body: #"{"model":"demo-chat","n":9223372036854775807,"max_tokens":9223372036854775807,"messages":[{"role":"user","content":"hi"}]}"#)
+        guard case .limitExceeded(let refusal) = h.run(huge) else { Issue.record("not refused"); return }
+        #expect(refusal.cost == Usage.maxCount && refusal.retryAfterSeconds == nil && refusal.rule == "d-tokens")
+        huge.settle(.refused(.tokenQuotaExceeded))
+        // Without max_tokens, a fixed completion allowance is reserved.
+        let plain = try h.exchange("delta")
+        #expect(h.run(plain) == nil)
+        let prompt = PromptEstimate.tokens(bodyBytes: plain.body!.readableBytes, request: plain.request)
+        #expect(plain.rateLimitHeaders?.tokens?.remaining == 5000 - prompt - LimitStage.unboundedCompletion)
+        plain.settle(.refused(.internalError))
+    }
+
+    @Test func aBodyThatArrivedDuringAHeadWaitIsHeldToThePlansCap() throws {
+        let h = try Harness()
+        let exchange = try h.exchange("gamma")
+        exchange.requestBytes = 4096
+        #expect(h.run(exchange) == .bodyTooLarge(limit: 2048, bodyRead: false))
+        exchange.settle(.refused(.bodyTooLarge))
+    }
+
     @Test func aShadowLimitNeverRefusesAndCapsAreChecked() throws {
         let h = try Harness()
         var open: [Exchange] = []
@@ -141,6 +174,17 @@ import Testing
         #expect(error == .promptTooLarge(estimate: PromptEstimate.tokens(bodyBytes: forwarded, request: refused.request), limit: 40))
         #expect(refused.bodyLimit == 2048, "maxRequestBytes lowers the body limit once the caller is known")
         refused.settle(.refused(.promptTooLarge))
+    }
+
+    @Test func rateLimitHeadersAreWrittenAsOpenAISendsThem() {
+        #expect(["0s", "20ms", "1ms", "59s", "6m0s", "1h2m3s"] == [0, 20_000_000, 1, 58_500_000_000, 360_000_000_000, 3_723_000_000_000].map { RateLimitHeaders.duration($0) })
+        let headers = RateLimitHeaders(requests: .init(limit: 600, remaining: 12, resetNanos: 1_500_000_000), tokens: .init(limit: 9, remaining: 0, resetNanos: 61_000_000_000))
+        var buffer = ByteBuffer()
+        headers.write(into: &buffer)
+        var lines = ""
+        headers.forEach { lines += "\r\n\($0): \($1)" }
+        #expect(String(buffer: buffer) == lines)
+        #expect(lines.contains("x-ratelimit-reset-requests: 2s") && lines.contains("x-ratelimit-reset-tokens: 1m1s"))
     }
 
     @Test func everyPathTakesNoSlotTwiceAndLeavesNoneBehind() throws {
