@@ -296,3 +296,37 @@ def test_a_global_rule_governs_a_path_route(gateway):
     assert 429 not in statuses[:3] and statuses[3] == 429, statuses
     _, _, body = gateway.request("GET", "/raw/v1/models", headers={"authorization": "Bearer " + KEYS["other"]})
     assert "raw-global" in error_of(body)["message"]
+
+
+def sse_events(body):
+    return [json.loads(line[6:]) for line in body.decode().split("\n") if line.startswith("data: {")]
+
+
+def test_a_stream_without_stream_options_is_charged_the_backends_usage_which_the_client_does_not_see(gateway):
+    messages = [{"role": "user", "content": "Count the tokens of this stream"}]
+
+    def probe():
+        status, headers, body = gateway.chat("tokens", max_tokens=4)
+        assert status == 200
+        return int(headers["x-ratelimit-remaining-tokens"]), json.loads(body)["usage"]["total_tokens"]
+
+    # What the backend reports for this stream, seen by a client that asks (the same bytes
+    # reach the backend either way: the gateway puts its stream_options first).
+    asked = json.dumps({"stream_options": {"include_usage": True}, "model": "demo-chat", "stream": True, "max_tokens": 6, "messages": messages})
+    status, _, body = gateway.chat("tokens", body=asked)
+    assert status == 200
+    reported = next(e["usage"]["total_tokens"] for e in sse_events(body) if e.get("usage"))
+
+    before, probe_usage = probe()
+    plain = json.dumps({"model": "demo-chat", "stream": True, "max_tokens": 6, "messages": messages})
+    status, headers, body = gateway.chat("tokens", body=plain)
+    assert status == 200
+    events = sse_events(body)
+    assert events and all(e["choices"] for e in events), "the usage chunk was hidden"
+    assert not any(e.get("usage") for e in events)
+    assert body.decode().rstrip().endswith("data: [DONE]")
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events)
+    after, _ = probe()
+    charged = before - after - probe_usage
+    # 3,000 an hour refill a token each 1.2 s: at most one or two come back meanwhile.
+    assert reported - 2 <= charged <= reported, (charged, reported)

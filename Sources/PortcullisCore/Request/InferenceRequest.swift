@@ -36,6 +36,9 @@ public struct InferenceRequest: Sendable, Equatable {
     public var mediaBytes = 0
     /// `n`: how many completions the request asks for (1 when absent).
     public var choices = 1
+    /// The `stream_options` value, and the `include_usage` value inside it (absolute ranges).
+    public var streamOptions: Value?
+    public var includeUsageValue: Range<Int>?
 
     /// A value's byte range (relative to the body's reader index) and kind.
     public struct Value: Sendable, Equatable {
@@ -113,12 +116,15 @@ public struct InferenceRequest: Sendable, Equatable {
             }
         }
         var includeUsage = false
+        var includeUsageValue: Range<Int>?
         if let optionsMember {
             switch optionsMember.kind {
             case .null: break
             case .object:
                 switch Self.includeUsage(in: UnsafeRawBufferPointer(rebasing: bytes[optionsMember.valueRange])) {
-                case .success(let value): includeUsage = value
+                case .success(let (value, range)):
+                    includeUsage = value
+                    includeUsageValue = range.map { ($0.lowerBound + optionsMember.valueRange.lowerBound)..<($0.upperBound + optionsMember.valueRange.lowerBound) }
                 case .failure(let error): return .failure(error)
                 }
             default: return .failure(.invalidType(param: .streamOptions, expected: .object))
@@ -171,6 +177,8 @@ public struct InferenceRequest: Sendable, Equatable {
         request.nullTokenValues = nullTokenValues.sorted { $0.lowerBound < $1.lowerBound }
         request.keys = seen
         request.choices = choices
+        request.streamOptions = optionsMember.map(Value.init)
+        request.includeUsageValue = includeUsageValue
         request.messages = messagesMember.map(Value.init)
         request.prompt = promptMember.map(Value.init)
         request.input = inputMember.map(Value.init)
@@ -190,7 +198,8 @@ public struct InferenceRequest: Sendable, Equatable {
         }
     }
 
-    private static func includeUsage(in bytes: UnsafeRawBufferPointer) -> Result<Bool, GatewayError> {
+    /// `include_usage` inside `stream_options`, and its value's range (relative to `bytes`).
+    private static func includeUsage(in bytes: UnsafeRawBufferPointer) -> Result<(Bool, Range<Int>?), GatewayError> {
         let view = JSONView(bytes)
         var scanner = JSONScanner(bytes)
         var found: JSONScanner.Member?
@@ -205,10 +214,10 @@ public struct InferenceRequest: Sendable, Equatable {
             return .failure(.malformedJSON(error))
         }
         if duplicated { return .failure(.duplicateKey(.streamOptionsIncludeUsage)) }
-        guard let found else { return .success(false) }
+        guard let found else { return .success((false, nil)) }
         switch found.kind {
-        case .bool(let value): return .success(value)
-        case .null: return .success(false)
+        case .bool(let value): return .success((value, found.valueRange))
+        case .null: return .success((false, found.valueRange))
         default: return .failure(.invalidType(param: .streamOptionsIncludeUsage, expected: .boolean))
         }
     }
@@ -245,6 +254,36 @@ public struct InferenceRequest: Sendable, Equatable {
         var suffix = body.getSlice(at: body.readerIndex + self.objectStart + 1, length: body.readableBytes - self.objectStart - 1)!
         out.writeBuffer(&suffix)
         return out
+    }
+
+    /// Returns a copy of `body` that asks the backend for the stream's usage
+    /// (`stream_options.include_usage: true`), keeping every other stream option: the member is
+    /// added when absent, a `null` `stream_options` becomes `{"include_usage":true}`, a `false`
+    /// or `null` `include_usage` becomes `true`, and an object without it gains it. `body` must
+    /// be the one this request was read from (offsets), or differ from it only after
+    /// ``objectStart`` when there is no `stream_options` (the token-cap insertion).
+    public func requestingUsage(in body: ByteBuffer) -> ByteBuffer {
+        func splice(_ range: Range<Int>, _ text: StaticString) -> ByteBuffer {
+            var out = ByteBuffer()
+            out.reserveCapacity(body.readableBytes + text.utf8CodeUnitCount)
+            var prefix = body.getSlice(at: body.readerIndex, length: range.lowerBound)!
+            out.writeBuffer(&prefix)
+            out.writeStaticString(text)
+            var suffix = body.getSlice(at: body.readerIndex + range.upperBound, length: body.readableBytes - range.upperBound)!
+            out.writeBuffer(&suffix)
+            return out
+        }
+        guard let options = self.streamOptions else {
+            let at = self.objectStart + 1
+            return splice(at..<at, self.objectIsEmpty ? #""stream_options":{"include_usage":true}"# : #""stream_options":{"include_usage":true},"#)
+        }
+        if options.kind == .null { return splice(options.range, #"{"include_usage":true}"#) }
+        if let value = self.includeUsageValue { return splice(value, "true") }
+        let open = options.range.lowerBound + 1
+        let empty = body.getBytes(at: body.readerIndex + open, length: options.range.count - 2)?.allSatisfy {
+            $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D
+        } ?? false
+        return splice(open..<open, empty ? #""include_usage":true"# : #""include_usage":true,"#)
     }
 
     /// Returns a copy of `body` with every `null` token cap (``nullTokenValues``) replaced by

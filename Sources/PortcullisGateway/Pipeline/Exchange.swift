@@ -80,6 +80,9 @@ public final class Exchange {
     var authorizationSkipped = false
     /// The limits the request met, for the `x-ratelimit-*` response headers (nil: none applied).
     var rateLimitHeaders: RateLimitHeaders?
+    /// The gateway asked the backend for the stream's usage on the client's behalf: the usage
+    /// chunk is taken out of what the client receives.
+    var hidesUsageChunk = false
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

@@ -90,7 +90,9 @@ extension ProxyHandler {
         guard case .writeResponseHead(let closeAfter) = self.machine.upstreamResponseHead(now: now, isEventStream: openEventStream)
         else { return }
         switch head.body {
-        case .eventStream: self.sse = SSEScanner()
+        case .eventStream:
+            self.sse = SSEScanner()
+            if exchange.hidesUsageChunk { self.usageFilter = UsageChunkFilter() }
         case .json: self.usageScanner = UsageScanner()
         case .other: break
         }
@@ -125,7 +127,13 @@ extension ProxyHandler {
         } else if self.usageScanner != nil {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }
-        self.writeToClient(.body(buffer))
+        if self.usageFilter != nil {
+            var parts: [ByteBuffer] = []
+            self.usageFilter!.feed(buffer, into: &parts)
+            for part in parts { self.writeToClient(.body(part)) }
+        } else {
+            self.writeToClient(.body(buffer))
+        }
         self.pendingFlush = true
         if !self.context.channel.isWritable {
             self.perform(self.machine.clientWritabilityChanged(writable: false, now: now))
@@ -144,6 +152,7 @@ extension ProxyHandler {
         if self.batchNow == nil { self.batchNow = self.loop.now() }
         defer { if !self.readBatch { self.batchNow = nil } }
         self.captureUsage()
+        if let rest = self.usageFilter?.finish() { self.writeToClient(.body(rest)) }
         self.upstream = nil  // the connection returns itself to the pool
         self.pendingFlush = false
         self.perform(self.machine.upstreamResponseEnded(now: self.now()))

@@ -121,6 +121,7 @@ struct LimitStage: Stage {
             return .refuse(.limitExceeded(refusal))
         }
         if !held.isEmpty { exchange.register(LimitTicket(store: self.store, charges: held)) }
+        if held.contains(where: { $0.rule.name.isTokenQuota }) { Self.requestUsage(exchange) }
         return .proceed
     }
 
@@ -141,6 +142,20 @@ struct LimitStage: Stage {
         var applied = exchange.plan?.limitRules ?? []
         Self.forEachMatching(rules, exchange) { applied.append($0) }
         return applied.filter { $0.scope == .global || exchange.identity != nil }
+    }
+
+    /// A stream a token quota holds must report its usage, or it settles to its whole
+    /// reservation: the backend is asked for it (`stream_options.include_usage`), and, when the
+    /// client did not ask, the usage chunk is taken out of its stream (``UsageChunkFilter``).
+    static func requestUsage(_ exchange: Exchange) {
+        guard var request = exchange.request, request.stream, !request.includeUsage, let body = exchange.body,
+            exchange.endpoint == .chatCompletions || exchange.endpoint == .completions
+        else { return }
+        // The token-cap stage's insertion (after `{`) moved what follows it: `stream_options`
+        // is found again in the body as it is now (a rare path: a stream with options but no usage).
+        if request.streamOptions != nil, case .success(let fresh) = InferenceRequest.inspect(body) { request = fresh }
+        exchange.body = request.requestingUsage(in: body)
+        exchange.hidesUsageChunk = true
     }
 
     /// What a refused request had already taken goes back.

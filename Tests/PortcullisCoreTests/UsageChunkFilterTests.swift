@@ -1,0 +1,53 @@
+import Foundation
+import NIOCore
+import Testing
+
+@testable import PortcullisCore
+
+/// The usage chunk the gateway asked for comes out of the client's stream, whole events only,
+/// however the bytes are split; asking for it keeps the client's other stream options.
+@Suite struct UsageChunkFilterTests {
+    static let content = #"data: {"id":"1","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}"#
+    static let usage = #"data: {"id":"1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#
+    static let mixed = #"data: {"id":"1","choices":[{"index":0,"delta":{}}],"usage":{"total_tokens":4}}"#
+
+    static func run(_ stream: String, splitEvery size: Int, lineEnd: String = "\n") -> String {
+        let text = stream.replacingOccurrences(of: "\n", with: lineEnd)
+        var filter = UsageChunkFilter()
+        var out: [ByteBuffer] = []
+        let bytes = Array(text.utf8)
+        var i = 0
+        while i < bytes.count {
+            filter.feed(ByteBuffer(bytes: bytes[i..<min(i + size, bytes.count)]), into: &out)
+            i += size
+        }
+        if let rest = filter.finish() { out.append(rest) }
+        return out.map { String(buffer: $0) }.joined()
+    }
+
+    @Test(arguments: [1, 7, 64, 100_000])
+    func theUsageOnlyEventIsDroppedAndEverythingElseKept(size: Int) {
+        let stream = "\(Self.content)\n\n: keep-alive\n\n\(Self.mixed)\n\n\(Self.usage)\n\ndata: [DONE]\n\n"
+        let expected = "\(Self.content)\n\n: keep-alive\n\n\(Self.mixed)\n\ndata: [DONE]\n\n"
+        #expect(Self.run(stream, splitEvery: size) == expected)
+        #expect(Self.run(stream, splitEvery: size, lineEnd: "\r\n") == expected.replacingOccurrences(of: "\n", with: "\r\n"))
+    }
+
+    @Test func anUnterminatedLastEventIsForwardedAtTheEnd() {
+        #expect(Self.run("\(Self.content)\n\ndata: {\"partial\"", splitEvery: 5) == "\(Self.content)\n\ndata: {\"partial\"")
+    }
+
+    @Test(arguments: [
+        (#"{"model":"m","stream":true}"#, #"{"stream_options":{"include_usage":true},"model":"m","stream":true}"#),
+        (#"{"model":"m","stream":true,"stream_options":null}"#, #"{"model":"m","stream":true,"stream_options":{"include_usage":true}}"#),
+        (#"{"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}}"#, #"{"model":"m","stream":true,"stream_options":{"include_usage":true,"x":1}}"#),
+        (#"{"model":"m","stream":true,"stream_options":{"continuous_usage_stats":true}}"#, #"{"model":"m","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}}"#),
+        (#"{"model":"m","stream":true,"stream_options":{ }}"#, #"{"model":"m","stream":true,"stream_options":{"include_usage":true }}"#),
+    ])
+    func askingForUsageKeepsTheClientsOptions(body: String, expected: String) throws {
+        let request = try InferenceRequest.inspect(ByteBuffer(string: body)).get()
+        let edited = request.requestingUsage(in: ByteBuffer(string: body))
+        #expect(String(buffer: edited) == expected)
+        #expect(try InferenceRequest.inspect(edited).get().includeUsage)
+    }
+}
