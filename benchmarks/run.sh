@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Drives, in one run:
 #   plain HTTP/1.1 (wrk):   mock directly; portcullis (no auth); nginx proxy_pass; portcullis with
-#                           API keys; portcullis with JWT (RS256 from a JWKS file, one token repeated)
+#                           API keys; the same with limits (in memory: a rate, a concurrency cap, a
+#                           token quota reserved and settled, token caps); portcullis with JWT
+#                           (RS256 from a JWKS file, one token repeated)
 #   TLS (API keys):         HTTP/1.1 over TLS (wrk) and HTTP/2 over TLS (h2load), portcullis and
 #                           nginx (`ssl http2`) in front of the same mock
 #   open streams (memory):  RSS of a fresh gateway holding N streams idle between chunks, over
@@ -46,7 +48,7 @@ fi
 
 GW_PORT=$BASE_PORT; MOCK_PORT=$((BASE_PORT + 1)); NGINX_PORT=$((BASE_PORT + 2)); APIKEY_PORT=$((BASE_PORT + 3))
 JWT_PORT=$((BASE_PORT + 4)); TLS_PORT=$((BASE_PORT + 5)); NGINX_TLS_PORT=$((BASE_PORT + 6)); MEM_PORT=$((BASE_PORT + 7))
-MEM_TLS_PORT=$((BASE_PORT + 8)); SLOW_MOCK_PORT=$((BASE_PORT + 9))
+MEM_TLS_PORT=$((BASE_PORT + 8)); SLOW_MOCK_PORT=$((BASE_PORT + 9)); LIMITS_PORT=$((BASE_PORT + 10))
 pids=()
 cleanup() {
   # nginx's master respawns a worker killed before it, and a worker outlives a killed master:
@@ -99,13 +101,18 @@ $3
 YAML
 }
 TENANTS="tenants: { bench: { plan: pro } }
-plans: { pro: { limits: { requestsPerMinute: 100000000 } } }"
+plans: { pro: {} }"
 APIKEYS="authentication:
   apiKeys: [{ name: bench, tenant: bench, sha256: $API_KEY_SHA }]
 $TENANTS"
 TLS_LISTENER() { echo "{ name: tls, address: \"127.0.0.1:$1\", tls: { certificate: $PWD/$OUT/server.pem, key: $PWD/$OUT/server-key.pem }, http2: { maxConcurrentStreams: 1000 } }"; }
 gateway_yaml "{ name: bench, address: \"127.0.0.1:$GW_PORT\" }" access.log "" >"$OUT/gateway.yaml"
 gateway_yaml "{ name: bench, address: \"127.0.0.1:$APIKEY_PORT\" }" access-apikey.log "$APIKEYS" >"$OUT/gateway-apikey.yaml"
+gateway_yaml "{ name: bench, address: \"127.0.0.1:$LIMITS_PORT\" }" access-limits.log "authentication:
+  apiKeys: [{ name: bench, tenant: bench, sha256: $API_KEY_SHA }]
+tenants: { bench: { plan: pro } }
+plans: { pro: { limits: { requestsPerMinute: 100000000, concurrency: 100000, tokensPerMinute: 1000000000000, maxTokens: 4096 } } }" \
+  >"$OUT/gateway-limits.yaml"
 gateway_yaml "{ name: bench, address: \"127.0.0.1:$JWT_PORT\" }" access-jwt.log "authentication:
   jwt:
     - { name: bench, issuer: https://bench.idp/, audiences: [portcullis], algorithms: [RS256], jwks: { file: $PWD/$OUT/jwks.json } }
@@ -122,6 +129,7 @@ start_gateway() {  # $1: config, $2: log; sets STARTED (not a subshell: the pid 
 start_gateway "$OUT/gateway.yaml" "$OUT/gateway.log"; GW_PID=$STARTED
 start_gateway "$OUT/gateway-apikey.yaml" "$OUT/gateway-apikey.log"; APIKEY_PID=$STARTED
 start_gateway "$OUT/gateway-jwt.yaml" "$OUT/gateway-jwt.log"; JWT_PID=$STARTED
+start_gateway "$OUT/gateway-limits.yaml" "$OUT/gateway-limits.log"; LIMITS_PID=$STARTED
 start_gateway "$OUT/gateway-tls.yaml" "$OUT/gateway-tls.log"; TLS_PID=$STARTED
 
 cat >"$OUT/nginx.conf" <<NGINX
@@ -166,7 +174,7 @@ write_lua "$OUT/chat.lua"
 write_lua "$OUT/chat-apikey.lua" "Bearer $API_KEY"
 write_lua "$OUT/chat-jwt.lua" "Bearer $(cat "$OUT/token.txt")"
 
-for port in $MOCK_PORT $GW_PORT $NGINX_PORT $APIKEY_PORT $JWT_PORT; do
+for port in $MOCK_PORT $GW_PORT $NGINX_PORT $APIKEY_PORT $JWT_PORT $LIMITS_PORT; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 for port in $TLS_PORT $NGINX_TLS_PORT; do
@@ -227,6 +235,7 @@ for round in $(seq 1 "$ROUNDS"); do
   wrk_run portcullis "http://127.0.0.1:$GW_PORT/v1/chat/completions" $GW_PID "$OUT/chat.lua" "$round" >>"$results"
   wrk_run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$NGINX_WORKER" "$OUT/chat.lua" "$round" >>"$results"
   wrk_run apikey "http://127.0.0.1:$APIKEY_PORT/v1/chat/completions" $APIKEY_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
+  wrk_run limits "http://127.0.0.1:$LIMITS_PORT/v1/chat/completions" $LIMITS_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
   wrk_run jwt "http://127.0.0.1:$JWT_PORT/v1/chat/completions" $JWT_PID "$OUT/chat-jwt.lua" "$round" >>"$results"
   wrk_run tls-h1 "https://127.0.0.1:$TLS_PORT/v1/chat/completions" $TLS_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
   wrk_run nginx-tls-h1 "https://127.0.0.1:$NGINX_TLS_PORT/v1/chat/completions" "$NGINX_WORKER" "$OUT/chat-apikey.lua" "$round" >>"$results"
@@ -241,7 +250,7 @@ median() {  # $1: target -> the median round's line
   local count; count=$(printf '%s\n' "$lines" | wc -l)
   printf '%s\n' "$lines" | sed -n "$(( (count + 1) / 2 ))p"
 }
-for target in mock portcullis nginx apikey jwt tls-h1 nginx-tls-h1 tls-h2 nginx-tls-h2; do
+for target in mock portcullis nginx apikey limits jwt tls-h1 nginx-tls-h1 tls-h2 nginx-tls-h2; do
   line=$(median $target)
   all=$(awk -v t="$target" '$1==t {printf "%s ", $5}' "$results")
   set -- $line
@@ -250,10 +259,11 @@ for target in mock portcullis nginx apikey jwt tls-h1 nginx-tls-h1 tls-h2 nginx-
 done
 cpu() { median "$1" | awk '{print $5}'; }
 rps() { median "$1" | awk '{print $2}'; }
-awk -v g="$(cpu portcullis)" -v n="$(cpu nginx)" -v gr="$(rps portcullis)" -v nr="$(rps nginx)" -v a="$(cpu apikey)" -v j="$(cpu jwt)" \
+awk -v g="$(cpu portcullis)" -v n="$(cpu nginx)" -v gr="$(rps portcullis)" -v nr="$(rps nginx)" -v a="$(cpu apikey)" -v j="$(cpu jwt)" -v l="$(cpu limits)" \
     -v t1="$(cpu tls-h1)" -v n1="$(cpu nginx-tls-h1)" -v t2="$(cpu tls-h2)" -v n2="$(cpu nginx-tls-h2)" \
     -v t2r="$(rps tls-h2)" -v n2r="$(rps nginx-tls-h2)" 'BEGIN {
   printf "plain HTTP/1.1: portcullis/nginx cpu per request %.2fx (throughput %.2fx); api key %.2fx; jwt %.2fx\n", g/n, gr/nr, a/n, j/n
+  printf "limits (in memory) on the api key: %.2fx nginx, %+.1f cpu-us per request beside the api key alone\n", l/n, l-a
   printf "TLS, api key: HTTP/1.1 %.2fx nginx; HTTP/2 %.2fx nginx (throughput %.2fx)\n", t1/n1, t2/n2, t2r/n2r }'
 
 # Open streams: a fresh gateway (and a slow mock) per protocol; RSS before and while N streams

@@ -35,6 +35,19 @@ import Testing
 
     @Test func anUnterminatedLastEventIsForwardedAtTheEnd() {
         #expect(Self.run("\(Self.content)\n\ndata: {\"partial\"", splitEvery: 5) == "\(Self.content)\n\ndata: {\"partial\"")
+        #expect(Self.run("\(Self.content)\n\n\(Self.usage)\n", splitEvery: 9) == "\(Self.content)\n\n", "a usage-only last event is dropped at the end too")
+    }
+
+    @Test func aPrettyPrintedUsageChunkIsRecognisedAndCRLineEndsWork() {
+        let pretty = #"data: {"id": "1", "choices": [], "usage": {"total_tokens": 4}}"#
+        #expect(Self.run("\(Self.content)\n\n\(pretty)\n\n", splitEvery: 3) == "\(Self.content)\n\n")
+        #expect(Self.run("\(Self.content)\r\r\(Self.usage)\r\rdata: [DONE]\r\r", splitEvery: 4) == "\(Self.content)\r\rdata: [DONE]\r\r")
+    }
+
+    @Test func anEventTooLargeToHoldPassesThroughWhole() {
+        let big = "data: {\"choices\":[{\"delta\":{\"content\":\"" + String(repeating: "x", count: 3 * UsageChunkFilter.holdLimit) + "\"}}]}"
+        let stream = "\(big)\n\n\(Self.usage)\n\ndata: [DONE]\n\n"
+        #expect(Self.run(stream, splitEvery: 1000) == "\(big)\n\ndata: [DONE]\n\n")
     }
 
     @Test(arguments: [

@@ -25,12 +25,12 @@ def sha(key):
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def config_text(mock_port):
+def config_text(mock_port, log_path):
     keys = "\n".join(f'    - {{ name: {n}, tenant: {n}, sha256: "{sha(k)}" }}' for n, k in KEYS.items())
     return f"""
 listeners: [{{ address: 127.0.0.1:0 }}]
 admin: {{ address: 127.0.0.1:0 }}
-accessLog: {{ destination: "off" }}
+accessLog: {{ destination: "{log_path}" }}
 reload: {{ watch: false }}
 backends:
   mock: {{ endpoints: [http://127.0.0.1:{mock_port}] }}
@@ -59,8 +59,10 @@ class Gateway:
     def __init__(self, mock_port):
         fd, self.path = tempfile.mkstemp(suffix=".yaml")
         os.close(fd)
+        fd, self.log = tempfile.mkstemp(suffix=".log")
+        os.close(fd)
         with open(self.path, "w") as f:
-            f.write(config_text(mock_port))
+            f.write(config_text(mock_port, self.log))
         self.proc = Proc(["serve", "--config", self.path], r"listening on http://127\.0\.0\.1:(\d+)")
         self.port = self.proc.port
         m = re.search(r"admin on port (\d+)", "".join(self.proc.lines))
@@ -70,6 +72,11 @@ class Gateway:
     def stop(self):
         self.proc.stop()
         os.unlink(self.path)
+        os.unlink(self.log)
+
+    def log_lines(self):
+        with open(self.log) as f:
+            return [json.loads(line) for line in f if line.strip()]
 
     def request(self, method, path, body=None, headers=None, port=None):
         conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=20)
@@ -141,6 +148,10 @@ def test_200_concurrent_requests_against_a_limit_of_50_admit_exactly_50(gateway)
     assert samples(families, "portcullis_limit_decisions", tenant="hourly", limit="requests_per_hour", decision="admitted") == 50
     assert samples(families, "portcullis_limit_decisions", tenant="hourly", limit="requests_per_hour", decision="refused") == 150
     assert samples(families, "portcullis_refusals", reason="rate_limited") == 150
+    # The access log names the limit of each refusal.
+    lines = wait_for(lambda: [l for l in gateway.log_lines() if l.get("tenant") == "hourly"] if len(gateway.log_lines()) >= 200 else None)
+    refused = [l for l in lines if l["status"] == 429]
+    assert len(refused) == 150 and all(l["reason"] == "rate_limited" and l["limit"] == "requests_per_hour" for l in refused)
 
 
 def burst(gw, tenant, count):
@@ -328,5 +339,7 @@ def test_a_stream_without_stream_options_is_charged_the_backends_usage_which_the
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events)
     after, _ = probe()
     charged = before - after - probe_usage
+    logged = wait_for(lambda: [l for l in gateway.log_lines() if l.get("tenant") == "tokens" and l.get("charged_tokens")])
+    assert any(l["charged_tokens"] == l.get("total_tokens") and "usage" not in l for l in logged)
     # 3,000 an hour refill a token each 1.2 s: at most one or two come back meanwhile.
     assert reported - 2 <= charged <= reported, (charged, reported)

@@ -5,12 +5,20 @@ import NIOCore
 ///
 /// The event dropped is the one OpenAI and vLLM send last when `include_usage` is set: its data
 /// has an empty `choices` array and a `usage` object, as compact JSON (`"choices":[]`,
-/// `"usage":{`). An event that also carries choices is never dropped, so no content is lost;
-/// a backend that pretty-prints its chunks leaves its usage chunk in (harmless to clients).
-/// Complete events pass through as slices of the buffers they came in (no copy); only an event
-/// split across reads is held until its end, then sent or dropped whole.
+/// `"usage":{`, or with one space after the colon, as Python's `json.dumps` writes). An event
+/// that also carries choices is never dropped, so no content is lost. Complete events pass
+/// through as slices of the buffers they came in (no copy); only an event split across reads
+/// is held until its end, then sent or dropped whole. A held event larger than
+/// ``holdLimit`` (a usage chunk is far smaller) is forwarded as it is, and the rest of it
+/// passes straight through: memory stays bounded and rescanning a held event stays cheap.
 public struct UsageChunkFilter: Sendable {
+    public static let holdLimit = 16 * 1024
+
     private var pending: ByteBuffer?
+    /// The current event was too large to hold: it passes through to its end.
+    private var passing = false
+    /// Bytes of the current line seen so far, while passing through.
+    private var passingLine = 0
 
     public init() {}
 
@@ -22,12 +30,13 @@ public struct UsageChunkFilter: Sendable {
             held.writeImmutableBuffer(buffer)
             input = held
         }
+        var passing = self.passing
         var segmentStart = 0  // start of what is to be forwarded
         var eventStart = 0
         var forward: [Range<Int>] = []
+        var lineLength = passing ? self.passingLine : 0
         input.withUnsafeReadableBytes { bytes in
             let count = bytes.count
-            var lineLength = 0
             var i = 0
             while i < count {
                 let byte = bytes[i]
@@ -40,13 +49,14 @@ public struct UsageChunkFilter: Sendable {
                 // A CR last in the read may be half of a CRLF: decided once the next byte is in.
                 if byte == 0x0D && end == count { break }
                 if byte == 0x0D && bytes[end] == 0x0A { end += 1 }
-                if lineLength == 0 && end - eventStart > end - i {
+                if lineLength == 0 && (end - eventStart > end - i || passing) {
                     // A blank line after the event's lines: the event is complete.
-                    if Self.isUsageOnly(UnsafeRawBufferPointer(rebasing: bytes[eventStart..<end])) {
+                    if !passing && Self.isUsageOnly(UnsafeRawBufferPointer(rebasing: bytes[eventStart..<end])) {
                         if eventStart > segmentStart { forward.append(segmentStart..<eventStart) }
                         segmentStart = end
                     }
                     eventStart = end
+                    passing = false
                 } else if lineLength == 0 {
                     eventStart = end  // a stray blank line between events
                 }
@@ -54,6 +64,13 @@ public struct UsageChunkFilter: Sendable {
                 i = end
             }
         }
+        // Too large an event to hold (or one already passing through): it goes on as it is.
+        if passing || input.readableBytes - eventStart > Self.holdLimit {
+            passing = true
+            eventStart = input.readableBytes
+        }
+        self.passing = passing
+        self.passingLine = lineLength
         if eventStart > segmentStart { forward.append(segmentStart..<eventStart) }
         for range in forward {
             out.append(input.getSlice(at: input.readerIndex + range.lowerBound, length: range.count)!)
@@ -63,14 +80,18 @@ public struct UsageChunkFilter: Sendable {
         }
     }
 
-    /// What is held at the stream's end (an unterminated last event), forwarded as it is.
+    /// What is held at the stream's end (an unterminated last event), forwarded as it is
+    /// unless it is the usage-only event.
     public mutating func finish() -> ByteBuffer? {
         defer { self.pending = nil }
-        return self.pending
+        guard let pending = self.pending else { return nil }
+        let usageOnly = pending.withUnsafeReadableBytes { Self.isUsageOnly($0) }
+        return usageOnly ? nil : pending
     }
 
     static func isUsageOnly(_ event: UnsafeRawBufferPointer) -> Bool {
-        Self.contains(event, #""choices":[]"#) && Self.contains(event, #""usage":{"#)
+        (Self.contains(event, #""choices":[]"#) || Self.contains(event, #""choices": []"#))
+            && (Self.contains(event, #""usage":{"#) || Self.contains(event, #""usage": {"#))
     }
 
     private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {

@@ -28,6 +28,8 @@ final class LimitTicket: LedgerObligation {
             case .quota(let gcra):
                 let used = Self.tokensUsed(exchange, reserved: charge.cost)
                 self.store.adjust(gcra, key: charge.key, units: charge.cost - used, now: now)
+                exchange.chargedTokens = max(exchange.chargedTokens ?? 0, used)
+                exchange.usageMissing = exchange.forwardedAt != nil && exchange.usage == nil && used > 0
             case .rate:
                 break
             }
@@ -38,7 +40,12 @@ final class LimitTicket: LedgerObligation {
     /// The tokens a settled exchange is charged.
     static func tokensUsed(_ exchange: Exchange, reserved: Int) -> Int {
         guard exchange.forwardedAt != nil else { return 0 }
-        guard let usage = exchange.usage else { return reserved }
+        guard let usage = exchange.usage else {
+            // A backend's error answer generated nothing; any other answer without usage is
+            // charged in full.
+            if let status = exchange.upstreamStatus, status >= 400 { return 0 }
+            return reserved
+        }
         return usage.totalTokens
     }
 }

@@ -15,10 +15,11 @@ final class MemoryLimitStore: Sendable {
 
     private final class Shard: @unchecked Sendable {
         let lock = NIOLock()
-        // Guarded by `lock`.
-        var tats: [LimitKey: Int64] = [:]
-        var slots: [LimitKey: Int] = [:]
-        var sweepAt = 1024
+        // Guarded by `lock` (which is also why the runtime's exclusivity checks are off for them:
+        // the lock is the exclusivity).
+        @exclusivity(unchecked) var tats: [LimitKey: Int64] = [:]
+        @exclusivity(unchecked) var slots: [LimitKey: Int] = [:]
+        @exclusivity(unchecked) var sweepAt = 1024
     }
 
     private let shards: [Shard]

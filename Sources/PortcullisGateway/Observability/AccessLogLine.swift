@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisConfig
 import PortcullisCore
 
 /// The access-log line: one JSON object per exchange, written by its ledger. Never contains a
@@ -40,6 +41,20 @@ enum AccessLogLine {
             buffer.writeStaticString(",\"reason\":\"")
             buffer.writeString(refusal.rawValue)
             buffer.writeStaticString("\"")
+        }
+        if let rule = exchange.limitRefused {
+            buffer.writeStaticString(",\"limit\":")
+            JSONString.writeQuoted(rule.label, into: &buffer)
+        }
+        if let rule = exchange.shadowLimitRefused {
+            buffer.writeStaticString(",\"shadow_limit\":")
+            JSONString.writeQuoted(rule.label, into: &buffer)
+        }
+        if let charged = exchange.chargedTokens {
+            // What the token quotas were charged; the whole reservation when usage was missing.
+            buffer.writeStaticString(",\"charged_tokens\":")
+            buffer.writeDecimal(charged)
+            if exchange.usageMissing { buffer.writeStaticString(",\"usage\":\"missing\"") }
         }
         if let abort = exchange.abortReason {
             buffer.writeStaticString(",\"abort\":\"")

@@ -83,6 +83,14 @@ public final class Exchange {
     /// The gateway asked the backend for the stream's usage on the client's behalf: the usage
     /// chunk is taken out of what the client receives.
     var hidesUsageChunk = false
+    /// The limit that refused the request, and the first shadow limit that would have (for the
+    /// access log: `limit`, `shadow_limit`).
+    var limitRefused: LimitRule?
+    var shadowLimitRefused: LimitRule?
+    /// The tokens the limits charged when the exchange settled, and whether that was the whole
+    /// reservation because a forwarded request's backend reported no usage.
+    var chargedTokens: Int?
+    var usageMissing = false
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

@@ -79,7 +79,8 @@ extension ProxyHandler {
 
     func sendKeepAlive() {
         guard let context = self.context else { return }
-        if self.sse?.atEventBoundary ?? false {
+        // Through the usage filter the client only ever gets whole events, so it is always at a boundary.
+        if self.usageFilter != nil || self.sse?.atEventBoundary ?? false {
             var comment = context.channel.allocator.buffer(capacity: 14)
             comment.writeStaticString(": keep-alive\n\n")
             self.writeToClient(.body(comment), flush: true)

@@ -92,7 +92,9 @@ extension ProxyHandler {
         switch head.body {
         case .eventStream:
             self.sse = SSEScanner()
-            if exchange.hidesUsageChunk { self.usageFilter = UsageChunkFilter() }
+            // Only from a stream of open length: taking bytes out of one with a Content-Length
+            // would break its framing (it then keeps its usage chunk).
+            if exchange.hidesUsageChunk && openEventStream { self.usageFilter = UsageChunkFilter() }
         case .json: self.usageScanner = UsageScanner()
         case .other: break
         }

@@ -96,6 +96,9 @@ struct LimitStage: Stage {
                     if enforced {
                         refusal = LimitRefusal(
                             name: rule.name, rule: rule.rule, limit: gcra.limit, cost: cost, retryAfterNanos: decision.retryAfterNanos)
+                        exchange.limitRefused = rule
+                    } else if exchange.shadowLimitRefused == nil {
+                        exchange.shadowLimitRefused = rule
                     }
                     return
                 }
@@ -106,6 +109,9 @@ struct LimitStage: Stage {
                 guard result.allowed else {
                     if enforced {
                         refusal = LimitRefusal(name: .concurrency, rule: rule.rule, limit: max, cost: 1, retryAfterNanos: 1_000_000_000)
+                        exchange.limitRefused = rule
+                    } else if exchange.shadowLimitRefused == nil {
+                        exchange.shadowLimitRefused = rule
                     }
                     return
                 }
@@ -153,7 +159,10 @@ struct LimitStage: Stage {
         else { return }
         // The token-cap stage's insertion (after `{`) moved what follows it: `stream_options`
         // is found again in the body as it is now (a rare path: a stream with options but no usage).
-        if request.streamOptions != nil, case .success(let fresh) = InferenceRequest.inspect(body) { request = fresh }
+        if request.streamOptions != nil {
+            guard case .success(let fresh) = InferenceRequest.inspect(body) else { return }
+            request = fresh
+        }
         exchange.body = request.requestingUsage(in: body)
         exchange.hidesUsageChunk = true
     }
