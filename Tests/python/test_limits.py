@@ -178,16 +178,27 @@ def burst(gw, tenant, count):
 
 
 def test_a_burst_of_20_on_10_per_second_then_about_10_more_a_second_later(gateway):
-    start = time.monotonic()
+    # The rate refills one request each 100 ms, also while a burst is being judged: on a slow
+    # machine a burst that takes longer than that admits one more per 100 ms it took.
+    first = start = time.monotonic()
     statuses = burst(gateway, "burst", 21)
-    assert time.monotonic() - start < 0.1 or statuses.count(200) >= 20, "the burst took too long to judge on this machine"
-    assert statuses.count(200) == 20 and statuses.count(429) == 1, statuses
+    took = time.monotonic() - start
+    ok = statuses.count(200)
+    assert statuses.count(200) + statuses.count(429) == 21, statuses
+    assert 20 <= ok <= 20 + int(took * 10) + 1, (statuses, took)
+    if took < 0.1:
+        assert ok == 20 and statuses.count(429) == 1, statuses
+    emptied = time.monotonic()
     # Another tenant with the same plan is unaffected throughout.
     assert [gateway.chat("other")[0] for _ in range(20)] == [200] * 20
-    # The limit refills at 10 a second: a second after the burst began about 10 more fit.
-    time.sleep(max(0.0, start + 1.0 - time.monotonic()))
+    # A second after the bucket was emptied, about 10 more fit.
+    time.sleep(max(0.0, emptied + 1.0 - time.monotonic()))
+    start = time.monotonic()
     later = burst(gateway, "burst", 16)
-    assert 9 <= later.count(200) <= 12, later
+    end = time.monotonic()
+    # Refilled since the bucket was last found empty (between `first` and `emptied`).
+    low, high = int((start - emptied) * 10) - 1, int((end - first) * 10) + 1
+    assert 9 <= later.count(200) and low <= later.count(200) <= high, (later, low, high)
 
 
 def open_stream(gw, tenant, chunks=40, delay_ms=50):
@@ -275,7 +286,12 @@ def test_token_quota_is_reserved_then_settled_to_the_backends_usage(gateway):
             assert status == 429 and error_of(body)["code"] == "rate_limit_exceeded"
             assert error_of(body)["type"] == "tokens"
     assert any(status == 429 for status, _, _ in results)
-    assert spent + usage["total_tokens"] * 2 <= 3000 + 200
+    # Every reservation covers what its request then uses (the estimate runs high and the
+    # backend stops at max_tokens), so the quota is never overspent, however many were in flight
+    # (3,000 an hour refill at most a few tokens during the test).
+    first_two = usage["total_tokens"] + json.loads(body2)["usage"]["total_tokens"]
+    assert spent + first_two <= 3000 + 10, (spent, first_two)
+    assert spent + first_two > 3000 // 2, "the quota was used, not refused early"
 
 
 def test_size_caps_refuse_with_413_and_accept_exactly_at_the_limit(gateway):
