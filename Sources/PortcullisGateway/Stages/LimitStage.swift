@@ -85,7 +85,10 @@ struct LimitStage: Stage {
                 let isQuota = rule.name.isTokenQuota
                 let cost = isQuota ? reservation : 1
                 let decision = self.store.take(gcra, key: key, cost: cost, now: now)
-                let window = RateLimitHeaders.Window(limit: gcra.limit, remaining: decision.remaining, resetNanos: decision.resetNanos)
+                // The header's limit is the larger of the rate and its burst, so `remaining` (at
+                // most the burst) never exceeds it.
+                let window = RateLimitHeaders.Window(
+                    limit: Swift.max(gcra.limit, gcra.burst), remaining: decision.remaining, resetNanos: decision.resetNanos)
                 if isQuota && enforced {
                     headers.tokens = RateLimitHeaders.tighter(headers.tokens, window)
                 } else if enforced {
