@@ -21,6 +21,8 @@ public final class LimitRule: Sendable {
     public let kind: Kind
     /// Evaluated and counted, never enforced.
     public let shadow: Bool
+    /// The tokens a quota counts (`total` for the other kinds).
+    public let tokens: TokenKind
     /// What names this counter across reloads and replicas: `plan.requestsPerMinute`,
     /// `rule.NAME.requestsPerMinute`. Two plans share a key: the counter is the tenant's.
     public let key: String
@@ -35,12 +37,14 @@ public final class LimitRule: Sendable {
 
     init(
         name: LimitName, value: Int, burst: Int?, rule: String?, scope: LimitRuleSpec.Scope, shadow: Bool, index: Int = -1,
+        tokens: TokenKind? = nil,
         methods: Set<AuthMethod>? = nil, credentials: Set<String>? = nil, routes: Set<String>? = nil, models: [Glob]? = nil
     ) {
         self.name = name
         self.rule = rule
         self.scope = scope
         self.shadow = shadow
+        self.tokens = tokens ?? .total
         if let period = name.periodNanos {
             let gcra = GCRA(limit: value, periodNanos: period, burst: name.isRequestRate ? burst : nil)
             self.kind = name.isTokenQuota ? .quota(gcra) : .rate(gcra)
@@ -80,7 +84,9 @@ public final class LimitRule: Sendable {
     static func rules(of limits: LimitsSpec) -> [LimitRule] {
         LimitName.allCases.compactMap { name in
             guard name.isCounted, let value = limits[name] else { return nil }
-            return LimitRule(name: name, value: value, burst: limits.burst, rule: nil, scope: .tenant, shadow: limits.isShadow(name))
+            return LimitRule(
+                name: name, value: value, burst: limits.burst, rule: nil, scope: .tenant, shadow: limits.isShadow(name),
+                tokens: limits.tokenType)
         }
     }
 
@@ -92,6 +98,7 @@ public final class LimitRule: Sendable {
             defer { next += 1 }
             return LimitRule(
                 name: name, value: value, burst: spec.limits.burst, rule: spec.name, scope: spec.per, shadow: spec.shadow, index: next,
+                tokens: spec.limits.tokenType,
                 methods: spec.methods.map(Set.init), credentials: spec.credentials.map(Set.init), routes: spec.routes.map(Set.init),
                 models: spec.models?.map(Glob.init))
         }

@@ -2,7 +2,7 @@ import PortcullisCore
 
 extension ConfigReader {
     /// Keys of the counted limits (rates, quotas, concurrency) and their modifiers.
-    static let countedLimitKeys = LimitName.allCases.filter(\.isCounted).map(\.rawValue) + ["burst"]
+    static let countedLimitKeys = LimitName.allCases.filter(\.isCounted).map(\.rawValue) + ["burst", "tokenType"]
     /// Keys only a plan or tenant sets: the per-request caps.
     static let capKeys = ["maxRequestBytes", "maxPromptTokens", "maxTokens", "defaultMaxTokens"]
 
@@ -17,6 +17,7 @@ extension ConfigReader {
             spec[name] = map[name.rawValue]?.int(min: 1)
         }
         spec.burst = map["burst"]?.int(min: 1)
+        spec.tokenType = map["tokenType"].flatMap(Self.tokenType)
         guard caps else { return spec }
         spec.maxRequestBytes = map["maxRequestBytes"]?.size(min: 1)
         spec.maxPromptTokens = map["maxPromptTokens"]?.int(min: 1)
@@ -37,6 +38,15 @@ extension ConfigReader {
             spec.shadow = limits
         }
         return spec
+    }
+
+    static func tokenType(_ value: YAMLValue) -> TokenKind? {
+        guard let text = value.string() else { return nil }
+        guard let kind = TokenKind(rawValue: text) else {
+            value.report("expected one of: \(TokenKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return kind
     }
 
     /// One entry of the top-level `limits:` list.
@@ -62,6 +72,7 @@ extension ConfigReader {
             spec.limits[name] = map[name.rawValue]?.int(min: 1)
         }
         spec.limits.burst = map["burst"]?.int(min: 1)
+        spec.limits.tokenType = map["tokenType"].flatMap(Self.tokenType)
         if spec.limits.burst != nil && !LimitName.allCases.contains(where: { $0.isRequestRate && spec.limits[$0] != nil }) {
             map["burst"]?.report("applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
         }

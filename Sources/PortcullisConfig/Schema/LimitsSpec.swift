@@ -21,6 +21,8 @@ public struct LimitsSpec: Sendable, Equatable {
     /// Inserted as `max_tokens` (`max_completion_tokens` for chat) when a request names none;
     /// without it, `maxTokens` is inserted, so every forwarded request has a bounded cost.
     public var defaultMaxTokens: Int?
+    /// Which tokens the token quotas count (nil: `total`).
+    public var tokenType: TokenKind?
     /// Limits evaluated and counted but not enforced (nil: none; a tenant's list replaces its plan's).
     public var shadow: [LimitName]?
 
@@ -66,6 +68,7 @@ public struct LimitsSpec: Sendable, Equatable {
         merged.maxTokens = overrides.maxTokens ?? self.maxTokens
         merged.defaultMaxTokens = overrides.defaultMaxTokens ?? self.defaultMaxTokens
         merged.shadow = overrides.shadow ?? self.shadow
+        merged.tokenType = overrides.tokenType ?? self.tokenType
         return merged
     }
 

@@ -126,7 +126,7 @@ enum ConfigDescription {
     private static func limits(_ l: LimitsSpec) -> String {
         let counted = LimitName.allCases.map { #"\#(q($0.rawValue)):\#(optional(l[$0]))"# }.joined(separator: ",")
         let shadow = list((l.shadow ?? []).map { q($0.rawValue) })
-        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"shadow":\#(shadow)}"#
+        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"tokenType":\#(q((l.tokenType ?? .total).rawValue)),"shadow":\#(shadow)}"#
     }
 
     private static func tracing(_ tracing: TracingSpec) -> String {

@@ -66,7 +66,7 @@ struct LimitStage: Stage {
     private func count(_ exchange: Exchange, planRules: [LimitRule]) -> StageResult {
         let now = Self.clock(exchange)
         let identity = exchange.identity
-        let reservation = Self.reservation(exchange)
+        let (prompt, completion) = Self.reservation(exchange)
         // Everything taken: rates are kept only to be handed back if a later limit refuses.
         var held: [LimitCharge] = []
         var headers = RateLimitHeaders()
@@ -83,7 +83,7 @@ struct LimitStage: Stage {
             switch rule.kind {
             case .rate(let gcra), .quota(let gcra):
                 let isQuota = rule.name.isTokenQuota
-                let cost = isQuota ? reservation : 1
+                let cost = isQuota ? rule.tokens.reserved(prompt: prompt, completion: completion) : 1
                 let decision = self.store.take(gcra, key: key, cost: cost, now: now)
                 // The header's limit is the larger of the rate and its burst, so `remaining` (at
                 // most the burst) never exceeds it.
@@ -180,20 +180,21 @@ struct LimitStage: Stage {
         }
     }
 
-    /// The tokens a request reserves against each token quota: its estimated prompt plus the
-    /// most it may generate, `n` times (`max_tokens`, or the plan's default or cap that the
+    /// The tokens a request reserves against each token quota (the prompt part, the completion
+    /// part, or both, as the quota's ``TokenKind`` counts): its estimated prompt and the most it
+    /// may generate, `n` times (`max_tokens`, or the plan's default or cap that the
     /// token-cap stage put in; a request with no bound at all, possible only under a top-level
     /// rule, reserves ``unboundedCompletion``). Clamped to ``Usage/maxCount``: a request cannot
     /// overflow the arithmetic. A path route's body is not read: it reserves nothing, so it is
     /// refused only once a quota is spent, and settles to the usage its backend reports.
-    static func reservation(_ exchange: Exchange) -> Int {
-        guard let request = exchange.request else { return 0 }
-        let prompt = PromptEstimate.tokens(bodyBytes: exchange.body?.readableBytes ?? 0, request: request)
-        guard exchange.endpoint != .embeddings else { return min(prompt, Usage.maxCount) }
+    static func reservation(_ exchange: Exchange) -> (prompt: Int, completion: Int) {
+        guard let request = exchange.request else { return (0, 0) }
+        let prompt = min(PromptEstimate.tokens(bodyBytes: exchange.body?.readableBytes ?? 0, request: request), Usage.maxCount)
+        guard exchange.endpoint != .embeddings else { return (prompt, 0) }
         let limits = exchange.plan?.limits
         let bound = min(request.maxTokens ?? limits?.defaultMaxTokens ?? limits?.maxTokens ?? Self.unboundedCompletion, Usage.maxCount)
         let completion = bound.multipliedReportingOverflow(by: max(request.choices, 1))
-        return min(prompt + (completion.overflow ? Usage.maxCount : min(completion.partialValue, Usage.maxCount)), Usage.maxCount)
+        return (prompt, completion.overflow ? Usage.maxCount : min(completion.partialValue, Usage.maxCount))
     }
 
     /// What a request without any `max_tokens` bound reserves for its completion.

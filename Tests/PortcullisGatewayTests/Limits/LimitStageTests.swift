@@ -16,10 +16,12 @@ import Testing
             - { name: b-key, tenant: beta, sha256: \(AuthFixture.sha("pc-beta-0123456789abcdef")) }
             - { name: c-key, tenant: gamma, sha256: \(AuthFixture.sha("pc-gamma-0123456789abcdef")) }
             - { name: d-key, tenant: delta, sha256: \(AuthFixture.sha("pc-delta-0123456789abcdef")) }
+            - { name: e-key, tenant: eps, sha256: \(AuthFixture.sha("pc-eps-0123456789abcdef")) }
         tenants:
           acme: { plan: small }
           beta: { plan: small, limits: { concurrency: 1, requestsPerSecond: 100 } }
           delta: {}
+          eps: { limits: { tokensPerMinute: 1000, tokenType: output, maxTokens: 100 } }
           gamma: { limits: { tokensPerMinute: 1000, maxTokens: 100, maxPromptTokens: 40, maxRequestBytes: 2KiB, concurrency: 1, shadow: [concurrency] } }
         plans:
           small: { limits: { requestsPerSecond: 2 } }
@@ -146,6 +148,20 @@ import Testing
         let prompt = PromptEstimate.tokens(bodyBytes: plain.body!.readableBytes, request: plain.request)
         #expect(plain.rateLimitHeaders?.tokens?.remaining == 5000 - prompt - LimitStage.unboundedCompletion)
         plain.settle(.refused(.internalError))
+    }
+
+    @Test func anOutputQuotaReservesTheCompletionAndSettlesToCompletionTokens() throws {
+        let h = try Harness()
+        let first = try h.exchange("eps")
+        #expect(h.run(first) == nil)
+        #expect(first.rateLimitHeaders?.tokens?.remaining == 900, "only the completion bound (the plan's cap) is reserved")
+        first.forwardedAt = h.loop.now()
+        first.usage = Usage(promptTokens: 500, completionTokens: 3, totalTokens: 503)
+        first.settle(.completed)
+        let second = try h.exchange("eps")
+        #expect(h.run(second) == nil)
+        #expect(second.rateLimitHeaders?.tokens?.remaining == 1000 - 3 - 100)
+        second.settle(.refused(.internalError))
     }
 
     @Test func aBodyThatArrivedDuringAHeadWaitIsHeldToThePlansCap() throws {
