@@ -41,6 +41,9 @@ import Testing
     @Test func aPrettyPrintedUsageChunkIsRecognisedAndCRLineEndsWork() {
         let pretty = #"data: {"id": "1", "choices": [], "usage": {"total_tokens": 4}}"#
         #expect(Self.run("\(Self.content)\n\n\(pretty)\n\n", splitEvery: 3) == "\(Self.content)\n\n")
+        let spaced = #"data: {"id":"1","choices" : [ ],"usage" :{"total_tokens":4}}"#
+        let bare = #"data: {"id":"1","usage":{"total_tokens":4}}"#
+        #expect(Self.run("\(Self.content)\n\n\(spaced)\n\n\(bare)\n\n", splitEvery: 5) == "\(Self.content)\n\n")
         #expect(Self.run("\(Self.content)\r\r\(Self.usage)\r\rdata: [DONE]\r\r", splitEvery: 4) == "\(Self.content)\r\rdata: [DONE]\r\r")
     }
 

@@ -4,8 +4,7 @@ import NIOCore
 /// when the gateway asked the backend for it (token quotas settle to it).
 ///
 /// The event dropped is the one OpenAI and vLLM send last when `include_usage` is set: its data
-/// has an empty `choices` array and a `usage` object, as compact JSON (`"choices":[]`,
-/// `"usage":{`, or with one space after the colon, as Python's `json.dumps` writes). An event
+/// has a `usage` object and an empty (or no) `choices` array, spaces allowed. An event
 /// that also carries choices is never dropped, so no content is lost. Complete events pass
 /// through as slices of the buffers they came in (no copy); only an event split across reads
 /// is held until its end, then sent or dropped whole. A held event larger than
@@ -89,21 +88,46 @@ public struct UsageChunkFilter: Sendable {
         return usageOnly ? nil : pending
     }
 
+    /// A `usage` object, and `choices` empty (whitespace allowed: `[ ]`) or absent.
     static func isUsageOnly(_ event: UnsafeRawBufferPointer) -> Bool {
-        (Self.contains(event, #""choices":[]"#) || Self.contains(event, #""choices": []"#))
-            && (Self.contains(event, #""usage":{"#) || Self.contains(event, #""usage": {"#))
+        guard Self.keyFollowedBy(event, #""usage""#, UInt8(ascii: "{"), then: nil) else { return false }
+        return Self.keyFollowedBy(event, #""choices""#, UInt8(ascii: "["), then: UInt8(ascii: "]"))
+            || Self.find(event, #""choices""#, from: 0) == nil
     }
 
-    private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString) -> Bool {
+    /// Whether `key` occurs followed (after optional whitespace, `:` and whitespace) by `open`,
+    /// and, when `close` is given, by `close` after optional whitespace.
+    private static func keyFollowedBy(_ bytes: UnsafeRawBufferPointer, _ key: StaticString, _ open: UInt8, then close: UInt8?) -> Bool {
+        var from = 0
+        while let at = Self.find(bytes, key, from: from) {
+            var i = at + key.utf8CodeUnitCount
+            func skipSpace() { while i < bytes.count && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 } }
+            skipSpace()
+            if i < bytes.count && bytes[i] == UInt8(ascii: ":") {
+                i += 1
+                skipSpace()
+                if i < bytes.count && bytes[i] == open {
+                    guard let close else { return true }
+                    i += 1
+                    skipSpace()
+                    if i < bytes.count && bytes[i] == close { return true }
+                }
+            }
+            from = at + 1
+        }
+        return false
+    }
+
+    private static func find(_ haystack: UnsafeRawBufferPointer, _ needle: StaticString, from start: Int) -> Int? {
         needle.withUTF8Buffer { needle in
-            guard let first = needle.first, haystack.count >= needle.count else { return false }
-            var i = 0
+            guard let first = needle.first, haystack.count >= needle.count else { return nil }
+            var i = start
             let last = haystack.count - needle.count
             while i <= last {
-                if haystack[i] == first && memcmp(haystack.baseAddress! + i, needle.baseAddress!, needle.count) == 0 { return true }
+                if haystack[i] == first && memcmp(haystack.baseAddress! + i, needle.baseAddress!, needle.count) == 0 { return i }
                 i += 1
             }
-            return false
+            return nil
         }
     }
 }

@@ -193,8 +193,43 @@ struct LimitStage: Stage {
         guard exchange.endpoint != .embeddings else { return (prompt, 0) }
         let limits = exchange.plan?.limits
         let bound = min(request.maxTokens ?? limits?.defaultMaxTokens ?? limits?.maxTokens ?? Self.unboundedCompletion, Usage.maxCount)
-        let completion = bound.multipliedReportingOverflow(by: max(request.choices, 1))
-        return (prompt, completion.overflow ? Usage.maxCount : min(completion.partialValue, Usage.maxCount))
+        var completions = max(request.choices, 1)
+        if exchange.endpoint == .completions, let body = exchange.body {
+            // A legacy completion may carry a batch of prompts, and `best_of` generates that many
+            // server-side: each is a completion of up to the bound.
+            let (prompts, bestOf) = body.withUnsafeReadableBytes { Self.completionsFanOut($0, request: request) }
+            completions = Self.times(prompts, max(completions, bestOf))
+        }
+        return (prompt, min(Self.times(bound, completions), Usage.maxCount))
+    }
+
+    @inline(__always)
+    private static func times(_ a: Int, _ b: Int) -> Int {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? Usage.maxCount : min(product, Usage.maxCount)
+    }
+
+    /// `/v1/completions`: how many prompts (an array of strings or of token arrays is a batch;
+    /// a string or one token array is one prompt) and `best_of` (1 when absent or not a whole number).
+    static func completionsFanOut(_ bytes: UnsafeRawBufferPointer, request: InferenceRequest) -> (prompts: Int, bestOf: Int) {
+        var prompts = 1
+        if let prompt = request.prompt, prompt.kind == .array {
+            var count = 0
+            var batch = false
+            var scanner = JSONScanner(UnsafeRawBufferPointer(rebasing: bytes[prompt.range]))
+            _ = try? scanner.scanTopLevelArray(element: { (_: Int, _: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
+                count += 1
+                if kind == .string || kind == .array { batch = true }
+            })
+            if batch { prompts = max(count, 1) }
+        }
+        var bestOf = 1
+        let view = JSONView(bytes)
+        var scanner = JSONScanner(bytes)
+        _ = try? scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+            if view.key(member, equals: "best_of"), let value = view.integerValue(member), value > 1 { bestOf = value }
+        }
+        return (prompts, bestOf)
     }
 
     /// What a request without any `max_tokens` bound reserves for its completion.

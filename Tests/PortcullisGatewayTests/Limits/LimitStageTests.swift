@@ -137,6 +137,14 @@ import Testing
         let estimate = PromptEstimate.tokens(bodyBytes: three.body!.readableBytes, request: three.request)
         #expect(three.rateLimitHeaders?.tokens?.remaining == 1000 - estimate - 300)
         three.settle(.refused(.internalError))
+        // A legacy completion batch (3 prompts) with best_of 2: six completions of up to 100.
+        let batch = try ExchangeFixture.exchange(
+            h.snapshot, uri: "/v1/completions", headers: [("authorization", "Bearer pc-gamma-0123456789abcdef")],
+            body: #"{"model":"demo-chat","max_tokens":100,"best_of":2,"prompt":["a","b","c"]}"#, loop: h.loop)
+        #expect(LimitStage.reservation(batch).completion == 0, "not inspected yet")
+        _ = h.run(batch)
+        #expect(LimitStage.reservation(batch).completion == 600)
+        batch.settle(.refused(.internalError))
         // No plan bounds delta's tokens: the largest max_tokens there is reserves (clamped) and never fits.
         let huge = try h.exchange("delta", body: #"{"model":"demo-chat","n":9223372036854775807,"max_tokens":9223372036854775807,"messages":[{"role":"user","content":"hi"}]}"#)
         guard case .limitExceeded(let refusal) = h.run(huge) else { Issue.record("not refused"); return }
