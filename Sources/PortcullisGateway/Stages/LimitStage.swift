@@ -66,7 +66,8 @@ struct LimitStage: Stage {
     private func count(_ exchange: Exchange, planRules: [LimitRule]) -> StageResult {
         let now = Self.clock(exchange)
         let identity = exchange.identity
-        let (prompt, completion) = Self.reservation(exchange)
+        // The reservation is worked out only when a token quota applies (it may scan the body).
+        var reservation: (prompt: Int, completion: Int)?
         // Everything taken: rates are kept only to be handed back if a later limit refuses.
         var held: [LimitCharge] = []
         var headers = RateLimitHeaders()
@@ -83,7 +84,11 @@ struct LimitStage: Stage {
             switch rule.kind {
             case .rate(let gcra), .quota(let gcra):
                 let isQuota = rule.name.isTokenQuota
-                let cost = isQuota ? rule.tokens.reserved(prompt: prompt, completion: completion) : 1
+                var cost = 1
+                if isQuota {
+                    if reservation == nil { reservation = Self.reservation(exchange) }
+                    cost = rule.tokens.reserved(prompt: reservation!.prompt, completion: reservation!.completion)
+                }
                 let decision = self.store.take(gcra, key: key, cost: cost, now: now)
                 // The header's limit is the larger of the rate and its burst, so `remaining` (at
                 // most the burst) never exceeds it.
@@ -129,8 +134,11 @@ struct LimitStage: Stage {
             self.rollBack(held, now: now)
             return .refuse(.limitExceeded(refusal))
         }
-        if !held.isEmpty { exchange.register(LimitTicket(store: self.store, charges: held)) }
-        if held.contains(where: { $0.rule.name.isTokenQuota }) { Self.requestUsage(exchange) }
+        // Rates need nothing at the end: a ticket only for slots and reservations.
+        if held.contains(where: { $0.rule.name.isTokenQuota || $0.rule.name == .concurrency }) {
+            exchange.register(LimitTicket(store: self.store, charges: held))
+        }
+        if reservation != nil && held.contains(where: { $0.rule.name.isTokenQuota }) { Self.requestUsage(exchange) }
         return .proceed
     }
 
