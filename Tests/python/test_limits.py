@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import Proc
+from test_metrics import samples, wait_for
 
 KEYS = {name: f"sk-limits-{name}-0001" for name in ["hourly", "burst", "other", "slots", "tokens", "sizes", "shadow", "jwtish"]}
 
@@ -98,23 +99,6 @@ class Gateway:
         status, _, body = self.request("GET", "/metrics", port=self.admin)
         assert status == 200
         return {family.name: family for family in text_string_to_metric_families(body.decode())}
-
-
-def samples(families, name, **labels):
-    family = families.get(name)
-    if family is None:
-        return 0
-    return sum(s.value for s in family.samples if all(s.labels.get(k) == v for k, v in labels.items()))
-
-
-def wait_for(predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -43,21 +43,24 @@ struct RateLimitHeaders: Equatable {
     /// head's buffer (the values of ``forEach(_:)``, without a string per value).
     func write(into buffer: inout ByteBuffer) {
         if let requests {
-            buffer.writeStaticString("\r\nx-ratelimit-limit-requests: ")
-            buffer.writeDecimal(requests.limit)
-            buffer.writeStaticString("\r\nx-ratelimit-remaining-requests: ")
-            buffer.writeDecimal(requests.remaining)
-            buffer.writeStaticString("\r\nx-ratelimit-reset-requests: ")
-            Self.writeDuration(requests.resetNanos, into: &buffer)
+            Self.write(requests, limit: "\r\nx-ratelimit-limit-requests: ", remaining: "\r\nx-ratelimit-remaining-requests: ",
+                       reset: "\r\nx-ratelimit-reset-requests: ", into: &buffer)
         }
         if let tokens {
-            buffer.writeStaticString("\r\nx-ratelimit-limit-tokens: ")
-            buffer.writeDecimal(tokens.limit)
-            buffer.writeStaticString("\r\nx-ratelimit-remaining-tokens: ")
-            buffer.writeDecimal(tokens.remaining)
-            buffer.writeStaticString("\r\nx-ratelimit-reset-tokens: ")
-            Self.writeDuration(tokens.resetNanos, into: &buffer)
+            Self.write(tokens, limit: "\r\nx-ratelimit-limit-tokens: ", remaining: "\r\nx-ratelimit-remaining-tokens: ",
+                       reset: "\r\nx-ratelimit-reset-tokens: ", into: &buffer)
         }
+    }
+
+    private static func write(
+        _ window: Window, limit: StaticString, remaining: StaticString, reset: StaticString, into buffer: inout ByteBuffer
+    ) {
+        buffer.writeStaticString(limit)
+        buffer.writeDecimal(window.limit)
+        buffer.writeStaticString(remaining)
+        buffer.writeDecimal(window.remaining)
+        buffer.writeStaticString(reset)
+        Self.writeDuration(window.resetNanos, into: &buffer)
     }
 
     static func writeDuration(_ nanos: Int64, into buffer: inout ByteBuffer) {
