@@ -58,9 +58,19 @@ let package = Package(
             ]
         ),
         .target(
+            name: "PortcullisRedis",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .target(
             name: "PortcullisGateway",
             dependencies: [
                 "PortcullisCore",
+                "PortcullisRedis",
                 "PortcullisConfig",
                 "PortcullisHTTP",
                 "PortcullisMock",
@@ -141,6 +151,15 @@ let package = Package(
         .testTarget(
             name: "PortcullisConfigTests",
             dependencies: ["PortcullisConfig", "PortcullisCore"]
+        ),
+        .testTarget(
+            name: "PortcullisRedisTests",
+            dependencies: [
+                "PortcullisRedis", "PortcullisTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "PortcullisGatewayTests",

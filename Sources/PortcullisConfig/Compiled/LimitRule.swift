@@ -23,6 +23,8 @@ public final class LimitRule: Sendable {
     public let shadow: Bool
     /// The tokens a quota counts (`total` for the other kinds).
     public let tokens: TokenKind
+    /// What the rule does while a shared store cannot answer (nil: the store's `onFailure`).
+    public let onStoreFailure: StoreFailureMode?
     /// What names this counter across reloads and replicas: `plan.requestsPerMinute`,
     /// `rule.NAME.requestsPerMinute`. Two plans share a key: the counter is the tenant's.
     public let key: String
@@ -37,7 +39,7 @@ public final class LimitRule: Sendable {
 
     init(
         name: LimitName, value: Int, burst: Int?, rule: String?, scope: LimitRuleSpec.Scope, shadow: Bool, index: Int = -1,
-        tokens: TokenKind? = nil,
+        tokens: TokenKind? = nil, onStoreFailure: StoreFailureMode? = nil,
         methods: Set<AuthMethod>? = nil, credentials: Set<String>? = nil, routes: Set<String>? = nil, models: [Glob]? = nil
     ) {
         self.name = name
@@ -45,6 +47,7 @@ public final class LimitRule: Sendable {
         self.scope = scope
         self.shadow = shadow
         self.tokens = tokens ?? .total
+        self.onStoreFailure = onStoreFailure
         if let period = name.periodNanos {
             let gcra = GCRA(limit: value, periodNanos: period, burst: name.isRequestRate ? burst : nil)
             self.kind = name.isTokenQuota ? .quota(gcra) : .rate(gcra)
@@ -86,7 +89,7 @@ public final class LimitRule: Sendable {
             guard name.isCounted, let value = limits[name] else { return nil }
             return LimitRule(
                 name: name, value: value, burst: limits.burst, rule: nil, scope: .tenant, shadow: limits.isShadow(name),
-                tokens: limits.tokenType)
+                tokens: limits.tokenType, onStoreFailure: limits.onStoreFailure)
         }
     }
 
@@ -98,7 +101,7 @@ public final class LimitRule: Sendable {
             defer { next += 1 }
             return LimitRule(
                 name: name, value: value, burst: spec.limits.burst, rule: spec.name, scope: spec.per, shadow: spec.shadow, index: next,
-                tokens: spec.limits.tokenType,
+                tokens: spec.limits.tokenType, onStoreFailure: spec.limits.onStoreFailure,
                 methods: spec.methods.map(Set.init), credentials: spec.credentials.map(Set.init), routes: spec.routes.map(Set.init),
                 models: spec.models?.map(Glob.init))
         }

@@ -2,7 +2,7 @@ import PortcullisCore
 
 extension ConfigReader {
     /// Keys of the counted limits (rates, quotas, concurrency) and their modifiers.
-    static let countedLimitKeys = LimitName.allCases.filter(\.isCounted).map(\.rawValue) + ["burst", "tokenType"]
+    static let countedLimitKeys = LimitName.allCases.filter(\.isCounted).map(\.rawValue) + ["burst", "tokenType", "onStoreFailure"]
     /// Keys only a plan or tenant sets: the per-request caps.
     static let capKeys = ["maxRequestBytes", "maxPromptTokens", "maxTokens", "defaultMaxTokens"]
 
@@ -18,6 +18,7 @@ extension ConfigReader {
         }
         spec.burst = map["burst"]?.int(min: 1)
         spec.tokenType = map["tokenType"].flatMap(Self.tokenType)
+        spec.onStoreFailure = map["onStoreFailure"].flatMap(Self.failureMode)
         guard caps else { return spec }
         spec.maxRequestBytes = map["maxRequestBytes"]?.size(min: 1)
         spec.maxPromptTokens = map["maxPromptTokens"]?.int(min: 1)
@@ -73,6 +74,7 @@ extension ConfigReader {
         }
         spec.limits.burst = map["burst"]?.int(min: 1)
         spec.limits.tokenType = map["tokenType"].flatMap(Self.tokenType)
+        spec.limits.onStoreFailure = map["onStoreFailure"].flatMap(Self.failureMode)
         if spec.limits.burst != nil && !LimitName.allCases.contains(where: { $0.isRequestRate && spec.limits[$0] != nil }) {
             map["burst"]?.report("applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
         }
@@ -80,5 +82,52 @@ extension ConfigReader {
             value.report("sets no limit (one of: \(LimitName.allCases.filter(\.isCounted).map(\.rawValue).joined(separator: ", ")))")
         }
         return spec
+    }
+}
+
+extension ConfigReader {
+    /// `limitStore:` (`redis:` and its settings; without it, counters are in memory).
+    func readLimitStore(_ value: YAMLValue) -> LimitStoreSpec {
+        var spec = LimitStoreSpec()
+        guard let map = value.mapping(allowed: ["redis"]), let redisValue = map["redis"] else { return spec }
+        let keys = [
+            "address", "username", "password", "database", "connections", "timeout", "leaseTTL", "replicas", "onFailure", "keyPrefix",
+        ]
+        guard let redis = redisValue.mapping(allowed: keys), let address = redis.required("address"),
+            let (host, port) = Self.address(address)
+        else { return spec }
+        var store = RedisStoreSpec(host: host, port: port)
+        store.username = redis["username"]?.nonEmptyString()
+        store.password = redis["password"]?.string()
+        store.database = redis["database"]?.int(min: 0, max: 15)
+        if let connections = redis["connections"]?.int(min: 1, max: 64) { store.connections = connections }
+        if let timeout = redis["timeout"], let nanos = timeout.duration() {
+            if nanos < 1_000_000 || nanos > 5_000_000_000 {
+                timeout.report("must be between 1ms and 5s (a request waits this long for the store at most)")
+            } else {
+                store.timeoutNanos = nanos
+            }
+        }
+        if let ttl = redis["leaseTTL"], let nanos = ttl.duration() {
+            if nanos < 1_000_000_000 {
+                ttl.report("must be at least 1s (leases are renewed every third of it)")
+            } else {
+                store.leaseTTLNanos = nanos
+            }
+        }
+        if let replicas = redis["replicas"]?.int(min: 1, max: 10_000) { store.replicas = replicas }
+        if let mode = redis["onFailure"].flatMap(Self.failureMode) { store.onFailure = mode }
+        if let prefix = redis["keyPrefix"]?.nonEmptyString() { store.keyPrefix = prefix }
+        spec.redis = store
+        return spec
+    }
+
+    static func failureMode(_ value: YAMLValue) -> StoreFailureMode? {
+        guard let text = value.string() else { return nil }
+        guard let mode = StoreFailureMode(rawValue: text) else {
+            value.report("expected one of: \(StoreFailureMode.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return mode
     }
 }

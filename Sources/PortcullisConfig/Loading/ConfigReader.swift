@@ -23,7 +23,7 @@ public struct ConfigReader: Sendable {
     }
 
     static let topLevelKeys = [
-        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "limits", "region", "externalAuthorization",
+        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "limits", "limitStore", "region", "externalAuthorization",
         "reload", "metrics", "tracing",
     ]
 
@@ -122,6 +122,9 @@ public struct ConfigReader: Sendable {
         }
         if let limits = map["limits"]?.sequence() {
             file.limits = limits.compactMap(self.readLimitRule)
+        }
+        if let store = map["limitStore"] {
+            file.limitStore = self.readLimitStore(store)
         }
         if let plans = map["plans"]?.anyMapping() {
             file.plans = plans.entries.compactMap { self.readPlan(name: $0.key, $0.value) }

@@ -27,6 +27,8 @@ public struct ConfigFile: Sendable {
     public var plans: [PlanSpec] = []
     /// Top-level limits, beside the plans' (`limits:`).
     public var limits: [LimitRuleSpec] = []
+    /// Where limit counters live (default: in memory).
+    public var limitStore = LimitStoreSpec()
     public var reload = ReloadSpec()
     /// The gateway's own region: the region of every backend that names none.
     public var region: String?

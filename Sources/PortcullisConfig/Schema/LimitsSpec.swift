@@ -23,6 +23,8 @@ public struct LimitsSpec: Sendable, Equatable {
     public var defaultMaxTokens: Int?
     /// Which tokens the token quotas count (nil: `total`).
     public var tokenType: TokenKind?
+    /// What these limits do while a shared store cannot answer (nil: the store's `onFailure`).
+    public var onStoreFailure: StoreFailureMode?
     /// Limits evaluated and counted but not enforced (nil: none; a tenant's list replaces its plan's).
     public var shadow: [LimitName]?
 
@@ -69,6 +71,7 @@ public struct LimitsSpec: Sendable, Equatable {
         merged.defaultMaxTokens = overrides.defaultMaxTokens ?? self.defaultMaxTokens
         merged.shadow = overrides.shadow ?? self.shadow
         merged.tokenType = overrides.tokenType ?? self.tokenType
+        merged.onStoreFailure = overrides.onStoreFailure ?? self.onStoreFailure
         return merged
     }
 

@@ -1,0 +1,107 @@
+import Atomics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A small Redis client for the limiter: a fixed pool of pipelined connections, each
+/// reconnecting with backoff (``RedisLinkStateMachine``), and commands with a deadline.
+///
+/// Written by hand because no maintained Swift Redis client is available to the project; it
+/// covers only what the limiter needs (RESP2 commands, `EVALSHA` with an `EVAL` fallback, a
+/// handshake that authenticates, selects the database and loads the scripts).
+///
+/// A command never waits for a connection: when none is up it fails at once with
+/// ``RedisError/unavailable``. A command that gets no answer within its timeout fails with
+/// ``RedisError/timeout``, and its connection is closed and reconnected: a server that stalls
+/// (paused, swapping) is treated like one that is gone, and the commands queued behind the
+/// stalled one fail with it rather than each waiting out its own timeout.
+public final class RedisClient: Sendable {
+    public let configuration: RedisClientConfiguration
+    private let links: [RedisLink]
+    private let cursor = ManagedAtomic<Int>(0)
+    private let upLinks = ManagedAtomic<Int>(0)
+    /// What was last reported to `onHealthChange`: -1 nothing yet, 0 down, 1 up.
+    private let reported = ManagedAtomic<Int>(-1)
+    private let onHealthChange: @Sendable (Bool) -> Void
+    /// The scripts' SHA1 digests, as the server computed them when they were loaded.
+    let digests = NIOLockedValueBox<[String]>([])
+
+    public init(
+        configuration: RedisClientConfiguration, group: any EventLoopGroup, onHealthChange: @escaping @Sendable (Bool) -> Void = { _ in }
+    ) {
+        self.configuration = configuration
+        self.onHealthChange = onHealthChange
+        self.links = (0..<max(configuration.connections, 1)).map { _ in RedisLink(loop: group.next(), configuration: configuration) }
+        for link in self.links { link.client = self }
+    }
+
+    /// Opens the connections (in the background: commands fail as unavailable until one is up).
+    public func start() {
+        for link in self.links { link.start() }
+    }
+
+    /// Whether any connection is up.
+    public var isUp: Bool { self.upLinks.load(ordering: .relaxed) > 0 }
+
+    /// Sends `command` and returns its answer on `loop`.
+    public func send(_ command: RESPCommand, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<RESPValue> {
+        guard let link = self.pick() else { return loop.makeFailedFuture(RedisError.unavailable) }
+        return link.send(command.encoded, on: loop, timeout: timeout)
+    }
+
+    /// Runs loaded script number `script` with `EVALSHA`; if the server has lost it (`SCRIPT
+    /// FLUSH`, a failover to a replica that never loaded it), once more with `EVAL`.
+    public func evaluate(
+        script: Int, keys: [String], arguments: [String], on loop: any EventLoop, timeout: TimeAmount
+    ) -> EventLoopFuture<RESPValue> {
+        let digest = self.digests.withLockedValue { script < $0.count ? $0[script] : nil }
+        func command(_ name: String, _ first: String) -> RESPCommand {
+            var command = RESPCommand(name, capacity: 64 + (keys.count + arguments.count) * 24)
+            command.append(first)
+            command.append(keys.count)
+            for key in keys { command.append(key) }
+            for argument in arguments { command.append(argument) }
+            return command
+        }
+        let source = self.configuration.scripts[script]
+        guard let digest else { return self.send(command("EVAL", source), on: loop, timeout: timeout) }
+        return self.send(command("EVALSHA", digest), on: loop, timeout: timeout).flatMap { value in
+            if case .error(let message) = value, message.hasPrefix("NOSCRIPT") {
+                return self.send(command("EVAL", source), on: loop, timeout: timeout)
+            }
+            return loop.makeSucceededFuture(value)
+        }
+    }
+
+    /// Closes every connection; commands fail with ``RedisError/shutdown`` from now on.
+    public func shutdown() async {
+        for link in self.links { await link.shutdown() }
+    }
+
+    /// The next ready link, round robin (nil: none is up).
+    private func pick() -> RedisLink? {
+        let count = self.links.count
+        let start = self.cursor.loadThenWrappingIncrement(ordering: .relaxed)
+        for offset in 0..<count {
+            let link = self.links[(start &+ offset) % count]
+            if link.isReady { return link }
+        }
+        return nil
+    }
+
+    func linkChanged(up: Bool) {
+        let now = up ? self.upLinks.wrappingIncrementThenLoad(ordering: .relaxed) : self.upLinks.wrappingDecrementThenLoad(ordering: .relaxed)
+        self.report(now > 0)
+    }
+
+    /// A link failed to connect: reported as down only if nothing is up.
+    func attemptFailed() {
+        if self.upLinks.load(ordering: .relaxed) == 0 { self.report(false) }
+    }
+
+    private func report(_ up: Bool) {
+        let value = up ? 1 : 0
+        let previous = self.reported.exchange(value, ordering: .relaxed)
+        if previous != value { self.onHealthChange(up) }
+    }
+}

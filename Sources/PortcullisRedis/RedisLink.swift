@@ -1,0 +1,169 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// One pooled connection and its reconnect loop. Its state machine is touched only on its own
+/// event loop; the channel (when ready) is read from any loop through a lock.
+final class RedisLink: @unchecked Sendable {
+    let loop: any EventLoop
+    let configuration: RedisClientConfiguration
+    /// Set once by the client before ``start()``.
+    weak var client: RedisClient?
+    /// On `loop` only.
+    private var machine = RedisLinkStateMachine()
+    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+    private var reconnectTask: Scheduled<Void>?
+
+    init(loop: any EventLoop, configuration: RedisClientConfiguration) {
+        self.loop = loop
+        self.configuration = configuration
+    }
+
+    var isReady: Bool { self.channel.withLockedValue { $0 != nil } }
+
+    func start() {
+        self.loop.execute { self.perform(self.machine.start()) }
+    }
+
+    func shutdown() async {
+        let closing: EventLoopFuture<Void> = self.loop.submit {
+            self.reconnectTask?.cancel()
+            self.perform(self.machine.shutdown())
+        }
+        try? await closing.get()
+    }
+
+    func send(_ bytes: ByteBuffer, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<RESPValue> {
+        guard let channel = self.channel.withLockedValue({ $0 }) else { return loop.makeFailedFuture(RedisError.unavailable) }
+        let promise = loop.makePromise(of: RESPValue.self)
+        // A late answer after the timeout is ignored (a completed promise ignores a second result).
+        let timer = loop.scheduleTask(in: timeout) { [self] in
+            promise.fail(RedisError.timeout)
+            self.stalled(channel)
+        }
+        promise.futureResult.whenComplete { _ in timer.cancel() }
+        channel.writeAndFlush(RedisChannelHandler.Request(bytes: bytes, promise: promise), promise: nil)
+        return promise.futureResult
+    }
+
+    /// No answer in time: the connection is closed (and reconnected), so what waits behind the
+    /// stalled command fails now instead of each waiting out its own timeout.
+    private func stalled(_ channel: any Channel) {
+        channel.close(promise: nil)
+    }
+
+    private func perform(_ action: RedisLinkStateMachine.Action) {
+        self.loop.preconditionInEventLoop()
+        switch action {
+        case .none: break
+        case .connect: self.connect()
+        case .markUp: self.client?.linkChanged(up: true)
+        case .reconnect(let delay, let wasUp):
+            if wasUp { self.client?.linkChanged(up: false) } else { self.client?.attemptFailed() }
+            self.reconnectTask = self.loop.scheduleTask(in: .nanoseconds(delay)) { [self] in
+                self.perform(self.machine.reconnectDue())
+            }
+        case .close:
+            let channel = self.channel.withLockedValue { channel -> (any Channel)? in
+                defer { channel = nil }
+                return channel
+            }
+            if channel != nil { self.client?.linkChanged(up: false) }
+            channel?.close(promise: nil)
+        }
+    }
+
+    private func connect() {
+        let configuration = self.configuration
+        ClientBootstrap(group: self.loop)
+            .connectTimeout(configuration.connectTimeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
+                }
+            }
+            .connect(host: configuration.host, port: configuration.port)
+            .flatMap { channel in
+                self.handshake(channel).map { channel }.flatMapErrorThrowing { error in
+                    channel.close(promise: nil)
+                    throw error
+                }
+            }
+            .whenComplete { [self] result in
+                switch result {
+                case .success(let channel):
+                    guard self.machine.state != .shutdown else {
+                        channel.close(promise: nil)
+                        return
+                    }
+                    self.channel.withLockedValue { $0 = channel }
+                    channel.closeFuture.whenComplete { [self] _ in
+                        self.loop.execute {
+                            let wasCurrent = self.channel.withLockedValue { current -> Bool in
+                                guard current === channel else { return false }
+                                current = nil
+                                return true
+                            }
+                            guard wasCurrent else { return }
+                            self.client?.linkChanged(up: false)
+                            // Counted down just now: the machine's action must not count it again.
+                            if case .reconnect(let delay, _) = self.machine.closed(jitter: Double.random(in: 0..<1)) {
+                                self.perform(.reconnect(afterNanos: delay, wasUp: false))
+                            }
+                        }
+                    }
+                    self.perform(self.machine.connected())
+                case .failure:
+                    self.perform(self.machine.connectFailed(jitter: Double.random(in: 0..<1)))
+                }
+            }
+    }
+
+    /// AUTH, SELECT and SCRIPT LOAD, pipelined; any error reply fails the connection.
+    private func handshake(_ channel: any Channel) -> EventLoopFuture<Void> {
+        var commands: [RESPCommand] = []
+        let configuration = self.configuration
+        if let password = configuration.password {
+            var auth = RESPCommand("AUTH")
+            if let username = configuration.username { auth.append(username) }
+            auth.append(password)
+            commands.append(auth)
+        }
+        if let database = configuration.database, database != 0 {
+            var select = RESPCommand("SELECT")
+            select.append(database)
+            commands.append(select)
+        }
+        for script in configuration.scripts {
+            var load = RESPCommand("SCRIPT")
+            load.append("LOAD")
+            load.append(script)
+            commands.append(load)
+        }
+        if commands.isEmpty { commands.append(RESPCommand("PING")) }
+        let loop = channel.eventLoop
+        let answers = commands.map { command -> EventLoopFuture<RESPValue> in
+            let promise = loop.makePromise(of: RESPValue.self)
+            channel.write(RedisChannelHandler.Request(bytes: command.encoded, promise: promise), promise: nil)
+            return promise.futureResult
+        }
+        channel.flush()
+        let timer = loop.scheduleTask(in: configuration.handshakeTimeout) { channel.close(promise: nil) }
+        let scriptCount = configuration.scripts.count
+        return EventLoopFuture.whenAllSucceed(answers, on: loop).flatMapThrowing { values in
+            timer.cancel()
+            for value in values {
+                if case .error(let message) = value { throw RedisError.protocolError("handshake refused: \(Self.firstWord(message))") }
+            }
+            let digests = values.suffix(scriptCount).compactMap(\.string)
+            if digests.count == scriptCount { self.client?.digests.withLockedValue { $0 = digests } }
+        }
+    }
+
+    /// An error reply's code (`WRONGPASS`, `NOAUTH`): never the rest, which may echo input.
+    static func firstWord(_ message: String) -> String {
+        String(message.prefix { $0 != " " }.prefix(32))
+    }
+}
