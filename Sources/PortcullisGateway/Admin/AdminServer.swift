@@ -66,6 +66,12 @@ enum AdminServer {
         let reloads = runtime.reloadCounts
         var process = MetricsExposition.Process()
         process.limitSlotsInUse = runtime.services.limits.totalSlotsInUse()
+        if let store = runtime.services.sharedLimits.current {
+            process.limitStore = MetricsExposition.LimitStoreStats(
+                up: store.client.isUp, leases: store.leasesHeld,
+                errors: store.counters.errorCounts.map { ($0.0.rawValue, $0.1) },
+                fallbacks: store.counters.fallbackCounts.map { ($0.0.rawValue, $0.1) })
+        }
         process.reloadsSucceeded = reloads.succeeded
         process.reloadsFailed = reloads.failed
         process.jwks = runtime.providers.all.sorted { $0.name < $1.name }.map {

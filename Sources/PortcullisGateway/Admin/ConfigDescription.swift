@@ -24,6 +24,7 @@ enum ConfigDescription {
         fields.append(#""tenants":\#(list(source.tenants.map { tenant($0, config.tenants.tenants[$0.name]) }))"#)
         fields.append(#""plans":\#(list(source.plans.map(plan)))"#)
         fields.append(#""limits":\#(list(source.limits.map(limitRule)))"#)
+        fields.append(#""limitStore":\#(limitStore(source.limitStore, runtime.services.sharedLimits.current))"#)
         fields.append(#""accessLog":{"destination":\#(q(source.accessLog.destination))}"#)
         fields.append(#""metrics":{"tenantLabel":\#(source.metrics.tenantLabel)}"#)
         fields.append(#""tracing":\#(source.tracing.map(tracing) ?? "null")"#)
@@ -126,7 +127,15 @@ enum ConfigDescription {
     private static func limits(_ l: LimitsSpec) -> String {
         let counted = LimitName.allCases.map { #"\#(q($0.rawValue)):\#(optional(l[$0]))"# }.joined(separator: ",")
         let shadow = list((l.shadow ?? []).map { q($0.rawValue) })
-        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"tokenType":\#(q((l.tokenType ?? .total).rawValue)),"shadow":\#(shadow)}"#
+        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"tokenType":\#(q((l.tokenType ?? .total).rawValue)),"onStoreFailure":\#(l.onStoreFailure.map { q($0.rawValue) } ?? "null"),"shadow":\#(shadow)}"#
+    }
+
+    /// Where counters live; never the password (only whether one is set).
+    private static func limitStore(_ spec: LimitStoreSpec, _ store: SharedLimitStore?) -> String {
+        guard let redis = spec.redis else { return #"{"kind":"memory"}"# }
+        let up = store.map { $0.client.isUp ? "true" : "false" } ?? "null"
+        let address = redis.host + ":" + String(redis.port)
+        return #"{"kind":"redis","address":\#(q(address)),"database":\#(redis.database ?? 0),"passwordSet":\#(redis.password != nil),"connections":\#(redis.connections),"timeoutMs":\#(Double(redis.timeoutNanos) / 1e6),"leaseTTLMs":\#(ms(redis.leaseTTLNanos)),"replicas":\#(redis.replicas),"onFailure":\#(q(redis.onFailure.rawValue)),"keyPrefix":\#(q(redis.keyPrefix)),"up":\#(up)}"#
     }
 
     private static func tracing(_ tracing: TracingSpec) -> String {

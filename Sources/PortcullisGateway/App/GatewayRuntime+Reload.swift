@@ -74,7 +74,10 @@ extension GatewayRuntime {
         // The swap: one reference; requests in flight keep the snapshot they started with.
         self.store.replace(with: GatewaySnapshot.build(
                 config, providers: providers.next, slots: self.slots, series: self.series, tracer: self.tracer,
-                authorizationClient: self.authorizationClient, limits: self.services.limits, wallClock: self.wallClock))
+                authorizationClient: self.authorizationClient, limits: self.services.limits,
+                sharedLimits: self.services.sharedLimits.store(
+                    for: config.source.limitStore.redis, group: self.server.group, logger: self.logger),
+                wallClock: self.wallClock))
         await self.providers.commit(providers)
         await self.listenerSet.commit(change)
         for store in self.listenerSet.tlsStores { store.reloadIfChanged(force: true) }

@@ -129,7 +129,9 @@ public final class GatewayRuntime: Sendable {
             let store = SnapshotStore(
                 GatewaySnapshot.build(
                     config, providers: providers, slots: slots, series: series, tracer: tracer,
-                    authorizationClient: authorizationClient, limits: services.limits, wallClock: wallClock))
+                    authorizationClient: authorizationClient, limits: services.limits,
+                    sharedLimits: services.sharedLimits.store(for: config.source.limitStore.redis, group: group, logger: logger),
+                    wallClock: wallClock))
             let sink: AccessLogSink
             do {
                 sink = try AccessLogSink(destination: config.accessLog.destination)
@@ -184,6 +186,8 @@ public final class GatewayRuntime: Sendable {
         services.append(JWKSRefreshService(registry: self.providers))
         services.append(CertificateWatcher(listeners: self.listenerSet))
         if let admin = self.admin { services.append(AdminService(admin: admin)) }
+        // Before the listeners: leases are renewed until the last stream has drained.
+        services.append(LimitStoreService(stores: self.services.sharedLimits, loop: self.server.group.next()))
         services.append(self.listenerSet)
         // Last, so it stops first: no reload can rebind a listener once the drain has begun.
         services.append(reloader)

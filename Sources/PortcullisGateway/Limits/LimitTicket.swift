@@ -13,28 +13,41 @@ import PortcullisCore
 /// credit never moves a counter past full (``GCRA/adjust(tat:now:units:)``).
 final class LimitTicket: LedgerObligation {
     let store: MemoryLimitStore
+    /// Where charges taken in the shared store settle (nil: none were).
+    let shared: SharedLimitStore?
     private(set) var charges: [LimitCharge]
 
-    init(store: MemoryLimitStore, charges: [LimitCharge]) {
+    init(store: MemoryLimitStore, shared: SharedLimitStore? = nil, charges: [LimitCharge]) {
         self.store = store
+        self.shared = shared
         self.charges = charges
     }
 
     func settle(_ exchange: Exchange, outcome: Outcome) {
         let now = LimitStage.clock(exchange)
+        var settlements: [SharedLimitStore.Settlement] = []
         for charge in self.charges {
             switch charge.rule.kind {
             case .concurrency:
-                self.store.release(slot: charge.key)
+                switch charge.place {
+                case .memory: self.store.release(slot: charge.key)
+                case .shared(let key, let lease?): settlements.append(.release(key: key, lease: lease))
+                case .shared: break
+                }
             case .quota(let gcra):
                 let used = Self.tokensUsed(exchange, reserved: charge.cost, kind: charge.rule.tokens)
-                self.store.adjust(gcra, key: charge.key, units: charge.cost - used, now: now)
+                switch charge.place {
+                case .memory(let taken): self.store.adjust(taken ?? gcra, key: charge.key, units: charge.cost - used, now: now)
+                case .shared(let key, _):
+                    if used != charge.cost { settlements.append(.adjust(key: key, gcra: gcra, units: charge.cost - used)) }
+                }
                 exchange.chargedTokens = max(exchange.chargedTokens ?? 0, used)
                 exchange.usageMissing = exchange.forwardedAt != nil && exchange.usage == nil && used > 0
             case .rate:
                 break
             }
         }
+        if let shared = self.shared { shared.finish(settlements, on: exchange.eventLoop) }
         self.charges = []
     }
 

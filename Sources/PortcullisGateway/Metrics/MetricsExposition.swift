@@ -18,6 +18,16 @@ struct MetricsExposition {
         /// Per JWT provider: name, refreshes that succeeded, that failed.
         var jwks: [(provider: String, succeeded: Int, failed: Int)] = []
         var limitSlotsInUse = 0
+        /// The shared limit store, when one is configured.
+        var limitStore: LimitStoreStats?
+    }
+
+    /// The shared (Redis) limit store's state at the scrape.
+    struct LimitStoreStats {
+        var up: Bool
+        var leases: Int
+        var errors: [(kind: String, count: Int)]
+        var fallbacks: [(mode: String, count: Int)]
     }
 
     let counts: LoopMetrics.Counts
@@ -151,6 +161,24 @@ struct MetricsExposition {
         }
         Self.header("portcullis_limit_slots_in_use", "gauge", "Concurrency slots held by requests in flight (all limits).", into: &out)
         out.writeString("portcullis_limit_slots_in_use \(self.process.limitSlotsInUse)\n")
+        guard let store = self.process.limitStore else { return }
+        Self.header("portcullis_limit_store_up", "gauge", "Whether the shared limit store (Redis) has a connection up.", into: &out)
+        out.writeString("portcullis_limit_store_up \(store.up ? 1 : 0)\n")
+        Self.header("portcullis_limit_leases_held", "gauge", "Concurrency leases this replica holds in the shared store.", into: &out)
+        out.writeString("portcullis_limit_leases_held \(store.leases)\n")
+        Self.header(
+            "portcullis_limit_store_errors_total", "counter",
+            "Shared limit store calls that failed: unavailable (no connection), timeout, closed, reply (an unexpected answer).",
+            into: &out)
+        for (kind, count) in store.errors {
+            out.writeString("portcullis_limit_store_errors_total{error=\"\(kind)\"} \(count)\n")
+        }
+        Self.header(
+            "portcullis_limit_store_fallbacks_total", "counter",
+            "Limit checks the shared store could not answer, by what the limit did instead (local, open, closed).", into: &out)
+        for (mode, count) in store.fallbacks {
+            out.writeString("portcullis_limit_store_fallbacks_total{mode=\"\(mode)\"} \(count)\n")
+        }
     }
 
     private func writeUpstream(into out: inout ByteBuffer) {

@@ -10,6 +10,8 @@ public struct GatewayServices: Sendable {
     public let ledgerProbe: (any LedgerObligation & Sendable)?
     /// The in-memory limit counters, kept across reloads.
     let limits = MemoryLimitStore()
+    /// The Redis limit store the config names (`limitStore.redis`), reused across reloads.
+    let sharedLimits = SharedLimitStores()
 
     public init(
         requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),

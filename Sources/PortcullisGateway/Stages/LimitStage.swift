@@ -21,6 +21,9 @@ import PortcullisCore
 struct LimitStage: Stage {
     let phase: StagePhase
     let store: MemoryLimitStore
+    /// The Redis store when `limitStore.redis` is configured (the in-memory one then holds only
+    /// the fallback counters).
+    let shared: SharedLimitStore?
     /// The top-level rules.
     let rules: [LimitRule]
     /// The store's numbers of the plan rules' keys (by ``LimitName/ordinal``) and of the
@@ -28,9 +31,10 @@ struct LimitStage: Stage {
     let planRuleIDs: [Int]
     let ruleIDs: [Int]
 
-    init(phase: StagePhase, store: MemoryLimitStore, rules: [LimitRule]) {
+    init(phase: StagePhase, store: MemoryLimitStore, shared: SharedLimitStore? = nil, rules: [LimitRule]) {
         self.phase = phase
         self.store = store
+        self.shared = shared
         self.rules = rules
         self.planRuleIDs = LimitName.allCases.map { store.ruleID(LimitRule.planKey($0)) }
         self.ruleIDs = rules.map { store.ruleID($0.key) }
@@ -64,81 +68,67 @@ struct LimitStage: Stage {
     }
 
     private func count(_ exchange: Exchange, planRules: [LimitRule]) -> StageResult {
+        if let shared = self.shared { return self.countShared(exchange, planRules: planRules, store: shared) }
         let now = Self.clock(exchange)
-        let identity = exchange.identity
         // The reservation is worked out only when a token quota applies (it may scan the body).
         var reservation: (prompt: Int, completion: Int)?
-        // Everything taken: rates are kept only to be handed back if a later limit refuses.
-        var held: [LimitCharge] = []
-        var headers = RateLimitHeaders()
-        var refusal: LimitRefusal?
-
+        var tally = LimitTally()
         func apply(_ rule: LimitRule) {
-            guard refusal == nil, let key = self.key(rule, identity: identity) else { return }
-            // A shadow limit counts as if it were enforced (it takes what fits), but never refuses.
-            let enforced = !rule.shadow
-            func count(_ allowed: Bool) {
-                let decision: LimitDecision = allowed ? .admitted : enforced ? .refused : .shadowRefused
-                exchange.loop.metrics.countLimit(exchange, series: exchange.snapshot.metrics.limit(rule), decision)
-            }
-            switch rule.kind {
-            case .rate(let gcra), .quota(let gcra):
-                let isQuota = rule.name.isTokenQuota
-                var cost = 1
-                if isQuota {
-                    if reservation == nil { reservation = Self.reservation(exchange) }
-                    cost = rule.tokens.reserved(prompt: reservation!.prompt, completion: reservation!.completion)
-                }
-                let decision = self.store.take(gcra, key: key, cost: cost, now: now)
-                // The header's limit is the larger of the rate and its burst, so `remaining` (at
-                // most the burst) never exceeds it.
-                let window = RateLimitHeaders.Window(
-                    limit: Swift.max(gcra.limit, gcra.burst), remaining: decision.remaining, resetNanos: decision.resetNanos)
-                if isQuota && enforced {
-                    headers.tokens = RateLimitHeaders.tighter(headers.tokens, window)
-                } else if enforced {
-                    headers.requests = RateLimitHeaders.tighter(headers.requests, window)
-                }
-                count(decision.allowed)
-                guard decision.allowed else {
-                    if enforced {
-                        refusal = LimitRefusal(
-                            name: rule.name, rule: rule.rule, limit: gcra.limit, cost: cost, retryAfterNanos: decision.retryAfterNanos)
-                        exchange.limitRefused = rule
-                    } else if exchange.shadowLimitRefused == nil {
-                        exchange.shadowLimitRefused = rule
-                    }
-                    return
-                }
-                held.append(LimitCharge(rule: rule, key: key, cost: cost))
-            case .concurrency(let max):
-                let result = self.store.acquire(slot: key, max: max)
-                count(result.allowed)
-                guard result.allowed else {
-                    if enforced {
-                        refusal = LimitRefusal(name: .concurrency, rule: rule.rule, limit: max, cost: 1, retryAfterNanos: 1_000_000_000)
-                        exchange.limitRefused = rule
-                    } else if exchange.shadowLimitRefused == nil {
-                        exchange.shadowLimitRefused = rule
-                    }
-                    return
-                }
-                held.append(LimitCharge(rule: rule, key: key, cost: 1))
-            }
+            guard tally.refusal == nil, let planned = self.plan(rule, exchange, reservation: &reservation) else { return }
+            self.takeInMemory(planned, share: 1, now: now, exchange: exchange, into: &tally)
         }
-
         for rule in planRules { apply(rule) }
         Self.forEachMatching(self.rules, exchange, apply)
-        if !headers.isEmpty { exchange.rateLimitHeaders = headers }
-        if let refusal {
-            self.rollBack(held, now: now)
+        return self.conclude(exchange, tally, now: now)
+    }
+
+    /// What `rule` would take from the request (nil: it counts per caller and there is none).
+    func plan(_ rule: LimitRule, _ exchange: Exchange, reservation: inout (prompt: Int, completion: Int)?) -> PlannedLimit? {
+        guard let key = self.key(rule, identity: exchange.identity) else { return nil }
+        var cost = 1
+        if rule.name.isTokenQuota {
+            if reservation == nil { reservation = Self.reservation(exchange) }
+            cost = rule.tokens.reserved(prompt: reservation!.prompt, completion: reservation!.completion)
+        }
+        return PlannedLimit(rule: rule, key: key, cost: cost)
+    }
+
+    /// Takes one limit in this process: its whole value, or (`share` > 1, a shared store's
+    /// local fallback) the value divided by `share`, rounded up.
+    func takeInMemory(_ planned: PlannedLimit, share: Int, now: Int64, exchange: Exchange, into tally: inout LimitTally) {
+        switch planned.rule.kind {
+        case .rate(let gcra), .quota(let gcra):
+            var used = gcra
+            if share > 1, let period = planned.rule.name.periodNanos {
+                used = GCRA(limit: Self.share(gcra.limit, share), periodNanos: period, burst: Self.share(gcra.burst, share))
+            }
+            let decision = self.store.take(used, key: planned.key, cost: planned.cost, now: now)
+            tally.record(
+                planned, allowed: decision.allowed, remaining: decision.remaining, resetNanos: decision.resetNanos,
+                retryAfterNanos: decision.retryAfterNanos, place: .memory(used), exchange: exchange)
+        case .concurrency(let max):
+            let result = self.store.acquire(slot: planned.key, max: Self.share(max, share))
+            tally.record(planned, allowed: result.allowed, remaining: 0, resetNanos: 0, retryAfterNanos: 0, place: .memory(nil), exchange: exchange)
+        }
+    }
+
+    /// One replica's share of a limit: `value / replicas`, rounded up, at least 1.
+    @inline(__always)
+    static func share(_ value: Int, _ replicas: Int) -> Int {
+        replicas <= 1 ? value : Swift.max((value + replicas - 1) / replicas, 1)
+    }
+
+    /// Applies what the checks came to: the headers, a refusal (what was taken in memory goes
+    /// back), or the ticket that settles what was taken when the exchange ends.
+    func conclude(_ exchange: Exchange, _ tally: LimitTally, now: Int64) -> StageResult {
+        if !tally.headers.isEmpty { exchange.rateLimitHeaders = tally.headers }
+        if let refusal = tally.refusal {
+            self.rollBack(tally.held, now: now)
             return .refuse(.limitExceeded(refusal))
         }
         // Rates need nothing at the end: a ticket only for slots and reservations.
-        if held.contains(where: { $0.rule.name.isTokenQuota || $0.rule.name == .concurrency }) {
-            exchange.register(LimitTicket(store: self.store, charges: held))
-        }
-        if reservation != nil && held.contains(where: { $0.rule.name.isTokenQuota }) { Self.requestUsage(exchange) }
+        if tally.needsTicket { exchange.register(LimitTicket(store: self.store, shared: self.shared, charges: tally.held)) }
+        if tally.holdsQuota { Self.requestUsage(exchange) }
         return .proceed
     }
 
@@ -178,12 +168,15 @@ struct LimitStage: Stage {
         exchange.hidesUsageChunk = true
     }
 
-    /// What a refused request had already taken goes back.
-    private func rollBack(_ taken: [LimitCharge], now: Int64) {
+    /// What a refused request had already taken in memory goes back (the shared store's
+    /// script writes nothing when it refuses).
+    func rollBack(_ taken: [LimitCharge], now: Int64) {
         for charge in taken {
-            switch charge.rule.kind {
-            case .rate(let gcra), .quota(let gcra): self.store.adjust(gcra, key: charge.key, units: charge.cost, now: now)
-            case .concurrency: self.store.release(slot: charge.key)
+            guard case .memory(let gcra) = charge.place else { continue }
+            if let gcra {
+                self.store.adjust(gcra, key: charge.key, units: charge.cost, now: now)
+            } else {
+                self.store.release(slot: charge.key)
             }
         }
     }

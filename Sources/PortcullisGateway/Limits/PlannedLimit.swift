@@ -1,0 +1,9 @@
+import PortcullisConfig
+
+/// One limit a request is about to be counted against: the rule, whose counter, and the units
+/// it would take (1 request or slot, or the tokens reserved).
+struct PlannedLimit {
+    let rule: LimitRule
+    let key: LimitKey
+    let cost: Int
+}

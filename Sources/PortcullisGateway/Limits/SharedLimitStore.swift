@@ -1,0 +1,192 @@
+import Atomics
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+import PortcullisRedis
+
+/// The Redis limit store: counters shared by every replica that names the same server.
+///
+/// A request's limits are checked in one round trip (``RedisLimitScripts/take``, all or
+/// nothing, on Redis's clock), and settled in one more when it ends (``LimitTicket``).
+/// Concurrency slots are leases scored by expiry: this replica renews the ones it holds every
+/// third of the lease TTL (``renewLeases()``, run by ``LimitStoreService``), so a replica that
+/// dies frees its slots within one TTL.
+///
+/// When Redis cannot answer within the store `timeout` (down, or stalled), the stage falls
+/// back per limit (``StoreFailureMode``). The store's health change is logged once each way,
+/// not per request.
+///
+/// Decisions recorded here: a settlement or a release that cannot reach Redis is dropped (the
+/// quota stays charged its reservation, conservative; the lease expires within its TTL). A
+/// check whose answer comes after the timeout was counted by Redis as well as by the fallback
+/// (an overcount, never an undercount), and a lease it took expires, unrenewed, within the TTL.
+final class SharedLimitStore: Sendable {
+    let spec: RedisStoreSpec
+    let client: RedisClient
+    let logger: Logger
+    /// Names this process's leases (`<replica>:<n>`): random per process, so two replicas
+    /// never share one.
+    let replica: String
+    private let leaseCounter = ManagedAtomic<UInt64>(0)
+    /// Leases held now (member → key), renewed until released.
+    private let leases = NIOLockedValueBox<[String: String]>([:])
+    let counters = SharedLimitStoreCounters()
+
+    init(spec: RedisStoreSpec, group: any EventLoopGroup, logger: Logger) {
+        self.spec = spec
+        self.logger = logger
+        self.replica = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        var configuration = RedisClientConfiguration(host: spec.host, port: spec.port)
+        configuration.connections = spec.connections
+        configuration.username = spec.username
+        configuration.password = spec.password
+        configuration.database = spec.database
+        configuration.scripts = RedisLimitScripts.all
+        let address = "\(spec.host):\(spec.port)"
+        let mode = spec.onFailure.rawValue
+        self.client = RedisClient(configuration: configuration, group: group) { up in
+            if up {
+                logger.notice("limit store reachable: limits are shared", metadata: ["redis": "\(address)"])
+            } else {
+                logger.error(
+                    "limit store unreachable: limits fall back until it returns", metadata: ["redis": "\(address)", "onFailure": "\(mode)"])
+            }
+        }
+        self.client.start()
+    }
+
+    var timeout: TimeAmount { .nanoseconds(self.spec.timeoutNanos) }
+
+    /// The Redis key of a counter.
+    func key(_ rule: LimitRule, subject: String) -> String {
+        self.spec.keyPrefix + ":" + rule.key + ":" + subject
+    }
+
+    /// What ``take(_:on:)`` came to: one verdict per limit, and the lease taken for each slot.
+    struct Answer {
+        let verdicts: [RedisLimitScripts.Verdict]
+        let leases: [String?]
+        let keys: [String]
+    }
+
+    /// Checks and takes every limit of one request, in one round trip.
+    func take(_ planned: [PlannedLimit], on loop: any EventLoop) -> EventLoopFuture<Answer> {
+        var keys: [String] = []
+        var arguments: [String] = [String(planned.count)]
+        var leases: [String?] = []
+        keys.reserveCapacity(planned.count)
+        arguments.reserveCapacity(1 + planned.count * 5)
+        for limit in planned {
+            keys.append(self.key(limit.rule, subject: limit.key.subject))
+            arguments.append(limit.rule.kind.isSlot ? "c" : "g")
+            arguments.append(limit.rule.shadow ? "0" : "1")
+            switch limit.rule.kind {
+            case .rate(let gcra), .quota(let gcra):
+                arguments.append(Self.micros(gcra.interval))
+                arguments.append(Self.micros(gcra.tolerance))
+                arguments.append(String(limit.cost))
+                leases.append(nil)
+            case .concurrency(let max):
+                let lease = self.replica + ":" + String(self.leaseCounter.loadThenWrappingIncrement(ordering: .relaxed))
+                arguments.append(String(max))
+                arguments.append(String(self.spec.leaseTTLNanos / 1000))
+                arguments.append(lease)
+                leases.append(lease)
+            }
+        }
+        let count = planned.count
+        return self.client.evaluate(script: RedisLimitScripts.take, keys: keys, arguments: arguments, on: loop, timeout: self.timeout)
+            .flatMapThrowing { value in
+                guard let (_, verdicts) = RedisLimitScripts.verdicts(value, count: count) else {
+                    throw SharedLimitStoreError.unexpectedAnswer
+                }
+                return Answer(verdicts: verdicts, leases: leases, keys: keys)
+            }
+    }
+
+    /// A lease now held by a request (renewed until ``finish(_:on:)`` releases it).
+    func hold(lease: String, key: String) {
+        self.leases.withLockedValue { $0[lease] = key }
+    }
+
+    /// One counter to settle when a request ends.
+    enum Settlement {
+        /// Hand back `units` (negative: charge more) of a rate or quota.
+        case adjust(key: String, gcra: GCRA, units: Int)
+        case release(key: String, lease: String)
+    }
+
+    /// Settles a finished request in one round trip; not awaited by anything (a failure is
+    /// counted: the quota keeps its reservation and the lease expires within its TTL).
+    func finish(_ settlements: [Settlement], on loop: any EventLoop) {
+        guard !settlements.isEmpty else { return }
+        var keys: [String] = []
+        var arguments: [String] = []
+        for settlement in settlements {
+            switch settlement {
+            case .adjust(let key, let gcra, let units):
+                keys.append(key)
+                arguments += ["g", Self.micros(gcra.interval), String(units), Self.micros(gcra.tolerance)]
+            case .release(let key, let lease):
+                keys.append(key)
+                arguments += ["c", lease, "", ""]
+                self.leases.withLockedValue { _ = $0.removeValue(forKey: lease) }
+            }
+        }
+        let counters = self.counters
+        self.client.evaluate(script: RedisLimitScripts.finish, keys: keys, arguments: arguments, on: loop, timeout: .seconds(1))
+            .whenComplete { result in
+                switch result {
+                case .success(.error): counters.count(.reply)
+                case .success: break
+                case .failure(let error): counters.count(error)
+                }
+            }
+    }
+
+    /// Renews every lease this replica holds (a batch of at most 512 per call).
+    func renewLeases(on loop: any EventLoop) async {
+        let held = self.leases.withLockedValue { Array($0) }
+        guard !held.isEmpty else { return }
+        var start = 0
+        while start < held.count {
+            let batch = held[start..<min(start + 512, held.count)]
+            start += 512
+            let ttl = String(self.spec.leaseTTLNanos / 1000)
+            let answer = self.client.evaluate(
+                script: RedisLimitScripts.renew, keys: batch.map(\.value), arguments: [ttl] + batch.map(\.key), on: loop,
+                timeout: .seconds(1))
+            do {
+                _ = try await answer.get()
+            } catch {
+                self.counters.count(error)
+            }
+        }
+    }
+
+    /// Leases held now.
+    var leasesHeld: Int { self.leases.withLockedValue { $0.count } }
+
+    func shutdown() async {
+        await self.client.shutdown()
+    }
+
+    /// A duration in Redis's unit, microseconds (fractional: a short interval stays exact enough).
+    static func micros(_ nanos: Int64) -> String {
+        String(Double(nanos) / 1000)
+    }
+}
+
+/// A Redis answer that is not what the script returns (an error reply: `BUSY`, `OOM`, a lost script).
+enum SharedLimitStoreError: Error {
+    case unexpectedAnswer
+}
+
+extension LimitRule.Kind {
+    var isSlot: Bool {
+        if case .concurrency = self { return true }
+        return false
+    }
+}
