@@ -19,9 +19,9 @@ public final class RedisClient: Sendable {
     public let configuration: RedisClientConfiguration
     private let links: [RedisLink]
     private let cursor = ManagedAtomic<Int>(0)
-    private let upLinks = ManagedAtomic<Int>(0)
-    /// What was last reported to `onHealthChange`: -1 nothing yet, 0 down, 1 up.
-    private let reported = ManagedAtomic<Int>(-1)
+    /// Links up, and what was last reported to `onHealthChange` (-1 nothing yet, 0 down, 1 up):
+    /// changed together under one lock, so two links changing at once cannot report out of order.
+    private let health = NIOLockedValueBox<(up: Int, reported: Int)>((0, -1))
     private let onHealthChange: @Sendable (Bool) -> Void
     /// The scripts' SHA1 digests, as the server computed them when they were loaded.
     let digests = NIOLockedValueBox<[String]>([])
@@ -41,7 +41,7 @@ public final class RedisClient: Sendable {
     }
 
     /// Whether any connection is up.
-    public var isUp: Bool { self.upLinks.load(ordering: .relaxed) > 0 }
+    public var isUp: Bool { self.health.withLockedValue { $0.up > 0 } }
 
     /// Sends `command` and returns its answer on `loop`.
     public func send(_ command: RESPCommand, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<RESPValue> {
@@ -55,22 +55,25 @@ public final class RedisClient: Sendable {
         script: Int, keys: [String], arguments: [String], on loop: any EventLoop, timeout: TimeAmount
     ) -> EventLoopFuture<RESPValue> {
         let digest = self.digests.withLockedValue { script < $0.count ? $0[script] : nil }
-        func command(_ name: String, _ first: String) -> RESPCommand {
-            var command = RESPCommand(name, capacity: 64 + (keys.count + arguments.count) * 24)
-            command.append(first)
-            command.append(keys.count)
-            for key in keys { command.append(key) }
-            for argument in arguments { command.append(argument) }
-            return command
-        }
         let source = self.configuration.scripts[script]
-        guard let digest else { return self.send(command("EVAL", source), on: loop, timeout: timeout) }
-        return self.send(command("EVALSHA", digest), on: loop, timeout: timeout).flatMap { value in
+        guard let digest else {
+            return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: timeout)
+        }
+        return self.send(Self.script("EVALSHA", digest, keys: keys, arguments: arguments), on: loop, timeout: timeout).flatMap { value in
             if case .error(let message) = value, message.hasPrefix("NOSCRIPT") {
-                return self.send(command("EVAL", source), on: loop, timeout: timeout)
+                return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: timeout)
             }
             return loop.makeSucceededFuture(value)
         }
+    }
+
+    private static func script(_ name: String, _ first: String, keys: [String], arguments: [String]) -> RESPCommand {
+        var command = RESPCommand(name, capacity: 64 + (keys.count + arguments.count) * 24)
+        command.append(first)
+        command.append(keys.count)
+        for key in keys { command.append(key) }
+        for argument in arguments { command.append(argument) }
+        return command
     }
 
     /// Closes every connection; commands fail with ``RedisError/shutdown`` from now on.
@@ -90,18 +93,22 @@ public final class RedisClient: Sendable {
     }
 
     func linkChanged(up: Bool) {
-        let now = up ? self.upLinks.wrappingIncrementThenLoad(ordering: .relaxed) : self.upLinks.wrappingDecrementThenLoad(ordering: .relaxed)
-        self.report(now > 0)
+        self.report { $0.up += up ? 1 : -1 }
     }
 
     /// A link failed to connect: reported as down only if nothing is up.
     func attemptFailed() {
-        if self.upLinks.load(ordering: .relaxed) == 0 { self.report(false) }
+        self.report { _ in }
     }
 
-    private func report(_ up: Bool) {
-        let value = up ? 1 : 0
-        let previous = self.reported.exchange(value, ordering: .relaxed)
-        if previous != value { self.onHealthChange(up) }
+    private func report(_ change: (inout (up: Int, reported: Int)) -> Void) {
+        let reportUp: Bool? = self.health.withLockedValue { health in
+            change(&health)
+            let value = health.up > 0 ? 1 : 0
+            guard value != health.reported else { return nil }
+            health.reported = value
+            return value == 1
+        }
+        if let reportUp { self.onHealthChange(reportUp) }
     }
 }
