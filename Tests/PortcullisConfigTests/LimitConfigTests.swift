@@ -77,4 +77,51 @@ import Testing
         #expect(snapshot.limitRules[0].matches(method: .apiKey, credential: "k", route: "chat", model: "m"))
         #expect(!snapshot.limitRules[0].matches(method: .jwt, credential: "k", route: "chat", model: "m"))
     }
+
+    @Test func aRedisStoreIsReadWithItsDefaultsAndFailureModes() throws {
+        let snapshot = try ConfigLoader(environment: ["REDIS_PASSWORD": "s3cret"]).load(
+            yaml: Self.head + "\n"
+                + """
+                limitStore:
+                  redis: { address: "127.0.0.1:6380", password: "${REDIS_PASSWORD}", replicas: 3, timeout: 40ms, onFailure: open }
+                tenants:
+                  t: { limits: { requestsPerMinute: 9, onStoreFailure: closed } }
+                limits:
+                  - { name: jwt, per: user, requestsPerMinute: 500, onStoreFailure: local }
+                """)
+        let redis = try #require(snapshot.source.limitStore.redis)
+        #expect(redis.host == "127.0.0.1" && redis.port == 6380)
+        #expect(redis.password == "s3cret")
+        #expect(redis.replicas == 3 && redis.timeoutNanos == 40_000_000 && redis.onFailure == .open)
+        #expect(redis.connections == 2 && redis.leaseTTLNanos == 30_000_000_000 && redis.keyPrefix == "portcullis")
+        #expect(snapshot.tenants.policies.first { $0.limitRules.contains { $0.name == .requestsPerMinute } }?.limitRules.first?.onStoreFailure == .closed)
+        #expect(snapshot.limitRules.first?.onStoreFailure == .local)
+        #expect(try ConfigLoader(environment: [:]).load(yaml: Self.head).source.limitStore.redis == nil, "in memory by default")
+    }
+
+    @Test func redisStoreMistakesAreNamedByPath() {
+        let text = problems(
+            """
+            limitStore:
+              redis: { address: "nohost", timeout: 10s, leaseTTL: 100ms, replicas: 0, onFailure: maybe, port: 1 }
+            tenants:
+              t: { limits: { requestsPerMinute: 1, onStoreFailure: sometimes } }
+            """
+        ).joined(separator: "\n")
+        #expect(text.contains("limitStore.redis.address: expected HOST:PORT"), "\(text)")
+        #expect(text.contains("limitStore.redis.port: unknown key"), "\(text)")
+        let second = problems(
+            """
+            limitStore:
+              redis: { address: "127.0.0.1:6379", timeout: 10s, leaseTTL: 100ms, replicas: 0, onFailure: maybe }
+            tenants:
+              t: { limits: { requestsPerMinute: 1, onStoreFailure: sometimes } }
+            """
+        ).joined(separator: "\n")
+        #expect(second.contains("limitStore.redis.timeout: must be between 1ms and 5s"), "\(second)")
+        #expect(second.contains("limitStore.redis.leaseTTL: must be at least 1s"), "\(second)")
+        #expect(second.contains("limitStore.redis.replicas"), "\(second)")
+        #expect(second.contains("limitStore.redis.onFailure: expected one of: local, open, closed"), "\(second)")
+        #expect(second.contains("onStoreFailure: expected one of: local, open, closed"), "\(second)")
+    }
 }
