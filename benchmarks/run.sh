@@ -2,7 +2,8 @@
 # Drives, in one run:
 #   plain HTTP/1.1 (wrk):   mock directly; portcullis (no auth); nginx proxy_pass; portcullis with
 #                           API keys; the same with limits (in memory: a rate, a concurrency cap, a
-#                           token quota reserved and settled, token caps); portcullis with JWT
+#                           token quota reserved and settled, token caps); the same limits held in
+#                           a local redis-server (limitStore.redis); portcullis with JWT
 #                           (RS256 from a JWKS file, one token repeated)
 #   TLS (API keys):         HTTP/1.1 over TLS (wrk) and HTTP/2 over TLS (h2load), portcullis and
 #                           nginx (`ssl http2`) in front of the same mock
@@ -36,6 +37,7 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || need+=(nginx-light)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then echo "installing ${need[*]}"; apt-get install -y -qq "${need[@]}" >/dev/null; fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet cryptography
@@ -49,6 +51,7 @@ fi
 GW_PORT=$BASE_PORT; MOCK_PORT=$((BASE_PORT + 1)); NGINX_PORT=$((BASE_PORT + 2)); APIKEY_PORT=$((BASE_PORT + 3))
 JWT_PORT=$((BASE_PORT + 4)); TLS_PORT=$((BASE_PORT + 5)); NGINX_TLS_PORT=$((BASE_PORT + 6)); MEM_PORT=$((BASE_PORT + 7))
 MEM_TLS_PORT=$((BASE_PORT + 8)); SLOW_MOCK_PORT=$((BASE_PORT + 9)); LIMITS_PORT=$((BASE_PORT + 10))
+REDIS_PORT=$((BASE_PORT + 11)); REDIS_LIMITS_PORT=$((BASE_PORT + 12))
 pids=()
 cleanup() {
   # nginx's master respawns a worker killed before it, and a worker outlives a killed master:
@@ -113,6 +116,8 @@ gateway_yaml "{ name: bench, address: \"127.0.0.1:$LIMITS_PORT\" }" access-limit
 tenants: { bench: { plan: pro } }
 plans: { pro: { limits: { requestsPerMinute: 100000000, concurrency: 100000, tokensPerMinute: 1000000000000, maxTokens: 4096 } } }" \
   >"$OUT/gateway-limits.yaml"
+{ sed "s/127.0.0.1:$LIMITS_PORT/127.0.0.1:$REDIS_LIMITS_PORT/; s/access-limits.log/access-redis.log/" "$OUT/gateway-limits.yaml"
+  echo "limitStore: { redis: { address: \"127.0.0.1:$REDIS_PORT\" } }"; } >"$OUT/gateway-redis.yaml"
 gateway_yaml "{ name: bench, address: \"127.0.0.1:$JWT_PORT\" }" access-jwt.log "authentication:
   jwt:
     - { name: bench, issuer: https://bench.idp/, audiences: [portcullis], algorithms: [RS256], jwks: { file: $PWD/$OUT/jwks.json } }
@@ -120,6 +125,8 @@ $TENANTS" >"$OUT/gateway-jwt.yaml"
 gateway_yaml "$(TLS_LISTENER $TLS_PORT)" access-tls.log "$APIKEYS" >"$OUT/gateway-tls.yaml"
 rm -f "$OUT"/access*.log
 
+redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" --appendonly no >"$OUT/redis.log" 2>&1 &
+REDIS_PID=$!; pids+=($REDIS_PID)
 "$BIN" mock --port $MOCK_PORT --no-record --threads 1 >"$OUT/mock.log" 2>&1 &
 MOCK_PID=$!; pids+=($MOCK_PID)
 start_gateway() {  # $1: config, $2: log; sets STARTED (not a subshell: the pid must stay this shell's child)
@@ -131,6 +138,8 @@ start_gateway "$OUT/gateway-apikey.yaml" "$OUT/gateway-apikey.log"; APIKEY_PID=$
 start_gateway "$OUT/gateway-jwt.yaml" "$OUT/gateway-jwt.log"; JWT_PID=$STARTED
 start_gateway "$OUT/gateway-limits.yaml" "$OUT/gateway-limits.log"; LIMITS_PID=$STARTED
 start_gateway "$OUT/gateway-tls.yaml" "$OUT/gateway-tls.log"; TLS_PID=$STARTED
+for _ in $(seq 1 100); do redis-cli -p $REDIS_PORT ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_gateway "$OUT/gateway-redis.yaml" "$OUT/gateway-redis.log"; REDIS_LIMITS_PID=$STARTED
 
 cat >"$OUT/nginx.conf" <<NGINX
 worker_processes 1;
@@ -174,7 +183,7 @@ write_lua "$OUT/chat.lua"
 write_lua "$OUT/chat-apikey.lua" "Bearer $API_KEY"
 write_lua "$OUT/chat-jwt.lua" "Bearer $(cat "$OUT/token.txt")"
 
-for port in $MOCK_PORT $GW_PORT $NGINX_PORT $APIKEY_PORT $JWT_PORT $LIMITS_PORT; do
+for port in $MOCK_PORT $GW_PORT $NGINX_PORT $APIKEY_PORT $JWT_PORT $LIMITS_PORT $REDIS_LIMITS_PORT; do
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
 done
 for port in $TLS_PORT $NGINX_TLS_PORT; do
@@ -230,12 +239,18 @@ h2_run() {
 
 results="$OUT/results.txt"
 : >"$results"
+: >"$OUT/redis-cpu.txt"
 for round in $(seq 1 "$ROUNDS"); do
   wrk_run mock "http://127.0.0.1:$MOCK_PORT/v1/chat/completions" $MOCK_PID "$OUT/chat.lua" "$round" >>"$results"
   wrk_run portcullis "http://127.0.0.1:$GW_PORT/v1/chat/completions" $GW_PID "$OUT/chat.lua" "$round" >>"$results"
   wrk_run nginx "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$NGINX_WORKER" "$OUT/chat.lua" "$round" >>"$results"
   wrk_run apikey "http://127.0.0.1:$APIKEY_PORT/v1/chat/completions" $APIKEY_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
   wrk_run limits "http://127.0.0.1:$LIMITS_PORT/v1/chat/completions" $LIMITS_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
+  redis_before=$(cpu_ticks $REDIS_PID)
+  wrk_run redis "http://127.0.0.1:$REDIS_LIMITS_PORT/v1/chat/completions" $REDIS_LIMITS_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
+  # redis-server's own CPU per request of the measured run (its warm-up included: an upper bound).
+  redis_requests=$(awk '/requests in/ {print $1}' "$OUT/wrk-redis-$round.txt")
+  echo "$round $(cpu_us "$redis_before" "$(cpu_ticks $REDIS_PID)" "$redis_requests")" >>"$OUT/redis-cpu.txt"
   wrk_run jwt "http://127.0.0.1:$JWT_PORT/v1/chat/completions" $JWT_PID "$OUT/chat-jwt.lua" "$round" >>"$results"
   wrk_run tls-h1 "https://127.0.0.1:$TLS_PORT/v1/chat/completions" $TLS_PID "$OUT/chat-apikey.lua" "$round" >>"$results"
   wrk_run nginx-tls-h1 "https://127.0.0.1:$NGINX_TLS_PORT/v1/chat/completions" "$NGINX_WORKER" "$OUT/chat-apikey.lua" "$round" >>"$results"
@@ -250,7 +265,7 @@ median() {  # $1: target -> the median round's line
   local count; count=$(printf '%s\n' "$lines" | wc -l)
   printf '%s\n' "$lines" | sed -n "$(( (count + 1) / 2 ))p"
 }
-for target in mock portcullis nginx apikey limits jwt tls-h1 nginx-tls-h1 tls-h2 nginx-tls-h2; do
+for target in mock portcullis nginx apikey limits redis jwt tls-h1 nginx-tls-h1 tls-h2 nginx-tls-h2; do
   line=$(median $target)
   all=$(awk -v t="$target" '$1==t {printf "%s ", $5}' "$results")
   set -- $line
@@ -259,12 +274,23 @@ for target in mock portcullis nginx apikey limits jwt tls-h1 nginx-tls-h1 tls-h2
 done
 cpu() { median "$1" | awk '{print $5}'; }
 rps() { median "$1" | awk '{print $2}'; }
-awk -v g="$(cpu portcullis)" -v n="$(cpu nginx)" -v gr="$(rps portcullis)" -v nr="$(rps nginx)" -v a="$(cpu apikey)" -v j="$(cpu jwt)" -v l="$(cpu limits)" \
+awk -v g="$(cpu portcullis)" -v n="$(cpu nginx)" -v gr="$(rps portcullis)" -v nr="$(rps nginx)" -v a="$(cpu apikey)" -v j="$(cpu jwt)" -v l="$(cpu limits)" -v r="$(cpu redis)" \
     -v t1="$(cpu tls-h1)" -v n1="$(cpu nginx-tls-h1)" -v t2="$(cpu tls-h2)" -v n2="$(cpu nginx-tls-h2)" \
     -v t2r="$(rps tls-h2)" -v n2r="$(rps nginx-tls-h2)" 'BEGIN {
   printf "plain HTTP/1.1: portcullis/nginx cpu per request %.2fx (throughput %.2fx); api key %.2fx; jwt %.2fx\n", g/n, gr/nr, a/n, j/n
   printf "limits (in memory) on the api key: %.2fx nginx, %+.1f cpu-us per request beside the api key alone\n", l/n, l-a
+  printf "limits (redis) on the api key: gateway %.2fx nginx, %+.1f cpu-us per request beside the memory store\n", r/n, r-l
   printf "TLS, api key: HTTP/1.1 %.2fx nginx; HTTP/2 %.2fx nginx (throughput %.2fx)\n", t1/n1, t2/n2, t2r/n2r }'
+
+p50_ms() { median "$1" | awk '{v=$3; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) sub(/ms$/,"",v); else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}'; }
+echo "limits (redis): p50 $(p50_ms redis) ms vs $(p50_ms limits) ms in memory at $CONNECTIONS connections; redis-server cpu-us per request by round: $(awk '{printf "%s ", $2}' "$OUT/redis-cpu.txt")"
+# Added latency without queueing: one connection, one request at a time.
+one_p50() {  # $1: port -> p50 in ms
+  wrk -t1 -c1 -d"${DURATION}s" --latency -s "$OUT/chat-apikey.lua" "http://127.0.0.1:$1/v1/chat/completions" \
+    | awk '$1=="50%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) sub(/ms$/,"",v); print v}'
+}
+m1=$(one_p50 $LIMITS_PORT); r1=$(one_p50 $REDIS_LIMITS_PORT)
+awk -v m="$m1" -v r="$r1" 'BEGIN { printf "one connection: p50 %.3f ms with limits in memory, %.3f ms in redis (%+.3f ms)\n", m, r, r-m }'
 
 # Open streams: a fresh gateway (and a slow mock) per protocol; RSS before and while N streams
 # sit between two events (the mock waits 30 s between chunks).
