@@ -50,7 +50,7 @@ import Testing
         #expect(text.contains("limits[3].tokensPerMinute"), "\(text)")
         #expect(text.contains("limits[3].burst: applies to a request rate, and none is set"), "\(text)")
         #expect(text.contains("tenants.t: limits.burst: applies to a request rate") || text.contains("limits.burst"), "\(text)")
-        #expect(text.contains("a token quota needs maxTokens or defaultMaxTokens"), "\(text)")
+        #expect(text.contains("needs maxTokens or defaultMaxTokens"), "\(text)")
     }
 
     @Test func aTenantOverridesEachLimitKeyAndRulesCompileOnePerLimit() throws {

@@ -77,7 +77,8 @@ import Testing
 
     @Test func limitNamesAreNumberedByTheirPosition() {
         for (i, name) in LimitName.allCases.enumerated() { #expect(name.ordinal == i) }
-        #expect(LimitName.allCases.filter(\.isCounted).count == 7)
+        #expect(LimitName.allCases.filter(\.isCounted).count == 9)
+        #expect(LimitName.allCases.filter(\.isReserved) == [.tokensPerMinute, .tokensPerHour, .tokensPerDay, .budgetPerDay, .budgetPerMonth])
     }
 
     @Test func thePromptEstimateIsABytesRuleWithAFixedAllowancePerMediaPart() {

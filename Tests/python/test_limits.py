@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import Proc
 from test_metrics import samples, wait_for
 
-KEYS = {name: f"sk-limits-{name}-0001" for name in ["hourly", "burst", "other", "slots", "tokens", "sizes", "shadow", "jwtish"]}
+KEYS = {name: f"sk-limits-{name}-0001" for name in ["hourly", "burst", "other", "slots", "tokens", "sizes", "shadow", "jwtish", "budget"]}
 
 
 def sha(key):
@@ -51,6 +51,9 @@ tenants:
   sizes: {{ limits: {{ maxRequestBytes: 300, maxPromptTokens: 60 }} }}
   shadow: {{ limits: {{ requestsPerHour: 2, shadow: [requestsPerHour] }} }}
   jwtish: {{}}
+  budget: {{ limits: {{ budgetPerDay: 0.004, maxTokens: 50 }} }}
+prices:
+  demo-chat: {{ input: 10, output: 10 }}
 limits:
   - {{ name: raw-global, per: global, routes: [raw], requestsPerHour: 3 }}
 """
@@ -343,3 +346,33 @@ def test_a_stream_without_stream_options_is_charged_the_backends_usage_which_the
     assert any(l["charged_tokens"] == l.get("total_tokens") and "usage" not in l for l in logged)
     # 3,000 an hour refill a token each 1.2 s: at most one or two come back meanwhile.
     assert reported - 2 <= charged <= reported, (charged, reported)
+
+
+def test_a_cost_budget_reserves_at_the_models_price_settles_to_usage_and_answers_insufficient_quota(gateway):
+    import openai
+
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{gateway.port}/v1", api_key=KEYS["budget"], max_retries=0)
+    # $10 a million tokens is 10 µUSD a token; the day's budget is $0.004 (4,000 µUSD). Each
+    # request reserves its prompt estimate plus 50 completion tokens (about 770 µUSD: five would
+    # fit on reservations alone) and settles to what the mock reports.
+    admitted, refusal = 0, None
+    for _ in range(40):
+        try:
+            client.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=50)
+            admitted += 1
+        except openai.RateLimitError as error:
+            refusal = error
+            break
+    assert refusal is not None, "the budget ran out"
+    # The session's mock streams 4 chunks: a usage of 24 tokens, 240 µUSD, so about 14 fit.
+    assert 12 <= admitted <= 15, admitted
+    body = refusal.body
+    assert refusal.status_code == 429 and body["code"] == "insufficient_quota" and body["type"] == "insufficient_quota"
+    assert "budget per day" in body["message"] and "$0.004" in body["message"], body["message"]
+    assert refusal.response.headers.get("retry-after")
+    # The access log is written as it flushes: wait for every admitted request's line.
+    charged = wait_for(lambda: (lambda lines: lines if len(lines) >= admitted else None)(
+        [line for line in gateway.log_lines() if "charged_usd" in line]))
+    # Never more than the budget spent: the settled usage of the admitted requests fits in it.
+    assert sum(line["charged_usd"] for line in charged) <= 0.004 + 1e-9, charged
+    assert samples(gateway.scrape(), "portcullis_refusals", reason="budget_exceeded") >= 1

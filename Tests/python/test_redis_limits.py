@@ -90,6 +90,7 @@ tenants:
   tokens: {{ limits: {{ tokensPerHour: 3000, maxTokens: 50 }} }}
   sizes: {{}}
   jwtish: {{}}
+  budget: {{}}
 limits:
   - {{ name: cluster, per: global, credentials: [jwtish], requestsPerHour: 300 }}
 """

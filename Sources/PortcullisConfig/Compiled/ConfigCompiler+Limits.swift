@@ -20,6 +20,9 @@ extension ConfigCompiler {
             for credential in spec.credentials ?? [] where !credentials.contains(credential) {
                 report(spec.location, "credentials", "no JWT provider, API key or client-certificate mapping is named '\(credential)'")
             }
+            if LimitName.allCases.contains(where: { $0.isBudget && spec.limits[$0] != nil }) && file.prices.isEmpty {
+                report(spec.location, "limits", "a budget needs prices: (what each model's tokens cost)")
+            }
             rules += LimitRule.rules(of: spec, from: rules.count)
         }
         return rules

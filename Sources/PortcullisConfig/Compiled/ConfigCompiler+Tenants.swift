@@ -28,10 +28,13 @@ extension ConfigCompiler {
                 report(location, "limits.burst", "applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
             }
             // A token quota reserves each request's most it may cost, so that must be bounded.
-            if LimitName.allCases.contains(where: { $0.isTokenQuota && limits[$0] != nil }) && limits.maxTokens == nil
+            if LimitName.allCases.contains(where: { $0.isReserved && limits[$0] != nil }) && limits.maxTokens == nil
                 && limits.defaultMaxTokens == nil
             {
-                report(location, "limits", "a token quota needs maxTokens or defaultMaxTokens, so every forwarded request's cost is bounded")
+                report(location, "limits", "a token quota or budget needs maxTokens or defaultMaxTokens, so every forwarded request's cost is bounded")
+            }
+            if LimitName.allCases.contains(where: { $0.isBudget && limits[$0] != nil }) && file.prices.isEmpty {
+                report(location, "limits", "a budget needs prices: (what each model's tokens cost)")
             }
         }
         for plan in file.plans {

@@ -26,6 +26,8 @@ public final class ConfigSnapshot: Sendable {
     public let listenerPolicies: [String: AuthenticationPolicy]
     /// The top-level `limits:` rules (a plan's are on its ``PlanInfo``).
     public let limitRules: [LimitRule]
+    /// `prices:`, for cost budgets.
+    public let prices: ModelPrices
 
     init(
         source: ConfigFile, backends: [Backend], routes: [Route], router: Router, exposedModels: [(String, String)], created: Int,
@@ -33,6 +35,7 @@ public final class ConfigSnapshot: Sendable {
         limitRules: [LimitRule] = []
     ) {
         self.limitRules = limitRules
+        self.prices = ModelPrices(source.prices)
         self.authentication = authentication
         self.tenants = tenants
         self.listenerPolicies = listenerPolicies

@@ -50,7 +50,7 @@ public final class LimitRule: Sendable {
         self.onStoreFailure = onStoreFailure
         if let period = name.periodNanos {
             let gcra = GCRA(limit: value, periodNanos: period, burst: name.isRequestRate ? burst : nil)
-            self.kind = name.isTokenQuota ? .quota(gcra) : .rate(gcra)
+            self.kind = name.isReserved ? .quota(gcra) : .rate(gcra)
         } else {
             self.kind = .concurrency(value)
         }

@@ -14,7 +14,7 @@ extension ConfigReader {
             return spec
         }
         for name in LimitName.allCases where name.isCounted {
-            spec[name] = map[name.rawValue]?.int(min: 1)
+            spec[name] = map[name.rawValue].flatMap { Self.limitValue(name, $0) }
         }
         spec.burst = map["burst"]?.int(min: 1)
         spec.tokenType = map["tokenType"].flatMap(Self.tokenType)
@@ -39,6 +39,13 @@ extension ConfigReader {
             spec.shadow = limits
         }
         return spec
+    }
+
+    /// A counted limit's value: a whole number at least 1, or for a budget an amount of dollars
+    /// (`25`, `12.50`), kept in µUSD.
+    static func limitValue(_ name: LimitName, _ value: YAMLValue) -> Int? {
+        guard name.isBudget else { return value.int(min: 1) }
+        return value.dollars(min: 1)
     }
 
     static func tokenType(_ value: YAMLValue) -> TokenKind? {
@@ -70,7 +77,7 @@ extension ConfigReader {
         if let shadow = map["shadow"]?.bool() { spec.shadow = shadow }
         // The rule's limit keys sit beside its matching keys.
         for name in LimitName.allCases where name.isCounted {
-            spec.limits[name] = map[name.rawValue]?.int(min: 1)
+            spec.limits[name] = map[name.rawValue].flatMap { Self.limitValue(name, $0) }
         }
         spec.limits.burst = map["burst"]?.int(min: 1)
         spec.limits.tokenType = map["tokenType"].flatMap(Self.tokenType)
@@ -129,5 +136,16 @@ extension ConfigReader {
             return nil
         }
         return mode
+    }
+}
+
+extension ConfigReader {
+    /// One `prices:` entry: `MODEL: { input: DOLLARS, output: DOLLARS }`, per million tokens.
+    func readPrice(model: String, _ value: YAMLValue) -> PriceSpec? {
+        guard let map = value.mapping(allowed: ["input", "output"]) else { return nil }
+        guard let input = map.required("input")?.dollars(), let output = map.required("output")?.dollars() else { return nil }
+        return PriceSpec(
+            model: model, price: ModelPrice(inputPerMillion: Int64(input), outputPerMillion: Int64(output)),
+            location: .init(path: value.path, line: value.line))
     }
 }

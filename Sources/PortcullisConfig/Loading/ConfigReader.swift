@@ -23,7 +23,7 @@ public struct ConfigReader: Sendable {
     }
 
     static let topLevelKeys = [
-        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "limits", "limitStore", "region", "externalAuthorization",
+        "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "limits", "limitStore", "prices", "region", "externalAuthorization",
         "reload", "metrics", "tracing",
     ]
 
@@ -122,6 +122,9 @@ public struct ConfigReader: Sendable {
         }
         if let limits = map["limits"]?.sequence() {
             file.limits = limits.compactMap(self.readLimitRule)
+        }
+        if let prices = map["prices"]?.anyMapping() {
+            file.prices = prices.entries.compactMap { self.readPrice(model: $0.key, $0.value) }
         }
         if let store = map["limitStore"] {
             file.limitStore = self.readLimitStore(store)

@@ -15,6 +15,23 @@ public enum Quantities {
         return nil
     }
 
+    /// `25`, `2.50`, `0.000125` dollars (at most six decimals, at most a trillion). Returns µUSD,
+    /// parsed as digits, not through a double, so `0.1` is exactly 100,000.
+    public static func parseDollars(_ text: String) -> Int? {
+        let trimmed = text.trimmingSpaces
+        let parts = trimmed.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.count <= 12, whole.allSatisfy({ $0.isASCII && $0.isNumber }),
+            let dollars = Int(whole)
+        else { return nil }
+        var micros = dollars * 1_000_000
+        if parts.count == 2 {
+            let fraction = parts[1]
+            guard !fraction.isEmpty, fraction.count <= 6, fraction.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
+            micros += Int(fraction + String(repeating: "0", count: 6 - fraction.count))!
+        }
+        return micros
+    }
+
     /// `65536`, `64KiB`, `1MiB`, `1GiB`, `64KB`, `1MB` (KB/MB are decimal). Returns bytes.
     public static func parseSize(_ text: String) -> Int? {
         let trimmed = text.trimmingSpaces

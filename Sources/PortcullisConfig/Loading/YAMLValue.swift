@@ -117,6 +117,20 @@ struct YAMLValue {
         return self.duration()
     }
 
+    /// An amount of US dollars such as `25` or `2.50` (at most six decimals), in µUSD.
+    func dollars(min: Int = 0) -> Int? {
+        guard let text = self.string() else { return nil }
+        guard let micros = Quantities.parseDollars(text) else {
+            self.report("expected an amount of dollars such as 25 or 2.50, got \(self.shown(text))")
+            return nil
+        }
+        guard micros >= min else {
+            self.report("must be more than 0")
+            return nil
+        }
+        return micros
+    }
+
     /// A size in bytes such as `65536`, `64KiB`, `1MiB`.
     func size(min: Int = 0) -> Int? {
         guard let text = self.string() else { return nil }

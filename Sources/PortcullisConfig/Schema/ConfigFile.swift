@@ -27,6 +27,8 @@ public struct ConfigFile: Sendable {
     public var plans: [PlanSpec] = []
     /// Top-level limits, beside the plans' (`limits:`).
     public var limits: [LimitRuleSpec] = []
+    /// What models cost, for cost budgets (`prices:`).
+    public var prices: [PriceSpec] = []
     /// Where limit counters live (default: in memory).
     public var limitStore = LimitStoreSpec()
     public var reload = ReloadSpec()

@@ -14,6 +14,9 @@ public struct LimitsSpec: Sendable, Equatable {
     public var tokensPerMinute: Int?
     public var tokensPerHour: Int?
     public var tokensPerDay: Int?
+    /// Cost budgets in µUSD (written in dollars), priced by `prices:`.
+    public var budgetPerDay: Int?
+    public var budgetPerMonth: Int?
     public var maxRequestBytes: Int?
     /// The largest estimated prompt (see ``PromptEstimate``), in tokens.
     public var maxPromptTokens: Int?
@@ -41,6 +44,8 @@ public struct LimitsSpec: Sendable, Equatable {
             case .tokensPerMinute: self.tokensPerMinute
             case .tokensPerHour: self.tokensPerHour
             case .tokensPerDay: self.tokensPerDay
+            case .budgetPerDay: self.budgetPerDay
+            case .budgetPerMonth: self.budgetPerMonth
             case .maxRequestBytes: self.maxRequestBytes
             case .maxPromptTokens: self.maxPromptTokens
             }
@@ -54,6 +59,8 @@ public struct LimitsSpec: Sendable, Equatable {
             case .tokensPerMinute: self.tokensPerMinute = newValue
             case .tokensPerHour: self.tokensPerHour = newValue
             case .tokensPerDay: self.tokensPerDay = newValue
+            case .budgetPerDay: self.budgetPerDay = newValue
+            case .budgetPerMonth: self.budgetPerMonth = newValue
             case .maxRequestBytes: self.maxRequestBytes = newValue
             case .maxPromptTokens: self.maxPromptTokens = newValue
             }

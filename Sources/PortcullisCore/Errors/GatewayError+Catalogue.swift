@@ -40,7 +40,8 @@ extension GatewayError {
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .internalError:
             "server_error"
-        case .limitExceeded(let refusal): refusal.name.isTokenQuota ? "tokens" : "requests"
+        case .limitExceeded(let refusal):
+            refusal.name.isBudget ? "insufficient_quota" : refusal.name.isTokenQuota ? "tokens" : "requests"
         default: "invalid_request_error"
         }
     }
@@ -67,7 +68,7 @@ extension GatewayError {
         case .ambiguousFraming: "invalid_framing"
         case .bodyTooLarge: "request_too_large"
         case .promptTooLarge: "prompt_too_large"
-        case .limitExceeded: "rate_limit_exceeded"
+        case .limitExceeded(let refusal): refusal.name.isBudget ? "insufficient_quota" : "rate_limit_exceeded"
         case .headersTooLarge: "headers_too_large"
         case .requestTimeout: "request_timeout"
         case .protocolError: "invalid_http"
@@ -197,7 +198,8 @@ extension GatewayError {
         case .bodyTooLarge: .bodyTooLarge
         case .promptTooLarge: .promptTooLarge
         case .limitExceeded(let refusal):
-            refusal.name == .concurrency ? .concurrencyLimited : refusal.name.isTokenQuota ? .tokenQuotaExceeded : .rateLimited
+            refusal.name == .concurrency
+                ? .concurrencyLimited : refusal.name.isBudget ? .budgetExceeded : refusal.name.isTokenQuota ? .tokenQuotaExceeded : .rateLimited
         case .headersTooLarge: .headersTooLarge
         case .requestTimeout: .requestTimeout
         case .protocolError: .protocolError

@@ -35,7 +35,7 @@ extension RefusalReason {
             .promptTooLarge:
             .validation
         case .rateLimited, .concurrencyLimited: .rateLimit
-        case .tokenQuotaExceeded: .quota
+        case .tokenQuotaExceeded, .budgetExceeded: .quota
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
         case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError: .upstream

@@ -40,5 +40,7 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case rateLimited = "rate_limited"
     case concurrencyLimited = "concurrency_limited"
     case tokenQuotaExceeded = "token_quota_exceeded"
+    /// A cost budget (`budgetPerDay`, `budgetPerMonth`): 429 `insufficient_quota`.
+    case budgetExceeded = "budget_exceeded"
     case promptTooLarge = "prompt_too_large"
 }

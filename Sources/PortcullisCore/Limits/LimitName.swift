@@ -9,6 +9,9 @@ public enum LimitName: String, Sendable, CaseIterable {
     case tokensPerMinute
     case tokensPerHour
     case tokensPerDay
+    /// A cost budget, in µUSD (the config says dollars), from the model's `prices:`.
+    case budgetPerDay
+    case budgetPerMonth
     case maxRequestBytes
     case maxPromptTokens
 
@@ -27,6 +30,8 @@ public enum LimitName: String, Sendable, CaseIterable {
         case .tokensPerMinute: "tokens_per_minute"
         case .tokensPerHour: "tokens_per_hour"
         case .tokensPerDay: "tokens_per_day"
+        case .budgetPerDay: "budget_per_day"
+        case .budgetPerMonth: "budget_per_month"
         case .maxRequestBytes: "max_request_bytes"
         case .maxPromptTokens: "max_prompt_tokens"
         }
@@ -42,6 +47,8 @@ public enum LimitName: String, Sendable, CaseIterable {
         case .tokensPerMinute: "tokens per minute"
         case .tokensPerHour: "tokens per hour"
         case .tokensPerDay: "tokens per day"
+        case .budgetPerDay: "budget per day"
+        case .budgetPerMonth: "budget per month"
         case .maxRequestBytes: "request bytes"
         case .maxPromptTokens: "prompt tokens"
         }
@@ -53,7 +60,9 @@ public enum LimitName: String, Sendable, CaseIterable {
         case .requestsPerSecond: 1_000_000_000
         case .requestsPerMinute, .tokensPerMinute: 60_000_000_000
         case .requestsPerHour, .tokensPerHour: 3_600_000_000_000
-        case .tokensPerDay: 86_400_000_000_000
+        case .tokensPerDay, .budgetPerDay: 86_400_000_000_000
+        // A month is 30 days: budgets refill continuously (rolling), not on the calendar.
+        case .budgetPerMonth: 2_592_000_000_000_000
         case .concurrency, .maxRequestBytes, .maxPromptTokens: nil
         }
     }
@@ -67,6 +76,12 @@ public enum LimitName: String, Sendable, CaseIterable {
     public var isTokenQuota: Bool {
         self == .tokensPerMinute || self == .tokensPerHour || self == .tokensPerDay
     }
+
+    /// Counts money: a budget, reserved and settled like a token quota, in µUSD.
+    public var isBudget: Bool { self == .budgetPerDay || self == .budgetPerMonth }
+
+    /// Reserved before forwarding and settled to the usage after: token quotas and budgets.
+    public var isReserved: Bool { self.isTokenQuota || self.isBudget }
 
     /// The limits held in a store (rates, quotas, concurrency), as opposed to per-request caps.
     public var isCounted: Bool { self.periodNanos != nil || self == .concurrency }

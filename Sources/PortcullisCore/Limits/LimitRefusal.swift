@@ -25,11 +25,26 @@ public struct LimitRefusal: Sendable, Equatable {
         return max(1, Int(self.retryAfterNanos / 1_000_000_000 + (self.retryAfterNanos % 1_000_000_000 > 0 ? 1 : 0)))
     }
 
+    /// A wait as people read it: `45s`, `12m`, `3h 10m`.
+    static func wait(_ seconds: Int) -> String {
+        if seconds < 120 { return "\(seconds)s" }
+        if seconds < 7200 { return "\((seconds + 59) / 60)m" }
+        let minutes = (seconds + 59) / 60
+        return "\(minutes / 60)h \(minutes % 60)m"
+    }
+
     public var message: String {
         let source = self.rule.map { " (limit '\($0)')" } ?? ""
         switch self.name {
         case .concurrency:
             return "Too many concurrent requests: at most \(self.limit) at once\(source). Retry when one has finished."
+        case let name where name.isBudget:
+            let limit = ModelPrice.dollars(self.limit)
+            let cost = ModelPrice.dollars(self.cost)
+            guard let seconds = self.retryAfterSeconds else {
+                return "You exceeded your \(name.phrase)\(source): this request may cost up to \(cost), more than the whole budget of \(limit)."
+            }
+            return "You exceeded your \(name.phrase)\(source): budget \(limit), this request may cost up to \(cost). Try again in \(Self.wait(seconds))."
         case let name where name.isTokenQuota:
             guard let seconds = self.retryAfterSeconds else {
                 return "This request needs about \(self.cost) tokens, more than the whole limit of \(self.limit) \(name.phrase)\(source)."

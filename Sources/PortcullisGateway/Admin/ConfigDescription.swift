@@ -125,7 +125,11 @@ enum ConfigDescription {
 
     /// Every limit key, set or null, and which are shadow-only.
     private static func limits(_ l: LimitsSpec) -> String {
-        let counted = LimitName.allCases.map { #"\#(q($0.rawValue)):\#(optional(l[$0]))"# }.joined(separator: ",")
+        // Budgets in dollars, as the config writes them.
+        let counted = LimitName.allCases.map { name in
+            let value = name.isBudget ? l[name].map { String(Double($0) / 1_000_000) } ?? "null" : optional(l[name])
+            return #"\#(q(name.rawValue)):\#(value)"#
+        }.joined(separator: ",")
         let shadow = list((l.shadow ?? []).map { q($0.rawValue) })
         return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"tokenType":\#(q((l.tokenType ?? .total).rawValue)),"onStoreFailure":\#(l.onStoreFailure.map { q($0.rawValue) } ?? "null"),"shadow":\#(shadow)}"#
     }

@@ -152,13 +152,24 @@ public enum Explainer {
             let applied = LimitStage.applicable(exchange, rules: exchange.snapshot.config.limitRules)
             guard (stage.phase == .head) == (exchange.endpoint == .pathRoute), !applied.isEmpty else { return "" }
             let text = applied.map { rule in
-                let kind = rule.name == .concurrency ? "at most \(rule.limit) at once" : "\(rule.limit) \(rule.name.phrase)"
+                let kind =
+                    rule.name == .concurrency
+                    ? "at most \(rule.limit) at once"
+                    : rule.name.isBudget ? "\(ModelPrice.dollars(rule.limit)) \(rule.name.phrase)" : "\(rule.limit) \(rule.name.phrase)"
                 return "\(rule.rule.map { "'\($0)' " } ?? "")\(kind) per \(rule.scope.rawValue)\(rule.shadow ? " (shadow)" : "")"
             }
             var left: [String] = []
             if let requests = exchange.rateLimitHeaders?.requests { left.append("\(requests.remaining) requests") }
             if let tokens = exchange.rateLimitHeaders?.tokens { left.append("\(tokens.remaining) tokens") }
-            return " (\(text.joined(separator: "; "))\(left.isEmpty ? "" : "; left on a fresh counter after this request: " + left.joined(separator: ", ")))"
+            var priced = ""
+            if applied.contains(where: { $0.name.isBudget }) {
+                let price = exchange.snapshot.config.prices.price(for: exchange.request?.model)
+                priced =
+                    price.map {
+                        "; priced at \(ModelPrice.dollars(Int($0.inputPerMillion))) in, \(ModelPrice.dollars(Int($0.outputPerMillion))) out per million tokens"
+                    } ?? "; the model has no price: it costs nothing against a budget"
+            }
+            return " (\(text.joined(separator: "; "))\(priced)\(left.isEmpty ? "" : "; left on a fresh counter after this request: " + left.joined(separator: ", ")))"
         case "region(path)", "region(model)":
             return exchange.backend.map { " (backend '\($0.name)' in region '\($0.region ?? "none")')" } ?? ""
         default:
@@ -177,7 +188,8 @@ public enum Explainer {
         if let plan = exchange.plan {
             let header = plan.limitsHeader.isEmpty ? "none" : plan.limitsHeader
             lines.append("limits: plan '\(plan.name)'\(plan.tenant.map { " with tenant '\($0)' overrides" } ?? ""): \(header)")
-            lines.append("  all enforced (in memory, per gateway process), except those marked shadow")
+            let store = exchange.snapshot.config.source.limitStore.redis.map { "shared in Redis at \($0.host):\($0.port)" } ?? "in memory, per gateway process"
+            lines.append("  all enforced (\(store); explain reads no counter), except those marked shadow")
         } else {
             lines.append("limits: none (no plan)")
         }

@@ -17,4 +17,6 @@ struct LimitCharge {
     /// Units taken: 1 slot, or the tokens reserved.
     let cost: Int
     let place: Place
+    /// A budget's price, to settle the usage in µUSD.
+    var price: ModelPrice? = nil
 }

@@ -24,12 +24,11 @@ struct LimitTally {
             // The header's limit is the larger of the rate and its burst, so `remaining` (at
             // most the burst) never exceeds it.
             let window = RateLimitHeaders.Window(limit: Swift.max(gcra.limit, gcra.burst), remaining: remaining, resetNanos: resetNanos)
-            if enforced {
-                if rule.name.isTokenQuota {
-                    self.headers.tokens = RateLimitHeaders.tighter(self.headers.tokens, window)
-                } else {
-                    self.headers.requests = RateLimitHeaders.tighter(self.headers.requests, window)
-                }
+            // Budgets have no OpenAI header.
+            if enforced && rule.name.isTokenQuota {
+                self.headers.tokens = RateLimitHeaders.tighter(self.headers.tokens, window)
+            } else if enforced && rule.name.isRequestRate {
+                self.headers.requests = RateLimitHeaders.tighter(self.headers.requests, window)
             }
         case .concurrency:
             break
@@ -45,11 +44,12 @@ struct LimitTally {
             }
             return
         }
-        self.held.append(LimitCharge(rule: rule, key: planned.key, cost: planned.cost, place: place))
+        self.held.append(LimitCharge(rule: rule, key: planned.key, cost: planned.cost, place: place, price: planned.price))
     }
 
     /// Whether anything taken needs settling at the end (rates need nothing).
     var needsTicket: Bool { self.held.contains { !$0.rule.name.isRequestRate } }
 
-    var holdsQuota: Bool { self.held.contains { $0.rule.name.isTokenQuota } }
+    /// Whether a token quota or a budget holds the request (its usage must be reported).
+    var holdsQuota: Bool { self.held.contains { $0.rule.name.isReserved } }
 }

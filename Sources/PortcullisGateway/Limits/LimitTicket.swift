@@ -35,13 +35,20 @@ final class LimitTicket: LedgerObligation {
                 case .shared: break
                 }
             case .quota(let gcra):
-                let used = Self.tokensUsed(exchange, reserved: charge.cost, kind: charge.rule.tokens)
+                let used =
+                    charge.rule.name.isBudget
+                    ? Self.costUsed(exchange, reserved: charge.cost, price: charge.price)
+                    : Self.tokensUsed(exchange, reserved: charge.cost, kind: charge.rule.tokens)
                 switch charge.place {
                 case .memory(let taken): self.store.adjust(taken ?? gcra, key: charge.key, units: charge.cost - used, now: now)
                 case .shared(let key, _):
                     if used != charge.cost { settlements.append(.adjust(key: key, gcra: gcra, units: charge.cost - used)) }
                 }
-                exchange.chargedTokens = max(exchange.chargedTokens ?? 0, used)
+                if charge.rule.name.isBudget {
+                    exchange.chargedMicros = max(exchange.chargedMicros ?? 0, used)
+                } else {
+                    exchange.chargedTokens = max(exchange.chargedTokens ?? 0, used)
+                }
                 exchange.usageMissing = exchange.forwardedAt != nil && exchange.usage == nil && used > 0
             case .rate:
                 break
@@ -49,6 +56,18 @@ final class LimitTicket: LedgerObligation {
         }
         if let shared = self.shared { shared.finish(settlements, on: exchange.eventLoop) }
         self.charges = []
+    }
+
+    /// The µUSD a settled exchange is charged against a budget: its usage at the model's price,
+    /// on the same terms as ``tokensUsed(_:reserved:kind:)`` (nothing if never forwarded or
+    /// answered with an error without usage; the whole reservation if usage is missing).
+    static func costUsed(_ exchange: Exchange, reserved: Int, price: ModelPrice?) -> Int {
+        guard exchange.forwardedAt != nil else { return 0 }
+        guard let usage = exchange.usage else {
+            if let status = exchange.upstreamStatus, status >= 400 { return 0 }
+            return reserved
+        }
+        return price?.cost(usage) ?? 0
     }
 
     /// The tokens a settled exchange is charged.

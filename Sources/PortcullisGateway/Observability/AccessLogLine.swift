@@ -56,6 +56,12 @@ enum AccessLogLine {
             buffer.writeDecimal(charged)
             if exchange.usageMissing { buffer.writeStaticString(",\"usage\":\"missing\"") }
         }
+        if let micros = exchange.chargedMicros {
+            // What the budgets were charged, in dollars (µUSD precision).
+            buffer.writeStaticString(",\"charged_usd\":")
+            buffer.writeString(String(Double(micros) / 1_000_000))
+            if exchange.usageMissing && exchange.chargedTokens == nil { buffer.writeStaticString(",\"usage\":\"missing\"") }
+        }
         if let abort = exchange.abortReason {
             buffer.writeStaticString(",\"abort\":\"")
             buffer.writeString(abort.rawValue)

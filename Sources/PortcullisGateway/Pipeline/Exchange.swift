@@ -90,6 +90,8 @@ public final class Exchange {
     /// The tokens the limits charged when the exchange settled, and whether that was the whole
     /// reservation because a forwarded request's backend reported no usage.
     var chargedTokens: Int?
+    /// What the budgets charged, in µUSD (the access log's `charged_usd`).
+    var chargedMicros: Int?
     var usageMissing = false
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false

@@ -86,11 +86,19 @@ struct LimitStage: Stage {
     func plan(_ rule: LimitRule, _ exchange: Exchange, reservation: inout (prompt: Int, completion: Int)?) -> PlannedLimit? {
         guard let key = self.key(rule, identity: exchange.identity) else { return nil }
         var cost = 1
-        if rule.name.isTokenQuota {
+        var price: ModelPrice?
+        if rule.name.isReserved {
             if reservation == nil { reservation = Self.reservation(exchange) }
-            cost = rule.tokens.reserved(prompt: reservation!.prompt, completion: reservation!.completion)
+            if rule.name.isBudget {
+                // A budget reserves what the request may cost at most: its estimated prompt and
+                // its whole completion bound, at the model's price.
+                price = exchange.snapshot.config.prices.price(for: exchange.request?.model)
+                cost = price?.cost(prompt: reservation!.prompt, completion: reservation!.completion) ?? 0
+            } else {
+                cost = rule.tokens.reserved(prompt: reservation!.prompt, completion: reservation!.completion)
+            }
         }
-        return PlannedLimit(rule: rule, key: key, cost: cost)
+        return PlannedLimit(rule: rule, key: key, cost: cost, price: price)
     }
 
     /// Takes one limit in this process: its whole value, or (`share` > 1, a shared store's
