@@ -13,6 +13,8 @@ final class RedisLink: @unchecked Sendable {
     private var machine = RedisLinkStateMachine()
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
     private var reconnectTask: Scheduled<Void>?
+    /// A flush is queued for the end of this loop tick (on `loop` only).
+    private var flushQueued = false
 
     init(loop: any EventLoop, configuration: RedisClientConfiguration) {
         self.loop = loop
@@ -42,8 +44,27 @@ final class RedisLink: @unchecked Sendable {
             self.stalled(channel)
         }
         promise.futureResult.whenComplete { _ in timer.cancel() }
-        channel.writeAndFlush(RedisChannelHandler.Request(bytes: bytes, promise: promise), promise: nil)
+        let request = RedisChannelHandler.Request(bytes: bytes, promise: promise)
+        if channel.eventLoop.inEventLoop {
+            self.enqueue(request, on: channel)
+        } else {
+            channel.eventLoop.execute { self.enqueue(request, on: channel) }
+        }
         return promise.futureResult
+    }
+
+    /// Writes now and flushes once at the end of the loop's tick: the commands of every request
+    /// the tick handled leave in one write (pipelining without a syscall per command).
+    private func enqueue(_ request: RedisChannelHandler.Request, on channel: any Channel) {
+        // A write the channel refuses (it closed meanwhile) never reaches the handler's queue:
+        // its command fails now rather than at its timeout.
+        channel.write(request).whenFailure { _ in request.promise.fail(RedisError.connectionClosed) }
+        guard !self.flushQueued else { return }
+        self.flushQueued = true
+        self.loop.execute {
+            self.flushQueued = false
+            channel.flush()
+        }
     }
 
     /// No answer in time: the connection is closed (and reconnected), so what waits behind the
