@@ -177,7 +177,7 @@ struct MockResponder: Sendable {
         let parsed = try? InferenceRequest.inspect(request.body).get()
         let model = parsed?.model ?? "unknown"
         let stream = parsed?.stream ?? false
-        let includeUsage = parsed?.includeUsage ?? false
+        let includeUsage = (parsed?.includeUsage ?? false) && !options.omitUsage
         var chunks = options.chunks
         if let maxTokens = parsed?.maxTokens { chunks = min(chunks, max(maxTokens, 0)) }
         let promptTokens = Self.promptTokens(request.body)
@@ -186,16 +186,17 @@ struct MockResponder: Sendable {
         let words = (0..<chunks).map { Self.words[$0 % Self.words.count] }
         let usage = #"{"prompt_tokens":\#(promptTokens),"completion_tokens":\#(chunks),"total_tokens":\#(promptTokens + chunks)}"#
         let modelJSON = JSONString.quoted(model)
+        let usageMember = options.omitUsage ? "" : #","usage":\#(usage)"#
 
         if !stream {
             let text = JSONString.quoted(words.joined(separator: " "))
             let body: String
             if chat {
                 body =
-                    #"{"id":"\#(id)","object":"chat.completion","created":\#(created),"model":\#(modelJSON),"choices":[{"index":0,"message":{"role":"assistant","content":\#(text)},"logprobs":null,"finish_reason":"stop"}],"usage":\#(usage)}"#
+                    #"{"id":"\#(id)","object":"chat.completion","created":\#(created),"model":\#(modelJSON),"choices":[{"index":0,"message":{"role":"assistant","content":\#(text)},"logprobs":null,"finish_reason":"stop"}]\#(usageMember)}"#
             } else {
                 body =
-                    #"{"id":"\#(id)","object":"text_completion","created":\#(created),"model":\#(modelJSON),"choices":[{"index":0,"text":\#(text),"logprobs":null,"finish_reason":"stop"}],"usage":\#(usage)}"#
+                    #"{"id":"\#(id)","object":"text_completion","created":\#(created),"model":\#(modelJSON),"choices":[{"index":0,"text":\#(text),"logprobs":null,"finish_reason":"stop"}]\#(usageMember)}"#
             }
             let dropAfter = options.dropAfter
             return { writer in

@@ -19,6 +19,9 @@ public struct MockOptions: Sendable {
     /// Drop the connection after this many stream chunks, or right after the head for
     /// non-streaming responses (`x-mock-drop-after`).
     public var dropAfter: Int?
+    /// Report no usage at all, as some backends do (`x-mock-no-usage: 1`): none in a JSON
+    /// answer, and no usage chunk in a stream even when `stream_options.include_usage` asks.
+    public var omitUsage = false
     /// Dimensions of the embedding vectors.
     public var embeddingDimensions = 8
     /// Keep the last requests (method, path, headers, body) for `GET /__mock/requests`.
@@ -41,6 +44,7 @@ public struct MockOptions: Sendable {
         }
         if let v = headers.first(name: "x-mock-status").flatMap(Int.init), (100...599).contains(v) { options.status = v }
         if let v = headers.first(name: "x-mock-drop-after").flatMap(Int.init), v >= 0 { options.dropAfter = v }
+        if headers.first(name: "x-mock-no-usage") == "1" { options.omitUsage = true }
         return options
     }
 }

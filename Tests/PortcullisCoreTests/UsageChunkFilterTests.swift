@@ -67,3 +67,44 @@ import Testing
         #expect(try InferenceRequest.inspect(edited).get().includeUsage)
     }
 }
+
+@Suite("Generated text counter: the tokens a backend generated, from its text")
+struct GeneratedTextCounterTests {
+    private func count(_ pieces: [String]) -> GeneratedTextCounter {
+        var counter = GeneratedTextCounter()
+        for piece in pieces { Array(piece.utf8).withUnsafeBytes { counter.feed($0) } }
+        return counter
+    }
+
+    @Test func streamedContentCountsOneTokenPerThreeBytesPerFragment() {
+        let stream = [
+            #"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello"},"finish_reason":null}]}"# + "\n\n",
+            #"data: {"choices":[{"index":0,"delta":{"content":" world"},"finish_reason":null}]}"# + "\n\n",
+            #"data: {"choices":[{"index":0,"delta":{"content":""},"finish_reason":"stop"}]}"# + "\n\ndata: [DONE]\n\n",
+        ]
+        // "Hello" 5 bytes: 2; " world" 6 bytes: 2; the empty one nothing; "assistant" is a role, not text.
+        #expect(self.count(stream).tokens == 4)
+        // Split at every byte boundary, the count is the same.
+        let joined = stream.joined()
+        let bytes = Array(joined.utf8)
+        for cut in stride(from: 1, to: bytes.count, by: 7) {
+            var counter = GeneratedTextCounter()
+            bytes[..<cut].withUnsafeBytes { counter.feed($0) }
+            bytes[cut...].withUnsafeBytes { counter.feed($0) }
+            #expect(counter.tokens == 4, "cut at \(cut)")
+        }
+    }
+
+    @Test func textToolArgumentsAndReasoningCountButKeysAndOtherValuesDoNot() {
+        let body = #"{"choices":[{"text":"abcdef","message":{"content":null,"reasoning_content":"abc","tool_calls":[{"function":{"name":"content","arguments":"{\"a\":1}"}}]}}],"model":"text"}"#
+        // "abcdef" 2, "abc" 1, arguments `{\"a\":1}` 9 bytes as written: 3; the name "content" and the model "text" are values of other keys.
+        #expect(self.count([body]).tokens == 6)
+        #expect(self.count([#"{"content" : "abcd", "content": 12}"#]).tokens == 2, "spaces around the colon; a number is not text")
+    }
+
+    @Test func aStringCutOffByABrokenStreamStillCounts() {
+        let counter = self.count([#"data: {"choices":[{"delta":{"content":"abcdefg"#])
+        #expect(counter.tokens == 0)
+        #expect(counter.tokensIncludingOpenString == 3)
+    }
+}

@@ -376,3 +376,24 @@ def test_a_cost_budget_reserves_at_the_models_price_settles_to_usage_and_answers
     # Never more than the budget spent: the settled usage of the admitted requests fits in it.
     assert sum(line["charged_usd"] for line in charged) <= 0.004 + 1e-9, charged
     assert samples(gateway.scrape(), "portcullis_refusals", reason="budget_exceeded") >= 1
+
+
+def test_a_backend_that_reports_no_usage_is_charged_the_prompt_estimate_and_the_text_it_streamed(gateway):
+    body = json.dumps({"model": "demo-chat", "stream": True, "max_tokens": 50, "messages": [{"role": "user", "content": "Hello there"}]})
+    # The mock streams 4 one-word chunks and, asked for it, no usage at all.
+    status, headers, answer = gateway.chat("tokens", body=body, extra={"x-mock-no-usage": "1"})
+    assert status == 200
+    assert b'"usage":{' not in answer
+    # A stream that breaks after 2 chunks, without usage either (the client sees it cut off).
+    try:
+        gateway.chat("tokens", body=body, extra={"x-mock-no-usage": "1", "x-mock-drop-after": "2"})
+    except http.client.IncompleteRead:
+        pass
+    lines = wait_for(lambda: (lambda found: found if len(found) >= 2 else None)(
+        [line for line in gateway.log_lines() if line.get("usage") == "missing"]))
+    prompt_estimate = (len(body) + 2) // 3 + 1  # about a token per 3 body bytes (the gateway also adds stream_options)
+    whole, broken = lines[0]["charged_tokens"], lines[1]["charged_tokens"]
+    # Charged the estimate and the counted words (one token each), never zero and not the
+    # whole reservation (the estimate plus 50).
+    assert prompt_estimate - 2 <= broken < whole < prompt_estimate + 50, (prompt_estimate, whole, broken)
+    assert whole - broken >= 1, "two more words streamed"

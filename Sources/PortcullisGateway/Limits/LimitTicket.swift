@@ -65,7 +65,8 @@ final class LimitTicket: LedgerObligation {
         guard exchange.forwardedAt != nil else { return 0 }
         guard let usage = exchange.usage else {
             if let status = exchange.upstreamStatus, status >= 400 { return 0 }
-            return reserved
+            guard let generated = exchange.generatedTokens else { return reserved }
+            return price?.cost(prompt: exchange.estimatedPromptTokens, completion: generated) ?? 0
         }
         return price?.cost(usage) ?? 0
     }
@@ -74,10 +75,12 @@ final class LimitTicket: LedgerObligation {
     static func tokensUsed(_ exchange: Exchange, reserved: Int, kind: TokenKind) -> Int {
         guard exchange.forwardedAt != nil else { return 0 }
         guard let usage = exchange.usage else {
-            // A backend's error answer generated nothing; any other answer without usage is
-            // charged in full.
+            // A backend's error answer generated nothing. Any other answer without usage is
+            // charged the prompt estimate and the text it generated as the gateway counted it
+            // (a JSON or SSE answer), or else its whole reservation.
             if let status = exchange.upstreamStatus, status >= 400 { return 0 }
-            return reserved
+            guard let generated = exchange.generatedTokens else { return reserved }
+            return kind.reserved(prompt: exchange.estimatedPromptTokens, completion: generated)
         }
         return kind.used(usage)
     }

@@ -92,6 +92,12 @@ public final class Exchange {
     var chargedTokens: Int?
     /// What the budgets charged, in µUSD (the access log's `charged_usd`).
     var chargedMicros: Int?
+    /// A token quota or budget holds the exchange: the response's generated text is counted
+    /// (``GeneratedTextCounter``), for a backend that reports no usage.
+    var countsGeneratedText = false
+    /// The prompt estimate its reservation used, and the generated tokens counted.
+    var estimatedPromptTokens = 0
+    var generatedTokens: Int?
     var usageMissing = false
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false

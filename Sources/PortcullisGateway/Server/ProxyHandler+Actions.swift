@@ -67,6 +67,7 @@ extension ProxyHandler {
         self.exchange = nil
         self.sse = nil
         self.usageScanner = nil
+        self.textCounter = nil
         self.usageFilter = nil
         self.pendingFlush = false
         self.localBody = nil

@@ -98,6 +98,7 @@ extension ProxyHandler {
         case .json: self.usageScanner = UsageScanner()
         case .other: break
         }
+        if exchange.countsGeneratedText && head.body != .other { self.textCounter = GeneratedTextCounter() }
         exchange.status = head.status
         // No retry can follow a response head: the request body goes, and with it the client's
         // read buffer it may be a slice of (an idle stream then holds no request bytes).
@@ -129,6 +130,7 @@ extension ProxyHandler {
         } else if self.usageScanner != nil {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }
+        if self.textCounter != nil { buffer.withUnsafeReadableBytes { self.textCounter!.feed($0) } }
         if self.usageFilter != nil {
             var parts: [ByteBuffer] = []
             self.usageFilter!.feed(buffer, into: &parts)
@@ -173,5 +175,6 @@ extension ProxyHandler {
         guard let exchange = self.exchange, exchange.outcome == nil else { return }
         if let usage = self.sse?.usage ?? self.usageScanner?.usage { exchange.usage = usage }
         if let model = self.sse?.model ?? self.usageScanner?.model { exchange.responseModel = model }
+        if let counter = self.textCounter { exchange.generatedTokens = counter.tokensIncludingOpenString }
     }
 }

@@ -31,6 +31,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     var localBody: ByteBuffer?
     var sse: SSEScanner?
     var usageScanner: UsageScanner?
+    /// Counts the generated text when a quota holds the exchange (see ``Exchange/countsGeneratedText``).
+    var textCounter: GeneratedTextCounter?
     /// Takes out the usage chunk the gateway asked for on the client's behalf (nil: none asked).
     var usageFilter: UsageChunkFilter?
     var pendingFlush = false

@@ -88,7 +88,10 @@ struct LimitStage: Stage {
         var cost = 1
         var price: ModelPrice?
         if rule.name.isReserved {
-            if reservation == nil { reservation = Self.reservation(exchange) }
+            if reservation == nil {
+                reservation = Self.reservation(exchange)
+                exchange.estimatedPromptTokens = reservation!.prompt
+            }
             if rule.name.isBudget {
                 // A budget reserves what the request may cost at most: its estimated prompt and
                 // its whole completion bound, at the model's price.
@@ -136,7 +139,10 @@ struct LimitStage: Stage {
         }
         // Rates need nothing at the end: a ticket only for slots and reservations.
         if tally.needsTicket { exchange.register(LimitTicket(store: self.store, shared: self.shared, charges: tally.held)) }
-        if tally.holdsQuota { Self.requestUsage(exchange) }
+        if tally.holdsQuota {
+            exchange.countsGeneratedText = true
+            Self.requestUsage(exchange)
+        }
         return .proceed
     }
 
