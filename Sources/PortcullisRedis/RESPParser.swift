@@ -5,11 +5,12 @@ import NIOCore
 /// A value is parsed only once all its bytes are there (``parse(_:)`` returns nil and moves
 /// nothing until then). A reply that is not RESP, nests deeper than ``maxDepth``, or announces
 /// more than ``maxBulkBytes`` or ``maxElements`` is a protocol error: the connection is
-/// dropped, never trusted again. The limiter's replies are a few short integer arrays, so the
-/// bounds are far above anything it sees.
+/// dropped, never trusted again. The limiter's replies are a few short integer arrays (and its
+/// handshake's script digests), so the bounds are far above anything it sees, and the
+/// decoder's buffer is capped at 1 MiB.
 public struct RESPParser: Sendable {
-    public static let maxBulkBytes = 16 * 1024 * 1024
-    public static let maxElements = 1 << 20
+    public static let maxBulkBytes = 512 * 1024
+    public static let maxElements = 1 << 16
     public static let maxDepth = 8
     /// A simple line (`+OK`, `-ERR …`, `:42`) longer than this is not RESP a server sends.
     public static let maxLineBytes = 64 * 1024

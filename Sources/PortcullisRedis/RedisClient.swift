@@ -59,9 +59,13 @@ public final class RedisClient: Sendable {
         guard let digest else {
             return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: timeout)
         }
+        // One deadline for both tries: the retry gets only what is left.
+        let deadline = NIODeadline.now() + timeout
         return self.send(Self.script("EVALSHA", digest, keys: keys, arguments: arguments), on: loop, timeout: timeout).flatMap { value in
             if case .error(let message) = value, message.hasPrefix("NOSCRIPT") {
-                return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: timeout)
+                let left = deadline - NIODeadline.now()
+                guard left > .zero else { return loop.makeFailedFuture(RedisError.timeout) }
+                return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: left)
             }
             return loop.makeSucceededFuture(value)
         }
@@ -76,7 +80,7 @@ public final class RedisClient: Sendable {
         return command
     }
 
-    /// Closes every connection; commands fail with ``RedisError/shutdown`` from now on.
+    /// Closes every connection; commands fail as ``RedisError/unavailable`` from now on.
     public func shutdown() async {
         for link in self.links { await link.shutdown() }
     }
@@ -101,14 +105,14 @@ public final class RedisClient: Sendable {
         self.report { _ in }
     }
 
+    /// The change is decided and reported under the lock, so reports never cross.
     private func report(_ change: (inout (up: Int, reported: Int)) -> Void) {
-        let reportUp: Bool? = self.health.withLockedValue { health in
+        self.health.withLockedValue { health in
             change(&health)
             let value = health.up > 0 ? 1 : 0
-            guard value != health.reported else { return nil }
+            guard value != health.reported else { return }
             health.reported = value
-            return value == 1
+            self.onHealthChange(value == 1)
         }
-        if let reportUp { self.onHealthChange(reportUp) }
     }
 }

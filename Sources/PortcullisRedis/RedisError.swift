@@ -9,6 +9,4 @@ public enum RedisError: Error, Equatable, Sendable {
     case connectionClosed
     /// The server sent bytes that are not RESP.
     case protocolError(String)
-    /// The client was shut down.
-    case shutdown
 }

@@ -23,7 +23,7 @@ public enum RedisLimitScripts {
     /// retry µs (-1: never fits)}`, where refused is the 1-based index of the refusing limit or 0.
     static let takeSource = """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
         local n = tonumber(ARGV[1])
         local out = {0}
         local writes = {}
@@ -37,13 +37,13 @@ public enum RedisLimitScripts {
             local base = math.max(tat, now)
             local proposed = base + cost * interval
             local ahead = proposed - now
-            if ahead <= tolerance then
+            if ahead <= tolerance + 0.5 then
               allowed, reset = 1, ahead
-              remaining = math.floor((tolerance - ahead) / interval)
+              remaining = math.floor((tolerance - ahead + 0.5) / interval)
               writes[#writes + 1] = {'g', i, proposed, ahead}
             else
               reset = base - now
-              remaining = math.floor((tolerance - reset) / interval)
+              remaining = math.floor((tolerance - reset + 0.5) / interval)
               if cost * interval > tolerance then retry = -1 else retry = ahead - tolerance end
             end
             if remaining < 0 then remaining = 0 end
@@ -90,7 +90,7 @@ public enum RedisLimitScripts {
     /// more than one window ahead (``GCRA/adjust(tat:now:units:)``).
     static let finishSource = """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
         for i = 1, #KEYS do
           local a = (i - 1) * 4 + 1
           if ARGV[a] == 'g' then
@@ -116,7 +116,7 @@ public enum RedisLimitScripts {
     /// A lease already reaped (the replica was too late) is not brought back.
     static let renewSource = """
         local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
         local ttl = tonumber(ARGV[1])
         local renewed = 0
         for i = 1, #KEYS do

@@ -13,8 +13,8 @@ final class RedisLink: @unchecked Sendable {
     private var machine = RedisLinkStateMachine()
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
     private var reconnectTask: Scheduled<Void>?
-    /// A flush is queued for the end of this loop tick (on `loop` only).
-    private var flushQueued = false
+    /// Channels written to in this loop tick, flushed at its end (on `loop` only).
+    private var unflushed: [any Channel] = []
 
     init(loop: any EventLoop, configuration: RedisClientConfiguration) {
         self.loop = loop
@@ -59,11 +59,14 @@ final class RedisLink: @unchecked Sendable {
         // A write the channel refuses (it closed meanwhile) never reaches the handler's queue:
         // its command fails now rather than at its timeout.
         channel.write(request).whenFailure { _ in request.promise.fail(RedisError.connectionClosed) }
-        guard !self.flushQueued else { return }
-        self.flushQueued = true
-        self.loop.execute {
-            self.flushQueued = false
-            channel.flush()
+        guard !self.unflushed.contains(where: { $0 === channel }) else { return }
+        self.unflushed.append(channel)
+        if self.unflushed.count == 1 {
+            self.loop.execute {
+                let channels = self.unflushed
+                self.unflushed.removeAll(keepingCapacity: true)
+                for channel in channels { channel.flush() }
+            }
         }
     }
 
@@ -101,7 +104,8 @@ final class RedisLink: @unchecked Sendable {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder()))
+                    // The limiter's replies are small: a server sending more than this is not trusted.
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(RESPDecoder(), maximumBufferSize: 1 << 20))
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler())
                 }
             }
@@ -173,8 +177,9 @@ final class RedisLink: @unchecked Sendable {
         channel.flush()
         let timer = loop.scheduleTask(in: configuration.handshakeTimeout) { channel.close(promise: nil) }
         let scriptCount = configuration.scripts.count
-        return EventLoopFuture.whenAllSucceed(answers, on: loop).flatMapThrowing { values in
-            timer.cancel()
+        let all = EventLoopFuture.whenAllSucceed(answers, on: loop)
+        all.whenComplete { _ in timer.cancel() }
+        return all.flatMapThrowing { values in
             for value in values {
                 if case .error(let message) = value { throw RedisError.protocolError("handshake refused: \(Self.firstWord(message))") }
             }

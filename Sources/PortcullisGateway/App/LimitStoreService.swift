@@ -12,14 +12,22 @@ struct LimitStoreService: Service {
 
     func run() async {
         await cancelWhenGracefulShutdown {
+            var renewedAt = ContinuousClock.now
             while !Task.isCancelled {
-                let interval = self.stores.current.map { $0.spec.leaseTTLNanos / 3 } ?? 1_000_000_000
+                // Each second: orphaned leases go back; every third of the TTL: the held ones are renewed.
                 do {
-                    try await Task.sleep(for: .nanoseconds(interval))
+                    try await Task.sleep(for: .seconds(1))
                 } catch {
                     return
                 }
-                for store in self.stores.all { await store.renewLeases(on: self.loop) }
+                let ttl = self.stores.current.map { $0.spec.leaseTTLNanos } ?? 3_000_000_000
+                let renew = ContinuousClock.now - renewedAt >= .nanoseconds(ttl / 3) - .milliseconds(500)
+                if renew { renewedAt = ContinuousClock.now }
+                for store in self.stores.all {
+                    await store.releaseOrphans(on: self.loop)
+                    if renew { await store.renewLeases(on: self.loop) }
+                }
+                await self.stores.shutDownIdleRetired()
             }
         }
         await self.stores.shutdown()

@@ -32,7 +32,14 @@ final class SharedLimitStore: Sendable {
     private let leaseCounter = ManagedAtomic<UInt64>(0)
     /// Leases held now (member → key), renewed until released.
     private let leases = NIOLockedValueBox<[String: String]>([:])
+    /// Leases whose fate is unknown or whose release failed (lease → key): a check that timed
+    /// out or lost its connection may still have run in Redis and taken a slot, and a release
+    /// may not have arrived. ``releaseOrphans(on:)`` releases them again (ZREM is idempotent)
+    /// until Redis acknowledges, so they never hold a slot for a whole TTL after Redis returns.
+    private let orphans = NIOLockedValueBox<[String: String]>([:])
     let counters = SharedLimitStoreCounters()
+    /// Set when the store is closed on purpose (the stop, a retired config): no outage to log.
+    private let closing: ManagedAtomic<Bool>
 
     init(spec: RedisStoreSpec, group: any EventLoopGroup, logger: Logger) {
         self.spec = spec
@@ -46,7 +53,10 @@ final class SharedLimitStore: Sendable {
         configuration.scripts = RedisLimitScripts.all
         let address = "\(spec.host):\(spec.port)"
         let mode = spec.onFailure.rawValue
+        let closing = ManagedAtomic(false)
+        self.closing = closing
         self.client = RedisClient(configuration: configuration, group: group) { up in
+            if closing.load(ordering: .relaxed) { return }
             if up {
                 logger.notice("limit store reachable: limits are shared", metadata: ["redis": "\(address)"])
             } else {
@@ -97,12 +107,21 @@ final class SharedLimitStore: Sendable {
             }
         }
         let count = planned.count
-        return self.client.evaluate(script: RedisLimitScripts.take, keys: keys, arguments: arguments, on: loop, timeout: self.timeout)
+        let (sentKeys, sentLeases) = (keys, leases)
+        return self.client.evaluate(script: RedisLimitScripts.take, keys: sentKeys, arguments: arguments, on: loop, timeout: self.timeout)
             .flatMapThrowing { value in
                 guard let (_, verdicts) = RedisLimitScripts.verdicts(value, count: count) else {
                     throw SharedLimitStoreError.unexpectedAnswer
                 }
-                return Answer(verdicts: verdicts, leases: leases, keys: keys)
+                return Answer(verdicts: verdicts, leases: sentLeases, keys: sentKeys)
+            }
+            .flatMapErrorThrowing { error in
+                // Sent, but no answer: the script may have run (or may still run, when a paused
+                // Redis resumes), so its leases are released later, whatever happened.
+                if let error = error as? RedisError, error == .timeout || error == .connectionClosed {
+                    self.orphan(zip(sentKeys, sentLeases).compactMap { key, lease in lease.map { ($0, key) } })
+                }
+                throw error
             }
     }
 
@@ -136,17 +155,55 @@ final class SharedLimitStore: Sendable {
             }
         }
         let counters = self.counters
+        let releases: [(String, String)] = settlements.compactMap {
+            if case .release(let key, let lease) = $0 { return (lease, key) }
+            return nil
+        }
         self.client.evaluate(script: RedisLimitScripts.finish, keys: keys, arguments: arguments, on: loop, timeout: .seconds(1))
             .whenComplete { result in
                 switch result {
-                case .success(.error): counters.count(.reply)
+                case .success(.error):
+                    counters.count(.reply)
+                    self.orphan(releases)
                 case .success: break
-                case .failure(let error): counters.count(error)
+                case .failure(let error):
+                    counters.count(error)
+                    // The quota keeps its reservation (conservative); the slots are released again later.
+                    self.orphan(releases)
                 }
             }
     }
 
-    /// Renews every lease this replica holds (a batch of at most 512 per call).
+    func orphan(_ leases: [(lease: String, key: String)]) {
+        guard !leases.isEmpty else { return }
+        self.orphans.withLockedValue { orphans in
+            for (lease, key) in leases { orphans[lease] = key }
+        }
+    }
+
+    var orphanCount: Int { self.orphans.withLockedValue { $0.count } }
+
+    /// Releases the orphaned leases (at most 512 per call); those Redis does not acknowledge stay for the next round.
+    func releaseOrphans(on loop: any EventLoop) async {
+        let batch = self.orphans.withLockedValue { Array($0.prefix(512)) }
+        guard !batch.isEmpty, self.client.isUp else { return }
+        var arguments: [String] = []
+        arguments.reserveCapacity(batch.count * 4)
+        for (lease, _) in batch { arguments += ["c", lease, "", ""] }
+        do {
+            let answer = try await self.client.evaluate(
+                script: RedisLimitScripts.finish, keys: batch.map(\.value), arguments: arguments, on: loop, timeout: .seconds(1)
+            ).get()
+            if case .error = answer { return }
+            self.orphans.withLockedValue { orphans in
+                for (lease, _) in batch { orphans.removeValue(forKey: lease) }
+            }
+        } catch {
+            self.counters.count(error)
+        }
+    }
+
+    /// Renews every lease this replica holds (in batches of at most 512).
     func renewLeases(on loop: any EventLoop) async {
         let held = self.leases.withLockedValue { Array($0) }
         guard !held.isEmpty else { return }
@@ -170,6 +227,7 @@ final class SharedLimitStore: Sendable {
     var leasesHeld: Int { self.leases.withLockedValue { $0.count } }
 
     func shutdown() async {
+        self.closing.store(true, ordering: .relaxed)
         await self.client.shutdown()
     }
 

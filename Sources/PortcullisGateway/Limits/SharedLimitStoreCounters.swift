@@ -22,7 +22,7 @@ final class SharedLimitStoreCounters: Sendable {
     func count(_ error: any Error) {
         let kind: ErrorKind =
             switch error as? RedisError {
-            case .unavailable?, .shutdown?: .unavailable
+            case .unavailable?: .unavailable
             case .timeout?: .timeout
             case .connectionClosed?: .closed
             default: .reply

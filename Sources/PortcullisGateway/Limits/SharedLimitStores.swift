@@ -31,6 +31,18 @@ final class SharedLimitStores: Sendable {
         self.state.withLockedValue { state in (state.current.map { [$0] } ?? []) + state.retired }
     }
 
+    /// Closes the stores earlier configs named once they hold no lease and owe no release
+    /// (a request still settling there later finds it closed: its release is dropped, and a
+    /// lease it held expires within the TTL).
+    func shutDownIdleRetired() async {
+        let idle = self.state.withLockedValue { state -> [SharedLimitStore] in
+            let idle = state.retired.filter { $0.leasesHeld == 0 && $0.orphanCount == 0 }
+            state.retired.removeAll { store in idle.contains { $0 === store } }
+            return idle
+        }
+        for store in idle { await store.shutdown() }
+    }
+
     func shutdown() async {
         let stores = self.state.withLockedValue { state -> [SharedLimitStore] in
             defer { state = State() }

@@ -59,7 +59,7 @@ enum AccessLogLine {
         if let micros = exchange.chargedMicros {
             // What the budgets were charged, in dollars (µUSD precision).
             buffer.writeStaticString(",\"charged_usd\":")
-            buffer.writeString(String(Double(micros) / 1_000_000))
+            buffer.writeString(Self.dollars(micros))
             if exchange.usageMissing && exchange.chargedTokens == nil { buffer.writeStaticString(",\"usage\":\"missing\"") }
         }
         if let abort = exchange.abortReason {
@@ -139,5 +139,14 @@ enum AccessLogLine {
             buffer.writeMillis(nanoseconds: (firstEventAt - exchange.receivedAt).nanoseconds)
         }
         buffer.writeStaticString("}\n")
+    }
+
+    /// µUSD as a JSON number of dollars, exactly (`0.00024`, `12.5`), never in exponent form.
+    static func dollars(_ micros: Int) -> String {
+        let whole = micros / 1_000_000
+        var fraction = String(micros % 1_000_000)
+        fraction = String(repeating: "0", count: 6 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return fraction.isEmpty ? String(whole) : "\(whole).\(fraction)"
     }
 }

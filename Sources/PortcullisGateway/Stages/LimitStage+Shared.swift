@@ -24,7 +24,9 @@ extension LimitStage {
             store.counters.count(error)
             return self.fallBack(exchange, planned, store: store)
         }.nonisolated()
-        return .suspend(Suspension(future: decided, deadline: .now() + store.timeout + Self.storeBackstop, stage: "limits"))
+        // The backstop grows with the timeout: a NOSCRIPT retry stays within the store's timeout.
+        let backstop = Swift.max(Self.storeBackstop, .nanoseconds(store.spec.timeoutNanos / 2))
+        return .suspend(Suspension(future: decided, deadline: .now() + store.timeout + backstop, stage: "limits"))
     }
 
     /// Redis answered: record each verdict up to the refusing one.

@@ -95,8 +95,10 @@ struct LimitStage: Stage {
             if rule.name.isBudget {
                 // A budget reserves what the request may cost at most: its estimated prompt and
                 // its whole completion bound, at the model's price.
-                price = exchange.snapshot.config.prices.price(for: exchange.request?.model)
-                cost = price?.cost(prompt: reservation!.prompt, completion: reservation!.completion) ?? 0
+                // A model without a price costs nothing: the budget is not counted at all.
+                guard let known = exchange.snapshot.config.prices.price(for: exchange.request?.model) else { return nil }
+                price = known
+                cost = known.cost(prompt: reservation!.prompt, completion: reservation!.completion)
             } else {
                 cost = rule.tokens.reserved(prompt: reservation!.prompt, completion: reservation!.completion)
             }
