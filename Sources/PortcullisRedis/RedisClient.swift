@@ -43,29 +43,34 @@ public final class RedisClient: Sendable {
     /// Whether any connection is up.
     public var isUp: Bool { self.health.withLockedValue { $0.up > 0 } }
 
-    /// Sends `command` and returns its answer on `loop`.
-    public func send(_ command: RESPCommand, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<RESPValue> {
-        guard let link = self.pick() else { return loop.makeFailedFuture(RedisError.unavailable) }
+    /// Sends `command` and returns its answer on `loop`. Commands with the same `affinity` go
+    /// on the same connection while it is up, so Redis runs them in the order they were sent
+    /// (a request's release before the same tenant's next check); nil: round robin.
+    public func send(
+        _ command: RESPCommand, on loop: any EventLoop, timeout: TimeAmount, affinity: Int? = nil
+    ) -> EventLoopFuture<RESPValue> {
+        guard let link = self.pick(affinity) else { return loop.makeFailedFuture(RedisError.unavailable) }
         return link.send(command.encoded, on: loop, timeout: timeout)
     }
 
     /// Runs loaded script number `script` with `EVALSHA`; if the server has lost it (`SCRIPT
     /// FLUSH`, a failover to a replica that never loaded it), once more with `EVAL`.
     public func evaluate(
-        script: Int, keys: [String], arguments: [String], on loop: any EventLoop, timeout: TimeAmount
+        script: Int, keys: [String], arguments: [String], on loop: any EventLoop, timeout: TimeAmount, affinity: Int? = nil
     ) -> EventLoopFuture<RESPValue> {
         let digest = self.digests.withLockedValue { script < $0.count ? $0[script] : nil }
         let source = self.configuration.scripts[script]
         guard let digest else {
-            return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: timeout)
+            return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: timeout, affinity: affinity)
         }
         // One deadline for both tries: the retry gets only what is left.
         let deadline = NIODeadline.now() + timeout
-        return self.send(Self.script("EVALSHA", digest, keys: keys, arguments: arguments), on: loop, timeout: timeout).flatMap { value in
+        return self.send(Self.script("EVALSHA", digest, keys: keys, arguments: arguments), on: loop, timeout: timeout, affinity: affinity)
+            .flatMap { value in
             if case .error(let message) = value, message.hasPrefix("NOSCRIPT") {
                 let left = deadline - NIODeadline.now()
                 guard left > .zero else { return loop.makeFailedFuture(RedisError.timeout) }
-                return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: left)
+                return self.send(Self.script("EVAL", source, keys: keys, arguments: arguments), on: loop, timeout: left, affinity: affinity)
             }
             return loop.makeSucceededFuture(value)
         }
@@ -85,10 +90,10 @@ public final class RedisClient: Sendable {
         for link in self.links { await link.shutdown() }
     }
 
-    /// The next ready link, round robin (nil: none is up).
-    private func pick() -> RedisLink? {
+    /// The link for `affinity` if it is up, else the next ready one, round robin (nil: none is up).
+    private func pick(_ affinity: Int?) -> RedisLink? {
         let count = self.links.count
-        let start = self.cursor.loadThenWrappingIncrement(ordering: .relaxed)
+        let start = affinity.map { Int(UInt(bitPattern: $0) % UInt(count)) } ?? self.cursor.loadThenWrappingIncrement(ordering: .relaxed)
         for offset in 0..<count {
             let link = self.links[(start &+ offset) % count]
             if link.isReady { return link }

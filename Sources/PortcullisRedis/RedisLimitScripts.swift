@@ -113,14 +113,15 @@ public enum RedisLimitScripts {
         """
 
     /// Extends the leases a live replica holds: `ARGV[1]` the TTL µs, then one member per key.
-    /// A lease already reaped (the replica was too late) is not brought back.
+    /// A lease that is gone (Redis restarted empty, was flushed, or reaped a late renewal) is
+    /// added again: the stream holding it is still open.
     static let renewSource = """
         local t = redis.call('TIME')
         local now = (tonumber(t[1]) - 1700000000) * 1000000 + tonumber(t[2])
         local ttl = tonumber(ARGV[1])
         local renewed = 0
         for i = 1, #KEYS do
-          renewed = renewed + redis.call('ZADD', KEYS[i], 'XX', 'CH', string.format('%.17g', now + ttl), ARGV[i + 1])
+          renewed = renewed + redis.call('ZADD', KEYS[i], 'CH', string.format('%.17g', now + ttl), ARGV[i + 1])
           redis.call('PEXPIRE', KEYS[i], math.ceil(ttl / 1000) + 1000)
         end
         return renewed

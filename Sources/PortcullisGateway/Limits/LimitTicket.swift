@@ -54,7 +54,9 @@ final class LimitTicket: LedgerObligation {
                 break
             }
         }
-        if let shared = self.shared { shared.finish(settlements, on: exchange.eventLoop) }
+        if let shared = self.shared, let first = self.charges.first {
+            shared.finish(settlements, affinity: SharedLimitStore.affinity(first.key), on: exchange.eventLoop)
+        }
         self.charges = []
     }
 

@@ -108,7 +108,9 @@ final class SharedLimitStore: Sendable {
         }
         let count = planned.count
         let (sentKeys, sentLeases) = (keys, leases)
-        return self.client.evaluate(script: RedisLimitScripts.take, keys: sentKeys, arguments: arguments, on: loop, timeout: self.timeout)
+        return self.client.evaluate(
+            script: RedisLimitScripts.take, keys: sentKeys, arguments: arguments, on: loop, timeout: self.timeout,
+            affinity: Self.affinity(planned[0].key))
             .flatMapThrowing { value in
                 guard let (_, verdicts) = RedisLimitScripts.verdicts(value, count: count) else {
                     throw SharedLimitStoreError.unexpectedAnswer
@@ -125,6 +127,11 @@ final class SharedLimitStore: Sendable {
             }
     }
 
+    /// A connection per tenant (the first counter's key): a request's release reaches Redis
+    /// before the same caller's next check, as it does in memory.
+    @inline(__always)
+    static func affinity(_ key: LimitKey) -> Int { Int(truncatingIfNeeded: key.shard >> 8) }
+
     /// A lease now held by a request (renewed until ``finish(_:on:)`` releases it).
     func hold(lease: String, key: String) {
         self.leases.withLockedValue { $0[lease] = key }
@@ -139,7 +146,7 @@ final class SharedLimitStore: Sendable {
 
     /// Settles a finished request in one round trip; not awaited by anything (a failure is
     /// counted: the quota keeps its reservation and the lease expires within its TTL).
-    func finish(_ settlements: [Settlement], on loop: any EventLoop) {
+    func finish(_ settlements: [Settlement], affinity: Int? = nil, on loop: any EventLoop) {
         guard !settlements.isEmpty else { return }
         var keys: [String] = []
         var arguments: [String] = []
@@ -159,7 +166,9 @@ final class SharedLimitStore: Sendable {
             if case .release(let key, let lease) = $0 { return (lease, key) }
             return nil
         }
-        self.client.evaluate(script: RedisLimitScripts.finish, keys: keys, arguments: arguments, on: loop, timeout: .seconds(1))
+        self.client.evaluate(
+            script: RedisLimitScripts.finish, keys: keys, arguments: arguments, on: loop, timeout: .seconds(1), affinity: affinity
+        )
             .whenComplete { result in
                 switch result {
                 case .success(.error):
@@ -216,10 +225,14 @@ final class SharedLimitStore: Sendable {
                 script: RedisLimitScripts.renew, keys: batch.map(\.value), arguments: [ttl] + batch.map(\.key), on: loop,
                 timeout: .seconds(1))
             do {
-                _ = try await answer.get()
+                if case .error = try await answer.get() { self.counters.count(.reply) }
             } catch {
                 self.counters.count(error)
             }
+            // A renewal re-adds its leases (a Redis that restarted empty gets them back), so one
+            // released while the renewal was on its way is released again.
+            let released = self.leases.withLockedValue { held in batch.filter { held[$0.key] == nil } }
+            self.orphan(released.map { ($0.key, $0.value) })
         }
     }
 
