@@ -103,9 +103,14 @@ extension ConfigReader {
         guard let redis = redisValue.mapping(allowed: keys), let address = redis.required("address"),
             let (host, port) = Self.address(address)
         else { return spec }
+        guard port > 0 else {
+            address.report("needs a port from 1 to 65535")
+            return spec
+        }
         var store = RedisStoreSpec(host: host, port: port)
         store.username = redis["username"]?.nonEmptyString()
-        store.password = redis["password"]?.string()
+        // An empty password (an unset variable, say) is no password.
+        store.password = redis["password"]?.string().flatMap { $0.isEmpty ? nil : $0 }
         store.database = redis["database"]?.int(min: 0, max: 15)
         if let connections = redis["connections"]?.int(min: 1, max: 64) { store.connections = connections }
         if let timeout = redis["timeout"], let nanos = timeout.duration() {

@@ -159,7 +159,7 @@ struct MetricsExposition {
                     "portcullis_limit_decisions_total{tenant=\"\(tenant)\",limit=\"\(Self.escaped(self.names.limits[limit]))\",decision=\"\(LimitDecision.allCases[decision].rawValue)\"} \(count)\n")
             }
         }
-        Self.header("portcullis_limit_slots_in_use", "gauge", "Concurrency slots held by requests in flight (all limits).", into: &out)
+        Self.header("portcullis_limit_slots_in_use", "gauge", "Concurrency slots held in this process's memory (with a Redis store: only the local fallback's; see portcullis_limit_leases_held).", into: &out)
         out.writeString("portcullis_limit_slots_in_use \(self.process.limitSlotsInUse)\n")
         guard let store = self.process.limitStore else { return }
         Self.header("portcullis_limit_store_up", "gauge", "Whether the shared limit store (Redis) has a connection up.", into: &out)
