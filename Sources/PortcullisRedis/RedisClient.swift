@@ -22,12 +22,14 @@ public final class RedisClient: Sendable {
     /// Links up, and what was last reported to `onHealthChange` (-1 nothing yet, 0 down, 1 up):
     /// changed together under one lock, so two links changing at once cannot report out of order.
     private let health = NIOLockedValueBox<(up: Int, reported: Int)>((0, -1))
-    private let onHealthChange: @Sendable (Bool) -> Void
+    /// Called once per change: up, or down with the cause (`connection refused`, `handshake
+    /// refused: WRONGPASS`, `no answer in time`…; never a server's whole error text).
+    private let onHealthChange: @Sendable (Bool, String?) -> Void
     /// The scripts' SHA1 digests, as the server computed them when they were loaded.
     let digests = NIOLockedValueBox<[String]>([])
 
     public init(
-        configuration: RedisClientConfiguration, group: any EventLoopGroup, onHealthChange: @escaping @Sendable (Bool) -> Void = { _ in }
+        configuration: RedisClientConfiguration, group: any EventLoopGroup, onHealthChange: @escaping @Sendable (Bool, String?) -> Void = { _, _ in }
     ) {
         self.configuration = configuration
         self.onHealthChange = onHealthChange
@@ -101,23 +103,23 @@ public final class RedisClient: Sendable {
         return nil
     }
 
-    func linkChanged(up: Bool) {
-        self.report { $0.up += up ? 1 : -1 }
+    func linkChanged(up: Bool, cause: String? = nil) {
+        self.report(cause: cause) { $0.up += up ? 1 : -1 }
     }
 
     /// A link failed to connect: reported as down only if nothing is up.
-    func attemptFailed() {
-        self.report { _ in }
+    func attemptFailed(cause: String) {
+        self.report(cause: cause) { _ in }
     }
 
     /// The change is decided and reported under the lock, so reports never cross.
-    private func report(_ change: (inout (up: Int, reported: Int)) -> Void) {
+    private func report(cause: String?, _ change: (inout (up: Int, reported: Int)) -> Void) {
         self.health.withLockedValue { health in
             change(&health)
             let value = health.up > 0 ? 1 : 0
             guard value != health.reported else { return }
             health.reported = value
-            self.onHealthChange(value == 1)
+            self.onHealthChange(value == 1, value == 1 ? nil : cause)
         }
     }
 }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -13,6 +18,8 @@ final class RedisLink: @unchecked Sendable {
     private var machine = RedisLinkStateMachine()
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
     private var reconnectTask: Scheduled<Void>?
+    /// Why the last attempt failed or the last connection ended (on `loop` only).
+    private var cause = "not connected yet"
     /// Channels written to in this loop tick, flushed at its end (on `loop` only).
     private var unflushed: [any Channel] = []
 
@@ -73,6 +80,7 @@ final class RedisLink: @unchecked Sendable {
     /// No answer in time: the connection is closed (and reconnected), so what waits behind the
     /// stalled command fails now instead of each waiting out its own timeout.
     private func stalled(_ channel: any Channel) {
+        self.loop.execute { self.cause = "no answer in time" }
         channel.close(promise: nil)
     }
 
@@ -83,7 +91,7 @@ final class RedisLink: @unchecked Sendable {
         case .connect: self.connect()
         case .markUp: self.client?.linkChanged(up: true)
         case .reconnect(let delay, let wasUp):
-            if wasUp { self.client?.linkChanged(up: false) } else { self.client?.attemptFailed() }
+            if wasUp { self.client?.linkChanged(up: false, cause: self.cause) } else { self.client?.attemptFailed(cause: self.cause) }
             self.reconnectTask = self.loop.scheduleTask(in: .nanoseconds(delay)) { [self] in
                 self.perform(self.machine.reconnectDue())
             }
@@ -132,15 +140,18 @@ final class RedisLink: @unchecked Sendable {
                                 return true
                             }
                             guard wasCurrent else { return }
-                            self.client?.linkChanged(up: false)
+                            if self.cause != "no answer in time" { self.cause = "connection closed" }
+                            self.client?.linkChanged(up: false, cause: self.cause)
                             // Counted down just now: the machine's action must not count it again.
                             if case .reconnect(let delay, _) = self.machine.closed(jitter: Double.random(in: 0..<1)) {
                                 self.perform(.reconnect(afterNanos: delay, wasUp: false))
                             }
                         }
                     }
+                    self.cause = "connection closed"
                     self.perform(self.machine.connected())
-                case .failure:
+                case .failure(let error):
+                    self.cause = Self.cause(of: error)
                     self.perform(self.machine.connectFailed(jitter: Double.random(in: 0..<1)))
                 }
             }
@@ -185,6 +196,20 @@ final class RedisLink: @unchecked Sendable {
             }
             let digests = values.suffix(scriptCount).compactMap(\.string)
             if digests.count == scriptCount { self.client?.digests.withLockedValue { $0 = digests } }
+        }
+    }
+
+    /// A short cause for the log: the handshake's refusal code, or what the connect met.
+    static func cause(of error: any Error) -> String {
+        switch error {
+        case RedisError.protocolError(let message): return message
+        case RedisError.connectionClosed: return "closed during the handshake (or it timed out)"
+        case let error as NIOConnectionError:
+            guard let first = error.connectionErrors.first?.error else { return "cannot connect: no address for the host" }
+            return Self.cause(of: first)
+        case let error as IOError: return "cannot connect: " + String(cString: strerror(error.errnoCode))
+        case is ChannelError: return "cannot connect (timed out)"
+        default: return "cannot connect"
         }
     }
 

@@ -15,7 +15,7 @@ struct RedisClientTests {
         var configuration = RedisClientConfiguration(host: "127.0.0.1", port: server.port)
         configuration.connections = connections
         configuration.scripts = RedisLimitScripts.all
-        let client = RedisClient(configuration: configuration, group: self.group) { up in health?.changes.withLockedValue { $0.append(up) } }
+        let client = RedisClient(configuration: configuration, group: self.group) { up, _ in health?.changes.withLockedValue { $0.append(up) } }
         client.start()
         try await Self.waitUntil { client.isUp }
         return client

@@ -230,6 +230,7 @@ def test_redis_killed_paused_and_restarted_under_traffic(mock, redis):
             wait_for(lambda: gw.gauge("portcullis_limit_store_up") == 1, timeout=15)
             out = gw.output()
             assert out.count("limit store unreachable") == 1, out
+            assert re.search(r"cause=.*(connection closed|cannot connect)", out), out
             assert out.count("limit store reachable") == 2, out
             assert gw.chat("hourly")[0] == 200
             assert again.cli("EXISTS", "portcullis:plan.requestsPerHour:hourly") == "1", "shared counting resumed"

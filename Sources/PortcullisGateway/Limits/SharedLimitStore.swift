@@ -55,13 +55,14 @@ final class SharedLimitStore: Sendable {
         let mode = spec.onFailure.rawValue
         let closing = ManagedAtomic(false)
         self.closing = closing
-        self.client = RedisClient(configuration: configuration, group: group) { up in
+        self.client = RedisClient(configuration: configuration, group: group) { up, cause in
             if closing.load(ordering: .relaxed) { return }
             if up {
                 logger.notice("limit store reachable: limits are shared", metadata: ["redis": "\(address)"])
             } else {
                 logger.error(
-                    "limit store unreachable: limits fall back until it returns", metadata: ["redis": "\(address)", "onFailure": "\(mode)"])
+                    "limit store unreachable: limits fall back until it returns",
+                    metadata: ["redis": "\(address)", "onFailure": "\(mode)", "cause": "\(cause ?? "unknown")"])
             }
         }
         self.client.start()
