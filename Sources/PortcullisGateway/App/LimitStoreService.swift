@@ -12,22 +12,30 @@ struct LimitStoreService: Service {
 
     func run() async {
         await cancelWhenGracefulShutdown {
-            var renewedAt = ContinuousClock.now
+            var renewedAt: [ObjectIdentifier: ContinuousClock.Instant] = [:]
             while !Task.isCancelled {
-                // Each second: orphaned leases go back; every third of the TTL: the held ones are renewed.
+                // Each tick (a second, or a third of the shortest TTL): orphaned leases go back;
+                // each store's held leases are renewed every third of its own TTL.
+                let stores = self.stores.all
+                let shortest = stores.map(\.spec.leaseTTLNanos).min() ?? 3_000_000_000
                 do {
-                    try await Task.sleep(for: .seconds(1))
+                    try await Task.sleep(for: .nanoseconds(min(1_000_000_000, shortest / 3)))
                 } catch {
                     return
                 }
-                let ttl = self.stores.current.map { $0.spec.leaseTTLNanos } ?? 3_000_000_000
-                let renew = ContinuousClock.now - renewedAt >= .nanoseconds(ttl / 3) - .milliseconds(500)
-                if renew { renewedAt = ContinuousClock.now }
-                for store in self.stores.all {
+                let now = ContinuousClock.now
+                for store in stores {
                     await store.releaseOrphans(on: self.loop)
-                    if renew { await store.renewLeases(on: self.loop) }
+                    let id = ObjectIdentifier(store)
+                    let due = renewedAt[id].map { now - $0 >= .nanoseconds(store.spec.leaseTTLNanos / 3) - .milliseconds(100) } ?? true
+                    if due {
+                        renewedAt[id] = now
+                        await store.renewLeases(on: self.loop)
+                    }
                 }
                 await self.stores.shutDownIdleRetired()
+                let live = Set(self.stores.all.map { ObjectIdentifier($0) })
+                renewedAt = renewedAt.filter { live.contains($0.key) }
             }
         }
         await self.stores.shutdown()

@@ -21,6 +21,7 @@ final class LimitTicket: LedgerObligation {
         self.store = store
         self.shared = shared
         self.charges = charges
+        shared?.opened()
     }
 
     func settle(_ exchange: Exchange, outcome: Outcome) {
@@ -54,8 +55,9 @@ final class LimitTicket: LedgerObligation {
                 break
             }
         }
-        if let shared = self.shared, let first = self.charges.first {
-            shared.finish(settlements, affinity: SharedLimitStore.affinity(first.key), on: exchange.eventLoop)
+        if let shared = self.shared {
+            shared.finish(settlements, affinity: SharedLimitStore.affinity(tenant: exchange.identity?.tenant), on: exchange.eventLoop)
+            shared.settled()
         }
         self.charges = []
     }

@@ -36,7 +36,20 @@ final class SharedLimitStore: Sendable {
     /// out or lost its connection may still have run in Redis and taken a slot, and a release
     /// may not have arrived. ``releaseOrphans(on:)`` releases them again (ZREM is idempotent)
     /// until Redis acknowledges, so they never hold a slot for a whole TTL after Redis returns.
-    private let orphans = NIOLockedValueBox<[String: String]>([:])
+    private let orphans = NIOLockedValueBox<[String: Orphan]>([:])
+    /// Leases of a renewal that got no answer (lease → when to stop watching): Redis may still
+    /// run it late and re-add a lease released meanwhile, so for one TTL every one of them no
+    /// longer held is released again.
+    private let suspects = NIOLockedValueBox<[String: (key: String, until: NIODeadline)]>([:])
+    /// Requests that may still settle here (a check sent, or a ticket not yet settled): a
+    /// retired store is closed only when none are left.
+    private let pending = ManagedAtomic<Int>(0)
+
+    struct Orphan {
+        let key: String
+        /// An orphan older than two TTLs is dropped: its lease has expired in Redis by then.
+        let since: NIODeadline
+    }
     let counters = SharedLimitStoreCounters()
     /// Set when the store is closed on purpose (the stop, a retired config): no outage to log.
     private let closing: ManagedAtomic<Bool>
@@ -83,7 +96,7 @@ final class SharedLimitStore: Sendable {
     }
 
     /// Checks and takes every limit of one request, in one round trip.
-    func take(_ planned: [PlannedLimit], on loop: any EventLoop) -> EventLoopFuture<Answer> {
+    func take(_ planned: [PlannedLimit], affinity: Int, on loop: any EventLoop) -> EventLoopFuture<Answer> {
         var keys: [String] = []
         var arguments: [String] = [String(planned.count)]
         var leases: [String?] = []
@@ -111,7 +124,7 @@ final class SharedLimitStore: Sendable {
         let (sentKeys, sentLeases) = (keys, leases)
         return self.client.evaluate(
             script: RedisLimitScripts.take, keys: sentKeys, arguments: arguments, on: loop, timeout: self.timeout,
-            affinity: Self.affinity(planned[0].key))
+            affinity: affinity)
             .flatMapThrowing { value in
                 guard let (_, verdicts) = RedisLimitScripts.verdicts(value, count: count) else {
                     throw SharedLimitStoreError.unexpectedAnswer
@@ -121,17 +134,19 @@ final class SharedLimitStore: Sendable {
             .flatMapErrorThrowing { error in
                 // Sent, but no answer: the script may have run (or may still run, when a paused
                 // Redis resumes), so its leases are released later, whatever happened.
-                if let error = error as? RedisError, error == .timeout || error == .connectionClosed {
+                if let error = error as? RedisError, error != .unavailable {
                     self.orphan(zip(sentKeys, sentLeases).compactMap { key, lease in lease.map { ($0, key) } })
                 }
                 throw error
             }
     }
 
-    /// A connection per tenant (the first counter's key): a request's release reaches Redis
-    /// before the same caller's next check, as it does in memory.
+    /// A connection per tenant: a request's release reaches Redis before the same tenant's next
+    /// check from the same caller, as it does in memory.
     @inline(__always)
-    static func affinity(_ key: LimitKey) -> Int { Int(truncatingIfNeeded: key.shard >> 8) }
+    static func affinity(tenant: String?) -> Int {
+        Int(truncatingIfNeeded: LimitKey(rule: 0, subject: tenant ?? "").shard >> 8)
+    }
 
     /// A lease now held by a request (renewed until ``finish(_:on:)`` releases it).
     func hold(lease: String, key: String) {
@@ -186,23 +201,45 @@ final class SharedLimitStore: Sendable {
 
     func orphan(_ leases: [(lease: String, key: String)]) {
         guard !leases.isEmpty else { return }
+        let now = NIODeadline.now()
         self.orphans.withLockedValue { orphans in
-            for (lease, key) in leases { orphans[lease] = key }
+            for (lease, key) in leases { orphans[lease] = Orphan(key: key, since: now) }
         }
+    }
+
+    /// A request may settle here (counted until ``settled()``).
+    func opened() { self.pending.wrappingIncrement(ordering: .relaxed) }
+    func settled() { self.pending.wrappingDecrement(ordering: .relaxed) }
+
+    /// Nothing held, owed or pending: a retired store may close.
+    var isIdle: Bool {
+        self.leasesHeld == 0 && self.orphanCount == 0 && self.pending.load(ordering: .relaxed) == 0
+            && self.suspects.withLockedValue { $0.isEmpty }
     }
 
     var orphanCount: Int { self.orphans.withLockedValue { $0.count } }
 
     /// Releases the orphaned leases (at most 512 per call); those Redis does not acknowledge stay for the next round.
     func releaseOrphans(on loop: any EventLoop) async {
-        let batch = self.orphans.withLockedValue { Array($0.prefix(512)) }
+        let now = NIODeadline.now()
+        let tooOld = now - .nanoseconds(2 * self.spec.leaseTTLNanos)
+        // Suspects of a late renewal: those released meanwhile are released again, for one TTL.
+        let released = self.suspects.withLockedValue { suspects -> [(String, String)] in
+            suspects = suspects.filter { $0.value.until > now }
+            return self.leases.withLockedValue { held in suspects.filter { held[$0.key] == nil }.map { ($0.key, $0.value.key) } }
+        }
+        self.orphan(released)
+        let batch = self.orphans.withLockedValue { orphans -> [(String, Orphan)] in
+            orphans = orphans.filter { $0.value.since > tooOld }
+            return Array(orphans.prefix(512))
+        }
         guard !batch.isEmpty, self.client.isUp else { return }
         var arguments: [String] = []
         arguments.reserveCapacity(batch.count * 4)
         for (lease, _) in batch { arguments += ["c", lease, "", ""] }
         do {
             let answer = try await self.client.evaluate(
-                script: RedisLimitScripts.finish, keys: batch.map(\.value), arguments: arguments, on: loop, timeout: .seconds(1)
+                script: RedisLimitScripts.finish, keys: batch.map(\.1.key), arguments: arguments, on: loop, timeout: .seconds(1)
             ).get()
             if case .error = answer { return }
             self.orphans.withLockedValue { orphans in
@@ -229,6 +266,11 @@ final class SharedLimitStore: Sendable {
                 if case .error = try await answer.get() { self.counters.count(.reply) }
             } catch {
                 self.counters.count(error)
+                // No answer: Redis may still run this renewal later; watch its leases for a TTL.
+                let until = NIODeadline.now() + .nanoseconds(self.spec.leaseTTLNanos)
+                self.suspects.withLockedValue { suspects in
+                    for (lease, key) in batch { suspects[lease] = (key, until) }
+                }
             }
             // A renewal re-adds its leases (a Redis that restarted empty gets them back), so one
             // released while the renewal was on its way is released again.

@@ -31,12 +31,11 @@ final class SharedLimitStores: Sendable {
         self.state.withLockedValue { state in (state.current.map { [$0] } ?? []) + state.retired }
     }
 
-    /// Closes the stores earlier configs named once they hold no lease and owe no release
-    /// (a request still settling there later finds it closed: its release is dropped, and a
-    /// lease it held expires within the TTL).
+    /// Closes the stores earlier configs named once nothing is held, owed or pending there: no
+    /// lease, no release to retry, no check in flight and no request left to settle.
     func shutDownIdleRetired() async {
         let idle = self.state.withLockedValue { state -> [SharedLimitStore] in
-            let idle = state.retired.filter { $0.leasesHeld == 0 && $0.orphanCount == 0 }
+            let idle = state.retired.filter(\.isIdle)
             state.retired.removeAll { store in idle.contains { $0 === store } }
             return idle
         }

@@ -18,9 +18,14 @@ extension LimitStage {
         Self.forEachMatching(self.rules, exchange, add)
         guard !planned.isEmpty else { return .proceed }
         let loop = exchange.eventLoop
-        let decided = store.take(planned, on: loop).assumeIsolated().map { answer -> SuspensionResult in
-            self.concludeShared(exchange, planned, answer, store: store)
+        // Counted as pending until the answer (or its failure) is in: a retired store stays open for it.
+        store.opened()
+        let affinity = SharedLimitStore.affinity(tenant: exchange.identity?.tenant)
+        let decided = store.take(planned, affinity: affinity, on: loop).assumeIsolated().map { answer -> SuspensionResult in
+            defer { store.settled() }
+            return self.concludeShared(exchange, planned, answer, store: store)
         }.flatMapErrorThrowing { error -> SuspensionResult in
+            defer { store.settled() }
             store.counters.count(error)
             return self.fallBack(exchange, planned, store: store)
         }.nonisolated()
