@@ -26,8 +26,13 @@ def sha(key):
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def api_keys_yaml():
+    """The `authentication.apiKeys` entries of KEYS, one tenant per key (shared with test_redis_limits)."""
+    return "\n".join(f'    - {{ name: {n}, tenant: {n}, sha256: "{sha(k)}" }}' for n, k in KEYS.items())
+
+
 def config_text(mock_port, log_path):
-    keys = "\n".join(f'    - {{ name: {n}, tenant: {n}, sha256: "{sha(k)}" }}' for n, k in KEYS.items())
+    keys = api_keys_yaml()
     return f"""
 listeners: [{{ address: 127.0.0.1:0 }}]
 admin: {{ address: 127.0.0.1:0 }}

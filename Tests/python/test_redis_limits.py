@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import Proc
-from test_limits import KEYS, Gateway, error_of, open_stream, sha
+from test_limits import KEYS, Gateway, api_keys_yaml, error_of, open_stream
 from test_metrics import samples, wait_for
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -66,7 +66,7 @@ class Redis:
 
 
 def config_text(mock_port, redis_port, log_path):
-    keys = "\n".join(f'    - {{ name: {n}, tenant: {n}, sha256: "{sha(k)}" }}' for n, k in KEYS.items())
+    keys = api_keys_yaml()
     return f"""
 listeners: [{{ address: 127.0.0.1:0 }}]
 admin: {{ address: 127.0.0.1:0 }}

@@ -17,8 +17,8 @@ extension ConfigReader {
             spec[name] = map[name.rawValue].flatMap { Self.limitValue(name, $0) }
         }
         spec.burst = map["burst"]?.int(min: 1)
-        spec.tokenType = map["tokenType"].flatMap(Self.tokenType)
-        spec.onStoreFailure = map["onStoreFailure"].flatMap(Self.failureMode)
+        spec.tokenType = map["tokenType"]?.choice(TokenKind.self)
+        spec.onStoreFailure = map["onStoreFailure"]?.choice(StoreFailureMode.self)
         guard caps else { return spec }
         spec.maxRequestBytes = map["maxRequestBytes"]?.size(min: 1)
         spec.maxPromptTokens = map["maxPromptTokens"]?.int(min: 1)
@@ -48,15 +48,6 @@ extension ConfigReader {
         return value.dollars(min: 1)
     }
 
-    static func tokenType(_ value: YAMLValue) -> TokenKind? {
-        guard let text = value.string() else { return nil }
-        guard let kind = TokenKind(rawValue: text) else {
-            value.report("expected one of: \(TokenKind.allCases.map(\.rawValue).joined(separator: ", "))")
-            return nil
-        }
-        return kind
-    }
-
     /// One entry of the top-level `limits:` list.
     func readLimitRule(_ value: YAMLValue) -> LimitRuleSpec? {
         let own = ["name", "per", "methods", "credentials", "routes", "models", "shadow"]
@@ -80,8 +71,8 @@ extension ConfigReader {
             spec.limits[name] = map[name.rawValue].flatMap { Self.limitValue(name, $0) }
         }
         spec.limits.burst = map["burst"]?.int(min: 1)
-        spec.limits.tokenType = map["tokenType"].flatMap(Self.tokenType)
-        spec.limits.onStoreFailure = map["onStoreFailure"].flatMap(Self.failureMode)
+        spec.limits.tokenType = map["tokenType"]?.choice(TokenKind.self)
+        spec.limits.onStoreFailure = map["onStoreFailure"]?.choice(StoreFailureMode.self)
         if spec.limits.burst != nil && !LimitName.allCases.contains(where: { $0.isRequestRate && spec.limits[$0] != nil }) {
             map["burst"]?.report("applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
         }
@@ -128,19 +119,10 @@ extension ConfigReader {
             }
         }
         if let replicas = redis["replicas"]?.int(min: 1, max: 10_000) { store.replicas = replicas }
-        if let mode = redis["onFailure"].flatMap(Self.failureMode) { store.onFailure = mode }
+        if let mode = redis["onFailure"]?.choice(StoreFailureMode.self) { store.onFailure = mode }
         if let prefix = redis["keyPrefix"]?.nonEmptyString() { store.keyPrefix = prefix }
         spec.redis = store
         return spec
-    }
-
-    static func failureMode(_ value: YAMLValue) -> StoreFailureMode? {
-        guard let text = value.string() else { return nil }
-        guard let mode = StoreFailureMode(rawValue: text) else {
-            value.report("expected one of: \(StoreFailureMode.allCases.map(\.rawValue).joined(separator: ", "))")
-            return nil
-        }
-        return mode
     }
 }
 

@@ -154,6 +154,16 @@ struct YAMLValue {
         return text
     }
 
+    /// One of a closed enum's raw values (`tokenType`, `onFailure`…).
+    func choice<Choice: RawRepresentable & CaseIterable>(_: Choice.Type) -> Choice? where Choice.RawValue == String {
+        guard let text = self.string() else { return nil }
+        guard let choice = Choice(rawValue: text) else {
+            self.report("expected one of: \(Choice.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return choice
+    }
+
     func sequence() -> [YAMLValue]? {
         guard case .sequence(let sequence) = self.node else {
             self.report("expected a list")
