@@ -179,7 +179,7 @@ struct MockResponder: Sendable {
         let stream = parsed?.stream ?? false
         let includeUsage = (parsed?.includeUsage ?? false) && !options.omitUsage
         var chunks = options.chunks
-        if let maxTokens = parsed?.maxTokens { chunks = min(chunks, max(maxTokens, 0)) }
+        if let maxTokens = parsed?.maxTokens, !options.ignoreMaxTokens { chunks = min(chunks, max(maxTokens, 0)) }
         let promptTokens = Self.promptTokens(request.body)
         let id = (chat ? "chatcmpl-mock-" : "cmpl-mock-") + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         let created = Int(Date().timeIntervalSince1970)

@@ -22,6 +22,9 @@ public struct MockOptions: Sendable {
     /// Report no usage at all, as some backends do (`x-mock-no-usage: 1`): none in a JSON
     /// answer, and no usage chunk in a stream even when `stream_options.include_usage` asks.
     public var omitUsage = false
+    /// Generate `chunks` words whatever `max_tokens` says, as a misbehaving backend would
+    /// (`x-mock-ignore-max-tokens: 1`).
+    public var ignoreMaxTokens = false
     /// Dimensions of the embedding vectors.
     public var embeddingDimensions = 8
     /// Keep the last requests (method, path, headers, body) for `GET /__mock/requests`.
@@ -45,6 +48,7 @@ public struct MockOptions: Sendable {
         if let v = headers.first(name: "x-mock-status").flatMap(Int.init), (100...599).contains(v) { options.status = v }
         if let v = headers.first(name: "x-mock-drop-after").flatMap(Int.init), v >= 0 { options.dropAfter = v }
         if headers.first(name: "x-mock-no-usage") == "1" { options.omitUsage = true }
+        if headers.first(name: "x-mock-ignore-max-tokens") == "1" { options.ignoreMaxTokens = true }
         return options
     }
 }

@@ -78,6 +78,37 @@ import Testing
         #expect(!snapshot.limitRules[0].matches(method: .jwt, credential: "k", route: "chat", model: "m"))
     }
 
+    @Test func ceilingsAreTokenQuotasAndBudgetsOnly() throws {
+        let snapshot = try ConfigLoader(environment: [:]).load(
+            yaml: Self.head + "\n"
+                + """
+                tenants:
+                  t: { plan: p, limits: { tokensPerHour: 900 } }
+                plans:
+                  p: { limits: { tokensPerMinute: 100, tokensPerHour: 1000, requestsPerMinute: 5, maxTokens: 10, ceiling: [tokensPerMinute] } }
+                limits:
+                  - { name: daily, per: tenant, tokensPerDay: 5000, requestsPerHour: 50, ceiling: true }
+                """)
+        let policy = try #require(snapshot.tenants.tenants["t"]?.policy)
+        #expect(policy.limitRules.filter(\.ceiling).map(\.name) == [.tokensPerMinute], "the tenant keeps its plan's list")
+        // A rule's ceiling applies to its quotas, not to its rate.
+        #expect(snapshot.limitRules.map(\.ceiling) == [false, true])
+        let found = problems(
+            """
+            plans:
+              p: { limits: { requestsPerMinute: 5, tokensPerMinute: 9, maxTokens: 5, shadow: [tokensPerMinute], ceiling: [requestsPerMinute, tokensPerMinute, nope] } }
+            limits:
+              - { name: r, requestsPerSecond: 1, ceiling: true }
+              - { name: s, tokensPerDay: 100, shadow: true, ceiling: true }
+            """)
+        let text = found.joined(separator: "\n")
+        #expect(text.contains("plans.p.limits.ceiling: 'requestsPerMinute' cannot be a ceiling: only token quotas and budgets can"), "\(text)")
+        #expect(text.contains("plans.p.limits.ceiling: 'tokensPerMinute' is a shadow limit"), "\(text)")
+        #expect(text.contains("plans.p.limits.ceiling: unknown limit 'nope'"), "\(text)")
+        #expect(text.contains("limits[0].ceiling: applies to token quotas and budgets, and none is set"), "\(text)")
+        #expect(text.contains("limits[1].ceiling: a shadow rule is never enforced"), "\(text)")
+    }
+
     @Test func aRedisStoreIsReadWithItsDefaultsAndFailureModes() throws {
         let snapshot = try ConfigLoader(environment: ["REDIS_PASSWORD": "s3cret"]).load(
             yaml: Self.head + "\n"

@@ -84,6 +84,8 @@ struct GeneratedTextCounterTests {
         ]
         // "Hello" 5 bytes: 2; " world" 6 bytes: 2; the empty one nothing; "assistant" is a role, not text.
         #expect(self.count(stream).tokens == 4)
+        // Two non-empty fragments: the lower bound a hard ceiling judges by.
+        #expect(self.count(stream).fragments == 2)
         // Split at every byte boundary, the count is the same.
         let joined = stream.joined()
         let bytes = Array(joined.utf8)

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from conftest import Proc
 from test_metrics import samples, wait_for
 
-KEYS = {name: f"sk-limits-{name}-0001" for name in ["hourly", "burst", "other", "slots", "tokens", "sizes", "shadow", "jwtish", "budget"]}
+KEYS = {name: f"sk-limits-{name}-0001" for name in ["hourly", "burst", "other", "slots", "tokens", "sizes", "shadow", "jwtish", "budget", "ceiling", "ceilraw", "roomy"]}
 
 
 def sha(key):
@@ -57,6 +57,9 @@ tenants:
   shadow: {{ limits: {{ requestsPerHour: 2, shadow: [requestsPerHour] }} }}
   jwtish: {{}}
   budget: {{ limits: {{ budgetPerDay: 0.004, maxTokens: 50 }} }}
+  ceiling: {{ limits: {{ tokensPerMinute: 120, maxTokens: 50, ceiling: [tokensPerMinute] }} }}
+  ceilraw: {{ limits: {{ tokensPerMinute: 120, maxTokens: 50, ceiling: [tokensPerMinute] }} }}
+  roomy: {{ limits: {{ tokensPerMinute: 100, maxTokens: 60, ceiling: [tokensPerMinute] }} }}
 prices:
   demo-chat: {{ input: 10, output: 10 }}
 limits:
@@ -402,3 +405,74 @@ def test_a_backend_that_reports_no_usage_is_charged_the_prompt_estimate_and_the_
     # whole reservation (the estimate plus 50).
     assert prompt_estimate - 2 <= broken < whole < prompt_estimate + 50, (prompt_estimate, whole, broken)
     assert whole - broken >= 1, "two more words streamed"
+
+
+MISBEHAVING = {"x-mock-ignore-max-tokens": "1", "x-mock-chunks": "400", "x-mock-chunk-delay-ms": "1"}
+
+
+def stream_until_cut(port, tenant):
+    """Streams through the OpenAI SDK from a backend that ignores max_tokens 5 and sends 400
+    words; returns the words received before the SDK raised, and what it raised."""
+    import openai
+
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEYS[tenant], max_retries=0)
+    stream = client.chat.completions.create(
+        model="demo-chat", messages=[{"role": "user", "content": "Hi"}], max_tokens=5, stream=True, extra_headers=MISBEHAVING)
+    words = 0
+    with pytest.raises(openai.APIError) as raised:
+        for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                words += 1
+    return words, raised.value
+
+
+def test_a_hard_ceiling_cuts_a_stream_off_with_a_final_error_event_that_the_openai_sdk_raises(gateway):
+    # 120 tokens a minute, held as a ceiling.
+    words, error = stream_until_cut(gateway.port, "ceiling")
+    assert "cut off" in error.message and "tokens per minute" in error.message and "120" in error.message, error.message
+    assert error.body["code"] == "rate_limit_exceeded" and error.body["type"] == "tokens", error.body
+    # The prompt estimate and the words delivered fit in the 120: the stream never passed the
+    # ceiling, and stopped close to it (the read that would pass it is held back).
+    assert 60 <= words < 120, words
+    # The minute's tokens are spent: the next request is refused before any upstream work.
+    status, headers, body = gateway.chat("ceiling", max_tokens=5)
+    assert status == 429 and error_of(body)["code"] == "rate_limit_exceeded", body
+    line = wait_for(lambda: next((l for l in gateway.log_lines() if l.get("tenant") == "ceiling" and l.get("status") == 200), None))
+    assert line["outcome"] == "refused" and line["reason"] == "token_quota_exceeded", line
+    assert line["limit"] == "tokens_per_minute" and line["charged_tokens"] <= 120, line
+    assert samples(gateway.scrape(), "portcullis_limit_decisions", tenant="ceiling", decision="cut") == 1
+
+
+def test_a_cut_stream_ends_cleanly_and_keeps_the_connection(gateway):
+    conn = http.client.HTTPConnection("127.0.0.1", gateway.port, timeout=20)
+    try:
+        headers = {"content-type": "application/json", "authorization": "Bearer " + KEYS["ceilraw"], **MISBEHAVING}
+        body = json.dumps({"model": "demo-chat", "stream": True, "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]})
+        conn.request("POST", "/v1/chat/completions", body=body, headers=headers)
+        resp = conn.getresponse()
+        assert resp.status == 200 and not resp.will_close
+        text = resp.read().decode()  # a whole chunked body: no IncompleteRead
+        sock = conn.sock
+        events = [block for block in text.split("\n\n") if block.strip()]
+        last = json.loads(events[-1][len("data: "):])
+        assert last["error"]["code"] == "rate_limit_exceeded" and "cut off" in last["error"]["message"], events[-1]
+        assert "[DONE]" not in text
+        assert all(json.loads(e[6:]).get("choices") is not None for e in events[:-1])
+        # The same connection serves the next request.
+        conn.request("GET", "/v1/models", headers={"authorization": "Bearer " + KEYS["ceilraw"]})
+        again = conn.getresponse()
+        again.read()
+        assert again.status == 200 and conn.sock is sock
+    finally:
+        conn.close()
+
+
+def test_a_ceiling_never_cuts_a_stream_that_stays_within_its_max_tokens(gateway):
+    # 60 one-word chunks within max_tokens 60: counted at a token a fragment, the stream stays
+    # within its reservation (the conservative count used to settle, about 2 a word, would not).
+    body = json.dumps({"model": "demo-chat", "stream": True, "max_tokens": 60, "messages": [{"role": "user", "content": "Hi"}]})
+    status, _, answer = gateway.chat("roomy", body=body, extra={"x-mock-chunks": "60", "x-mock-chunk-delay-ms": "0"})
+    assert status == 200
+    text = answer.decode()
+    assert text.rstrip().endswith("data: [DONE]") and '"error"' not in text
+    assert sum(1 for e in sse_events(answer) if e["choices"] and e["choices"][0]["delta"].get("content")) == 60

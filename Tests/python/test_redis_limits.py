@@ -91,6 +91,9 @@ tenants:
   sizes: {{}}
   jwtish: {{}}
   budget: {{}}
+  ceiling: {{ limits: {{ tokensPerMinute: 120, maxTokens: 50, ceiling: [tokensPerMinute] }} }}
+  ceilraw: {{}}
+  roomy: {{}}
 limits:
   - {{ name: cluster, per: global, credentials: [jwtish], requestsPerHour: 300 }}
 """
@@ -260,5 +263,23 @@ def test_redis_killed_paused_and_restarted_under_traffic(mock, redis):
             assert gw.proc.p.poll() is None, "the gateway is still running"
         finally:
             again.kill()
+    finally:
+        gw.stop()
+
+
+def test_with_redis_a_hard_ceiling_cuts_a_stream_off_once_the_shared_quota_runs_out(mock, redis):
+    from test_limits import stream_until_cut
+
+    gw = Replica(mock.port, redis.port)
+    try:
+        words, error = stream_until_cut(gw.port, "ceiling")
+        assert "cut off" in error.message and error.body["code"] == "rate_limit_exceeded", error.message
+        # Extended from Redis 32 tokens at a time (then by the exact excess), one round trip
+        # each: the stream stops close to the 120, at most a round trip's words above it.
+        assert 60 <= words <= 125, words
+        status, _, body = gw.chat("ceiling", max_tokens=5)
+        assert status == 429 and error_of(body)["code"] == "rate_limit_exceeded", body
+        assert gw.gauge("portcullis_limit_reservations_open") == 0
+        assert gw.gauge("portcullis_limit_decisions", tenant="ceiling", decision="cut") == 1
     finally:
         gw.stop()

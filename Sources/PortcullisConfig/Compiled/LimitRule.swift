@@ -21,6 +21,8 @@ public final class LimitRule: Sendable {
     public let kind: Kind
     /// Evaluated and counted, never enforced.
     public let shadow: Bool
+    /// A token quota or budget held as a hard ceiling: a stream is cut off rather than pass it.
+    public let ceiling: Bool
     /// The tokens a quota counts (`total` for the other kinds).
     public let tokens: TokenKind
     /// What the rule does while a shared store cannot answer (nil: the store's `onFailure`).
@@ -38,7 +40,8 @@ public final class LimitRule: Sendable {
     public let index: Int
 
     init(
-        name: LimitName, value: Int, burst: Int?, rule: String?, scope: LimitRuleSpec.Scope, shadow: Bool, index: Int = -1,
+        name: LimitName, value: Int, burst: Int?, rule: String?, scope: LimitRuleSpec.Scope, shadow: Bool, ceiling: Bool = false,
+        index: Int = -1,
         tokens: TokenKind? = nil, onStoreFailure: StoreFailureMode? = nil,
         methods: Set<AuthMethod>? = nil, credentials: Set<String>? = nil, routes: Set<String>? = nil, models: [Glob]? = nil
     ) {
@@ -46,6 +49,7 @@ public final class LimitRule: Sendable {
         self.rule = rule
         self.scope = scope
         self.shadow = shadow
+        self.ceiling = ceiling && name.isReserved && !shadow
         self.tokens = tokens ?? .total
         self.onStoreFailure = onStoreFailure
         if let period = name.periodNanos {
@@ -89,6 +93,7 @@ public final class LimitRule: Sendable {
             guard name.isCounted, let value = limits[name] else { return nil }
             return LimitRule(
                 name: name, value: value, burst: limits.burst, rule: nil, scope: .tenant, shadow: limits.isShadow(name),
+                ceiling: limits.isCeiling(name),
                 tokens: limits.tokenType, onStoreFailure: limits.onStoreFailure)
         }
     }
@@ -100,7 +105,8 @@ public final class LimitRule: Sendable {
             guard name.isCounted, let value = spec.limits[name] else { return nil }
             defer { next += 1 }
             return LimitRule(
-                name: name, value: value, burst: spec.limits.burst, rule: spec.name, scope: spec.per, shadow: spec.shadow, index: next,
+                name: name, value: value, burst: spec.limits.burst, rule: spec.name, scope: spec.per, shadow: spec.shadow,
+                ceiling: spec.ceiling, index: next,
                 tokens: spec.limits.tokenType, onStoreFailure: spec.limits.onStoreFailure,
                 methods: spec.methods.map(Set.init), credentials: spec.credentials.map(Set.init), routes: spec.routes.map(Set.init),
                 models: spec.models?.map(Glob.init))

@@ -10,7 +10,7 @@ extension ConfigReader {
     /// `shadow` list) or a top-level rule's own keys.
     func readLimits(_ value: YAMLValue, caps: Bool) -> LimitsSpec {
         var spec = LimitsSpec()
-        guard let map = value.mapping(allowed: Self.countedLimitKeys + (caps ? Self.capKeys + ["shadow"] : [])) else {
+        guard let map = value.mapping(allowed: Self.countedLimitKeys + (caps ? Self.capKeys + ["shadow", "ceiling"] : [])) else {
             return spec
         }
         for name in LimitName.allCases where name.isCounted {
@@ -27,19 +27,35 @@ extension ConfigReader {
         if let cap = spec.maxTokens, let fallback = spec.defaultMaxTokens, fallback > cap {
             map["defaultMaxTokens"]?.report("must not exceed maxTokens (\(cap))")
         }
-        if let shadow = map["shadow"], let names = shadow.stringList() {
-            var limits: [LimitName] = []
-            for name in names {
-                if let limit = LimitName(rawValue: name) {
-                    limits.append(limit)
-                } else {
-                    shadow.report("unknown limit '\(name)' (known: \(LimitName.allCases.map(\.rawValue).joined(separator: ", ")))")
-                }
+        spec.shadow = map["shadow"].flatMap(Self.limitNames)
+        if let ceiling = map["ceiling"], let names = Self.limitNames(ceiling) {
+            for name in names where !name.isReserved {
+                ceiling.report("'\(name.rawValue)' cannot be a ceiling: only token quotas and budgets can (\(Self.ceilingNames))")
             }
-            spec.shadow = limits
+            for name in names where spec.isShadow(name) {
+                ceiling.report("'\(name.rawValue)' is a shadow limit, which is never enforced: it cannot also be a ceiling")
+            }
+            spec.ceiling = names.filter(\.isReserved)
         }
         return spec
     }
+
+    /// A list of limit names (`shadow`, `ceiling`), each one known.
+    static func limitNames(_ value: YAMLValue) -> [LimitName]? {
+        guard let names = value.stringList() else { return nil }
+        var limits: [LimitName] = []
+        for name in names {
+            if let limit = LimitName(rawValue: name) {
+                limits.append(limit)
+            } else {
+                value.report("unknown limit '\(name)' (known: \(LimitName.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+        }
+        return limits
+    }
+
+    /// The limits that can be ceilings, for messages.
+    static let ceilingNames = LimitName.allCases.filter(\.isReserved).map(\.rawValue).joined(separator: ", ")
 
     /// A counted limit's value: a whole number at least 1, or for a budget an amount of dollars
     /// (`25`, `12.50`), kept in µUSD.
@@ -50,7 +66,7 @@ extension ConfigReader {
 
     /// One entry of the top-level `limits:` list.
     func readLimitRule(_ value: YAMLValue) -> LimitRuleSpec? {
-        let own = ["name", "per", "methods", "credentials", "routes", "models", "shadow"]
+        let own = ["name", "per", "methods", "credentials", "routes", "models", "shadow", "ceiling"]
         guard let map = value.mapping(allowed: own + Self.countedLimitKeys) else { return nil }
         guard let name = map.required("name")?.nonEmptyString() else { return nil }
         var spec = LimitRuleSpec(name: name, location: .init(path: value.path, line: value.line))
@@ -66,6 +82,10 @@ extension ConfigReader {
         spec.routes = map["routes"]?.stringList()
         spec.models = map["models"]?.stringList()
         if let shadow = map["shadow"]?.bool() { spec.shadow = shadow }
+        if let ceiling = map["ceiling"], let on = ceiling.bool() {
+            spec.ceiling = on
+            if on && spec.shadow { ceiling.report("a shadow rule is never enforced: it cannot also be a ceiling") }
+        }
         // The rule's limit keys sit beside its matching keys.
         for name in LimitName.allCases where name.isCounted {
             spec.limits[name] = map[name.rawValue].flatMap { Self.limitValue(name, $0) }
@@ -75,6 +95,9 @@ extension ConfigReader {
         spec.limits.onStoreFailure = map["onStoreFailure"]?.choice(StoreFailureMode.self)
         if spec.limits.burst != nil && !LimitName.allCases.contains(where: { $0.isRequestRate && spec.limits[$0] != nil }) {
             map["burst"]?.report("applies to a request rate, and none is set (requestsPerSecond, requestsPerMinute, requestsPerHour)")
+        }
+        if spec.ceiling && !LimitName.allCases.contains(where: { $0.isReserved && spec.limits[$0] != nil }) {
+            map["ceiling"]?.report("applies to token quotas and budgets, and none is set (\(Self.ceilingNames))")
         }
         if !LimitName.allCases.contains(where: { $0.isCounted && spec.limits[$0] != nil }) {
             value.report("sets no limit (one of: \(LimitName.allCases.filter(\.isCounted).map(\.rawValue).joined(separator: ", ")))")

@@ -28,5 +28,7 @@ public struct LimitRuleSpec: Sendable {
     public var limits = LimitsSpec()
     /// The whole rule is evaluated and counted but never refuses.
     public var shadow = false
+    /// The rule's token quotas and budgets are hard ceilings (see ``LimitsSpec/ceiling``).
+    public var ceiling = false
     public var location: SourceLocation
 }

@@ -30,6 +30,9 @@ public struct LimitsSpec: Sendable, Equatable {
     public var onStoreFailure: StoreFailureMode?
     /// Limits evaluated and counted but not enforced (nil: none; a tenant's list replaces its plan's).
     public var shadow: [LimitName]?
+    /// Token quotas and budgets held as a hard ceiling (nil: none; a tenant's list replaces its
+    /// plan's): a stream that would pass one is cut off mid-way instead of overshooting.
+    public var ceiling: [LimitName]?
 
     public init() {}
 
@@ -77,12 +80,15 @@ public struct LimitsSpec: Sendable, Equatable {
         merged.maxTokens = overrides.maxTokens ?? self.maxTokens
         merged.defaultMaxTokens = overrides.defaultMaxTokens ?? self.defaultMaxTokens
         merged.shadow = overrides.shadow ?? self.shadow
+        merged.ceiling = overrides.ceiling ?? self.ceiling
         merged.tokenType = overrides.tokenType ?? self.tokenType
         merged.onStoreFailure = overrides.onStoreFailure ?? self.onStoreFailure
         return merged
     }
 
     public func isShadow(_ name: LimitName) -> Bool { self.shadow?.contains(name) ?? false }
+
+    public func isCeiling(_ name: LimitName) -> Bool { self.ceiling?.contains(name) ?? false }
 
     public var isEmpty: Bool { self == LimitsSpec() }
 }

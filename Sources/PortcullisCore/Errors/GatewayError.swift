@@ -123,6 +123,16 @@ public enum GatewayError: Error, Sendable, Equatable {
         buffer.writeStaticString("}}")
     }
 
+    /// The error as a stream's final SSE event (`data: {"error":…}`, then the blank line).
+    public func renderEvent(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        let message = self.message
+        var buffer = allocator.buffer(capacity: 104 + message.utf8.count)
+        buffer.writeStaticString("data: ")
+        self.renderBody(into: &buffer)
+        buffer.writeStaticString("\n\n")
+        return buffer
+    }
+
     public func renderBody(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         let message = self.message
         var buffer = allocator.buffer(capacity: 96 + message.utf8.count + self.passedBodyLength)

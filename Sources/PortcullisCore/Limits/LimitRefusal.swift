@@ -10,13 +10,16 @@ public struct LimitRefusal: Sendable, Equatable {
     public let cost: Int
     /// Nanoseconds until it would fit (`Int64.max`: it never can, being larger than the limit).
     public let retryAfterNanos: Int64
+    /// A hard ceiling cut a stream off: the refusal is the stream's final SSE event.
+    public let midStream: Bool
 
-    public init(name: LimitName, rule: String?, limit: Int, cost: Int, retryAfterNanos: Int64) {
+    public init(name: LimitName, rule: String?, limit: Int, cost: Int, retryAfterNanos: Int64, midStream: Bool = false) {
         self.name = name
         self.rule = rule
         self.limit = limit
         self.cost = cost
         self.retryAfterNanos = retryAfterNanos
+        self.midStream = midStream
     }
 
     /// Whole seconds for `Retry-After`, rounded up, at least 1 (nil: retrying cannot help).
@@ -35,6 +38,10 @@ public struct LimitRefusal: Sendable, Equatable {
 
     public var message: String {
         let source = self.rule.map { " (limit '\($0)')" } ?? ""
+        if self.midStream {
+            let amount = self.name.isBudget ? ModelPrice.dollars(self.limit) : String(self.limit)
+            return "The response was cut off: it reached your \(self.name.phrase) limit of \(amount)\(source), held as a hard ceiling."
+        }
         switch self.name {
         case .concurrency:
             return "Too many concurrent requests: at most \(self.limit) at once\(source). Retry when one has finished."

@@ -31,6 +31,10 @@ public struct GeneratedTextCounter: Sendable {
 
     /// Tokens counted so far.
     public private(set) var tokens = 0
+    /// Non-empty strings counted so far: a lower bound of the tokens generated (each streamed
+    /// fragment is at least one token), which a hard ceiling judges by, so it never cuts a
+    /// stream that stays within its quota.
+    public private(set) var fragments = 0
 
     public init() {
         self.key.reserveCapacity(Self.longestKey)
@@ -72,7 +76,10 @@ public struct GeneratedTextCounter: Sendable {
                     self.escaped = true
                     self.state = .counting(count + 1)
                 } else if byte == UInt8(ascii: "\"") {
-                    if count > 0 { self.tokens = Self.plus(self.tokens, (count + 2) / 3) }
+                    if count > 0 {
+                        self.tokens = Self.plus(self.tokens, (count + 2) / 3)
+                        self.fragments = Self.plus(self.fragments, 1)
+                    }
                     self.state = .outside
                 } else {
                     self.state = .counting(count + 1)

@@ -120,10 +120,10 @@ enum ConfigDescription {
     /// A top-level limit rule.
     private static func limitRule(_ rule: LimitRuleSpec) -> String {
         func names(_ values: [String]?) -> String { values.map { list($0.map(q)) } ?? "null" }
-        return #"{"name":\#(q(rule.name)),"per":\#(q(rule.per.rawValue)),"methods":\#(names(rule.methods?.map(\.rawValue))),"credentials":\#(names(rule.credentials)),"routes":\#(names(rule.routes)),"models":\#(names(rule.models)),"shadow":\#(rule.shadow),"limits":\#(limits(rule.limits))}"#
+        return #"{"name":\#(q(rule.name)),"per":\#(q(rule.per.rawValue)),"methods":\#(names(rule.methods?.map(\.rawValue))),"credentials":\#(names(rule.credentials)),"routes":\#(names(rule.routes)),"models":\#(names(rule.models)),"shadow":\#(rule.shadow),"ceiling":\#(rule.ceiling),"limits":\#(limits(rule.limits))}"#
     }
 
-    /// Every limit key, set or null, and which are shadow-only.
+    /// Every limit key, set or null, which are shadow-only, and which are hard ceilings.
     private static func limits(_ l: LimitsSpec) -> String {
         // Budgets in dollars, as the config writes them.
         let counted = LimitName.allCases.map { name in
@@ -131,7 +131,8 @@ enum ConfigDescription {
             return #"\#(q(name.rawValue)):\#(value)"#
         }.joined(separator: ",")
         let shadow = list((l.shadow ?? []).map { q($0.rawValue) })
-        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"tokenType":\#(q((l.tokenType ?? .total).rawValue)),"onStoreFailure":\#(l.onStoreFailure.map { q($0.rawValue) } ?? "null"),"shadow":\#(shadow)}"#
+        let ceiling = list((l.ceiling ?? []).map { q($0.rawValue) })
+        return #"{\#(counted),"burst":\#(optional(l.burst)),"maxTokens":\#(optional(l.maxTokens)),"defaultMaxTokens":\#(optional(l.defaultMaxTokens)),"tokenType":\#(q((l.tokenType ?? .total).rawValue)),"onStoreFailure":\#(l.onStoreFailure.map { q($0.rawValue) } ?? "null"),"shadow":\#(shadow),"ceiling":\#(ceiling)}"#
     }
 
     /// Where counters live; never the password (only whether one is set).

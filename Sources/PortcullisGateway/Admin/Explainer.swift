@@ -156,7 +156,7 @@ public enum Explainer {
                     rule.name == .concurrency
                     ? "at most \(rule.limit) at once"
                     : rule.name.isBudget ? "\(ModelPrice.dollars(rule.limit)) \(rule.name.phrase)" : "\(rule.limit) \(rule.name.phrase)"
-                return "\(rule.rule.map { "'\($0)' " } ?? "")\(kind) per \(rule.scope.rawValue)\(rule.shadow ? " (shadow)" : "")"
+                return "\(rule.rule.map { "'\($0)' " } ?? "")\(kind) per \(rule.scope.rawValue)\(rule.shadow ? " (shadow)" : "")\(rule.ceiling ? " (hard ceiling)" : "")"
             }
             var left: [String] = []
             if let requests = exchange.rateLimitHeaders?.requests { left.append("\(requests.remaining) requests") }

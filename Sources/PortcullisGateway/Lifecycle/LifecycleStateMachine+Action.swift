@@ -28,6 +28,9 @@ extension LifecycleStateMachine {
         case writeResponseHead(closeAfter: Bool)
         /// Write the response end with a promise; then ``lastWriteCompleted(success:now:)``.
         case writeEnd
+        /// The gateway ends an event stream itself: drop the upstream connection, write `error`
+        /// as the final SSE event, then the end with a promise, as for ``writeEnd``.
+        case cutStream(GatewayError)
         /// Write an SSE `: keep-alive` comment if the stream is between events (else call
         /// ``keepAliveSkipped(now:)``).
         case sendKeepAlive

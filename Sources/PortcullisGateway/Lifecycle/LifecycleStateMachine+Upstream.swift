@@ -104,6 +104,19 @@ extension LifecycleStateMachine {
         return .writeEnd
     }
 
+    /// The gateway cuts an open event stream off with `error` (a hard ceiling was reached): the
+    /// client gets a final SSE error event and a clean end, so the connection stays usable. The
+    /// exchange ends refused. Outside an open event stream (a response framed by length, or
+    /// not yet streaming), nothing happens: such a body cannot be ended early and stay whole.
+    mutating func streamCut(_ error: GatewayError, now: NIODeadline) -> Action {
+        guard case .active(var active) = self.state, case .streaming(let streaming) = active.step, streaming.isEventStream else {
+            return .none
+        }
+        active.step = .finishing(outcome: .refused(error.reason), deadline: now + active.timeouts.clientWrite)
+        self.state = .active(active)
+        return .cutStream(error)
+    }
+
     /// The upstream connection failed.
     mutating func upstreamFailed(_ failure: UpstreamFailure, now: NIODeadline) -> Action {
         guard case .active(var active) = self.state else { return .none }

@@ -14,8 +14,8 @@ struct LimitCharge {
 
     let rule: LimitRule
     let key: LimitKey
-    /// Units taken: 1 slot, or the tokens reserved.
-    let cost: Int
+    /// Units taken: 1 slot, or the tokens reserved (a ceiling's extensions add to it).
+    var cost: Int
     let place: Place
     /// A budget's price, to settle the usage in µUSD.
     var price: ModelPrice? = nil

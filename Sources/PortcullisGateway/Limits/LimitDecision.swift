@@ -4,6 +4,8 @@ enum LimitDecision: String, CaseIterable {
     case refused
     /// A shadow limit that would have refused (the request went on).
     case shadowRefused = "shadow_refused"
+    /// A hard ceiling cut a stream off mid-way (its quota ran out as it went on).
+    case cut
 
     @inline(__always)
     var ordinal: Int {
@@ -11,6 +13,7 @@ enum LimitDecision: String, CaseIterable {
         case .admitted: 0
         case .refused: 1
         case .shadowRefused: 2
+        case .cut: 3
         }
     }
 }

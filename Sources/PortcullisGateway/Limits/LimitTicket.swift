@@ -15,16 +15,29 @@ final class LimitTicket: LedgerObligation {
     let store: MemoryLimitStore
     /// Where charges taken in the shared store settle (nil: none were).
     let shared: SharedLimitStore?
-    private(set) var charges: [LimitCharge]
+    var charges: [LimitCharge]
+    /// The charges held as hard ceilings, watched as a stream goes on (``checkCeilings(_:fragments:)``).
+    var ceilings: [Ceiling]
+    /// Settled: an extension a ceiling asked the shared store for that is answered later goes back.
+    var isSettled = false
+    /// Token and budget reservations this ticket holds, counted open on the loop until settled.
+    let reservations: Int
+    let metrics: LoopMetrics
 
-    init(store: MemoryLimitStore, shared: SharedLimitStore? = nil, charges: [LimitCharge]) {
+    init(store: MemoryLimitStore, shared: SharedLimitStore? = nil, charges: [LimitCharge], metrics: LoopMetrics) {
         self.store = store
         self.shared = shared
         self.charges = charges
+        self.metrics = metrics
+        self.ceilings = charges.indices.compactMap { charges[$0].rule.ceiling ? Ceiling(index: $0) : nil }
+        self.reservations = charges.reduce(0) { $0 + ($1.rule.name.isReserved ? 1 : 0) }
+        metrics.reservationsOpened(self.reservations)
         shared?.opened()
     }
 
     func settle(_ exchange: Exchange, outcome: Outcome) {
+        self.isSettled = true
+        self.metrics.reservationsSettled(self.reservations)
         let now = LimitStage.clock(exchange)
         var settlements: [SharedLimitStore.Settlement] = []
         for charge in self.charges {
@@ -36,10 +49,13 @@ final class LimitTicket: LedgerObligation {
                 case .shared: break
                 }
             case .quota(let gcra):
-                let used =
+                var used =
                     charge.rule.name.isBudget
                     ? Self.costUsed(exchange, reserved: charge.cost, price: charge.price)
                     : Self.tokensUsed(exchange, reserved: charge.cost, kind: charge.rule.tokens)
+                // A stream a ceiling cut off spent its ceilings up to what they allowed, no more:
+                // the text it did not deliver is not charged.
+                if exchange.cutByCeiling != nil && charge.rule.ceiling { used = min(used, charge.cost) }
                 switch charge.place {
                 case .memory(let taken): self.store.adjust(taken ?? gcra, key: charge.key, units: charge.cost - used, now: now)
                 case .shared(let key, _):

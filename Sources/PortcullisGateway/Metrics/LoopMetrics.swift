@@ -20,6 +20,8 @@ final class LoopMetrics: LedgerObligation {
     static let endpointStride = HistogramBuckets.requestDuration.stride + UpstreamErrorKind.allCases.count
 
     private(set) var inFlight = 0
+    /// Token and budget reservations taken on this loop and not yet settled.
+    private var openReservations = 0
 
     /// What a scrape copies off the loop.
     struct Counts: Sendable {
@@ -34,6 +36,7 @@ final class LoopMetrics: LedgerObligation {
         /// By tenant series, then `limit * LimitDecision.allCases.count + decision`.
         var limits: [[Int]] = []
         var inFlight = 0
+        var openReservations = 0
 
         /// Adds `other` in (arrays of different lengths: the longer wins).
         mutating func add(_ other: Counts) {
@@ -49,6 +52,7 @@ final class LoopMetrics: LedgerObligation {
             }
             for (i, counts) in other.limits.enumerated() { Self.add(counts, to: &self.limits[i]) }
             self.inFlight += other.inFlight
+            self.openReservations += other.openReservations
         }
 
         private static func add(_ values: [Int], to sum: inout [Int]) {
@@ -63,8 +67,13 @@ final class LoopMetrics: LedgerObligation {
     func snapshot() -> Counts {
         var counts = self.counts
         counts.inFlight = self.inFlight
+        counts.openReservations = self.openReservations
         return counts
     }
+
+    /// A limit ticket took `count` reservations (token quotas, budgets), or settled them.
+    func reservationsOpened(_ count: Int) { self.openReservations += count }
+    func reservationsSettled(_ count: Int) { self.openReservations -= count }
 
     func started() {
         self.inFlight += 1

@@ -149,7 +149,7 @@ struct MetricsExposition {
     private func writeLimits(into out: inout ByteBuffer) {
         Self.header(
             "portcullis_limit_decisions_total", "counter",
-            "Limit checks by tenant, limit and decision (admitted, refused, shadow_refused: a shadow limit that would have refused).",
+            "Limit checks by tenant, limit and decision (admitted, refused, shadow_refused: a shadow limit that would have refused; cut: a stream a hard ceiling cut off).",
             into: &out)
         for (tenantID, fields) in self.counts.limits.enumerated() where !fields.isEmpty {
             let tenant = Self.escaped(self.names.tenants[tenantID])
@@ -161,6 +161,10 @@ struct MetricsExposition {
         }
         Self.header("portcullis_limit_slots_in_use", "gauge", "Concurrency slots held in this process's memory (with a Redis store: only the local fallback's; see portcullis_limit_leases_held).", into: &out)
         out.writeString("portcullis_limit_slots_in_use \(self.process.limitSlotsInUse)\n")
+        Self.header(
+            "portcullis_limit_reservations_open", "gauge",
+            "Token-quota and budget reservations held by requests in flight (taken before forwarding, not yet settled).", into: &out)
+        out.writeString("portcullis_limit_reservations_open \(self.counts.openReservations)\n")
         guard let store = self.process.limitStore else { return }
         Self.header("portcullis_limit_store_up", "gauge", "Whether the shared limit store (Redis) has a connection up.", into: &out)
         out.writeString("portcullis_limit_store_up \(store.up ? 1 : 0)\n")

@@ -99,6 +99,10 @@ public final class Exchange {
     var estimatedPromptTokens = 0
     var generatedTokens: Int?
     var usageMissing = false
+    /// The limits' ticket when one of its quotas is a hard ceiling (the forwarder checks it as
+    /// a stream goes on), and the ceiling that cut the stream off, if one did.
+    var ceilingTicket: LimitTicket?
+    var cutByCeiling: LimitRule?
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

@@ -31,6 +31,8 @@ extension ProxyHandler {
             break  // written by `upstreamResponseHead`, which has the head
         case .writeEnd:
             self.writeEnd()
+        case .cutStream(let error):
+            self.cutStream(error)
         case .sendKeepAlive:
             self.sendKeepAlive()
         case .pauseUpstreamReads:
@@ -69,6 +71,7 @@ extension ProxyHandler {
         self.usageScanner = nil
         self.textCounter = nil
         self.usageFilter = nil
+        self.ceiling = nil
         self.pendingFlush = false
         self.localBody = nil
         switch next {

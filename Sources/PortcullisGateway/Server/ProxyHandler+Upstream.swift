@@ -99,6 +99,8 @@ extension ProxyHandler {
         case .other: break
         }
         if exchange.countsGeneratedText && head.body != .other { self.textCounter = GeneratedTextCounter() }
+        // Only an open event stream can be cut off and still end cleanly.
+        if openEventStream && self.textCounter != nil && exchange.head.method != .HEAD { self.ceiling = exchange.ceilingTicket }
         exchange.status = head.status
         // No retry can follow a response head: the request body goes, and with it the client's
         // read buffer it may be a slice of (an idle stream then holds no request bytes).
@@ -131,6 +133,13 @@ extension ProxyHandler {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }
         if self.textCounter != nil { buffer.withUnsafeReadableBytes { self.textCounter!.feed($0) } }
+        if let ticket = self.ceiling, let reached = ticket.checkCeilings(exchange, fragments: self.textCounter!.fragments),
+            self.reachedCeiling(reached, exchange: exchange, now: now)
+        {
+            // This read would have taken the stream past a ceiling: it is not delivered.
+            exchange.responseBytes -= buffer.readableBytes
+            return
+        }
         if self.usageFilter != nil {
             var parts: [ByteBuffer] = []
             self.usageFilter!.feed(buffer, into: &parts)

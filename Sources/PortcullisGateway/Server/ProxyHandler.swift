@@ -35,6 +35,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     var textCounter: GeneratedTextCounter?
     /// Takes out the usage chunk the gateway asked for on the client's behalf (nil: none asked).
     var usageFilter: UsageChunkFilter?
+    /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none).
+    var ceiling: LimitTicket?
     var pendingFlush = false
     var lastRead = NIODeadline.distantPast
     var pipelined = PipelinedRequests()

@@ -87,7 +87,8 @@ extension LimitStage {
             if tally.refusal != nil {
                 self.rollBack(tally.held, now: now)
             } else if tally.needsTicket {
-                LimitTicket(store: self.store, shared: self.shared, charges: tally.held).settle(exchange, outcome: outcome)
+                LimitTicket(store: self.store, shared: self.shared, charges: tally.held, metrics: exchange.loop.metrics)
+                    .settle(exchange, outcome: outcome)
             }
             return .proceed
         }

@@ -140,7 +140,11 @@ struct LimitStage: Stage {
             return .refuse(.limitExceeded(refusal))
         }
         // Rates need nothing at the end: a ticket only for slots and reservations.
-        if tally.needsTicket { exchange.register(LimitTicket(store: self.store, shared: self.shared, charges: tally.held)) }
+        if tally.needsTicket {
+            let ticket = LimitTicket(store: self.store, shared: self.shared, charges: tally.held, metrics: exchange.loop.metrics)
+            exchange.register(ticket)
+            if !ticket.ceilings.isEmpty { exchange.ceilingTicket = ticket }
+        }
         if tally.holdsQuota {
             exchange.countsGeneratedText = true
             Self.requestUsage(exchange)

@@ -8,6 +8,22 @@ import Testing
 /// deadline, the keep-alive retry, broken and quiet backends, and a client too slow to read.
 /// (Split from `LifecycleStateMachineTests`, whose fixtures these use.)
 extension LifecycleStateMachineTests {
+    @Test func aCutEventStreamEndsWithItsErrorRefusedAndTheConnectionStaysOpen() {
+        let error = GatewayError.limitExceeded(
+            LimitRefusal(name: .tokensPerMinute, rule: nil, limit: 100, cost: 100, retryAfterNanos: 0, midStream: true))
+        var m = Self.streaming(eventStream: true)
+        m.upstreamBodyPart(now: Self.t0 + .milliseconds(5))
+        #expect(m.streamCut(error, now: Self.t0 + .milliseconds(6)) == .cutStream(error))
+        // Nothing more comes from the upstream (dropped), and a second cut changes nothing.
+        #expect(m.streamCut(error, now: Self.t0 + .milliseconds(7)) == .none)
+        #expect(m.upstreamResponseEnded(now: Self.t0 + .milliseconds(7)) == .none)
+        #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.refused(.tokenQuotaExceeded), then: .idle))
+        // A body framed by its length cannot be ended early and stay whole: no cut.
+        var framed = Self.streaming(eventStream: false)
+        #expect(framed.streamCut(error, now: Self.t0) == .none)
+        #expect(framed.upstreamResponseEnded(now: Self.t0) == .writeEnd)
+    }
+
     @Test func connectFailuresMoveToTheNextEndpointThen502() {
         var (m, first) = Self.forwarding(endpoints: 2)
         m.connectStarted(first, now: Self.t0, connectTimeout: .seconds(2))
