@@ -97,16 +97,27 @@ import Testing
             """
             plans:
               p: { limits: { requestsPerMinute: 5, tokensPerMinute: 9, maxTokens: 5, shadow: [tokensPerMinute], ceiling: [requestsPerMinute, tokensPerMinute, nope] } }
+              q: { limits: { tokensPerHour: 100, maxTokens: 5, ceiling: [tokensPerHour] } }
             limits:
               - { name: r, requestsPerSecond: 1, ceiling: true }
               - { name: s, tokensPerDay: 100, shadow: true, ceiling: true }
+              - { name: i, tokensPerDay: 100, tokenType: input, ceiling: true }
+            tenants:
+              t: { plan: q, limits: { shadow: [tokensPerHour] } }
+              u: { limits: { tokensPerHour: 10, maxTokens: 5, tokenType: input, ceiling: [tokensPerHour, tokensPerDay] } }
             """)
         let text = found.joined(separator: "\n")
         #expect(text.contains("plans.p.limits.ceiling: 'requestsPerMinute' cannot be a ceiling: only token quotas and budgets can"), "\(text)")
-        #expect(text.contains("plans.p.limits.ceiling: 'tokensPerMinute' is a shadow limit"), "\(text)")
+        #expect(text.contains("'tokensPerMinute' is a shadow limit, which is never enforced"), "\(text)")
         #expect(text.contains("plans.p.limits.ceiling: unknown limit 'nope'"), "\(text)")
         #expect(text.contains("limits[0].ceiling: applies to token quotas and budgets, and none is set"), "\(text)")
         #expect(text.contains("limits[1].ceiling: a shadow rule is never enforced"), "\(text)")
+        #expect(text.contains("limits[2].ceiling: the rule counts input tokens only"), "\(text)")
+        // As merged: a tenant's shadow list undoes its plan's ceiling; an input quota cannot cut;
+        // a ceiling names a limit that is set.
+        #expect(text.contains("'tokensPerHour' is a shadow limit"), "\(text)")
+        #expect(text.contains("'tokensPerHour' counts input tokens only"), "\(text)")
+        #expect(text.contains("'tokensPerDay' is not set, so it cannot be a ceiling"), "\(text)")
     }
 
     @Test func aRedisStoreIsReadWithItsDefaultsAndFailureModes() throws {

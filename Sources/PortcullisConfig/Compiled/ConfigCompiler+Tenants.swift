@@ -36,6 +36,16 @@ extension ConfigCompiler {
             if LimitName.allCases.contains(where: { $0.isBudget && limits[$0] != nil }) && file.prices.isEmpty {
                 report(location, "limits", "a budget needs prices: (what each model's tokens cost)")
             }
+            // Ceilings, as merged (a tenant's `shadow` or `tokenType` may undo its plan's ceiling).
+            for name in limits.ceiling ?? [] {
+                if limits[name] == nil {
+                    report(location, "limits.ceiling", "'\(name.rawValue)' is not set, so it cannot be a ceiling")
+                } else if limits.isShadow(name) {
+                    report(location, "limits.ceiling", "'\(name.rawValue)' is a shadow limit, which is never enforced: it cannot also be a ceiling")
+                } else if name.isTokenQuota && limits.tokenType == .input {
+                    report(location, "limits.ceiling", "'\(name.rawValue)' counts input tokens only, all spent before the stream starts: it cannot be a ceiling")
+                }
+            }
         }
         for plan in file.plans {
             Self.checkIdentityText(plan.name, at: plan.location, "name", report: report)

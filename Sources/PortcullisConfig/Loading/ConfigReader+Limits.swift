@@ -32,9 +32,6 @@ extension ConfigReader {
             for name in names where !name.isReserved {
                 ceiling.report("'\(name.rawValue)' cannot be a ceiling: only token quotas and budgets can (\(Self.ceilingNames))")
             }
-            for name in names where spec.isShadow(name) {
-                ceiling.report("'\(name.rawValue)' is a shadow limit, which is never enforced: it cannot also be a ceiling")
-            }
             spec.ceiling = names.filter(\.isReserved)
         }
         return spec
@@ -98,6 +95,8 @@ extension ConfigReader {
         }
         if spec.ceiling && !LimitName.allCases.contains(where: { $0.isReserved && spec.limits[$0] != nil }) {
             map["ceiling"]?.report("applies to token quotas and budgets, and none is set (\(Self.ceilingNames))")
+        } else if spec.ceiling && spec.limits.tokenType == .input && !LimitName.allCases.contains(where: { $0.isBudget && spec.limits[$0] != nil }) {
+            map["ceiling"]?.report("the rule counts input tokens only, all spent before the stream starts: it cannot be a ceiling")
         }
         if !LimitName.allCases.contains(where: { $0.isCounted && spec.limits[$0] != nil }) {
             value.report("sets no limit (one of: \(LimitName.allCases.filter(\.isCounted).map(\.rawValue).joined(separator: ", ")))")

@@ -74,6 +74,18 @@ public struct SSEScanner: Sendable {
         }
     }
 
+    /// Feeds `bytes` up to the end of the event in progress. Returns how many bytes that took
+    /// (0 when already at a boundary), or nil when the event does not end within `bytes` (all
+    /// of them were fed). A gateway that ends a stream itself finishes the client's event first.
+    public mutating func feedToBoundary(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard !self.atEventBoundary else { return 0 }
+        for i in 0..<bytes.count {
+            self.feed(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + 1)]))
+            if self.atEventBoundary { return i + 1 }
+        }
+        return nil
+    }
+
     private mutating func endOfLine() {
         switch self.line {
         case .lineStart:

@@ -49,13 +49,10 @@ final class LimitTicket: LedgerObligation {
                 case .shared: break
                 }
             case .quota(let gcra):
-                var used =
+                let used =
                     charge.rule.name.isBudget
                     ? Self.costUsed(exchange, reserved: charge.cost, price: charge.price)
                     : Self.tokensUsed(exchange, reserved: charge.cost, kind: charge.rule.tokens)
-                // A stream a ceiling cut off spent its ceilings up to what they allowed, no more:
-                // the text it did not deliver is not charged.
-                if exchange.cutByCeiling != nil && charge.rule.ceiling { used = min(used, charge.cost) }
                 switch charge.place {
                 case .memory(let taken): self.store.adjust(taken ?? gcra, key: charge.key, units: charge.cost - used, now: now)
                 case .shared(let key, _):

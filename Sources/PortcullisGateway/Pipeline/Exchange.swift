@@ -100,9 +100,8 @@ public final class Exchange {
     var generatedTokens: Int?
     var usageMissing = false
     /// The limits' ticket when one of its quotas is a hard ceiling (the forwarder checks it as
-    /// a stream goes on), and the ceiling that cut the stream off, if one did.
+    /// a stream goes on).
     var ceilingTicket: LimitTicket?
-    var cutByCeiling: LimitRule?
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

@@ -72,6 +72,7 @@ extension ProxyHandler {
         self.textCounter = nil
         self.usageFilter = nil
         self.ceiling = nil
+        self.pendingCut = nil
         self.pendingFlush = false
         self.localBody = nil
         switch next {

@@ -77,42 +77,6 @@ extension ProxyHandler {
         }
     }
 
-    /// A hard ceiling was reached mid-stream: the stream ends with the limit's error as its last
-    /// event (what the client already has stays whole), counted as a `cut` decision.
-    /// Returns false when the stream cannot be cut (it is not streaming).
-    func reachedCeiling(_ charge: LimitCharge, exchange: Exchange, now: NIODeadline) -> Bool {
-        let refusal = LimitRefusal(
-            name: charge.rule.name, rule: charge.rule.rule, limit: charge.rule.limit, cost: charge.cost, retryAfterNanos: 0,
-            midStream: true)
-        let action = self.machine.streamCut(.limitExceeded(refusal), now: now)
-        guard action != .none else { return false }
-        exchange.cutByCeiling = charge.rule
-        exchange.limitRefused = charge.rule
-        self.loop.metrics.countLimit(exchange, series: exchange.snapshot.metrics.limit(charge.rule), .cut)
-        self.perform(action)
-        return true
-    }
-
-    /// Carries out ``LifecycleStateMachine/Action/cutStream(_:)``.
-    func cutStream(_ error: GatewayError) {
-        guard let exchange = self.exchange else { return }
-        self.captureUsage()
-        exchange.refusal = error.reason
-        // The rest of the upstream response is not wanted: its connection cannot be reused.
-        self.upstream?.abandon()
-        self.upstream = nil
-        self.usageFilter = nil
-        self.ceiling = nil
-        guard let context = self.context else {
-            self.writeEnd()
-            return
-        }
-        let event = error.renderEvent(allocator: context.channel.allocator)
-        exchange.responseBytes += event.readableBytes
-        self.writeToClient(.body(event))
-        self.writeEnd()
-    }
-
     func sendKeepAlive() {
         guard let context = self.context else { return }
         // Through the usage filter the client only ever gets whole events, so it is always at a boundary.

@@ -125,6 +125,9 @@ extension ProxyHandler {
         let now = self.now()
         self.lastRead = now
         self.machine.upstreamBodyPart(now: now)
+        // A stream held to a hard ceiling counts its text first: a read that would pass one is not delivered.
+        let watched = self.ceiling != nil
+        if watched && self.holdToCeiling(buffer, exchange: exchange, now: now) { return }
         exchange.responseBytes += buffer.readableBytes
         if self.sse != nil {
             buffer.withUnsafeReadableBytes { self.sse!.feed($0) }
@@ -132,14 +135,7 @@ extension ProxyHandler {
         } else if self.usageScanner != nil {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }
-        if self.textCounter != nil { buffer.withUnsafeReadableBytes { self.textCounter!.feed($0) } }
-        if let ticket = self.ceiling, let reached = ticket.checkCeilings(exchange, fragments: self.textCounter!.fragments),
-            self.reachedCeiling(reached, exchange: exchange, now: now)
-        {
-            // This read would have taken the stream past a ceiling: it is not delivered.
-            exchange.responseBytes -= buffer.readableBytes
-            return
-        }
+        if self.textCounter != nil && !watched { buffer.withUnsafeReadableBytes { self.textCounter!.feed($0) } }
         if self.usageFilter != nil {
             var parts: [ByteBuffer] = []
             self.usageFilter!.feed(buffer, into: &parts)

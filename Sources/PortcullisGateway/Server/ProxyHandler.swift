@@ -35,8 +35,12 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     var textCounter: GeneratedTextCounter?
     /// Takes out the usage chunk the gateway asked for on the client's behalf (nil: none asked).
     var usageFilter: UsageChunkFilter?
-    /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none).
+    /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none),
+    /// the ceiling reached while the client's event in progress is finished, and the tokens
+    /// counted in what was delivered when the stream is cut (see `ProxyHandler+Ceiling`).
     var ceiling: LimitTicket?
+    var pendingCut: LimitCharge?
+    var cutDelivered: Int?
     var pendingFlush = false
     var lastRead = NIODeadline.distantPast
     var pipelined = PipelinedRequests()

@@ -8,7 +8,7 @@ import Testing
 
 /// Hard ceilings on exchanges built without a channel: a stream is judged by its prompt estimate
 /// and its fragments, extended from the quota past its reservation, cut when the quota is out,
-/// and settled to what its ceiling allowed.
+/// and settled to the text it delivered.
 @Suite struct CeilingTests {
     static let yaml = """
         authentication:
@@ -85,11 +85,11 @@ import Testing
         let reached = try #require(ticket.checkCeilings(exchange, fragments: 201 - prompt))
         #expect(reached.rule.name == .tokensPerMinute)
         #expect(ticket.checkCeilings(exchange, fragments: 202 - prompt) != nil)
-        // Cut off: settled to what the ceiling allowed (the backend's larger count is not charged).
-        exchange.cutByCeiling = reached.rule
-        exchange.generatedTokens = 400
+        // Cut off: settled like a stream without usage, to the prompt estimate and the text the
+        // client received as the conservative count had it (here more than the quota: in debt).
+        exchange.generatedTokens = 230
         exchange.settle(.refused(.tokenQuotaExceeded))
-        #expect(exchange.chargedTokens == 200)
+        #expect(exchange.chargedTokens == prompt + 230)
         #expect(try h.remaining == 0, "the quota is spent: the next reservation does not fit")
     }
 
