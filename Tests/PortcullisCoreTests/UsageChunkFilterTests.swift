@@ -104,6 +104,27 @@ struct GeneratedTextCounterTests {
         #expect(self.count([#"{"content" : "abcd", "content": 12}"#]).tokens == 2, "spaces around the colon; a number is not text")
     }
 
+    @Test func longValuesEscapesAndKeysLongerThanAnyCountedOneAreSkippedRight() {
+        // A long id, a key past 17 bytes that ends like a counted one, escaped quotes in keys and
+        // values, and a counted key whose value is escaped throughout.
+        let body = #"{"id":"chatcmpl-\#(String(repeating: "x", count: 300))","a_very_long_key_named_content":"abcdef","#
+            + #""k\"content":"zz","content":"a\"b\\c\u00e9","text":"\#(String(repeating: "y", count: 30))"}"#
+        let whole = self.count([body])
+        // a\"b\\c\u00e9 is 13 bytes as written: 5; the 30 y's: 10. Nothing else counts.
+        #expect(whole.tokens == 15 && whole.fragments == 2, "\(whole.tokens) \(whole.fragments)")
+        // The same at every split point, one byte at a time too.
+        let bytes = Array(body.utf8)
+        for cut in 1..<bytes.count {
+            var counter = GeneratedTextCounter()
+            bytes[..<cut].withUnsafeBytes { counter.feed($0) }
+            bytes[cut...].withUnsafeBytes { counter.feed($0) }
+            #expect(counter.tokens == whole.tokens && counter.fragments == whole.fragments, "split at \(cut)")
+        }
+        var single = GeneratedTextCounter()
+        for byte in bytes { [byte].withUnsafeBytes { single.feed($0) } }
+        #expect(single.tokens == whole.tokens && single.fragments == whole.fragments)
+    }
+
     @Test func aStringCutOffByABrokenStreamStillCounts() {
         let counter = self.count([#"data: {"choices":[{"delta":{"content":"abcdefg"#])
         #expect(counter.tokens == 0)

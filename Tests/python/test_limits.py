@@ -405,6 +405,15 @@ def test_a_backend_that_reports_no_usage_is_charged_the_prompt_estimate_and_the_
     # whole reservation (the estimate plus 50).
     assert prompt_estimate - 2 <= broken < whole < prompt_estimate + 50, (prompt_estimate, whole, broken)
     assert whole - broken >= 1, "two more words streamed"
+    # A JSON answer without usage: its text is counted at its end (held until then, not scanned
+    # when usage is there), the same words as the whole stream.
+    plain = json.dumps({"model": "demo-chat", "max_tokens": 50, "messages": [{"role": "user", "content": "Hello there"}]})
+    status, _, answer = gateway.chat("tokens", body=plain, extra={"x-mock-no-usage": "1"})
+    assert status == 200 and b'"usage"' not in answer
+    json_line = wait_for(lambda: (lambda found: found[2] if len(found) >= 3 else None)(
+        [line for line in gateway.log_lines() if line.get("usage") == "missing"]))
+    plain_estimate = (len(plain) + 2) // 3
+    assert plain_estimate < json_line["charged_tokens"] < plain_estimate + 50, (plain_estimate, json_line)
 
 
 MISBEHAVING = {"x-mock-ignore-max-tokens": "1", "x-mock-chunks": "400", "x-mock-chunk-delay-ms": "1"}

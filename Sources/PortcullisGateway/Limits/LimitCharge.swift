@@ -19,4 +19,6 @@ struct LimitCharge {
     let place: Place
     /// A budget's price, to settle the usage in µUSD.
     var price: ModelPrice? = nil
+    /// The key's pinned in-memory cell (nil: found by key).
+    var cell: LimitCell? = nil
 }

@@ -9,6 +9,8 @@ struct LimitTally {
     var headers = RateLimitHeaders()
     var refusal: LimitRefusal?
     var held: [LimitCharge] = []
+    /// The exchange's tenant series for the decisions metric, found at the first check.
+    private var tenantSeries: Int?
 
     /// Records one limit's answer. `remaining` and `resetNanos` matter for rates and quotas.
     mutating func record(
@@ -18,7 +20,9 @@ struct LimitTally {
         let rule = planned.rule
         let enforced = !rule.shadow
         let decision: LimitDecision = allowed ? .admitted : enforced ? .refused : .shadowRefused
-        exchange.loop.metrics.countLimit(exchange, series: exchange.snapshot.metrics.limit(rule), decision)
+        let layout = exchange.snapshot.metrics
+        if self.tenantSeries == nil { self.tenantSeries = layout.tenant(of: exchange) }
+        exchange.loop.metrics.countLimit(tenant: self.tenantSeries!, series: layout.limit(rule), decision)
         switch rule.kind {
         case .rate(let gcra), .quota(let gcra):
             // The header's limit is the larger of the rate and its burst, so `remaining` (at
@@ -44,7 +48,8 @@ struct LimitTally {
             }
             return
         }
-        self.held.append(LimitCharge(rule: rule, key: planned.key, cost: planned.cost, place: place, price: planned.price))
+        let cell: LimitCell? = if case .memory = place { planned.cell } else { nil }
+        self.held.append(LimitCharge(rule: rule, key: planned.key, cost: planned.cost, place: place, price: planned.price, cell: cell))
     }
 
     /// Whether anything taken needs settling at the end (rates need nothing).

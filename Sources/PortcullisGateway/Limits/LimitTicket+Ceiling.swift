@@ -50,9 +50,9 @@ extension LimitTicket {
             case .memory(let taken):
                 guard case .quota(let gcra) = charge.rule.kind else { continue }
                 let now = LimitStage.clock(exchange)
-                if self.store.take(taken ?? gcra, key: charge.key, cost: step, now: now).allowed {
+                if self.store.take(taken ?? gcra, key: charge.key, cell: charge.cell, cost: step, now: now).allowed {
                     self.charges[index].cost += step
-                } else if step > excess && self.store.take(taken ?? gcra, key: charge.key, cost: excess, now: now).allowed {
+                } else if step > excess && self.store.take(taken ?? gcra, key: charge.key, cell: charge.cell, cost: excess, now: now).allowed {
                     self.charges[index].cost += excess
                 } else {
                     self.ceilings[c].exhausted = true

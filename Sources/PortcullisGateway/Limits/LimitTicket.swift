@@ -44,7 +44,7 @@ final class LimitTicket: LedgerObligation {
             switch charge.rule.kind {
             case .concurrency:
                 switch charge.place {
-                case .memory: self.store.release(slot: charge.key)
+                case .memory: self.store.release(slot: charge.key, cell: charge.cell)
                 case .shared(let key, let lease?): settlements.append(.release(key: key, lease: lease))
                 case .shared: break
                 }
@@ -54,7 +54,8 @@ final class LimitTicket: LedgerObligation {
                     ? Self.costUsed(exchange, reserved: charge.cost, price: charge.price)
                     : Self.tokensUsed(exchange, reserved: charge.cost, kind: charge.rule.tokens)
                 switch charge.place {
-                case .memory(let taken): self.store.adjust(taken ?? gcra, key: charge.key, units: charge.cost - used, now: now)
+                case .memory(let taken):
+                    self.store.adjust(taken ?? gcra, key: charge.key, cell: charge.cell, units: charge.cost - used, now: now)
                 case .shared(let key, _):
                     if used != charge.cost { settlements.append(.adjust(key: key, gcra: gcra, units: charge.cost - used)) }
                 }

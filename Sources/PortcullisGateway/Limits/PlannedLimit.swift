@@ -9,4 +9,6 @@ struct PlannedLimit {
     let cost: Int
     /// The model's price, for a budget (nil: not a budget, or a model without a price).
     var price: ModelPrice? = nil
+    /// The key's pinned in-memory cell, when the snapshot resolved it (``LimitCells``).
+    var cell: LimitCell? = nil
 }

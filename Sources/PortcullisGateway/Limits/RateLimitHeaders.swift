@@ -40,58 +40,93 @@ struct RateLimitHeaders: Equatable {
     }
 
     /// As header lines of an HTTP/1 head (each after a `\r\n`), written straight into the
-    /// head's buffer (the values of ``forEach(_:)``, without a string per value).
+    /// head's buffer (the values of ``forEach(_:)``, without a string per value), in one
+    /// reservation of the buffer rather than a capacity check per piece.
     func write(into buffer: inout ByteBuffer) {
-        if let requests {
-            Self.write(requests, limit: "\r\nx-ratelimit-limit-requests: ", remaining: "\r\nx-ratelimit-remaining-requests: ",
-                       reset: "\r\nx-ratelimit-reset-requests: ", into: &buffer)
-        }
-        if let tokens {
-            Self.write(tokens, limit: "\r\nx-ratelimit-limit-tokens: ", remaining: "\r\nx-ratelimit-remaining-tokens: ",
-                       reset: "\r\nx-ratelimit-reset-tokens: ", into: &buffer)
+        guard self.requests != nil || self.tokens != nil else { return }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.longestLines) { out in
+            var writer = LineWriter(out: out)
+            if let requests = self.requests {
+                writer.write(requests, limit: "\r\nx-ratelimit-limit-requests: ", remaining: "\r\nx-ratelimit-remaining-requests: ",
+                             reset: "\r\nx-ratelimit-reset-requests: ")
+            }
+            if let tokens = self.tokens {
+                writer.write(tokens, limit: "\r\nx-ratelimit-limit-tokens: ", remaining: "\r\nx-ratelimit-remaining-tokens: ",
+                             reset: "\r\nx-ratelimit-reset-tokens: ")
+            }
+            return writer.count
         }
     }
 
-    private static func write(
-        _ window: Window, limit: StaticString, remaining: StaticString, reset: StaticString, into buffer: inout ByteBuffer
-    ) {
-        buffer.writeStaticString(limit)
-        buffer.writeDecimal(window.limit)
-        buffer.writeStaticString(remaining)
-        buffer.writeDecimal(window.remaining)
-        buffer.writeStaticString(reset)
-        Self.writeDuration(window.resetNanos, into: &buffer)
-    }
+    /// Room for both windows' lines at their longest (names, two 20-digit numbers and a duration each).
+    static let longestLines = 2 * (100 + 2 * 20 + 32)
 
-    static func writeDuration(_ nanos: Int64, into buffer: inout ByteBuffer) {
-        guard nanos > 0 else {
-            buffer.writeStaticString("0s")
-            return
+    /// Writes into reserved bytes: static names, decimals and durations, no checks per piece.
+    private struct LineWriter {
+        let out: UnsafeMutableRawBufferPointer
+        var count = 0
+
+        mutating func write(_ window: Window, limit: StaticString, remaining: StaticString, reset: StaticString) {
+            self.write(limit)
+            self.write(UInt64(max(window.limit, 0)))
+            self.write(remaining)
+            self.write(UInt64(max(window.remaining, 0)))
+            self.write(reset)
+            self.write(duration: window.resetNanos)
         }
-        if nanos < 1_000_000_000 {
-            buffer.writeDecimal(Int(max(1, (nanos + 999_999) / 1_000_000)))
-            buffer.writeStaticString("ms")
-            return
+
+        mutating func write(_ text: StaticString) {
+            let bytes = UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
+            UnsafeMutableRawBufferPointer(rebasing: self.out[self.count...]).copyMemory(from: bytes)
+            self.count += bytes.count
         }
-        let seconds = nanos / 1_000_000_000 + (nanos % 1_000_000_000 > 0 ? 1 : 0)
-        let (hours, rest) = seconds.quotientAndRemainder(dividingBy: 3600)
-        let (minutes, secs) = rest.quotientAndRemainder(dividingBy: 60)
-        if hours > 0 {
-            buffer.writeDecimal(Int(hours))
-            buffer.writeStaticString("h")
+
+        mutating func write(_ value: UInt64) {
+            var digits = 1
+            var rest = value / 10
+            while rest > 0 {
+                digits += 1
+                rest /= 10
+            }
+            var v = value
+            for i in stride(from: self.count + digits - 1, through: self.count, by: -1) {
+                self.out[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
+            self.count += digits
         }
-        if hours > 0 || minutes > 0 {
-            buffer.writeDecimal(Int(minutes))
-            buffer.writeStaticString("m")
+
+        /// A Go-style duration (see ``RateLimitHeaders/duration(_:)``).
+        mutating func write(duration nanos: Int64) {
+            guard nanos > 0 else { return self.write("0s") }
+            if nanos < 1_000_000_000 {
+                self.write(UInt64(max(1, (nanos + 999_999) / 1_000_000)))
+                return self.write("ms")
+            }
+            let seconds = nanos / 1_000_000_000 + (nanos % 1_000_000_000 > 0 ? 1 : 0)
+            let (hours, rest) = seconds.quotientAndRemainder(dividingBy: 3600)
+            let (minutes, secs) = rest.quotientAndRemainder(dividingBy: 60)
+            if hours > 0 {
+                self.write(UInt64(hours))
+                self.write("h")
+            }
+            if hours > 0 || minutes > 0 {
+                self.write(UInt64(minutes))
+                self.write("m")
+            }
+            self.write(UInt64(secs))
+            self.write("s")
         }
-        buffer.writeDecimal(Int(secs))
-        buffer.writeStaticString("s")
     }
 
     /// Go-style durations, as OpenAI sends them: `20ms` under a second, else `59s`, `6m0s`, `1h2m3s`.
     static func duration(_ nanos: Int64) -> String {
         var buffer = ByteBuffer()
-        Self.writeDuration(nanos, into: &buffer)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { out in
+            var writer = LineWriter(out: out)
+            writer.write(duration: nanos)
+            return writer.count
+        }
         return String(buffer: buffer)
     }
 }

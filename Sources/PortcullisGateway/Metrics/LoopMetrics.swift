@@ -131,7 +131,11 @@ final class LoopMetrics: LedgerObligation {
 
     /// One limit check of `exchange` (counted when it is made: once per limit and request).
     func countLimit(_ exchange: Exchange, series limit: Int, _ decision: LimitDecision) {
-        let tenant = exchange.snapshot.metrics.tenant(of: exchange)
+        self.countLimit(tenant: exchange.snapshot.metrics.tenant(of: exchange), series: limit, decision)
+    }
+
+    /// The same, for a tenant series already found (a request's limits count under one).
+    func countLimit(tenant: Int, series limit: Int, _ decision: LimitDecision) {
         if tenant >= self.counts.limits.count {
             self.counts.limits.append(contentsOf: repeatElement([], count: tenant + 1 - self.counts.limits.count))
         }

@@ -54,7 +54,7 @@ public final class GatewaySnapshot: Sendable {
         if planPolicy { stages.append(PlanPolicyStage(phase: .head)) }
         if regions { stages.append(RegionPolicyStage(phase: .head)) }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
-        if limited { stages.append(LimitStage(phase: .head, store: limits, shared: sharedLimits, rules: config.limitRules)) }
+        if limited { stages.append(LimitStage(phase: .head, store: limits, shared: sharedLimits, rules: config.limitRules, tenants: config.tenants)) }
         stages.append(RequestInspectionStage())
         // Before routing: a model the plan excludes must get the unknown-model answer, not the
         // route's body limit or authentication methods.
@@ -66,7 +66,7 @@ public final class GatewaySnapshot: Sendable {
         if tokenCaps { stages.append(TokenCapStage()) }
         // After every check that needs no counter: a request refused for its shape or policy
         // spends nothing.
-        if limited { stages.append(LimitStage(phase: .body, store: limits, shared: sharedLimits, rules: config.limitRules)) }
+        if limited { stages.append(LimitStage(phase: .body, store: limits, shared: sharedLimits, rules: config.limitRules, tenants: config.tenants)) }
         // Last: a request the gateway refuses itself never costs an external call.
         if config.routes.contains(where: { $0.authorizer != nil }) {
             stages.append(ExternalAuthorizationStage(client: authorizationClient))

@@ -70,6 +70,7 @@ extension ProxyHandler {
         self.sse = nil
         self.usageScanner = nil
         self.textCounter = nil
+        self.heldText = HeldResponseText()
         self.usageFilter = nil
         self.ceiling = nil
         self.pendingCut = nil

@@ -135,7 +135,9 @@ extension ProxyHandler {
         } else if self.usageScanner != nil {
             buffer.withUnsafeReadableBytes { self.usageScanner!.feed($0) }
         }
-        if self.textCounter != nil && !watched { buffer.withUnsafeReadableBytes { self.textCounter!.feed($0) } }
+        if self.textCounter != nil && !watched && (self.sse != nil || !self.heldText.hold(buffer, counter: &self.textCounter!)) {
+            buffer.withUnsafeReadableBytes { self.textCounter!.feed($0) }
+        }
         if self.usageFilter != nil {
             var parts: [ByteBuffer] = []
             self.usageFilter!.feed(buffer, into: &parts)
@@ -180,6 +182,11 @@ extension ProxyHandler {
         guard let exchange = self.exchange, exchange.outcome == nil else { return }
         if let usage = self.sse?.usage ?? self.usageScanner?.usage { exchange.usage = usage }
         if let model = self.sse?.model ?? self.usageScanner?.model { exchange.responseModel = model }
-        if let counter = self.textCounter { exchange.generatedTokens = counter.tokensIncludingOpenString }
+        if self.textCounter != nil {
+            // A JSON answer's text is counted only now, and only when it reported no usage.
+            if exchange.usage == nil { self.heldText.drain(into: &self.textCounter!) }
+            self.heldText = HeldResponseText()
+            exchange.generatedTokens = self.textCounter!.tokensIncludingOpenString
+        }
     }
 }

@@ -33,6 +33,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     var usageScanner: UsageScanner?
     /// Counts the generated text when a quota holds the exchange (see ``Exchange/countsGeneratedText``).
     var textCounter: GeneratedTextCounter?
+    /// A JSON answer's parts, counted by ``textCounter`` only if it reports no usage.
+    var heldText = HeldResponseText()
     /// Takes out the usage chunk the gateway asked for on the client's behalf (nil: none asked).
     var usageFilter: UsageChunkFilter?
     /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none),

@@ -11,8 +11,9 @@ extension LimitStage {
     func countShared(_ exchange: Exchange, planRules: [LimitRule], store: SharedLimitStore) -> StageResult {
         var reservation: (prompt: Int, completion: Int)?
         var planned: [PlannedLimit] = []
+        let identity = exchange.identity
         func add(_ rule: LimitRule) {
-            if let limit = self.plan(rule, exchange, reservation: &reservation) { planned.append(limit) }
+            if let limit = self.plan(rule, exchange, identity: identity, reservation: &reservation) { planned.append(limit) }
         }
         for rule in planRules { add(rule) }
         Self.forEachMatching(self.rules, exchange, add)

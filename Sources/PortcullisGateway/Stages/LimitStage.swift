@@ -30,14 +30,25 @@ struct LimitStage: Stage {
     /// top-level rules' (by ``LimitRule/index``), resolved once.
     let planRuleIDs: [Int]
     let ruleIDs: [Int]
+    /// The counters resolved for this snapshot (nil with a shared store, whose local counters
+    /// are only a fallback, found by key). Each of the two stages resolves its own (the same
+    /// cells: a key finds one cell).
+    let cells: LimitCells?
 
-    init(phase: StagePhase, store: MemoryLimitStore, shared: SharedLimitStore? = nil, rules: [LimitRule]) {
+    init(
+        phase: StagePhase, store: MemoryLimitStore, shared: SharedLimitStore? = nil, rules: [LimitRule],
+        tenants: TenantDirectory? = nil
+    ) {
         self.phase = phase
         self.store = store
         self.shared = shared
         self.rules = rules
-        self.planRuleIDs = LimitName.allCases.map { store.ruleID(LimitRule.planKey($0)) }
-        self.ruleIDs = rules.map { store.ruleID($0.key) }
+        let planRuleIDs = LimitName.allCases.map { store.ruleID(LimitRule.planKey($0)) }
+        let ruleIDs = rules.map { store.ruleID($0.key) }
+        self.planRuleIDs = planRuleIDs
+        self.ruleIDs = ruleIDs
+        self.cells = shared == nil && tenants != nil
+            ? LimitCells(tenants: tenants!, rules: rules, store: store, planRuleIDs: planRuleIDs, ruleIDs: ruleIDs) : nil
     }
 
     var name: String { self.phase == .head ? "limits(head)" : "limits(body)" }
@@ -73,18 +84,29 @@ struct LimitStage: Stage {
         // The reservation is worked out only when a token quota applies (it may scan the body).
         var reservation: (prompt: Int, completion: Int)?
         var tally = LimitTally()
-        func apply(_ rule: LimitRule) {
-            guard tally.refusal == nil, let planned = self.plan(rule, exchange, reservation: &reservation) else { return }
+        tally.held.reserveCapacity(planRules.count + self.rules.count)
+        let identity = exchange.identity
+        func apply(_ rule: LimitRule, _ cell: LimitCell?) {
+            guard tally.refusal == nil, var planned = self.plan(rule, exchange, identity: identity, reservation: &reservation) else {
+                return
+            }
+            planned.cell = cell
             self.takeInMemory(planned, share: 1, now: now, exchange: exchange, into: &tally)
         }
-        for rule in planRules { apply(rule) }
-        Self.forEachMatching(self.rules, exchange, apply)
+        if let cells = self.cells?.tenantCells(exchange) {
+            for (position, rule) in planRules.enumerated() { apply(rule, cells[position]) }
+        } else {
+            for rule in planRules { apply(rule, nil) }
+        }
+        Self.forEachMatching(self.rules, exchange) { apply($0, self.cells?.rules[$0.index]) }
         return self.conclude(exchange, tally, now: now)
     }
 
     /// What `rule` would take from the request (nil: it counts per caller and there is none).
-    func plan(_ rule: LimitRule, _ exchange: Exchange, reservation: inout (prompt: Int, completion: Int)?) -> PlannedLimit? {
-        guard let key = self.key(rule, identity: exchange.identity) else { return nil }
+    func plan(
+        _ rule: LimitRule, _ exchange: Exchange, identity: Identity?, reservation: inout (prompt: Int, completion: Int)?
+    ) -> PlannedLimit? {
+        guard let key = self.key(rule, identity: identity) else { return nil }
         var cost = 1
         var price: ModelPrice?
         if rule.name.isReserved {
@@ -115,12 +137,12 @@ struct LimitStage: Stage {
             if share > 1, let period = planned.rule.name.periodNanos {
                 used = GCRA(limit: Self.share(gcra.limit, share), periodNanos: period, burst: Self.share(gcra.burst, share))
             }
-            let decision = self.store.take(used, key: planned.key, cost: planned.cost, now: now)
+            let decision = self.store.take(used, key: planned.key, cell: planned.cell, cost: planned.cost, now: now)
             tally.record(
                 planned, allowed: decision.allowed, remaining: decision.remaining, resetNanos: decision.resetNanos,
                 retryAfterNanos: decision.retryAfterNanos, place: .memory(used), exchange: exchange)
         case .concurrency(let max):
-            let result = self.store.acquire(slot: planned.key, max: Self.share(max, share))
+            let result = self.store.acquire(slot: planned.key, cell: planned.cell, max: Self.share(max, share))
             tally.record(planned, allowed: result.allowed, remaining: 0, resetNanos: 0, retryAfterNanos: 0, place: .memory(nil), exchange: exchange)
         }
     }
@@ -194,9 +216,9 @@ struct LimitStage: Stage {
         for charge in taken {
             guard case .memory(let gcra) = charge.place else { continue }
             if let gcra {
-                self.store.adjust(gcra, key: charge.key, units: charge.cost, now: now)
+                self.store.adjust(gcra, key: charge.key, cell: charge.cell, units: charge.cost, now: now)
             } else {
-                self.store.release(slot: charge.key)
+                self.store.release(slot: charge.key, cell: charge.cell)
             }
         }
     }
