@@ -103,8 +103,10 @@ routes:
 $3
 YAML
 }
+# Every authenticated config caps tokens the same way (the cap splices max_tokens into the
+# benchmark's body), so the limits rows differ from the api key row by the limits alone.
 TENANTS="tenants: { bench: { plan: pro } }
-plans: { pro: {} }"
+plans: { pro: { limits: { maxTokens: 4096 } } }"
 APIKEYS="authentication:
   apiKeys: [{ name: bench, tenant: bench, sha256: $API_KEY_SHA }]
 $TENANTS"

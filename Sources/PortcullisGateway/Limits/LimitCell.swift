@@ -5,15 +5,17 @@ import PortcullisCore
 /// loops' monotonic clock; 0: empty) or a count of concurrency slots in use, updated by
 /// compare-and-swap, so a request that holds the cell itself (``LimitCells``) takes no lock.
 ///
-/// A cell a snapshot holds is `pinned`: its shard never sweeps it, so the request path and the
-/// store's dictionary always agree on one cell per key. Unpinned cells are only touched under
-/// their shard's lock.
+/// A cell a snapshot holds is pinned (``pins``): its shard never sweeps it, so the request path
+/// and the store's dictionary always agree on one cell per key. When the last snapshot holding
+/// it goes, it is unpinned and may be swept like any other. Unpinned cells are only touched
+/// under their shard's lock.
 final class LimitCell: @unchecked Sendable {
     private let value: ManagedAtomic<Int64>
     /// Counts slots (else a TAT).
     let isSlot: Bool
-    /// Held by a snapshot: never swept. Guarded by the shard's lock (hence `@unchecked Sendable`).
-    var pinned = false
+    /// How many snapshots' ``LimitCells`` hold the cell: while any does, it is never swept.
+    /// Guarded by the shard's lock (hence `@unchecked Sendable`).
+    var pins = 0
 
     init(value: Int64 = 0, isSlot: Bool) {
         self.value = ManagedAtomic(value)

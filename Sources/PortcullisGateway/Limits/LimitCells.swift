@@ -18,20 +18,32 @@ final class LimitCells: Sendable {
     let tenants: [Tenant?]
     /// By ``LimitRule/index``: the cell of each global rule (nil: not global).
     let rules: [LimitCell?]
+    /// What was pinned, unpinned when the snapshot goes (its exchanges, which hold it, are over).
+    private let store: MemoryLimitStore
+    private let pinned: [LimitKey]
 
     init(tenants directory: TenantDirectory, rules: [LimitRule], store: MemoryLimitStore, planRuleIDs: [Int], ruleIDs: [Int]) {
         var tenants = [Tenant?](repeating: nil, count: directory.tenants.count)
+        var pinned: [LimitKey] = []
+        func pin(_ key: LimitKey, _ rule: LimitRule) -> LimitCell {
+            pinned.append(key)
+            return store.pinnedCell(key, isSlot: rule.kind.isSlot)
+        }
         for info in directory.tenants.values {
             guard let plan = info.policy, !plan.limitRules.isEmpty, info.index < tenants.count else { continue }
-            let cells = plan.limitRules.map { rule in
-                store.pinnedCell(LimitKey(rule: planRuleIDs[rule.name.ordinal], subject: info.name), isSlot: rule.kind.isSlot)
-            }
+            let cells = plan.limitRules.map { pin(LimitKey(rule: planRuleIDs[$0.name.ordinal], subject: info.name), $0) }
             tenants[info.index] = Tenant(plan: plan, cells: cells)
         }
         self.tenants = tenants
         self.rules = rules.map { rule in
-            rule.scope == .global ? store.pinnedCell(LimitKey(rule: ruleIDs[rule.index], subject: ""), isSlot: rule.kind.isSlot) : nil
+            rule.scope == .global ? pin(LimitKey(rule: ruleIDs[rule.index], subject: ""), rule) : nil
         }
+        self.store = store
+        self.pinned = pinned
+    }
+
+    deinit {
+        self.store.unpin(self.pinned)
     }
 
     /// The cells of the exchange's plan limits, aligned with its `limitRules` (nil: found by key).

@@ -8,17 +8,18 @@ struct LimitKey: Hashable, Sendable {
     let subject: String
 
     /// Which of the store's shards holds the key: a cheap mix of the rule and the subject's
-    /// first bytes and length (the shard's dictionary hashes the key properly; this only has to
-    /// spread tenants over shards).
+    /// first and last 8 bytes and length (the shard's dictionary hashes the key properly; this
+    /// only has to spread keys over shards, also names that share a prefix, `tenant-17` and
+    /// `tenant-18`, or a tenant's users, `acme\u{1F}alice` and `acme\u{1F}bob`).
     @inline(__always)
     var shard: UInt {
         var mix = UInt(bitPattern: self.rule) &* 0x9E37_79B9_7F4A_7C15
-        var taken = 0
-        for byte in self.subject.utf8 {
-            mix = (mix ^ UInt(byte)) &* 0x100_0000_01B3
-            taken += 1
-            if taken == 8 { break }
+        var subject = self.subject
+        let count = subject.utf8.count
+        subject.withUTF8 { bytes in
+            for i in 0..<min(count, 8) { mix = (mix ^ UInt(bytes[i])) &* 0x100_0000_01B3 }
+            for i in max(8, count - 8)..<max(8, count) { mix = (mix ^ UInt(bytes[i])) &* 0x100_0000_01B3 }
         }
-        return (mix ^ UInt(self.subject.utf8.count)) ^ (mix >> 29)
+        return (mix ^ UInt(count)) ^ (mix >> 29)
     }
 }

@@ -26,7 +26,7 @@ final class MemoryLimitStore: Sendable {
         /// Called under the lock after an insert: drops what holds nothing once the shard grows.
         func sweepIfGrown(now: Int64) {
             guard self.cells.count >= self.sweepAt else { return }
-            self.cells = self.cells.filter { $0.value.pinned || $0.value.holds(now: now) }
+            self.cells = self.cells.filter { $0.value.pins > 0 || $0.value.holds(now: now) }
             self.sweepAt = max(1024, self.cells.count * 2)
         }
     }
@@ -50,15 +50,25 @@ final class MemoryLimitStore: Sendable {
         self.shards[Int(key.shard % UInt(Self.shardCount))]
     }
 
-    /// The cell of `key`, created if need be and pinned (never swept): for ``LimitCells``,
-    /// when a snapshot is built.
+    /// The cell of `key`, created if need be and pinned (never swept until ``unpin(_:)``): for
+    /// ``LimitCells``, when a snapshot is built.
     func pinnedCell(_ key: LimitKey, isSlot: Bool) -> LimitCell {
         let shard = self.shard(key)
         return shard.lock.withLock {
             let cell = shard.cells[key] ?? LimitCell(isSlot: isSlot)
-            cell.pinned = true
+            cell.pins += 1
             shard.cells[key] = cell
             return cell
+        }
+    }
+
+    /// A snapshot's ``LimitCells`` went: its cells may be swept once no other snapshot holds them.
+    func unpin(_ keys: [LimitKey]) {
+        for key in keys {
+            let shard = self.shard(key)
+            shard.lock.withLock {
+                if let cell = shard.cells[key], cell.pins > 0 { cell.pins -= 1 }
+            }
         }
     }
 
@@ -103,14 +113,14 @@ final class MemoryLimitStore: Sendable {
 
     /// Takes one slot of `key` when fewer than `max` are in use. Returns whether it fits and
     /// how many are in use with it.
-    func acquire(slot key: LimitKey, cell: LimitCell? = nil, max: Int) -> (allowed: Bool, inUse: Int) {
+    func acquire(slot key: LimitKey, cell: LimitCell? = nil, max: Int, now: Int64) -> (allowed: Bool, inUse: Int) {
         if let cell { return cell.acquire(max: max) }
         let shard = self.shard(key)
         return shard.lock.withLock {
             if let cell = shard.cells[key] { return cell.acquire(max: max) }
             guard max > 0 else { return (false, 0) }
             shard.cells[key] = LimitCell(value: 1, isSlot: true)
-            shard.sweepIfGrown(now: 0)
+            shard.sweepIfGrown(now: now)
             return (true, 1)
         }
     }

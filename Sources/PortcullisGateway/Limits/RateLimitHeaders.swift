@@ -44,7 +44,8 @@ struct RateLimitHeaders: Equatable {
     /// reservation of the buffer rather than a capacity check per piece.
     func write(into buffer: inout ByteBuffer) {
         guard self.requests != nil || self.tokens != nil else { return }
-        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.longestLines) { out in
+        let room = (self.requests != nil ? Self.longestLines : 0) + (self.tokens != nil ? Self.longestLines : 0)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
             var writer = LineWriter(out: out)
             if let requests = self.requests {
                 writer.write(requests, limit: "\r\nx-ratelimit-limit-requests: ", remaining: "\r\nx-ratelimit-remaining-requests: ",
@@ -58,8 +59,9 @@ struct RateLimitHeaders: Equatable {
         }
     }
 
-    /// Room for both windows' lines at their longest (names, two 20-digit numbers and a duration each).
-    static let longestLines = 2 * (100 + 2 * 20 + 32)
+    /// Room for one window's lines at their longest: the names (the `-requests` ones are the
+    /// longer, 96 bytes), two signed 20-digit numbers and a duration (`2562047h47m17s`).
+    static let longestLines = 96 + 2 * 21 + 16
 
     /// Writes into reserved bytes: static names, decimals and durations, no checks per piece.
     private struct LineWriter {
@@ -68,9 +70,9 @@ struct RateLimitHeaders: Equatable {
 
         mutating func write(_ window: Window, limit: StaticString, remaining: StaticString, reset: StaticString) {
             self.write(limit)
-            self.write(UInt64(max(window.limit, 0)))
+            self.write(signed: window.limit)
             self.write(remaining)
-            self.write(UInt64(max(window.remaining, 0)))
+            self.write(signed: window.remaining)
             self.write(reset)
             self.write(duration: window.resetNanos)
         }
@@ -79,6 +81,15 @@ struct RateLimitHeaders: Equatable {
             let bytes = UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
             UnsafeMutableRawBufferPointer(rebasing: self.out[self.count...]).copyMemory(from: bytes)
             self.count += bytes.count
+        }
+
+        /// As `String(value)` writes it (as the HTTP/2 head's values are).
+        mutating func write(signed value: Int) {
+            if value < 0 {
+                self.out[self.count] = UInt8(ascii: "-")
+                self.count += 1
+            }
+            self.write(UInt64(value.magnitude))
         }
 
         mutating func write(_ value: UInt64) {

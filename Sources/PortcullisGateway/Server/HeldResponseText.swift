@@ -4,9 +4,11 @@ import PortcullisCore
 /// The parts of a JSON answer a token quota holds, kept by reference (not copied) until the
 /// answer ends, so its generated text is counted (``GeneratedTextCounter``) only when the
 /// backend reported no usage. Most backends do, and the scan is then never made. Past
-/// ``limit`` bytes, what was held is counted and the rest is counted as it passes.
+/// ``limit`` bytes or ``partLimit`` parts (each part keeps its whole read buffer alive), what was
+/// held is counted and the rest is counted as it passes.
 struct HeldResponseText {
-    static let limit = 256 * 1024
+    static let limit = 128 * 1024
+    static let partLimit = 8
 
     private var first: ByteBuffer?
     private var rest: [ByteBuffer] = []
@@ -19,7 +21,7 @@ struct HeldResponseText {
     mutating func hold(_ part: ByteBuffer, counter: inout GeneratedTextCounter) -> Bool {
         guard !self.overflowed else { return false }
         self.bytes += part.readableBytes
-        if self.bytes > Self.limit {
+        if self.bytes > Self.limit || self.rest.count + 1 >= Self.partLimit {
             self.overflowed = true
             self.drain(into: &counter)
             return false

@@ -142,7 +142,7 @@ struct LimitStage: Stage {
                 planned, allowed: decision.allowed, remaining: decision.remaining, resetNanos: decision.resetNanos,
                 retryAfterNanos: decision.retryAfterNanos, place: .memory(used), exchange: exchange)
         case .concurrency(let max):
-            let result = self.store.acquire(slot: planned.key, cell: planned.cell, max: Self.share(max, share))
+            let result = self.store.acquire(slot: planned.key, cell: planned.cell, max: Self.share(max, share), now: now)
             tally.record(planned, allowed: result.allowed, remaining: 0, resetNanos: 0, retryAfterNanos: 0, place: .memory(nil), exchange: exchange)
         }
     }

@@ -26,13 +26,13 @@ import Testing
         let store = MemoryLimitStore()
         let key = LimitKey(rule: 2, subject: "acme")
         let taken = await withTaskGroup(of: Bool.self) { group in
-            for _ in 0..<64 { group.addTask { store.acquire(slot: key, max: 10).allowed } }
+            for _ in 0..<64 { group.addTask { store.acquire(slot: key, max: 10, now: 1).allowed } }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
         }
         #expect(taken == 10 && store.slotsInUse(key) == 10)
         for _ in 0..<10 { store.release(slot: key) }
         #expect(store.slotsInUse(key) == 0 && store.totalSlotsInUse() == 0)
-        #expect(store.acquire(slot: key, max: 10) == (true, 1))
+        #expect(store.acquire(slot: key, max: 10, now: 1) == (true, 1))
         store.release(slot: key)
     }
 
@@ -92,5 +92,25 @@ import Testing
         // Long refilled, yet still the key's cell: a take by key lands in it.
         _ = store.take(gcra, key: pinned, cost: 10, now: 200_000_000_000_000)
         #expect(cell.take(gcra, cost: 1, now: 200_000_000_000_000).allowed == false, "the key's take went to the pinned cell")
+    }
+
+    @Test func aCellNoSnapshotHoldsAnyMoreIsSweptAgain() {
+        let store = MemoryLimitStore()
+        let gcra = GCRA(limit: 10, periodNanos: 1_000_000_000)
+        let key = LimitKey(rule: 7, subject: "gone")
+        let cell = store.pinnedCell(key, isSlot: false)
+        #expect(store.pinnedCell(key, isSlot: false) === cell, "two snapshots pin it")
+        store.unpin([key])
+        func grow(from start: Int) {
+            for i in start..<(start + 100_000) {
+                _ = store.take(gcra, key: LimitKey(rule: 7, subject: "tenant-\(i)"), cost: 1, now: Int64(i) * 1_000_000_000)
+            }
+        }
+        grow(from: 0)
+        #expect(store.pinnedCell(key, isSlot: false) === cell, "one snapshot still holds it")
+        store.unpin([key])
+        store.unpin([key])
+        grow(from: 100_000)
+        #expect(store.pinnedCell(key, isSlot: false) !== cell, "held by none, empty: swept")
     }
 }
