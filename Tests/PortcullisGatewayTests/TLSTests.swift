@@ -128,32 +128,6 @@ struct TLSTests {
         }
     }
 
-    @Test func aHardCeilingEndsAnHTTP2StreamWithAFinalErrorEventAndKeepsTheConnection() async throws {
-        let authentication = """
-            authentication:
-              apiKeys:
-                - { name: k, tenant: acme, sha256: \(AuthFixture.sha("pc-ceiling-0123456789abcdef")) }
-            tenants:
-              acme: { limits: { tokensPerMinute: 120, maxTokens: 5, ceiling: [tokensPerMinute] } }
-            """
-        try await withTLSGateway(authentication: authentication) { gateway, _, certificates in
-            let headers = [
-                ("authorization", "Bearer pc-ceiling-0123456789abcdef"), ("x-mock-ignore-max-tokens", "1"), ("x-mock-chunks", "400"),
-                ("x-mock-chunk-delay-ms", "1"),
-            ]
-            let (cut, next) = try await TLSClients.with(ca: certificates.caPath) { h2 in
-                (try await tlsChat(h2, port: gateway.port, headers: headers, stream: true), try await tlsChat(h2, port: gateway.port, headers: headers))
-            }
-            #expect(cut.status == 200 && cut.version == .http2)
-            let events = cut.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
-            #expect(events.count > 20, "the stream ran until the ceiling")
-            #expect(events.last?.hasPrefix(#"data: {"error":{"message":"The response was cut off"#) == true, "\(events.last ?? "")")
-            #expect(events.last?.contains(#""code":"rate_limit_exceeded""#) == true)
-            #expect(!cut.body.contains("[DONE]"))
-            #expect(next.status == 429 && next.version == .http2, "the minute's tokens are spent")
-        }
-    }
-
     @Test func mutualTLSRequiredRefusesHandshakesWithoutACertificateAndMapsSANsToTenants() async throws {
         let authentication = """
             authentication:

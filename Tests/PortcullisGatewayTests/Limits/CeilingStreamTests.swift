@@ -1,10 +1,13 @@
+import AsyncHTTPClient
 import NIOCore
+import NIOHTTP1
 import PortcullisTestSupport
 import Testing
 
-/// A hard ceiling over real sockets, against a scripted backend whose stream ignores
-/// `max_tokens` and whose reads end in the middle of an event: the client still receives only
-/// whole events, then the limit's error as the final one, then a clean end.
+/// A hard ceiling over real sockets: against a scripted backend whose stream ignores
+/// `max_tokens` and whose reads end in the middle of an event, the client still receives only
+/// whole events, then the limit's error as the final one, then a clean end; over HTTP/2 (TLS,
+/// against the mock) the stream ends the same way and its connection serves the next request.
 @Suite struct CeilingStreamTests {
     static let key = "pc-ceiling-stream-0123456789"
 
@@ -74,6 +77,32 @@ import Testing
             #expect(answer.contains("The response was cut off"))
             #expect(try await connection.waitForClose(timeout: .seconds(5)), "closed by the idle timeout")
             await connection.close()
+        }
+    }
+
+    @Test func aHardCeilingEndsAnHTTP2StreamWithAFinalErrorEventAndKeepsTheConnection() async throws {
+        let authentication = """
+            authentication:
+              apiKeys:
+                - { name: k, tenant: acme, sha256: \(AuthFixture.sha("pc-ceiling-0123456789abcdef")) }
+            tenants:
+              acme: { limits: { tokensPerMinute: 120, maxTokens: 5, ceiling: [tokensPerMinute] } }
+            """
+        try await withTLSGateway(authentication: authentication) { gateway, _, certificates in
+            let headers = [
+                ("authorization", "Bearer pc-ceiling-0123456789abcdef"), ("x-mock-ignore-max-tokens", "1"), ("x-mock-chunks", "400"),
+                ("x-mock-chunk-delay-ms", "1"),
+            ]
+            let (cut, next) = try await TLSClients.with(ca: certificates.caPath) { h2 in
+                (try await tlsChat(h2, port: gateway.port, headers: headers, stream: true), try await tlsChat(h2, port: gateway.port, headers: headers))
+            }
+            #expect(cut.status == 200 && cut.version == .http2)
+            let events = cut.body.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.count > 20, "the stream ran until the ceiling")
+            #expect(events.last?.hasPrefix(#"data: {"error":{"message":"The response was cut off"#) == true, "\(events.last ?? "")")
+            #expect(events.last?.contains(#""code":"rate_limit_exceeded""#) == true)
+            #expect(!cut.body.contains("[DONE]"))
+            #expect(next.status == 429 && next.version == .http2, "the minute's tokens are spent")
         }
     }
 }
