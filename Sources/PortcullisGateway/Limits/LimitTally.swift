@@ -48,8 +48,9 @@ struct LimitTally {
             }
             return
         }
-        let cell: LimitCell? = if case .memory = place { planned.cell } else { nil }
-        self.held.append(LimitCharge(rule: rule, key: planned.key, cost: planned.cost, place: place, price: planned.price, cell: cell))
+        // A planned limit has a cell only in memory (a shared store's stage resolves none).
+        self.held.append(
+            LimitCharge(rule: rule, key: planned.key, cost: planned.cost, place: place, price: planned.price, cell: planned.cell))
     }
 
     /// Whether anything taken needs settling at the end (rates need nothing).
