@@ -103,9 +103,17 @@ struct MockResponder: Sendable {
         let options = self.options.applying(request.head.headers)
         let reply: @Sendable (EmbeddedResponseWriter) -> Void
         if let status = options.status, status != 200 {
+            let echoed = options.echoCredential.flatMap { request.head.headers.first(name: $0) }
             reply = { writer in
-                let body = #"{"error":{"message":"mock failure injected","type":"server_error","param":null,"code":"mock_status_\#(status)"}}"#
-                writer.respondJSON(status: HTTPResponseStatus(statusCode: status), body)
+                var message = "mock failure injected"
+                var headers = HTTPHeaders([("content-type", "application/json")])
+                if let echoed {
+                    let escaped = echoed.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                    message = "Incorrect API key provided: \(escaped)."
+                    headers.add(name: "x-mock-credential", value: echoed)
+                }
+                let body = #"{"error":{"message":"\#(message)","type":"server_error","param":null,"code":"mock_status_\#(status)"}}"#
+                writer.respond(status: HTTPResponseStatus(statusCode: status), headers: headers, body: ByteBuffer(string: body))
             }
         } else {
             switch (request.head.method, path) {

@@ -25,6 +25,10 @@ public struct MockOptions: Sendable {
     /// Generate `chunks` words whatever `max_tokens` says, as a misbehaving backend would
     /// (`x-mock-ignore-max-tokens: 1`).
     public var ignoreMaxTokens = false
+    /// Quote the credential received in this header back in an error answer, as OpenAI's
+    /// "Incorrect API key provided" does: in the error message and in an
+    /// `x-mock-credential` response header (`x-mock-echo-credential: HEADER`).
+    public var echoCredential: String?
     /// Dimensions of the embedding vectors.
     public var embeddingDimensions = 8
     /// Keep the last requests (method, path, headers, body) for `GET /__mock/requests`.
@@ -49,6 +53,7 @@ public struct MockOptions: Sendable {
         if let v = headers.first(name: "x-mock-drop-after").flatMap(Int.init), v >= 0 { options.dropAfter = v }
         if headers.first(name: "x-mock-no-usage") == "1" { options.omitUsage = true }
         if headers.first(name: "x-mock-ignore-max-tokens") == "1" { options.ignoreMaxTokens = true }
+        if let v = headers.first(name: "x-mock-echo-credential"), !v.isEmpty { options.echoCredential = v }
         return options
     }
 }

@@ -18,9 +18,13 @@ public final class Backend: Sendable {
     public let signContext: SignContextSpec?
     /// Its own `region`, else the gateway's (nil: neither says).
     public let region: String?
+    /// The backend's own credential, injected into every request (nil: none). A backend with
+    /// one answers 401/403 to the gateway, not to the client: the client gets 502.
+    public let credential: BackendCredential?
 
     init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint], gatewayRegion: String?) {
         self.region = spec.region ?? gatewayRegion
+        self.credential = spec.credential.map(BackendCredential.init)
         self.name = spec.name
         self.index = index
         self.endpoints = endpoints
@@ -57,12 +61,19 @@ public final class Route: Sendable {
     public let forwardClientCredentials: Bool
     /// Authentication methods this route accepts (nil: whatever the listener accepted).
     public let allowedMethods: Set<AuthMethod>?
+    /// Header edits toward each of ``backends`` (same positions).
+    public let edits: [HeaderEdits]
+    /// The catch-all route: it serves whatever no other route matches.
+    public let isCatchAll: Bool
 
     init(
         name: String, index: Int, backends: [Backend], rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
         forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool,
-        authorizer: ExternalAuthorizer?
+        authorizer: ExternalAuthorizer?, edits: [HeaderEdits], isCatchAll: Bool
     ) {
+        precondition(edits.count == backends.count, "one set of header edits per backend")
+        self.edits = edits
+        self.isCatchAll = isCatchAll
         self.authorizer = authorizer
         precondition(!backends.isEmpty, "a route has at least one backend")
         self.name = name
@@ -74,6 +85,14 @@ public final class Route: Sendable {
         self.isPathRoute = isPathRoute
         self.forwardClientCredentials = forwardClientCredentials
         self.allowedMethods = allowedMethods
+    }
+
+    /// The header edits toward `backend` (one of ``backends``).
+    @inline(__always)
+    public func edits(toward backend: Backend) -> HeaderEdits {
+        if self.backends.count == 1 { return self.edits[0] }
+        for (i, candidate) in self.backends.enumerated() where candidate === backend { return self.edits[i] }
+        return .none
     }
 
     /// The first backend in one of `regions` (nil: none is; no `regions`: the preferred one).

@@ -64,6 +64,11 @@ public struct ConfigCompiler: Sendable {
                         "invalid endpoint URL '\(url)' (\(problem)); expected http(s)://host[:port][/path]")
                 }
             }
+            if let credential = spec.credential,
+                (spec.headers.set.map(\.name) + spec.headers.add.map(\.name) + spec.headers.remove).contains(credential.header)
+            {
+                report(spec.location, "headers", "header '\(credential.header)' carries the backend's credential and cannot be edited")
+            }
             let backend = Backend(spec: spec, index: backends.count, endpoints: endpoints, gatewayRegion: file.region)
             backends.append(backend)
             backendsByName[spec.name] = backend
@@ -78,6 +83,7 @@ public struct ConfigCompiler: Sendable {
         var prefixes: [(String, Route)] = []
         var exposed: [(String, String)] = []
         var routeNames: Set<String> = []
+        var catchAll: Route?
         for spec in file.routes {
             if MetricsSpec.reservedValues.contains(spec.name) {
                 report(spec.location, "name", "'\(spec.name)' is reserved (a metrics label value of the gateway's own)")
@@ -112,13 +118,21 @@ public struct ConfigCompiler: Sendable {
                     report(spec.location, "externalAuthorization", "unknown service '\(name)' (defined: \(known.isEmpty ? "none" : known))")
                 }
             }
+            let edits = self.compileEdits(route: spec, backends: routeBackends, in: file, report: report)
             let route = Route(
                 name: spec.name, index: compiledRoutes.count, backends: routeBackends, rewriteModel: spec.rewriteModel,
                 maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil,
                 forwardClientCredentials: spec.forwardClientCredentials,
                 allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject,
-                authorizer: authorizer)
+                authorizer: authorizer, edits: edits, isCatchAll: spec.catchAll)
             compiledRoutes.append(route)
+            if spec.catchAll {
+                if let earlier = catchAll {
+                    report(spec.location, "match.catchAll", "route '\(earlier.name)' is already the catch-all")
+                } else {
+                    catchAll = route
+                }
+            }
             for model in spec.models {
                 let glob = Glob(model)
                 if MetricsSpec.reservedValues.contains(model) {
@@ -179,7 +193,7 @@ public struct ConfigCompiler: Sendable {
         if !sink.items.isEmpty { throw ConfigError(sink.items) }
         return ConfigSnapshot(
             source: file, backends: backends, routes: compiledRoutes,
-            router: Router(exact: exact, globs: globs, prefixes: prefixes),
+            router: Router(exact: exact, globs: globs, prefixes: prefixes, catchAll: catchAll),
             exposedModels: exposed, created: self.createdTimestamp, authentication: authentication, tenants: directory,
             listenerPolicies: policies, limitRules: limitRules)
     }

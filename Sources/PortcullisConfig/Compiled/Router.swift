@@ -5,6 +5,8 @@ import PortcullisCore
 /// Precedence (documented in the README): an exact model name beats any glob; among globs the
 /// first in config order wins. Among path prefixes the longest wins, and a prefix only matches
 /// at a boundary (`/`, `:` or the end), so `/v1/models/iris` does not catch `/v1/models/iris2`.
+/// The catch-all route comes last: it takes a model no name or glob matches, and a path that is
+/// neither a built-in endpoint nor under a prefix (``catchAll``, applied by the callers).
 public struct Router: Sendable {
     /// An exact model name's route, and the name's position in ``ConfigSnapshot/exposedModels``.
     public struct ExactMatch: Sendable {
@@ -16,8 +18,11 @@ public struct Router: Sendable {
     let exact: [ExactName: ExactMatch]
     let globs: [(Glob, Route)]
     let prefixes: [(String, Route)]
+    /// The route for whatever no other route matches, model-routed or not (nil: those are 404).
+    public let catchAll: Route?
 
-    init(exact: [ExactName: ExactMatch], globs: [(Glob, Route)], prefixes: [(String, Route)]) {
+    init(exact: [ExactName: ExactMatch], globs: [(Glob, Route)], prefixes: [(String, Route)], catchAll: Route? = nil) {
+        self.catchAll = catchAll
         self.exact = exact
         self.globs = globs
         self.prefixes = prefixes.sorted { $0.0.utf8.count > $1.0.utf8.count }

@@ -168,7 +168,7 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
-                "signContext", "region",
+                "signContext", "region", "credential", "headers",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -191,6 +191,8 @@ public struct ConfigReader: Sendable {
             }
             spec.signContext = SignContextSpec(secret: secret, keyID: sign["keyId"]?.nonEmptyString() ?? "default")
         }
+        if let credential = map["credential"] { spec.credential = self.readCredential(credential) }
+        if let headers = map["headers"] { spec.headers = self.readHeaderEdits(headers) }
         return spec
     }
 
@@ -198,17 +200,21 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "name", "match", "backend", "backends", "rewriteModel", "maxRequestBytes", "forwardClientCredentials",
-                "authentication", "unknownFields", "externalAuthorization",
+                "authentication", "unknownFields", "externalAuthorization", "headers",
             ])
         else { return nil }
         var models: [String] = []
         var prefix: String?
-        if let match = map.required("match")?.mapping(allowed: ["model", "models", "pathPrefix"]) {
+        var catchAll = false
+        if let match = map.required("match")?.mapping(allowed: ["model", "models", "pathPrefix", "catchAll"]) {
             if let m = match["model"]?.nonEmptyString() { models.append(m) }
             if let ms = match["models"]?.stringList() { models += ms }
             prefix = match["pathPrefix"]?.nonEmptyString()
-            if models.isEmpty && prefix == nil {
-                match.sink.report(match.path, match.line, "a route matches on model, models or pathPrefix")
+            catchAll = match["catchAll"]?.bool() ?? false
+            if catchAll && (!models.isEmpty || prefix != nil) {
+                match.sink.report(match.path, match.line, "a catch-all route matches everything: it names no model or pathPrefix")
+            } else if models.isEmpty && prefix == nil && !catchAll {
+                match.sink.report(match.path, match.line, "a route matches on model, models, pathPrefix or catchAll: true")
             }
             if !models.isEmpty && prefix != nil {
                 match.sink.report(match.path, match.line, "a route matches on models or on a pathPrefix, not both")
@@ -229,6 +235,8 @@ public struct ConfigReader: Sendable {
             rewriteModel: map["rewriteModel"]?.nonEmptyString(),
             maxRequestBytes: map["maxRequestBytes"]?.size(min: 1),
             location: .init(path: value.path, line: value.line))
+        spec.catchAll = catchAll
+        if let headers = map["headers"] { spec.headers = self.readHeaderEdits(headers) }
         if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
         if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }
         spec.externalAuthorization = map["externalAuthorization"]?.nonEmptyString()

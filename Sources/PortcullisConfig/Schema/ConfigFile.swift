@@ -157,6 +157,10 @@ public struct BackendSpec: Sendable {
     /// Where the backend runs (default: the gateway's own `region`). Tenants with `regions`
     /// are only ever routed to backends in one of them.
     public var region: String?
+    /// The backend's own credential, injected into every request (nil: none).
+    public var credential: BackendCredentialSpec?
+    /// Static edits of the request headers sent to this backend.
+    public var headers = HeaderEditsSpec()
     public var location: SourceLocation
 }
 
@@ -179,6 +183,11 @@ public struct RouteSpec: Sendable {
     public var unknownFields: UnknownFields = .pass
     /// The external authorization service the route calls (`externalAuthorization.NAME`).
     public var externalAuthorization: String?
+    /// Static edits of the request headers sent upstream, after the backend's own.
+    public var headers = HeaderEditsSpec()
+    /// The catch-all route (`match: { catchAll: true }`): it serves every request no other
+    /// route matches, model-routed or not (at most one per config).
+    public var catchAll = false
     public var location: SourceLocation
 
     public enum UnknownFields: String, Sendable, CaseIterable {

@@ -21,7 +21,7 @@ extension GatewayError {
         case .unsupportedMediaType: 415
         case .headersTooLarge: 431
         case .internalError: 500
-        case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed: 502
+        case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed, .upstreamAuthFailed: 502
         case .unsupportedTransferCoding: 501
         case .authUnavailable, .dependencyFailed: 503
         case .upstreamTimeout, .dependencyTimedOut: 504
@@ -38,7 +38,7 @@ extension GatewayError {
             .featureNotAllowed, .regionNotAllowed, .authorizationDenied, .authorizationFailed:
             "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
-            .upstreamClosed, .upstreamTimeout, .internalError:
+            .upstreamClosed, .upstreamTimeout, .upstreamAuthFailed, .internalError:
             "server_error"
         case .limitExceeded(let refusal):
             refusal.name.isBudget ? "insufficient_quota" : refusal.name.isTokenQuota ? "tokens" : "requests"
@@ -93,6 +93,7 @@ extension GatewayError {
         case .upstreamUnreachable: "upstream_unreachable"
         case .upstreamProtocolError, .upstreamClosed: "upstream_error"
         case .upstreamTimeout: "upstream_timeout"
+        case .upstreamAuthFailed: "upstream_auth_failed"
         case .internalError: "internal_error"
         }
     }
@@ -159,6 +160,7 @@ extension GatewayError {
         case .upstreamProtocolError: "The backend sent an invalid response."
         case .upstreamClosed: "The backend closed the connection without answering."
         case .upstreamTimeout: "The backend for this model did not respond in time."
+        case .upstreamAuthFailed: "The backend refused the gateway's own credential; this is not a problem with your request."
         case .internalError: "The gateway failed to process the request."
         }
     }
@@ -221,6 +223,7 @@ extension GatewayError {
         case .upstreamUnreachable: .upstreamUnreachable
         case .upstreamProtocolError, .upstreamClosed: .upstreamProtocolError
         case .upstreamTimeout: .upstreamTimeout
+        case .upstreamAuthFailed: .upstreamAuthFailed
         case .internalError: .internalError
         }
     }

@@ -95,6 +95,9 @@ public enum GatewayError: Error, Sendable, Equatable {
     /// The backend closed the connection after taking the request, without answering.
     case upstreamClosed
     case upstreamTimeout
+    /// A backend the gateway holds a credential for answered 401 or 403: the gateway's
+    /// credential was refused, which is not the client's fault (502, the backend's body dropped).
+    case upstreamAuthFailed
     case internalError
 
     /// What is wrong with an HTTP/1.1 request's `Host` (RFC 9112 §3.2).

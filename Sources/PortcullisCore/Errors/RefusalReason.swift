@@ -20,6 +20,7 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case upstreamUnreachable = "upstream_unreachable"
     case upstreamTimeout = "upstream_timeout"
     case upstreamProtocolError = "upstream_protocol_error"
+    case upstreamAuthFailed = "upstream_auth_failed"
     case unauthenticated = "unauthenticated"
     case authUnavailable = "auth_unavailable"
     case identityConflict = "identity_conflict"

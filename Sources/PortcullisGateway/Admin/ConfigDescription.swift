@@ -59,13 +59,22 @@ enum ConfigDescription {
         let rewrite = route.rewriteModel.map(q) ?? "null"
         let methods = route.authentication.methods.map { list($0.map { q($0.rawValue) }) } ?? "null"
         let maxBytes = optional(route.maxRequestBytes)
-        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backends":\#(list(route.backends.map(q))),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods),"unknownFields":\#(q(route.unknownFields.rawValue))}"#
+        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backends":\#(list(route.backends.map(q))),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods),"unknownFields":\#(q(route.unknownFields.rawValue)),"catchAll":\#(route.catchAll),"headers":\#(edits(route.headers))}"#
+    }
+
+    /// Header edits by name only: a value may be a secret an operator put there.
+    private static func edits(_ edits: HeaderEditsSpec) -> String {
+        #"{"set":\#(list(edits.set.map { q($0.name) })),"add":\#(list(edits.add.map { q($0.name) })),"remove":\#(list(edits.remove.map(q)))}"#
     }
 
     private static func backend(_ backend: BackendSpec) -> String {
         let sign = backend.signContext.map { #"{"keyID":\#(q($0.keyID)),"secret":"redacted"}"# } ?? "null"
         let ca = backend.tls.ca.map(q) ?? "null"
-        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null")}"#
+        // The credential by header and source only, never its value.
+        let credential = backend.credential.map {
+            #"{"header":\#(q($0.header)),"source":\#(q($0.source.description)),"secret":"redacted"}"#
+        } ?? "null"
+        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null"),"credential":\#(credential),"headers":\#(edits(backend.headers))}"#
     }
 
     private static func authentication(_ spec: AuthenticationSpec, _ settings: AuthenticationSettings) -> String {

@@ -61,6 +61,14 @@ extension LifecycleStateMachine {
         return .writeResponseHead(closeAfter: active.closeAfter)
     }
 
+    /// The backend answered 401 or 403 to the gateway's own credential for it: the client gets
+    /// 502 `upstream_auth_failed` instead of the backend's answer, whose connection (with its
+    /// unread body) is dropped. Only while no response head has gone to the client.
+    mutating func upstreamRefusedCredential(now: NIODeadline) -> Action {
+        guard case .active(let active) = self.state, case .awaitingResponse = active.step else { return .none }
+        return self.respond(.upstreamAuthFailed, outcome: .upstreamFailed(.upstreamResponse), now: now)
+    }
+
     /// A response body part arrived (and is written to the client by the shell).
     mutating func upstreamBodyPart(now: NIODeadline) {
         guard case .active(var active) = self.state, case .streaming(var streaming) = active.step else { return }

@@ -11,6 +11,8 @@ enum UpstreamErrorKind: Int, CaseIterable, Sendable {
     case `protocol`
     /// The backend went away in the middle of the response.
     case broken
+    /// The backend refused the gateway's own credential for it (401/403).
+    case auth
 
     var label: String {
         switch self {
@@ -18,6 +20,7 @@ enum UpstreamErrorKind: Int, CaseIterable, Sendable {
         case .timeout: "timeout"
         case .protocol: "protocol"
         case .broken: "broken"
+        case .auth: "auth"
         }
     }
 
@@ -27,7 +30,12 @@ enum UpstreamErrorKind: Int, CaseIterable, Sendable {
         switch outcome {
         case .upstreamFailed(.upstreamConnect), .timedOut(.upstreamConnect): return nil
         case .timedOut(.upstreamResponse), .timedOut(.upstreamIdle): self = .timeout
-        case .upstreamFailed: self = refusal == .upstreamProtocolError ? .protocol : .broken
+        case .upstreamFailed:
+            switch refusal {
+            case .upstreamProtocolError: self = .protocol
+            case .upstreamAuthFailed: self = .auth
+            default: self = .broken
+            }
         default: return nil
         }
     }

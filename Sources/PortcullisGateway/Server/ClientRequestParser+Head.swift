@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import PortcullisCore
 
 /// The head of a request: its request line and header lines, checked strictly (see
 /// ``ClientRequestParser``) and read for the body's framing.

@@ -2,6 +2,7 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
+import PortcullisCore
 
 /// One HTTP/2 stream's frames to ``ProxyHandler``'s parts and back. Replaces NIO's
 /// `HTTP2FramePayloadToHTTP1ServerCodec` because a forwarded head goes out as HPACK fields

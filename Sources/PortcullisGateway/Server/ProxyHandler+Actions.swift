@@ -72,6 +72,7 @@ extension ProxyHandler {
         self.textCounter = nil
         self.heldText = HeldResponseText()
         self.usageFilter = nil
+        self.scrubber = nil
         self.ceiling = nil
         self.pendingCut = nil
         self.pendingFlush = false

@@ -77,11 +77,24 @@ extension ProxyHandler {
 
     // MARK: UpstreamResponseDelegate
 
-    func upstreamResponseHead(_ head: UpstreamResponseHead) {
+    func upstreamResponseHead(_ received: UpstreamResponseHead) {
         guard let exchange = self.exchange else { return }
         // An upstream batch of reads begins (it ends at `upstreamReadComplete` or the end).
         if self.batchNow == nil { self.batchNow = self.loop.now() }
         let now = self.now()
+        var head = received
+        if let credential = exchange.backend?.credential, head.status >= 400 {
+            if head.status == 401 || head.status == 403 {
+                // The backend refused the gateway's own credential: not the client's fault, and
+                // its body (which may quote the credential) is dropped with the connection.
+                exchange.upstreamStatus = head.status
+                self.perform(self.machine.upstreamRefusedCredential(now: now))
+                return
+            }
+            // Other error answers pass through, the credential masked wherever it is echoed.
+            head.mask(credential.secret)
+            self.scrubber = CredentialScrubber(secret: credential.secret)
+        }
         if ClientResponseHead.closesForHTTP10(head, clientVersion: exchange.head.version) { self.machine.closeAfterResponse() }
         // Keep-alive comments only go into an event stream whose length is open: inserted into one
         // with a Content-Length they would push the backend's last bytes past the body's end.
@@ -126,6 +139,11 @@ extension ProxyHandler {
         self.lastRead = now
         self.machine.upstreamBodyPart(now: now)
         // A stream held to a hard ceiling counts its text first: a read that would pass one is not delivered.
+        var buffer = buffer
+        if self.scrubber != nil {
+            buffer = self.scrubber!.scrub(buffer)
+            if buffer.readableBytes == 0 { return }  // all held back: an empty part would end a chunked body
+        }
         let watched = self.ceiling != nil
         if watched && self.holdToCeiling(buffer, exchange: exchange, now: now) { return }
         exchange.responseBytes += buffer.readableBytes
@@ -162,6 +180,11 @@ extension ProxyHandler {
     func upstreamResponseEnd() {
         if self.batchNow == nil { self.batchNow = self.loop.now() }
         defer { if !self.readBatch { self.batchNow = nil } }
+        if let rest = self.scrubber?.finish() {
+            // The tail held back in case it began the credential: the body ended, so it did not.
+            self.scrubber = nil
+            self.upstreamResponseBody(rest)
+        }
         self.captureUsage()
         if let rest = self.usageFilter?.finish() { self.writeToClient(.body(rest)) }
         self.upstream = nil  // the connection returns itself to the pool

@@ -37,6 +37,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     var heldText = HeldResponseText()
     /// Takes out the usage chunk the gateway asked for on the client's behalf (nil: none asked).
     var usageFilter: UsageChunkFilter?
+    /// Masks the backend's credential in an error answer it sends back (nil: not one).
+    var scrubber: CredentialScrubber?
     /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none),
     /// the ceiling reached while the client's event in progress is finished, and the tokens
     /// counted in what was delivered when the stream is cut (see `ProxyHandler+Ceiling`).

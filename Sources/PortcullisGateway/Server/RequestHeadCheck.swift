@@ -101,8 +101,14 @@ enum RequestHeadCheck {
             facts.endpoint = .pathRoute
             facts.route = route
             facts.bodyLimit = route.maxRequestBytes
-        } else if path.hasPrefix(EndpointKind.modelPrefix) {
+        } else if path.hasPrefix(EndpointKind.modelPrefix) && (config.router.catchAll == nil || !Self.isBelowModel(path)) {
             facts.endpoint = .model
+        } else if let route = config.router.catchAll {
+            // Whatever no route matches goes to the catch-all, as a path route (its body is
+            // forwarded as it is). `GET /v1/models/{id}` stays the gateway's own.
+            facts.endpoint = .pathRoute
+            facts.route = route
+            facts.bodyLimit = route.maxRequestBytes
         } else {
             return .refused(.notFound, facts)
         }
@@ -139,6 +145,12 @@ enum RequestHeadCheck {
     /// `host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a bracketed IP literal, or a reg-name of
     /// unreserved characters, sub-delims and percent-escapes; a port of at most five digits. An
     /// empty value is valid (a target URI without authority).
+    /// Whether `path` goes below a model (`/v1/models/iris:predict`, `/v1/models/iris/infer`,
+    /// KServe's shapes) rather than naming one (`/v1/models/iris`).
+    static func isBelowModel(_ path: String) -> Bool {
+        path.utf8.dropFirst(EndpointKind.modelPrefix.utf8.count).contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") }
+    }
+
     static func isValidHost(_ value: String) -> Bool {
         var value = value
         return value.withUTF8 { bytes in

@@ -9,11 +9,12 @@ import PortcullisCore
 /// backends fold `X_Tenant_Id` into `X-Tenant-Id`, which would defeat the stripping), the
 /// headers the gateway sets itself (`Host`, `Content-Length`, `Expect`, `x-request-id`,
 /// `x-forwarded-*`, `Forwarded`), the reserved `x-tenant-*` family and configured reserved
-/// names, and the client's own credential unless the route opts in. Added: the gateway's
+/// names, the client's own credential unless the route opts in, and whatever the route's and
+/// backend's header edits set or remove (``HeaderEdits``). Added: the gateway's
 /// `Host`, length, request id, forwarding headers and the trusted tenant context, signed when
-/// the backend asks for it. When the gateway traces, the client's `traceparent` and
-/// `tracestate` are replaced by the upstream span's (same trace); when it does not, they pass
-/// through unchanged.
+/// the backend asks for it, then the header edits and the backend's credential. When the
+/// gateway traces, the client's `traceparent` and `tracestate` are replaced by the upstream
+/// span's (same trace); when it does not, they pass through unchanged.
 ///
 /// Written straight into bytes (HTTP/1.1): no header dictionary is built and no encoder runs.
 /// Every value written is safe on the wire: the client's were refused by the request decoder
@@ -29,6 +30,8 @@ enum UpstreamRequestHead {
         let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         let tokens = HeaderRules.connectionTokens(client)
         let overrides = exchange.authorizationHeaders
+        let edits = exchange.route.map { route in exchange.backend.map(route.edits(toward:)) ?? .none } ?? .none
+        let dropped = edits.dropped
         let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
         buffer.writeString(exchange.head.method.rawValue)
         buffer.writeInteger(UInt8(ascii: " "))
@@ -45,6 +48,7 @@ enum UpstreamRequestHead {
                 || (traceHeaders != nil && TraceHeaders.isTraceContext(name))
                 || HeaderRules.hasPrefixIgnoringCase(name, "x-portcullis-")
                 || (!overrides.isEmpty && Self.isOverridden(name, by: overrides))
+                || HeaderRules.isListed(name, in: dropped)
             {
                 continue
             }
@@ -53,7 +57,7 @@ enum UpstreamRequestHead {
         if let traceHeaders {
             for (name, value) in traceHeaders { Self.field(name, value, into: &buffer) }
         }
-        for (name, value) in overrides { Self.field(name, value, into: &buffer) }
+        for (name, value) in overrides where !HeaderRules.isListed(name, in: dropped) { Self.field(name, value, into: &buffer) }
         if exchange.authorizationSkipped {
             buffer.writeStaticString("x-portcullis-authz-failure-mode-allowed: true\r\n")
         }
@@ -84,6 +88,9 @@ enum UpstreamRequestHead {
                     into: &buffer)
             }
         }
+        // The operator's edits and the backend's credential come last: nothing the client or
+        // a policy service sent can stand in for them.
+        for (name, value) in edits.fields { Self.field(name, value, into: &buffer) }
         buffer.writeStaticString("\r\n")
     }
 

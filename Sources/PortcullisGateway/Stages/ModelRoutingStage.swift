@@ -1,8 +1,8 @@
 import NIOCore
 import PortcullisCore
 
-/// Chooses the route for an OpenAI request from its model (exact names beat globs), refuses
-/// unknown models with 404 `model_not_found`, enforces the route's own body limit, and splices
+/// Chooses the route for an OpenAI request from its model (exact names beat globs, the
+/// catch-all route takes the rest), refuses unknown models with 404 `model_not_found`, enforces the route's own body limit, and splices
 /// in the upstream model name when the route rewrites it.
 struct ModelRoutingStage: Stage {
     var name: String { "route" }
@@ -10,7 +10,9 @@ struct ModelRoutingStage: Stage {
 
     func evaluate(_ exchange: Exchange) -> StageResult {
         guard let request = exchange.request else { return .proceed }  // path routes were routed at the head
-        guard let (route, model) = exchange.snapshot.config.router.match(model: request.model) else {
+        let router = exchange.snapshot.config.router
+        // A model no route names goes to the catch-all when there is one.
+        guard let (route, model) = router.match(model: request.model) ?? router.catchAll.map({ ($0, nil) }) else {
             return .refuse(.modelNotFound(request.model))
         }
         exchange.route = route

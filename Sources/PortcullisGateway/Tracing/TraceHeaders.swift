@@ -1,4 +1,5 @@
 import NIOHTTP1
+import PortcullisCore
 import Tracing
 import W3CTraceContext
 

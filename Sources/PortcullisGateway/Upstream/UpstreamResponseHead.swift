@@ -1,11 +1,12 @@
 import NIOCore
+import PortcullisCore
 
 /// An upstream response head as parsed from its bytes, kept as bytes: the status, what the
 /// gateway needs to know (framing, keep-alive, the kind of body, whether a header must be
 /// dropped), and each header's position in `bytes`. Built by ``UpstreamResponseParser``.
 struct UpstreamResponseHead {
     /// The head as received: the status line and the header lines, without the final empty line.
-    let bytes: ByteBuffer
+    private(set) var bytes: ByteBuffer
     /// Each header's name and (trimmed) value, as offsets into `bytes`, in order.
     let fields: [Field]
     let status: Int
@@ -43,6 +44,14 @@ struct UpstreamResponseHead {
     }
 
     enum BodyKind { case eventStream, json, other }
+
+    /// Masks every occurrence of `secret` in the head (see ``CredentialScrubber``): lengths stay,
+    /// so the field offsets do too.
+    mutating func mask(_ secret: [UInt8]) {
+        var bytes = Array(self.bytes.readableBytesView)
+        CredentialScrubber.mask(secret, in: &bytes)
+        self.bytes = ByteBuffer(bytes: bytes)
+    }
 
     /// Calls `body` with each header's name and value bytes (valid only inside the call).
     func forEachField(_ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {

@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisCore
 
 /// The head of a response: its status line and header lines, checked strictly (see
 /// ``UpstreamResponseParser``) and read for framing, keep-alive and the body's kind.

@@ -90,7 +90,10 @@ struct CheckCommandTests {
             }
             let (status, output) = try await Self.check(
                 String(block), in: dir,
-                environment: ["ROUTER_HMAC_SECRET": String(repeating: "r", count: 32), "INTERNAL_JWT_SECRET": String(repeating: "i", count: 32)])
+                environment: [
+                    "ROUTER_HMAC_SECRET": String(repeating: "r", count: 32), "INTERNAL_JWT_SECRET": String(repeating: "i", count: 32),
+                    "OPENAI_API_KEY": "sk-" + String(repeating: "o", count: 40),
+                ])
             #expect(status == 0, "\(output)")
             #expect(output.contains("OK"), "\(output)")
         }

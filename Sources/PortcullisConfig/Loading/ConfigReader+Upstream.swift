@@ -1,0 +1,116 @@
+import Foundation
+import PortcullisCore
+
+/// Reading what the gateway adds on the way to a backend: the backend's credential and static
+/// header edits. Names are checked here, where the line is known; what depends on other parts
+/// of the config (a route's edit touching a backend's credential) is checked by the compiler.
+extension ConfigReader {
+    func readCredential(_ value: YAMLValue) -> BackendCredentialSpec? {
+        guard let map = value.mapping(allowed: ["header", "prefix", "env", "file"]) else { return nil }
+        let location = SourceLocation(path: value.path, line: value.line)
+        var header = "authorization"
+        if let name = map["header"]?.nonEmptyString() {
+            header = name.lowercased()
+            if let problem = Self.editProblem(header) { map["header"]?.report(problem) }
+        }
+        var prefix = ""
+        if let text = map["prefix"]?.string() {
+            if HeaderRules.isSafeValue(text + "x") { prefix = text } else {
+                map["prefix"]?.report("must be printable ASCII without line breaks")
+            }
+        }
+        let source: BackendCredentialSpec.Source
+        let secret: String
+        switch (map["env"], map["file"]) {
+        case (let env?, nil):
+            guard let name = env.nonEmptyString() else { return nil }
+            guard let text = self.environment.environment[name] else {
+                env.report("environment variable '\(name)' is not set")
+                return nil
+            }
+            source = .environment(name)
+            secret = text
+        case (nil, let file?):
+            guard let path = file.filePath() else { return nil }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                file.report("cannot read '\(path)'")
+                return nil
+            }
+            source = .file(path)
+            var text = String(decoding: data, as: UTF8.self)
+            while let last = text.last, last == "\n" || last == "\r" { text.removeLast() }
+            secret = text
+        case (_?, _?):
+            map.sink.report(map.path, map.line, "a credential comes from 'env' or 'file', not both")
+            return nil
+        case (nil, nil):
+            map.sink.report(map.path, map.line, "a credential needs 'env' (a variable's name) or 'file' (a path)")
+            return nil
+        }
+        // Never quoted: the diagnostic names where the secret came from, not what it holds.
+        guard secret.utf8.count >= BackendCredentialSpec.minimumSecretLength else {
+            value.report("the secret from \(source) is shorter than \(BackendCredentialSpec.minimumSecretLength) bytes")
+            return nil
+        }
+        guard secret.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            value.report("the secret from \(source) must be visible ASCII (no spaces, line breaks or control bytes)")
+            return nil
+        }
+        var spec = BackendCredentialSpec(source: source, secret: secret, location: location)
+        spec.header = header
+        spec.prefix = prefix
+        return spec
+    }
+
+    func readHeaderEdits(_ value: YAMLValue) -> HeaderEditsSpec {
+        var spec = HeaderEditsSpec()
+        spec.location = SourceLocation(path: value.path, line: value.line)
+        guard let map = value.mapping(allowed: ["set", "add", "remove"]) else { return spec }
+        spec.set = self.readFields(map["set"])
+        spec.add = self.readFields(map["add"])
+        if let names = map["remove"]?.stringList() {
+            for name in names {
+                let lowercased = name.lowercased()
+                if let problem = Self.editProblem(lowercased) { map["remove"]?.report("'\(name)': \(problem)") } else {
+                    spec.remove.append(lowercased)
+                }
+            }
+        }
+        var seen: Set<String> = []
+        for name in spec.set.map(\.name) + spec.add.map(\.name) + spec.remove where !seen.insert(name).inserted {
+            value.report("header '\(name)' is edited twice (set, add and remove are exclusive)")
+        }
+        return spec
+    }
+
+    private func readFields(_ value: YAMLValue?) -> [HeaderEditsSpec.Field] {
+        guard let value, let map = value.anyMapping() else { return [] }
+        var fields: [HeaderEditsSpec.Field] = []
+        for entry in map.entries {
+            let name = entry.key.lowercased()
+            if let problem = Self.editProblem(name) {
+                entry.value.report(problem)
+                continue
+            }
+            guard let text = entry.value.string() else { continue }
+            guard HeaderRules.isSafeValue(text) else {
+                entry.value.report("must be printable ASCII without line breaks or edge spaces")
+                continue
+            }
+            fields.append(.init(name: name, value: text))
+        }
+        return fields
+    }
+
+    /// Why a header name cannot be edited (nil: it can).
+    static func editProblem(_ name: String) -> String? {
+        if !HeaderRules.isToken(name) { return "'\(name)' is not a valid header name" }
+        if name.utf8.contains(UInt8(ascii: "_")) {
+            return "'\(name)' contains '_' (the gateway never sends such names: CGI-style backends fold them)"
+        }
+        if HeaderRules.isOwnedUpstream(name) {
+            return "'\(name)' is set by the gateway itself (identity, framing, forwarding) and cannot be edited"
+        }
+        return nil
+    }
+}

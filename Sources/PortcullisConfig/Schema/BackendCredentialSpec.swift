@@ -1,0 +1,41 @@
+/// The backend's own credential, injected into every request sent to it (`credential:` on a
+/// backend). The secret is read from an environment variable or a file when the config is
+/// loaded, so a reload re-reads it; it is never shown by `/config`, `check` or a log.
+///
+/// ```yaml
+/// credential: { header: authorization, prefix: "Bearer ", env: OPENAI_API_KEY }
+/// credential: { header: api-key, file: /run/secrets/azure-openai }
+/// ```
+public struct BackendCredentialSpec: Sendable, Equatable {
+    public enum Source: Sendable, Equatable, CustomStringConvertible {
+        case environment(String)
+        case file(String)
+
+        /// Where the secret came from, safe to show (`env:NAME`, `file:PATH`).
+        public var description: String {
+            switch self {
+            case .environment(let name): "env:\(name)"
+            case .file(let path): "file:\(path)"
+            }
+        }
+    }
+
+    /// Lowercased header name (default `authorization`).
+    public var header = "authorization"
+    /// Text before the secret in the header's value (`Bearer `; default none).
+    public var prefix = ""
+    public var source: Source
+    /// The secret as read (a file's trailing line break removed).
+    public var secret: String
+    public var location: SourceLocation
+
+    public init(source: Source, secret: String, location: SourceLocation) {
+        self.source = source
+        self.secret = secret
+        self.location = location
+    }
+
+    /// Shortest secret accepted: credentials are scrubbed from error bodies passed back to
+    /// clients, which only makes sense for a value that cannot occur there by chance.
+    public static let minimumSecretLength = 8
+}

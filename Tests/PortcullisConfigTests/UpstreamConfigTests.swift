@@ -1,0 +1,139 @@
+import Foundation
+import PortcullisConfig
+import PortcullisCore
+import Testing
+
+/// What the gateway adds toward a backend, as the config states it: the backend's credential
+/// (from the environment or a file, never shown), header edits merged per route and backend,
+/// and the catch-all route; and the mistakes refused with their path.
+@Suite struct UpstreamConfigTests {
+    static let secret = "sk-test-abcdefghijklmnop"
+
+    func load(_ yaml: String, environment: [String: String] = ["KEY": secret]) throws(ConfigError) -> ConfigSnapshot {
+        try ConfigLoader(environment: environment).load(yaml: "listeners: [{ address: 127.0.0.1:0 }]\n" + yaml)
+    }
+
+    func problems(_ yaml: String, environment: [String: String] = ["KEY": secret]) -> [String] {
+        do {
+            _ = try self.load(yaml, environment: environment)
+            return []
+        } catch {
+            return error.diagnostics.map { "\($0.path): \($0.message)" }
+        }
+    }
+
+    @Test func aCredentialComesFromTheEnvironmentOrAFileAndGoesLast() throws {
+        try withTemporaryFile(contents: "file-secret-0123456789\n") { path in
+            let snapshot = try self.load(
+                """
+                backends:
+                  a:
+                    endpoints: [http://127.0.0.1:9]
+                    credential: { prefix: "Bearer ", env: KEY }
+                    headers: { set: { anthropic-version: "2023-06-01" }, add: { x-gateway: portcullis }, remove: [X-Debug] }
+                  b:
+                    endpoints: [http://127.0.0.1:9]
+                    credential: { header: Api-Key, file: \(path) }
+                routes:
+                  - name: r
+                    match: { model: m }
+                    backends: [a, b]
+                    headers: { set: { x-gateway: route }, remove: [anthropic-version] }
+                """)
+            let route = try #require(snapshot.routes.first)
+            let a = route.edits(toward: route.backends[0])
+            // The route's set and remove override the backend's edits of those names.
+            #expect(a.fields.map { "\($0.name)=\($0.value)" } == ["x-gateway=route", "authorization=Bearer \(Self.secret)"])
+            #expect(Set(a.dropped) == ["anthropic-version", "x-debug", "x-gateway", "authorization"])
+            let b = route.edits(toward: route.backends[1])
+            #expect(b.fields.last.map { "\($0.name)=\($0.value)" } == "api-key=file-secret-0123456789")
+            #expect(route.backends[1].credential?.secret == Array("file-secret-0123456789".utf8))
+        }
+    }
+
+    @Test func credentialMistakesNeverQuoteTheSecret() {
+        let found = problems(
+            """
+            backends:
+              a: { endpoints: [http://127.0.0.1:9], credential: { env: MISSING } }
+              b: { endpoints: [http://127.0.0.1:9], credential: { env: SHORT } }
+              c: { endpoints: [http://127.0.0.1:9], credential: { env: KEY, file: /nope } }
+              d: { endpoints: [http://127.0.0.1:9], credential: { file: /nonexistent/secret } }
+              e: { endpoints: [http://127.0.0.1:9], credential: { env: SPACED } }
+              f: { endpoints: [http://127.0.0.1:9], credential: { header: x-tenant-id, env: KEY } }
+              g:
+                endpoints: [http://127.0.0.1:9]
+                credential: { env: KEY }
+                headers: { remove: [authorization] }
+            routes:
+              - { name: r, match: { model: m }, backend: g, headers: { set: { authorization: x } } }
+            """,
+            environment: ["KEY": Self.secret, "SHORT": "abc", "SPACED": "has a space 123"])
+        #expect(found.contains("backends.a.credential.env: environment variable 'MISSING' is not set"))
+        #expect(found.contains("backends.b.credential: the secret from env:SHORT is shorter than 8 bytes"))
+        #expect(found.contains("backends.c.credential: a credential comes from 'env' or 'file', not both"))
+        #expect(found.contains("backends.d.credential.file: cannot read '/nonexistent/secret'"))
+        #expect(found.contains { $0.hasPrefix("backends.e.credential: the secret from env:SPACED must be visible ASCII") })
+        #expect(found.contains { $0.hasPrefix("backends.f.credential.header: 'x-tenant-id' is set by the gateway itself") })
+        #expect(found.contains("backends.g.headers: header 'authorization' carries the backend's credential and cannot be edited"))
+        #expect(found.contains { $0.contains("header 'authorization' carries backend 'g''s credential and cannot be edited by a route") })
+        #expect(!found.joined().contains(Self.secret) && !found.joined().contains("has a space"))
+    }
+
+    @Test func editsCannotTouchNamesTheGatewayOwns() {
+        let found = problems(
+            """
+            backends:
+              a:
+                endpoints: [http://127.0.0.1:9]
+                headers:
+                  set: { x-tenant-id: evil, host: other, "bad name": x, x_debug: "1", x-ok: "line\\nbreak" }
+                  add: { content-length: "5", X-Forwarded-For: 1.2.3.4, x-portcullis-authz-failure-mode-allowed: "true" }
+                  remove: [connection, x-tenant-plan, x-fine]
+            routes:
+              - { name: r, match: { model: m }, backend: a, headers: { set: { x-a: "1" }, add: { x-a: "2" } } }
+            """)
+        for name in ["x-tenant-id", "host", "content-length", "x-forwarded-for", "x-portcullis-authz-failure-mode-allowed"] {
+            #expect(found.contains { $0.contains("'\(name)' is set by the gateway itself") }, "\(name)")
+        }
+        #expect(found.contains { $0.contains("'bad name' is not a valid header name") })
+        #expect(found.contains { $0.contains("'x_debug' contains '_'") })
+        #expect(found.contains("backends.a.headers.set.x-ok: must be printable ASCII without line breaks or edge spaces"))
+        #expect(found.contains { $0.hasPrefix("backends.a.headers.remove: 'connection'") })
+        #expect(found.contains { $0.hasPrefix("backends.a.headers.remove: 'x-tenant-plan'") })
+        #expect(found.contains("routes[0].headers: header 'x-a' is edited twice (set, add and remove are exclusive)"))
+        #expect(!found.contains { $0.contains("x-fine") })
+    }
+
+    @Test func oneCatchAllRouteMatchingNothingElse() throws {
+        let found = problems(
+            """
+            backends: { a: { endpoints: [http://127.0.0.1:9] } }
+            routes:
+              - { name: one, match: { catchAll: true }, backend: a }
+              - { name: two, match: { catchAll: true }, backend: a }
+              - { name: three, match: { catchAll: true, model: m }, backend: a }
+              - { name: four, match: { catchAll: false }, backend: a }
+            """)
+        #expect(found.contains("routes[1].match.catchAll: route 'one' is already the catch-all"))
+        #expect(found.contains("routes[2].match: a catch-all route matches everything: it names no model or pathPrefix"))
+        #expect(found.contains("routes[3].match: a route matches on model, models, pathPrefix or catchAll: true"))
+        let snapshot = try self.load(
+            """
+            backends: { a: { endpoints: [http://127.0.0.1:9] }, mesh: { endpoints: [http://127.0.0.1:8] } }
+            routes:
+              - { name: chat, match: { model: m }, backend: a }
+              - { name: rest, match: { catchAll: true }, backend: mesh }
+            """)
+        #expect(snapshot.router.catchAll?.name == "rest")
+        #expect(snapshot.router.route(model: "other") == nil)  // the catch-all is applied by its callers
+    }
+}
+
+/// A file holding `contents`, removed after `body`.
+func withTemporaryFile<T>(contents: String, _ body: (String) throws -> T) throws -> T {
+    let path = NSTemporaryDirectory() + "portcullis-config-" + UUID().uuidString
+    try contents.write(toFile: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try body(path)
+}
