@@ -130,6 +130,67 @@ import Testing
     }
 }
 
+extension UpstreamConfigTests {
+    @Test func resilienceDefaultsFollowTheReferencePlatform() throws {
+        let snapshot = try self.load(
+            """
+            backends:
+              plain: { endpoints: [http://127.0.0.1:9] }
+              tuned:
+                endpoints: [http://127.0.0.1:9]
+                circuitBreaker: { maxConnections: 7, maxPendingRequests: 3, maxRequests: 9 }
+                retries: { attempts: 1, onConnectFailure: false, statuses: [503], backoff: 10ms, maxBackoff: 40ms, budget: 50%, minRetriesInFlight: 1 }
+                outlierDetection: { consecutiveFailures: 2, baseEjection: 1s, maxEjection: 10s, maxEjectedPercent: 100 }
+                healthCheck: { path: /ready, interval: 2s, timeout: 500ms, healthyThreshold: 1, unhealthyThreshold: 4 }
+              quiet: { endpoints: [http://127.0.0.1:9], retries: off, outlierDetection: off }
+            routes:
+              - { name: r, match: { model: m }, backend: plain, fallbacks: [tuned, quiet], connectTimeout: 1s, responseTimeout: 2s, idleTimeout: 3s }
+            """)
+        let plain = snapshot.backends[0]
+        #expect(plain.connectTimeout == .seconds(10) && plain.responseTimeout == .seconds(60) && plain.idleTimeout == .seconds(300))
+        #expect(plain.circuitBreaker == CircuitBreakerSpec())
+        #expect(plain.circuitBreaker.maxConnections == 100 && plain.circuitBreaker.maxPendingRequests == 50)
+        #expect(plain.circuitBreaker.maxRequests == 200)
+        #expect(plain.retries.attempts == 3 && plain.retries.statuses == [502, 503, 504] && plain.retries.onConnectFailure)
+        #expect(plain.outlierDetection.enabled && plain.outlierDetection.consecutiveFailures == 5)
+        #expect(plain.healthCheck == nil)
+        let tuned = snapshot.backends[1]
+        #expect(tuned.circuitBreaker.maxConnections == 7 && tuned.circuitBreaker.maxPendingRequests == 3)
+        #expect(tuned.retries.budgetPercent == 50 && tuned.retries.backoffNanos == 10_000_000 && !tuned.retries.onConnectFailure)
+        #expect(tuned.outlierDetection.maxEjectedPercent == 100 && tuned.outlierDetection.baseEjectionNanos == 1_000_000_000)
+        #expect(tuned.healthCheck?.path == "/ready" && tuned.healthCheck?.unhealthyThreshold == 4)
+        #expect(snapshot.backends[2].retries.attempts == 0 && !snapshot.backends[2].outlierDetection.enabled)
+        let route = try #require(snapshot.routes.first)
+        #expect(route.fallbacks.map(\.name) == ["tuned", "quiet"])
+        #expect(route.edits.count == 3)
+        #expect(route.connectTimeout == .seconds(1) && route.responseTimeout == .seconds(2) && route.idleTimeout == .seconds(3))
+    }
+
+    @Test func resilienceMistakesAreNamed() {
+        let found = problems(
+            """
+            backends:
+              a:
+                endpoints: [http://127.0.0.1:9]
+                retries: { budget: 150%, maxBackoff: 1ms, statuses: [404] }
+                outlierDetection: { maxEjectedPercent: half }
+                healthCheck: { path: health, interval: 1s, timeout: 2s }
+                circuitBreaker: { maxRequests: 0 }
+            routes:
+              - { name: r, match: { model: m }, backend: a, fallbacks: [a, ghost] }
+            """)
+        #expect(found.contains("backends.a.retries.budget: expected a percentage from 0 to 100 such as 20%, got '150%'"))
+        #expect(found.contains("backends.a.retries.maxBackoff: must be at least backoff"))
+        #expect(found.contains { $0.hasPrefix("backends.a.retries.statuses[0]: must be between 500 and 599") })
+        #expect(found.contains { $0.hasPrefix("backends.a.outlierDetection.maxEjectedPercent: expected a percentage") })
+        #expect(found.contains("backends.a.healthCheck.path: expected an absolute path such as /health"))
+        #expect(found.contains("backends.a.healthCheck.timeout: must not be longer than the interval"))
+        #expect(found.contains { $0.hasPrefix("backends.a.circuitBreaker.maxRequests: must be between 1") })
+        #expect(found.contains("routes[0].fallbacks: backend 'a' is already one of the route's backends"))
+        #expect(found.contains("routes[0].fallbacks: unknown backend 'ghost'"))
+    }
+}
+
 /// A file holding `contents`, removed after `body`.
 func withTemporaryFile<T>(contents: String, _ body: (String) throws -> T) throws -> T {
     let path = NSTemporaryDirectory() + "portcullis-config-" + UUID().uuidString

@@ -324,7 +324,8 @@ def test_failed_connects_are_counted_against_the_endpoint_they_tried(gateway):
         assert gw.chat(ACME_KEY, model="flaky-model")[0] == 200
     families = wait_for(lambda: (f := gw.scrape()) and samples(f, "portcullis_requests_in_flight") == 0 and f)
     err = "portcullis_upstream_errors"
-    assert samples(families, err, backend="dead", endpoint="http://127.0.0.1:1", kind="unreachable") == 3
+    # Each of the three is tried four times (the default three retries after a failed connect).
+    assert samples(families, err, backend="dead", endpoint="http://127.0.0.1:1", kind="unreachable") == 12
     flaky_dead = samples(families, err, backend="flaky", endpoint="http://127.0.0.1:1/x", kind="unreachable")
     assert 1 <= flaky_dead <= 6
     assert samples(families, err, backend="flaky", kind="unreachable") == flaky_dead

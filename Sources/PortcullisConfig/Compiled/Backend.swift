@@ -21,10 +21,18 @@ public final class Backend: Sendable {
     /// The backend's own credential, injected into every request (nil: none). A backend with
     /// one answers 401/403 to the gateway, not to the client: the client gets 502.
     public let credential: BackendCredential?
+    public let circuitBreaker: CircuitBreakerSpec
+    public let retries: RetrySpec
+    public let outlierDetection: OutlierDetectionSpec
+    public let healthCheck: HealthCheckSpec?
 
     init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint], gatewayRegion: String?) {
         self.region = spec.region ?? gatewayRegion
         self.credential = spec.credential.map(BackendCredential.init)
+        self.circuitBreaker = spec.circuitBreaker
+        self.retries = spec.retries
+        self.outlierDetection = spec.outlierDetection
+        self.healthCheck = spec.healthCheck
         self.name = spec.name
         self.index = index
         self.endpoints = endpoints
@@ -61,17 +69,28 @@ public final class Route: Sendable {
     public let forwardClientCredentials: Bool
     /// Authentication methods this route accepts (nil: whatever the listener accepted).
     public let allowedMethods: Set<AuthMethod>?
-    /// Header edits toward each of ``backends`` (same positions).
+    /// Header edits toward each of ``backends``, then each of ``fallbacks`` (same positions).
     public let edits: [HeaderEdits]
     /// The catch-all route: it serves whatever no other route matches.
     public let isCatchAll: Bool
+    /// Tried in order when the chosen backend has no healthy endpoint or its breaker is open.
+    public let fallbacks: [Backend]
+    /// The route's own timeouts (nil: the backend's).
+    public let connectTimeout: TimeAmount?
+    public let responseTimeout: TimeAmount?
+    public let idleTimeout: TimeAmount?
 
     init(
         name: String, index: Int, backends: [Backend], rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
         forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool,
-        authorizer: ExternalAuthorizer?, edits: [HeaderEdits], isCatchAll: Bool
+        authorizer: ExternalAuthorizer?, edits: [HeaderEdits], isCatchAll: Bool, fallbacks: [Backend] = [],
+        timeouts: (connect: Int64?, response: Int64?, idle: Int64?) = (nil, nil, nil)
     ) {
-        precondition(edits.count == backends.count, "one set of header edits per backend")
+        self.fallbacks = fallbacks
+        self.connectTimeout = timeouts.connect.map(TimeAmount.nanoseconds)
+        self.responseTimeout = timeouts.response.map(TimeAmount.nanoseconds)
+        self.idleTimeout = timeouts.idle.map(TimeAmount.nanoseconds)
+        precondition(edits.count == backends.count + fallbacks.count, "one set of header edits per backend")
         self.edits = edits
         self.isCatchAll = isCatchAll
         self.authorizer = authorizer
@@ -87,11 +106,12 @@ public final class Route: Sendable {
         self.allowedMethods = allowedMethods
     }
 
-    /// The header edits toward `backend` (one of ``backends``).
+    /// The header edits toward `backend` (one of ``backends``, or of ``fallbacks`` after them).
     @inline(__always)
     public func edits(toward backend: Backend) -> HeaderEdits {
-        if self.backends.count == 1 { return self.edits[0] }
+        if self.edits.count == 1 && self.backends[0] === backend { return self.edits[0] }
         for (i, candidate) in self.backends.enumerated() where candidate === backend { return self.edits[i] }
+        for (i, candidate) in self.fallbacks.enumerated() where candidate === backend { return self.edits[self.backends.count + i] }
         return .none
     }
 

@@ -118,13 +118,26 @@ public struct ConfigCompiler: Sendable {
                     report(spec.location, "externalAuthorization", "unknown service '\(name)' (defined: \(known.isEmpty ? "none" : known))")
                 }
             }
-            let edits = self.compileEdits(route: spec, backends: routeBackends, in: file, report: report)
+            var fallbacks: [Backend] = []
+            for name in spec.fallbacks {
+                guard let fallback = backendsByName[name] else {
+                    report(spec.location, "fallbacks", "unknown backend '\(name)'")
+                    continue
+                }
+                if routeBackends.contains(where: { $0 === fallback }) || fallbacks.contains(where: { $0 === fallback }) {
+                    report(spec.location, "fallbacks", "backend '\(name)' is already one of the route's backends")
+                    continue
+                }
+                fallbacks.append(fallback)
+            }
+            let edits = self.compileEdits(route: spec, backends: routeBackends + fallbacks, in: file, report: report)
             let route = Route(
                 name: spec.name, index: compiledRoutes.count, backends: routeBackends, rewriteModel: spec.rewriteModel,
                 maxRequestBytes: spec.maxRequestBytes ?? file.http.maxRequestBytes, isPathRoute: spec.pathPrefix != nil,
                 forwardClientCredentials: spec.forwardClientCredentials,
                 allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject,
-                authorizer: authorizer, edits: edits, isCatchAll: spec.catchAll)
+                authorizer: authorizer, edits: edits, isCatchAll: spec.catchAll, fallbacks: fallbacks,
+                timeouts: (spec.connectTimeoutNanos, spec.responseTimeoutNanos, spec.idleTimeoutNanos))
             compiledRoutes.append(route)
             if spec.catchAll {
                 if let earlier = catchAll {

@@ -114,3 +114,85 @@ extension ConfigReader {
         return nil
     }
 }
+
+/// Reading how the gateway copes with a backend that is slow, failing or overloaded.
+extension ConfigReader {
+    func readCircuitBreaker(_ value: YAMLValue) -> CircuitBreakerSpec {
+        var spec = CircuitBreakerSpec()
+        guard let map = value.mapping(allowed: ["maxConnections", "maxPendingRequests", "maxRequests"]) else { return spec }
+        if let v = map["maxConnections"]?.int(min: 1, max: 1_000_000) { spec.maxConnections = v }
+        if let v = map["maxPendingRequests"]?.int(min: 1, max: 1_000_000) { spec.maxPendingRequests = v }
+        if let v = map["maxRequests"]?.int(min: 1, max: 1_000_000) { spec.maxRequests = v }
+        return spec
+    }
+
+    func readRetries(_ value: YAMLValue) -> RetrySpec {
+        var spec = RetrySpec()
+        if value.plainScalar == "off" {
+            spec.attempts = 0
+            return spec
+        }
+        guard
+            let map = value.mapping(allowed: [
+                "attempts", "onConnectFailure", "statuses", "backoff", "maxBackoff", "budget", "minRetriesInFlight",
+            ])
+        else { return spec }
+        if let v = map["attempts"]?.int(min: 0, max: 10) { spec.attempts = v }
+        if let v = map["onConnectFailure"]?.bool() { spec.onConnectFailure = v }
+        if let list = map["statuses"]?.sequence() {
+            spec.statuses = list.compactMap { $0.int(min: 500, max: 599) }
+        }
+        if let v = map["backoff"]?.duration() { spec.backoffNanos = v }
+        if let v = map["maxBackoff"]?.duration() { spec.maxBackoffNanos = v }
+        if spec.maxBackoffNanos < spec.backoffNanos { map["maxBackoff"]?.report("must be at least backoff") }
+        if let budget = map["budget"], let v = Self.percent(budget) { spec.budgetPercent = v }
+        if let v = map["minRetriesInFlight"]?.int(min: 0, max: 100_000) { spec.minRetriesInFlight = v }
+        return spec
+    }
+
+    func readOutlierDetection(_ value: YAMLValue) -> OutlierDetectionSpec {
+        var spec = OutlierDetectionSpec()
+        if value.plainScalar == "off" {
+            spec.enabled = false
+            return spec
+        }
+        guard
+            let map = value.mapping(allowed: ["consecutiveFailures", "baseEjection", "maxEjection", "maxEjectedPercent"])
+        else { return spec }
+        if let v = map["consecutiveFailures"]?.int(min: 1, max: 10_000) { spec.consecutiveFailures = v }
+        if let v = map["baseEjection"]?.duration() { spec.baseEjectionNanos = max(v, 1_000_000) }
+        if let v = map["maxEjection"]?.duration() { spec.maxEjectionNanos = v }
+        if spec.maxEjectionNanos < spec.baseEjectionNanos { map["maxEjection"]?.report("must be at least baseEjection") }
+        if let percent = map["maxEjectedPercent"], let v = Self.percent(percent) { spec.maxEjectedPercent = v }
+        return spec
+    }
+
+    func readHealthCheck(_ value: YAMLValue) -> HealthCheckSpec? {
+        guard
+            let map = value.mapping(allowed: ["path", "interval", "timeout", "healthyThreshold", "unhealthyThreshold"])
+        else { return nil }
+        var spec = HealthCheckSpec()
+        if let path = map["path"]?.nonEmptyString() {
+            if path.hasPrefix("/") && HeaderRules.isSafeValue(path) && !path.contains(" ") { spec.path = path } else {
+                map["path"]?.report("expected an absolute path such as /health")
+            }
+        }
+        if let v = map["interval"]?.duration() { spec.intervalNanos = max(v, 10_000_000) }
+        if let v = map["timeout"]?.duration() { spec.timeoutNanos = max(v, 1_000_000) }
+        if spec.timeoutNanos > spec.intervalNanos { map["timeout"]?.report("must not be longer than the interval") }
+        if let v = map["healthyThreshold"]?.int(min: 1, max: 100) { spec.healthyThreshold = v }
+        if let v = map["unhealthyThreshold"]?.int(min: 1, max: 100) { spec.unhealthyThreshold = v }
+        return spec
+    }
+
+    /// `20%` or `20`: a whole percentage from 0 to 100.
+    static func percent(_ value: YAMLValue) -> Int? {
+        guard let text = value.string() else { return nil }
+        let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
+        guard let v = Int(digits), (0...100).contains(v) else {
+            value.report("expected a percentage from 0 to 100 such as 20%, got \(value.shown(text))")
+            return nil
+        }
+        return v
+    }
+}

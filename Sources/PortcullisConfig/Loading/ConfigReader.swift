@@ -168,7 +168,8 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
-                "signContext", "region", "credential", "headers",
+                "signContext", "region", "credential", "headers", "circuitBreaker", "retries", "outlierDetection",
+                "healthCheck",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -193,6 +194,10 @@ public struct ConfigReader: Sendable {
         }
         if let credential = map["credential"] { spec.credential = self.readCredential(credential) }
         if let headers = map["headers"] { spec.headers = self.readHeaderEdits(headers) }
+        if let v = map["circuitBreaker"] { spec.circuitBreaker = self.readCircuitBreaker(v) }
+        if let v = map["retries"] { spec.retries = self.readRetries(v) }
+        if let v = map["outlierDetection"] { spec.outlierDetection = self.readOutlierDetection(v) }
+        if let v = map["healthCheck"] { spec.healthCheck = self.readHealthCheck(v) }
         return spec
     }
 
@@ -200,7 +205,8 @@ public struct ConfigReader: Sendable {
         guard
             let map = value.mapping(allowed: [
                 "name", "match", "backend", "backends", "rewriteModel", "maxRequestBytes", "forwardClientCredentials",
-                "authentication", "unknownFields", "externalAuthorization", "headers",
+                "authentication", "unknownFields", "externalAuthorization", "headers", "fallbacks", "connectTimeout",
+                "responseTimeout", "idleTimeout",
             ])
         else { return nil }
         var models: [String] = []
@@ -236,6 +242,10 @@ public struct ConfigReader: Sendable {
             maxRequestBytes: map["maxRequestBytes"]?.size(min: 1),
             location: .init(path: value.path, line: value.line))
         spec.catchAll = catchAll
+        if let v = map["fallbacks"]?.stringList() { spec.fallbacks = v }
+        spec.connectTimeoutNanos = map["connectTimeout"]?.duration()
+        spec.responseTimeoutNanos = map["responseTimeout"]?.duration()
+        spec.idleTimeoutNanos = map["idleTimeout"]?.duration()
         if let headers = map["headers"] { spec.headers = self.readHeaderEdits(headers) }
         if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
         if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }

@@ -27,6 +27,13 @@ struct YAMLValue {
         return false
     }
 
+    /// The scalar's text as written, or nil for a mapping or sequence (reports nothing: for
+    /// keys that take either a word such as `off` or a mapping).
+    var plainScalar: String? {
+        if case .scalar(let scalar) = self.node { return scalar.string }
+        return nil
+    }
+
     /// The scalar's text after `${ENV}` substitution.
     func string() -> String? {
         guard case .scalar(let scalar) = self.node else {

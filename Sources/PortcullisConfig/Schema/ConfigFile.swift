@@ -141,9 +141,10 @@ public struct AccessLogSpec: Sendable, Equatable {
 public struct BackendSpec: Sendable {
     public var name: String
     public var endpoints: [String]
-    public var connectTimeoutNanos: Int64 = 2_000_000_000
+    /// Defaults from the reference platform: connect 10 s, response head 60 s, stream idle 300 s.
+    public var connectTimeoutNanos: Int64 = 10_000_000_000
     /// Time allowed from sending the request to receiving the response head.
-    public var responseTimeoutNanos: Int64 = 120_000_000_000
+    public var responseTimeoutNanos: Int64 = 60_000_000_000
     /// Time allowed between two reads of the response body.
     public var idleTimeoutNanos: Int64 = 300_000_000_000
     /// Idle keep-alive connections kept per endpoint and event loop.
@@ -161,6 +162,11 @@ public struct BackendSpec: Sendable {
     public var credential: BackendCredentialSpec?
     /// Static edits of the request headers sent to this backend.
     public var headers = HeaderEditsSpec()
+    public var circuitBreaker = CircuitBreakerSpec()
+    public var retries = RetrySpec()
+    public var outlierDetection = OutlierDetectionSpec()
+    /// Active health checks (nil: none; endpoints are then judged by outlier detection alone).
+    public var healthCheck: HealthCheckSpec?
     public var location: SourceLocation
 }
 
@@ -185,6 +191,13 @@ public struct RouteSpec: Sendable {
     public var externalAuthorization: String?
     /// Static edits of the request headers sent upstream, after the backend's own.
     public var headers = HeaderEditsSpec()
+    /// Backends tried in order when the chosen one has no healthy endpoint or its breaker is
+    /// open (`fallbacks: [NAME, …]`).
+    public var fallbacks: [String] = []
+    /// Per-route overrides of the backend's timeouts (nil: the backend's).
+    public var connectTimeoutNanos: Int64?
+    public var responseTimeoutNanos: Int64?
+    public var idleTimeoutNanos: Int64?
     /// The catch-all route (`match: { catchAll: true }`): it serves every request no other
     /// route matches, model-routed or not (at most one per config).
     public var catchAll = false

@@ -23,7 +23,7 @@ extension GatewayError {
         case .internalError: 500
         case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed, .upstreamAuthFailed: 502
         case .unsupportedTransferCoding: 501
-        case .authUnavailable, .dependencyFailed: 503
+        case .authUnavailable, .dependencyFailed, .upstreamOverloaded, .noHealthyUpstream: 503
         case .upstreamTimeout, .dependencyTimedOut: 504
         }
     }
@@ -38,7 +38,7 @@ extension GatewayError {
             .featureNotAllowed, .regionNotAllowed, .authorizationDenied, .authorizationFailed:
             "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
-            .upstreamClosed, .upstreamTimeout, .upstreamAuthFailed, .internalError:
+            .upstreamClosed, .upstreamTimeout, .upstreamAuthFailed, .upstreamOverloaded, .noHealthyUpstream, .internalError:
             "server_error"
         case .limitExceeded(let refusal):
             refusal.name.isBudget ? "insufficient_quota" : refusal.name.isTokenQuota ? "tokens" : "requests"
@@ -94,6 +94,8 @@ extension GatewayError {
         case .upstreamProtocolError, .upstreamClosed: "upstream_error"
         case .upstreamTimeout: "upstream_timeout"
         case .upstreamAuthFailed: "upstream_auth_failed"
+        case .upstreamOverloaded: "upstream_overloaded"
+        case .noHealthyUpstream: "no_healthy_upstream"
         case .internalError: "internal_error"
         }
     }
@@ -161,6 +163,8 @@ extension GatewayError {
         case .upstreamClosed: "The backend closed the connection without answering."
         case .upstreamTimeout: "The backend for this model did not respond in time."
         case .upstreamAuthFailed: "The backend refused the gateway's own credential; this is not a problem with your request."
+        case .upstreamOverloaded: "The backend for this model is at capacity; try again shortly."
+        case .noHealthyUpstream: "No healthy backend is available for this model; try again shortly."
         case .internalError: "The gateway failed to process the request."
         }
     }
@@ -224,6 +228,8 @@ extension GatewayError {
         case .upstreamProtocolError, .upstreamClosed: .upstreamProtocolError
         case .upstreamTimeout: .upstreamTimeout
         case .upstreamAuthFailed: .upstreamAuthFailed
+        case .upstreamOverloaded: .upstreamOverloaded
+        case .noHealthyUpstream: .noHealthyUpstream
         case .internalError: .internalError
         }
     }
@@ -253,6 +259,7 @@ extension GatewayError {
                 ? [("www-authenticate", "Bearer realm=\"portcullis\"")]
                 : [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(failure.message)\"")]
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut: [("retry-after", "5")]
+        case .upstreamOverloaded, .noHealthyUpstream: [("retry-after", "1")]
         case .authorizationDenied(_, _?, let contentType?): [("content-type", contentType)]
         case .limitExceeded(let refusal): refusal.retryAfterSeconds.map { [("retry-after", String($0))] } ?? []
         default: []

@@ -98,6 +98,11 @@ public enum GatewayError: Error, Sendable, Equatable {
     /// A backend the gateway holds a credential for answered 401 or 403: the gateway's
     /// credential was refused, which is not the client's fault (502, the backend's body dropped).
     case upstreamAuthFailed
+    /// The backend's circuit breaker is full (requests, pending connects or connections) and no
+    /// fallback had room: 503 at once, never a queue.
+    case upstreamOverloaded
+    /// Every endpoint of the backend (and of its fallbacks) is ejected or failing its health check.
+    case noHealthyUpstream
     case internalError
 
     /// What is wrong with an HTTP/1.1 request's `Host` (RFC 9112 §3.2).

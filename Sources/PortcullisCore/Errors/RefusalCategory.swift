@@ -38,7 +38,9 @@ extension RefusalReason {
         case .tokenQuotaExceeded, .budgetExceeded: .quota
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
-        case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError, .upstreamAuthFailed: .upstream
+        case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError, .upstreamAuthFailed, .upstreamOverloaded,
+            .noHealthyUpstream:
+            .upstream
         case .dependencyFailed, .dependencyTimeout, .authorizationFailed: .dependency
         case .internalError: .internal
         }

@@ -21,6 +21,8 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case upstreamTimeout = "upstream_timeout"
     case upstreamProtocolError = "upstream_protocol_error"
     case upstreamAuthFailed = "upstream_auth_failed"
+    case upstreamOverloaded = "upstream_overloaded"
+    case noHealthyUpstream = "no_healthy_upstream"
     case unauthenticated = "unauthenticated"
     case authUnavailable = "auth_unavailable"
     case identityConflict = "identity_conflict"

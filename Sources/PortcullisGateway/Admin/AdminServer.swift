@@ -72,6 +72,11 @@ enum AdminServer {
                 errors: store.counters.errorCounts.map { ($0.0.rawValue, $0.1) },
                 fallbacks: store.counters.fallbackCounts.map { ($0.0.rawValue, $0.1) })
         }
+        let snapshot = runtime.store.load().1
+        let now = NIODeadline.now()
+        process.backends = snapshot.config.backends.map {
+            MetricsExposition.BackendStats($0, runtime: snapshot.runtime(of: $0), now: now)
+        }
         process.reloadsSucceeded = reloads.succeeded
         process.reloadsFailed = reloads.failed
         process.jwks = runtime.providers.all.sorted { $0.name < $1.name }.map {
@@ -81,20 +86,26 @@ enum AdminServer {
     }
 
     /// Every backend of the current snapshot: its timeouts and pool size (`maxIdleConnections`
-    /// is per event loop), and per endpoint the upstream connections idle in the pools and in
-    /// use, summed over the event loops. Health
-    /// is reported as `unchecked`: active health checks and circuit breakers come with the
-    /// upstream-resilience work.
+    /// is per event loop), its breaker's counts against its bounds (`breaker` is `open` while
+    /// one is reached), and per endpoint its health (`unchecked` without a `healthCheck`),
+    /// whether outlier detection has it out, and the upstream connections idle in the pools
+    /// and in use, summed over the event loops.
     static func backends(_ runtime: GatewayRuntime) async -> String {
         let (generation, snapshot) = runtime.store.load()
         let config = snapshot.config
         let (idle, inUse) = await runtime.server.upstreamConnections()
+        let now = NIODeadline.now()
         let backends = config.backends.map { backend in
-            let endpoints = backend.endpoints.map { endpoint in
-                #"{"url":\#(JSONString.quoted(endpoint.description)),"health":"unchecked","idleConnections":\#(idle[endpoint.poolKey] ?? 0),"inUseConnections":\#(inUse[endpoint.poolKey] ?? 0)}"#
+            let stats = MetricsExposition.BackendStats(backend, runtime: snapshot.runtime(of: backend), now: now)
+            let endpoints = zip(backend.endpoints, stats.endpoints).map { endpoint, state in
+                let health = backend.healthCheck == nil ? "unchecked" : state.healthy ? "healthy" : "unhealthy"
+                return #"{"url":\#(JSONString.quoted(endpoint.description)),"health":"\#(health)","ejected":\#(state.ejected),"ejections":\#(state.ejections),"idleConnections":\#(idle[endpoint.poolKey] ?? 0),"inUseConnections":\#(inUse[endpoint.poolKey] ?? 0)}"#
             }.joined(separator: ",")
             let ms = { (t: TimeAmount) in t.nanoseconds / 1_000_000 }
-            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"endpoints":[\#(endpoints)]}"#
+            let b = backend.circuitBreaker
+            let open = stats.requests >= b.maxRequests || stats.connections >= b.maxConnections || stats.pending >= b.maxPendingRequests
+            let breaker = #"{"state":"\#(open ? "open" : "closed")","requests":\#(stats.requests),"maxRequests":\#(b.maxRequests),"pendingRequests":\#(stats.pending),"maxPendingRequests":\#(b.maxPendingRequests),"connections":\#(stats.connections),"maxConnections":\#(b.maxConnections)}"#
+            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"breaker":\#(breaker),"endpoints":[\#(endpoints)]}"#
         }.joined(separator: ",")
         return #"{"generation":\#(generation),"backends":[\#(backends)]}"#
     }

@@ -77,7 +77,7 @@ extension GatewayRuntime {
                 authorizationClient: self.authorizationClient, limits: self.services.limits,
                 sharedLimits: self.services.sharedLimits.store(
                     for: config.source.limitStore.redis, group: self.server.group, logger: self.logger),
-                wallClock: self.wallClock))
+                upstreams: self.services.upstreams, wallClock: self.wallClock))
         await self.providers.commit(providers)
         await self.listenerSet.commit(change)
         for store in self.listenerSet.tlsStores { store.reloadIfChanged(force: true) }

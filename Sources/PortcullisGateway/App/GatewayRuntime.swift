@@ -131,7 +131,7 @@ public final class GatewayRuntime: Sendable {
                     config, providers: providers, slots: slots, series: series, tracer: tracer,
                     authorizationClient: authorizationClient, limits: services.limits,
                     sharedLimits: services.sharedLimits.store(for: config.source.limitStore.redis, group: group, logger: logger),
-                    wallClock: wallClock))
+                    upstreams: services.upstreams, wallClock: wallClock))
             let sink: AccessLogSink
             do {
                 sink = try AccessLogSink(destination: config.accessLog.destination)
@@ -183,6 +183,8 @@ public final class GatewayRuntime: Sendable {
         if let tracer = self.tracer { services.append(tracer.service) }
         if let mock = self.mock { services.append(MockService(mock: mock)) }
         services.append(AuthorizationClientService(client: self.authorizationClient))
+        // After the client it uses, so it stops first.
+        services.append(HealthCheckService(store: self.store, client: self.authorizationClient, logger: self.logger))
         services.append(JWKSRefreshService(registry: self.providers))
         services.append(CertificateWatcher(listeners: self.listenerSet))
         if let admin = self.admin { services.append(AdminService(admin: admin)) }

@@ -17,6 +17,12 @@ extension LifecycleStateMachine {
         case dispatch
         /// Borrow or open a connection for this attempt (the endpoint follows from it).
         case connect(AttemptToken)
+        /// Retry now with `token` (the next endpoint), dropping the failed attempt's upstream
+        /// connection first when `abandonUpstream`.
+        case retryNow(AttemptToken, abandonUpstream: Bool)
+        /// Drop the failed attempt's upstream connection when `abandonUpstream` and wait: the
+        /// next attempt starts when the backoff's timer fires (as ``connect(_:)``).
+        case retryLater(abandonUpstream: Bool)
         /// The pooled connection closed as it was used (the keep-alive race): the same
         /// request goes once more, on a fresh connection to the same endpoint.
         case retryOnFreshConnection(AttemptToken)

@@ -103,7 +103,7 @@ extension LifecycleStateMachine {
         case .awaitingBody: .body
         case .bodyStages: .bodyStages
         case .suspended(let suspended): suspended.pass == .head ? .headStages : .bodyStages
-        case .connecting: .upstreamConnect
+        case .connecting, .backingOff: .upstreamConnect
         case .awaitingResponse: .upstreamResponse
         case .streaming: .streaming
         case .finishing, .settled: .writingResponse

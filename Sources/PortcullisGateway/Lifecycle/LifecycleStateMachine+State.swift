@@ -1,4 +1,5 @@
 import NIOCore
+import PortcullisConfig
 import PortcullisCore
 
 /// The machine's states and the values they carry.
@@ -49,6 +50,8 @@ extension LifecycleStateMachine {
         var attempt = 0
         var endpointCount = 1
         var freshRetryUsed = false
+        /// How failed attempts are retried (set when forwarding starts).
+        var retries = RetryPolicy.none
         /// The client side closed while the last write was pending: its promise decides.
         var clientGone = false
     }
@@ -64,6 +67,8 @@ extension LifecycleStateMachine {
         case suspended(Suspended)
         /// Connecting to an upstream endpoint (a fresh connection; pooled ones skip this).
         case connecting(deadline: NIODeadline)
+        /// A failed attempt waits out its backoff before the next one (`token`) starts.
+        case backingOff(until: NIODeadline, token: AttemptToken)
         /// The request is sent; the response head is awaited.
         case awaitingResponse(deadline: NIODeadline, idle: TimeAmount)
         case streaming(Streaming)
@@ -93,6 +98,41 @@ extension LifecycleStateMachine {
     struct SuspensionToken: Hashable, Sendable {
         let exchange: UInt32
         let sequence: UInt32
+    }
+
+    /// How an exchange's failed upstream attempts are retried: the pure part of a backend's
+    /// `retries:` (the budget is shared state, checked by the shell before it asks for a retry).
+    struct RetryPolicy: Sendable, Equatable {
+        /// Attempts in all, the first included.
+        var maxAttempts: Int
+        var onConnectFailure: Bool
+        /// Response statuses retried.
+        var statuses: [Int]
+
+        static let none = RetryPolicy(maxAttempts: 1, onConnectFailure: false, statuses: [])
+
+        init(maxAttempts: Int, onConnectFailure: Bool, statuses: [Int]) {
+            self.maxAttempts = max(1, maxAttempts)
+            self.onConnectFailure = onConnectFailure
+            self.statuses = statuses
+        }
+
+        init(_ spec: RetrySpec) {
+            self.init(maxAttempts: 1 + spec.attempts, onConnectFailure: spec.onConnectFailure, statuses: spec.statuses)
+        }
+    }
+
+    /// What failed an attempt, for a retry.
+    enum RetryTrigger: Equatable, Sendable {
+        case connectFailure
+        case status(Int)
+
+        var reason: RetryReason {
+            switch self {
+            case .connectFailure: .connectFailure
+            case .status: .status
+            }
+        }
     }
 
     /// Identifies one upstream attempt of one exchange.

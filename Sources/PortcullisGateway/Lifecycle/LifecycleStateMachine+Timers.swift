@@ -14,6 +14,8 @@ extension LifecycleStateMachine {
         case body
         case suspension
         case connect
+        /// A retry's backoff ended: the next attempt starts.
+        case retryBackoff
         case response
         case upstreamIdle
         /// The client stopped taking bytes while upstream reads were paused for it.
@@ -44,6 +46,8 @@ extension LifecycleStateMachine {
                 consider(suspended.deadline, .suspension)
             case .connecting(let deadline):
                 consider(deadline, .connect)
+            case .backingOff(let until, _):
+                consider(until, .retryBackoff)
             case .awaitingResponse(let deadline, _):
                 consider(deadline, .response)
             case .streaming(let streaming):
@@ -93,6 +97,11 @@ extension LifecycleStateMachine {
             let action = self.connectFailed(token, timedOut: true, now: now)
             // The late connect completion is stale from here on; its connection goes to the pool.
             return action
+        case .retryBackoff:
+            guard case .active(var active) = self.state, case .backingOff(_, let token) = active.step else { return .none }
+            active.step = .bodyStages
+            self.state = .active(active)
+            return .connect(token)
         case .response:
             return self.respond(.upstreamTimeout, outcome: .timedOut(.upstreamResponse), now: now)
         case .upstreamIdle:

@@ -35,16 +35,43 @@ extension LifecycleStateMachine {
         return true
     }
 
-    /// Connecting for `token` failed (`timedOut`: the connect timeout passed). Nothing was sent,
-    /// so the next endpoint of the backend may be tried; after the last one, 502 or 504.
-    mutating func connectFailed(_ token: AttemptToken, timedOut: Bool, now: NIODeadline) -> Action {
-        guard self.isCurrent(token), case .active(var active) = self.state else { return .none }
-        if active.attempt + 1 < active.endpointCount && !active.freshRetryUsed {
-            active.attempt += 1
+    /// Whether a failure of the current attempt would be retried, budget permitting: attempts
+    /// remain, the policy retries this trigger, and nothing of a response reached the client.
+    /// The shell asks this before taking a retry from the backend's budget.
+    func retryPossible(after trigger: RetryTrigger) -> Bool {
+        guard case .active(let active) = self.state, !active.responseStarted, !self.draining,
+            active.attempt + 1 < active.retries.maxAttempts
+        else { return false }
+        switch (trigger, active.step) {
+        case (.connectFailure, .connecting), (.connectFailure, .bodyStages): return active.retries.onConnectFailure
+        case (.status(let status), .awaitingResponse): return active.retries.statuses.contains(status)
+        default: return false
+        }
+    }
+
+    /// The current attempt failed with `trigger` and the shell took a retry from the budget
+    /// (after ``retryPossible(after:)``). The next attempt goes to the next endpoint at once
+    /// while one is untried, else to the same rotation after `backoff` (jittered by the shell).
+    mutating func retry(after trigger: RetryTrigger, now: NIODeadline, backoff: TimeAmount) -> Action {
+        guard self.retryPossible(after: trigger), case .active(var active) = self.state else { return .none }
+        let abandon: Bool
+        if case .awaitingResponse = active.step { abandon = true } else { abandon = false }
+        active.attempt += 1
+        let token = AttemptToken(exchange: active.id, attempt: active.attempt)
+        if active.attempt < active.endpointCount || backoff <= .zero {
             active.step = .bodyStages
             self.state = .active(active)
-            return .connect(AttemptToken(exchange: active.id, attempt: active.attempt))
+            return .retryNow(token, abandonUpstream: abandon)
         }
+        active.step = .backingOff(until: now + backoff, token: token)
+        self.state = .active(active)
+        return .retryLater(abandonUpstream: abandon)
+    }
+
+    /// Connecting for `token` failed (`timedOut`: the connect timeout passed), and it is not
+    /// retried (see ``retry(after:now:backoff:)``): 502 or 504.
+    mutating func connectFailed(_ token: AttemptToken, timedOut: Bool, now: NIODeadline) -> Action {
+        guard self.isCurrent(token), case .active(var active) = self.state else { return .none }
         active.step = .bodyStages  // nothing to abandon: the attempt itself failed
         self.state = .active(active)
         return timedOut

@@ -192,9 +192,10 @@ struct LifecycleStateMachine {
     }
 
     /// Starts sending the request upstream to one of `endpointCount` endpoints.
-    mutating func startForwarding(endpointCount: Int) -> Action {
+    mutating func startForwarding(endpointCount: Int, retries: RetryPolicy = .none) -> Action {
         guard case .active(var active) = self.state, case .bodyStages = active.step else { return .none }
         active.endpointCount = max(1, endpointCount)
+        active.retries = retries
         active.attempt = 0
         self.state = .active(active)
         return .connect(AttemptToken(exchange: active.id, attempt: 0))

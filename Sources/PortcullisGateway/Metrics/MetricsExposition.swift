@@ -20,6 +20,8 @@ struct MetricsExposition {
         var limitSlotsInUse = 0
         /// The shared limit store, when one is configured.
         var limitStore: LimitStoreStats?
+        /// Each configured backend's resilience state (breakers, retries, ejections, health).
+        var backends: [BackendStats] = []
     }
 
     /// The shared (Redis) limit store's state at the scrape.
@@ -44,6 +46,7 @@ struct MetricsExposition {
         self.writeRefusals(into: &out)
         self.writeUpstream(into: &out)
         self.writeLimits(into: &out)
+        self.writeResilience(into: &out)
         Self.header("portcullis_requests_in_flight", "gauge", "Requests in flight (received, not yet settled).", into: &out)
         out.writeString("portcullis_requests_in_flight \(self.counts.inFlight)\n")
         Self.header("portcullis_config_reloads_total", "counter", "Config reloads by outcome.", into: &out)
@@ -229,7 +232,7 @@ struct MetricsExposition {
         out.writeString("\(name)_count{\(labels)} \(total)\n")
     }
 
-    private static func header(_ name: String, _ type: String, _ help: String, into out: inout ByteBuffer) {
+    static func header(_ name: String, _ type: String, _ help: String, into out: inout ByteBuffer) {
         out.writeString("# HELP \(name) \(help)\n# TYPE \(name) \(type)\n")
     }
 

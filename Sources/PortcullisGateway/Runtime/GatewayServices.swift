@@ -12,6 +12,8 @@ public struct GatewayServices: Sendable {
     let limits = MemoryLimitStore()
     /// The Redis limit store the config names (`limitStore.redis`), reused across reloads.
     let sharedLimits = SharedLimitStores()
+    /// Backends' breakers, retry budgets, ejections and health, kept across reloads.
+    public let upstreams = UpstreamStates()
 
     public init(
         requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),

@@ -8,6 +8,8 @@ public final class GatewaySnapshot: Sendable {
     /// The runtime slot of each backend (by ``Backend/index``): where its round-robin cursor
     /// lives. Slots are assigned by name and never reused, so a reload keeps every cursor.
     let backendSlots: [Int]
+    /// Each backend's runtime state (by ``Backend/index``): breaker counts, ejections, health.
+    let upstreams: [BackendRuntime]
     /// Pool keys of every configured endpoint (pooled connections to others are closed).
     let poolKeys: Set<String>
     /// Where this snapshot's tenants, models, routes and endpoints are counted.
@@ -15,8 +17,12 @@ public final class GatewaySnapshot: Sendable {
     /// The process's tracer when `tracing:` is configured (the same object in every snapshot).
     let tracer: GatewayTracer?
 
-    init(config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int], series: MetricSeries, tracer: GatewayTracer? = nil) {
+    init(
+        config: ConfigSnapshot, pipeline: Pipeline, backendSlots: [Int], series: MetricSeries, tracer: GatewayTracer? = nil,
+        upstreams: UpstreamStates = UpstreamStates()
+    ) {
         self.config = config
+        self.upstreams = upstreams.resolve(config)
         self.tracer = tracer
         self.metrics = MetricsLayout(config, series: series)
         self.pipeline = pipeline
@@ -29,6 +35,11 @@ public final class GatewaySnapshot: Sendable {
         self.backendSlots[backend.index]
     }
 
+    @inline(__always)
+    func runtime(of backend: Backend) -> BackendRuntime {
+        self.upstreams[backend.index]
+    }
+
     /// Builds the standard pipeline for `config`: authenticate (when any method is configured),
     /// check the plan, the tenant's regions and the route's methods (path routes), inspect the
     /// body, check the plan's models, route by model, pick a backend in the tenant's regions,
@@ -38,6 +49,7 @@ public final class GatewaySnapshot: Sendable {
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil, authorizationClient: HTTPClient? = nil,
         limits: MemoryLimitStore = MemoryLimitStore(), sharedLimits: SharedLimitStore? = nil,
+        upstreams: UpstreamStates = UpstreamStates(),
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
     ) -> GatewaySnapshot {
         var stages: [any Stage] = []
@@ -73,6 +85,6 @@ public final class GatewaySnapshot: Sendable {
         }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },
-            series: series, tracer: tracer)
+            series: series, tracer: tracer, upstreams: upstreams)
     }
 }

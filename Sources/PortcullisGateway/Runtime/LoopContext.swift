@@ -120,17 +120,24 @@ final class LoopContext {
         self.pool.retainOnly(snapshot.poolKeys)
     }
 
-    /// Position of the next endpoint of `backend`, round-robin per loop. Later attempts of the
-    /// same request (after connect failures) move on from the one the first attempt took.
-    func nextEndpoint(of backend: Backend, attempt: Int, slot: Int) -> Int {
+    /// Position of the next endpoint of `backend` that may take traffic (healthy, not ejected),
+    /// round-robin per loop; nil when none may. Later attempts of the same request (retries)
+    /// move on from the one the first attempt took, so each goes to another endpoint while
+    /// there is one.
+    func nextEndpoint(of backend: Backend, runtime: BackendRuntime, attempt: Int, slot: Int, now: NIODeadline) -> Int? {
         let count = backend.endpoints.count
-        if count == 1 { return 0 }
+        if count == 1 { return runtime.endpoints[0].isAvailable(at: now) ? 0 : nil }
         if slot >= self.roundRobin.count {
             self.roundRobin.append(contentsOf: repeatElement(0, count: slot + 1 - self.roundRobin.count))
         }
         if attempt == 0 {
             self.roundRobin[slot] = (self.roundRobin[slot] &+ 1) % count
         }
-        return (self.roundRobin[slot] + attempt) % count
+        let start = self.roundRobin[slot] + attempt
+        for offset in 0..<count {
+            let index = (start + offset) % count
+            if runtime.endpoints[index].isAvailable(at: now) { return index }
+        }
+        return nil
     }
 }

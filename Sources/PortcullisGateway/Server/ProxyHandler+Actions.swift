@@ -22,6 +22,11 @@ extension ProxyHandler {
             self.connect(token, fresh: false)
         case .retryOnFreshConnection(let token):
             self.connect(token, fresh: true)
+        case .retryNow(let token, let abandon):
+            if abandon { self.cleanUp(.abandonUpstream) }
+            self.connect(token, fresh: false)
+        case .retryLater(let abandon):
+            if abandon { self.cleanUp(.abandonUpstream) }
         case .writeRefusal(let error, let closeAfter, let cleanup):
             self.cleanUp(cleanup)
             self.writeRefusal(error, closeAfter: closeAfter)

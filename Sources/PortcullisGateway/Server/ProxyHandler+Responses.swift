@@ -109,6 +109,9 @@ extension ProxyHandler {
         if cleanup.contains(.abandonUpstream), let upstream = self.upstream {
             self.upstream = nil
             upstream.abandon()
+            // A batch of upstream reads ends with the connection (its read-complete never comes),
+            // so the time it pinned must not outlive it.
+            if !self.readBatch { self.batchNow = nil }
         }
     }
 

@@ -8,39 +8,59 @@ import PortcullisCore
 extension ProxyHandler {
     func connect(_ token: LifecycleStateMachine.AttemptToken, fresh: Bool) {
         guard let exchange = self.exchange, let backend = exchange.backend else { return }
+        let snapshot = exchange.snapshot
+        let runtime = snapshot.runtime(of: backend)
+        let now = self.now()
         let endpoint: UpstreamEndpoint
         if fresh, let previous = exchange.upstreamEndpoint {
             endpoint = previous
         } else {
-            let index = self.loop.nextEndpoint(of: backend, attempt: token.attempt, slot: exchange.snapshot.slot(of: backend))
+            guard
+                let index = self.loop.nextEndpoint(
+                    of: backend, runtime: runtime, attempt: token.attempt, slot: snapshot.slot(of: backend), now: now)
+            else {
+                // Every endpoint left the rotation since dispatch (ejected, or failing its checks).
+                runtime.state.unavailable.wrappingIncrement(ordering: .relaxed)
+                self.perform(self.machine.respond(.noHealthyUpstream, now: now))
+                return
+            }
             endpoint = backend.endpoints[index]
             exchange.upstreamEndpointIndex = index
         }
         exchange.upstreamEndpoint = endpoint
         exchange.upstreamAttempts += 1
         exchange.trace?.upstreamAttempt(exchange)
-        if !self.holdsUpstreamObligation {
-            // Whatever happens next, the upstream connection is released when the exchange ends.
-            self.holdsUpstreamObligation = true
-            exchange.register(self)
-        }
-        if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: self.now(), keepAlive: backend.keepAliveTimeout) {
+        if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: now, keepAlive: backend.keepAliveTimeout) {
             self.send(token, on: connection)
             return
         }
-        self.machine.connectStarted(token, now: self.now(), connectTimeout: backend.connectTimeout)
+        if runtime.state.beginConnect(backend.circuitBreaker) != nil {
+            // Too many connections to the backend, or too many being opened: no queue.
+            self.perform(self.machine.respond(.upstreamOverloaded, now: now))
+            return
+        }
+        let slot = ConnectionSlot(runtime.state)
+        let connectTimeout = exchange.route?.connectTimeout ?? backend.connectTimeout
+        self.machine.connectStarted(token, now: now, connectTimeout: connectTimeout)
         self.armTimer()
         let endpointIndex = exchange.upstreamEndpointIndex
-        self.loop.pool.connect(endpoint, backend: backend).assumeIsolated().whenComplete { result in
+        self.loop.pool.connect(endpoint, backend: backend, timeout: connectTimeout, slot: slot).assumeIsolated().whenComplete {
+            result in
+            runtime.state.endConnect()
             switch result {
             case .success(let connection):
                 self.send(token, on: connection)
             case .failure(let error):
+                slot.release()
                 var timedOut = false
                 if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
                 // Counted for the exchange and endpoint this attempt was for, whatever happened since.
                 self.loop.metrics.connectFailed(exchange, endpointIndex: endpointIndex, timedOut: timedOut)
-                self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
+                _ = runtime.recordFailure(of: endpointIndex, backend: backend, now: self.now())
+                guard self.machine.isCurrent(token), exchange === self.exchange else { return }
+                if !self.retryIfAllowed(after: .connectFailure, exchange: exchange, backend: backend) {
+                    self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
+                }
             }
         }
     }
@@ -48,7 +68,8 @@ extension ProxyHandler {
     private func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
         guard let exchange = self.exchange, let backend = exchange.backend,
             self.machine.requestSent(
-                token, now: self.now(), responseTimeout: backend.responseTimeout, idleTimeout: backend.idleTimeout)
+                token, now: self.now(), responseTimeout: exchange.route?.responseTimeout ?? backend.responseTimeout,
+                idleTimeout: exchange.route?.idleTimeout ?? backend.idleTimeout)
         else {
             // The attempt was abandoned (client gone, timed out): keep the connection for someone else.
             self.loop.pool.release(connection)
@@ -70,6 +91,15 @@ extension ProxyHandler {
     /// the exchange (it returns itself to the pool when its response ends; anything else drops it).
     func settle(_ exchange: Exchange, outcome: Outcome) {
         self.holdsUpstreamObligation = false
+        // The breaker's request slot and the retry budget's slot go back with the exchange.
+        if let admitted = self.admitted {
+            self.admitted = nil
+            admitted.releaseRequest()
+        }
+        if let retrying = self.retrying {
+            self.retrying = nil
+            retrying.releaseRetry()
+        }
         guard exchange === self.exchange, let upstream = self.upstream else { return }
         self.upstream = nil
         upstream.abandon()
@@ -83,6 +113,16 @@ extension ProxyHandler {
         if self.batchNow == nil { self.batchNow = self.loop.now() }
         let now = self.now()
         var head = received
+        if let backend = exchange.backend {
+            // Passive outlier detection: a 5xx answer counts against the endpoint, anything else for it.
+            let runtime = exchange.snapshot.runtime(of: backend)
+            if head.status >= 500 {
+                _ = runtime.recordFailure(of: exchange.upstreamEndpointIndex, backend: backend, now: now)
+                if self.retryIfAllowed(after: .status(head.status), exchange: exchange, backend: backend) { return }
+            } else {
+                runtime.endpoints[exchange.upstreamEndpointIndex].recordSuccess()
+            }
+        }
         if let credential = exchange.backend?.credential, head.status >= 400 {
             if head.status == 401 || head.status == 403 {
                 // The backend refused the gateway's own credential: not the client's fault, and
@@ -195,6 +235,10 @@ extension ProxyHandler {
     func upstreamFailed(_ failure: UpstreamFailure) {
         defer { if !self.readBatch { self.batchNow = nil } }
         self.upstream = nil
+        if case .closedBeforeResponse(retryable: false) = failure, let exchange = self.exchange, let backend = exchange.backend {
+            // The backend took the request and went away without answering.
+            _ = exchange.snapshot.runtime(of: backend).recordFailure(of: exchange.upstreamEndpointIndex, backend: backend, now: self.now())
+        }
         self.captureUsage()
         self.perform(self.machine.upstreamFailed(failure, now: self.now()))
     }

@@ -37,6 +37,10 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     var heldText = HeldResponseText()
     /// Takes out the usage chunk the gateway asked for on the client's behalf (nil: none asked).
     var usageFilter: UsageChunkFilter?
+    /// The backend whose breaker holds a request slot for this exchange, and the one whose
+    /// retry budget holds a slot for it (both given back when the exchange settles).
+    var admitted: BackendState?
+    var retrying: BackendState?
     /// Masks the backend's credential in an error answer it sends back (nil: not one).
     var scrubber: CredentialScrubber?
     /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none),
@@ -343,11 +347,19 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
                 self.perform(self.machine.respond(.modelNotFound(name), now: now))
             }
         case .chatCompletions, .completions, .embeddings, .pathRoute:
-            guard let backend = exchange.backend else {
+            guard let preferred = exchange.backend else {
                 self.perform(self.machine.respond(.internalError, now: now))
                 return
             }
-            self.perform(self.machine.startForwarding(endpointCount: backend.endpoints.count))
+            switch self.admit(exchange, preferred: preferred, now: now) {
+            case .success(let backend):
+                exchange.backend = backend
+                self.perform(
+                    self.machine.startForwarding(
+                        endpointCount: backend.endpoints.count, retries: LifecycleStateMachine.RetryPolicy(backend.retries)))
+            case .failure(let refusal):
+                self.perform(self.machine.respond(refusal, now: now))
+            }
         case .none:
             self.perform(self.machine.respond(.internalError, now: now))
         }

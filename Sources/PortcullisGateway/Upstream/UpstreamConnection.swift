@@ -55,9 +55,13 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     static let staleWindow = TimeAmount.milliseconds(100)
 
-    init(endpointKey: String, pool: UpstreamPool) {
+    /// Its place under the backend's `maxConnections` (nil: not counted).
+    private let slot: ConnectionSlot?
+
+    init(endpointKey: String, pool: UpstreamPool, slot: ConnectionSlot? = nil) {
         self.endpointKey = endpointKey
         self.pool = pool
+        self.slot = slot
     }
 
     var channel: (any Channel)? { self.context?.channel }
@@ -68,6 +72,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.slot?.release()
     }
 
     /// Sends a request (its head as bytes, see ``UpstreamRequestHead``); the response goes to
@@ -191,6 +196,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
+        self.slot?.release()
         self.pool.remove(self)
         // A body that runs until the close ends here; a truncated one is reported below as a
         // close mid-response.

@@ -43,8 +43,12 @@ final class UpstreamPool {
         return nil
     }
 
-    /// Opens a new connection to `endpoint`.
-    func connect(_ endpoint: UpstreamEndpoint, backend: Backend) -> EventLoopFuture<UpstreamConnection> {
+    /// Opens a new connection to `endpoint` within `timeout`; `slot` is its place under the
+    /// backend's `maxConnections`, given back when the connection's handler leaves its channel
+    /// (the caller gives it back if the connect fails).
+    func connect(
+        _ endpoint: UpstreamEndpoint, backend: Backend, timeout: TimeAmount, slot: ConnectionSlot? = nil
+    ) -> EventLoopFuture<UpstreamConnection> {
         let sslContext: NIOSSLContext?
         if endpoint.scheme == .https {
             do {
@@ -60,7 +64,7 @@ final class UpstreamPool {
         let serverHostname = Self.isIPAddress(endpoint.host) ? nil : endpoint.host
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
         return ClientBootstrap(group: self.eventLoop)
-            .connectTimeout(backend.connectTimeout)
+            .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: GatewayServer.readBuffers)
             .channelInitializer { channel in
@@ -71,7 +75,7 @@ final class UpstreamPool {
                     }
                     // No HTTP codec: UpstreamConnection writes requests and parses responses
                     // as bytes itself.
-                    let connection = UpstreamConnection(endpointKey: key, pool: pool.value)
+                    let connection = UpstreamConnection(endpointKey: key, pool: pool.value, slot: slot)
                     connection.maxIdle = maxIdle
                     try sync.addHandler(connection)
                     return channel.eventLoop.makeSucceededVoidFuture()

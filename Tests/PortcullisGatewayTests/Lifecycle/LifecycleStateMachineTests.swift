@@ -17,14 +17,16 @@ import Testing
     }
 
     /// A machine with one exchange whose body stages passed, forwarding with `endpoints`.
-    static func forwarding(endpoints: Int = 1, mode: Machine.Mode = .http1) -> (Machine, Machine.AttemptToken) {
+    static func forwarding(
+        endpoints: Int = 1, mode: Machine.Mode = .http1, retries: Machine.RetryPolicy = .none
+    ) -> (Machine, Machine.AttemptToken) {
         var m = Machine(mode: mode, now: t0, timeouts: timeouts)
         _ = m.headReceived(now: t0, framing: framing(length: 10), timeouts: timeouts)
         _ = m.stagesPassed(.head)
         _ = m.bodyPartReceived(bytes: 10)
         #expect(m.requestEnded(now: t0) == .runStages(.body, from: 0))
         #expect(m.stagesPassed(.body) == .dispatch)
-        guard case .connect(let token) = m.startForwarding(endpointCount: endpoints) else {
+        guard case .connect(let token) = m.startForwarding(endpointCount: endpoints, retries: retries) else {
             Issue.record("no connect")
             return (m, .init(exchange: 0, attempt: 0))
         }

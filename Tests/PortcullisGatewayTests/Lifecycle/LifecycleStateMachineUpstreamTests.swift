@@ -24,17 +24,12 @@ extension LifecycleStateMachineTests {
         #expect(framed.upstreamResponseEnded(now: Self.t0) == .writeEnd)
     }
 
-    @Test func connectFailuresMoveToTheNextEndpointThen502() {
+    @Test func connectFailuresWithoutRetriesAre502() {
         var (m, first) = Self.forwarding(endpoints: 2)
         m.connectStarted(first, now: Self.t0, connectTimeout: .seconds(2))
-        guard case .connect(let second) = m.connectFailed(first, timedOut: false, now: Self.t0) else {
-            Issue.record("no second attempt")
-            return
-        }
-        #expect(second.attempt == 1)
-        #expect(!m.isCurrent(first))
+        #expect(!m.retryPossible(after: .connectFailure))
         #expect(
-            m.connectFailed(second, timedOut: false, now: Self.t0)
+            m.connectFailed(first, timedOut: false, now: Self.t0)
                 == .writeRefusal(.upstreamUnreachable, closeAfter: false, cleanup: []))
         #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.upstreamFailed(.upstreamConnect), then: .idle))
     }

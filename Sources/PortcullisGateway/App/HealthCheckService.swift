@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import PortcullisConfig
+import ServiceLifecycle
+
+/// Active health checks: every `interval`, each endpoint of a backend with `healthCheck:` gets
+/// `GET path` over the shared HTTP client; its ``EndpointState`` judges the run of results
+/// against the thresholds. It reads the current snapshot each round, so a reload's backends
+/// are checked from the next round on, and an endpoint keeps its verdict across reloads.
+/// A verdict that changes is logged once; individual checks are not.
+struct HealthCheckService: Service {
+    let store: SnapshotStore
+    let client: HTTPClient
+    let logger: Logger
+
+    func run() async {
+        await cancelWhenGracefulShutdown {
+            await self.loop()
+        }
+    }
+
+    private func loop() async {
+        var due: [String: NIODeadline] = [:]
+        while !Task.isCancelled {
+            let snapshot = self.store.current
+            let now = NIODeadline.now()
+            var next = now + .seconds(1)
+            await withTaskGroup(of: Void.self) { group in
+                for backend in snapshot.config.backends {
+                    guard let spec = backend.healthCheck else { continue }
+                    let runtime = snapshot.runtime(of: backend)
+                    for (index, endpoint) in backend.endpoints.enumerated() {
+                        let key = backend.name + "\u{0}" + endpoint.key
+                        var at = due[key] ?? now
+                        if at <= now {
+                            at = now + .nanoseconds(spec.intervalNanos)
+                            let state = runtime.endpoints[index]
+                            group.addTask {
+                                let passed = await self.check(endpoint, backend: backend, spec: spec)
+                                if let verdict = state.recordCheck(passed: passed, spec) {
+                                    self.logger.warning(
+                                        verdict ? "endpoint passes its health checks again" : "endpoint fails its health checks",
+                                        metadata: ["backend": "\(backend.name)", "endpoint": "\(endpoint.description)"])
+                                }
+                            }
+                        }
+                        due[key] = at
+                        next = min(next, at)
+                    }
+                }
+            }
+            let wait = next - NIODeadline.now()
+            if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+        }
+    }
+
+    /// One check: a 2xx within the timeout passes; anything else (another status, a refused
+    /// connect, a timeout, a TLS failure) fails.
+    private func check(_ endpoint: UpstreamEndpoint, backend: Backend, spec: HealthCheckSpec) async -> Bool {
+        var request = HTTPClientRequest(url: endpoint.key + endpoint.basePath + spec.path)
+        request.method = .GET
+        request.headers.add(name: "user-agent", value: "portcullis-health-check")
+        if endpoint.scheme == .https {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.minimumTLSVersion = .tlsv12
+            if let ca = backend.caFile { tls.trustRoots = .file(ca) }
+            request.tlsConfiguration = tls
+        }
+        do {
+            let response = try await self.client.execute(request, timeout: .nanoseconds(spec.timeoutNanos))
+            // The body is read and dropped (bounded), so the connection can be reused.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            return (200..<300).contains(Int(response.status.code))
+        } catch {
+            return false
+        }
+    }
+}

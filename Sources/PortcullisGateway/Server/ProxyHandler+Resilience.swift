@@ -1,0 +1,73 @@
+import Atomics
+import NIOCore
+import PortcullisConfig
+import PortcullisCore
+
+/// Choosing a backend that can take the request (its breaker has room, an endpoint is in the
+/// rotation), falling back when it cannot, and retrying failed attempts within the backend's
+/// retry budget. The decisions about time and attempts are the lifecycle machine's; this is
+/// where the shared runtime state (``BackendState``) is read and taken.
+extension ProxyHandler {
+    /// The backend this exchange is forwarded to, with a request slot taken from its breaker:
+    /// `preferred`, else the route's later backends, then its `fallbacks` (those in the
+    /// tenant's regions, when it has some), the first with an endpoint in the rotation and room
+    /// under `maxRequests`. None: 503 `upstream_overloaded` if one was full, else
+    /// `no_healthy_upstream`. The slot goes back when the exchange settles (see `settle`).
+    func admit(_ exchange: Exchange, preferred: Backend, now: NIODeadline) -> Result<Backend, GatewayError> {
+        if !self.holdsUpstreamObligation {
+            // Whatever happens next, the slot and the upstream connection are released when the exchange ends.
+            self.holdsUpstreamObligation = true
+            exchange.register(self)
+        }
+        let snapshot = exchange.snapshot
+        var overloaded = false
+        if self.tryAdmit(preferred, snapshot: snapshot, now: now, overloaded: &overloaded) { return .success(preferred) }
+        if let route = exchange.route {
+            let regions = exchange.plan?.regions
+            let later = route.backends.drop { $0 !== preferred }.dropFirst()
+            for candidate in later + route.fallbacks {
+                if let regions, !(candidate.region.map(regions.contains) ?? false) { continue }
+                if self.tryAdmit(candidate, snapshot: snapshot, now: now, overloaded: &overloaded) { return .success(candidate) }
+            }
+        }
+        if !overloaded { snapshot.runtime(of: preferred).state.unavailable.wrappingIncrement(ordering: .relaxed) }
+        return .failure(overloaded ? .upstreamOverloaded : .noHealthyUpstream)
+    }
+
+    private func tryAdmit(_ backend: Backend, snapshot: GatewaySnapshot, now: NIODeadline, overloaded: inout Bool) -> Bool {
+        let runtime = snapshot.runtime(of: backend)
+        guard runtime.hasAvailableEndpoint(at: now) else { return false }
+        guard runtime.state.admitRequest(max: backend.circuitBreaker.maxRequests) else {
+            overloaded = true
+            return false
+        }
+        self.admitted = runtime.state
+        return true
+    }
+
+    /// Retries the current attempt after `trigger` when the machine would (attempts left,
+    /// nothing sent to the client) and the backend's retry budget has room. False: no retry,
+    /// and the caller answers as it would have.
+    func retryIfAllowed(after trigger: LifecycleStateMachine.RetryTrigger, exchange: Exchange, backend: Backend) -> Bool {
+        guard self.machine.retryPossible(after: trigger) else { return false }
+        let state = exchange.snapshot.runtime(of: backend).state
+        if let retrying = self.retrying {
+            retrying.countRetry(trigger.reason)
+        } else {
+            guard state.takeRetry(backend.retries, reason: trigger.reason) else { return false }
+            self.retrying = state
+        }
+        let backoff = Self.backoff(backend.retries, retry: exchange.upstreamAttempts)
+        self.perform(self.machine.retry(after: trigger, now: self.now(), backoff: backoff))
+        return true
+    }
+
+    /// The wait before retry number `retry` (1 for the first): full jitter over a window that
+    /// doubles from `backoff` up to `maxBackoff`.
+    static func backoff(_ spec: RetrySpec, retry: Int) -> TimeAmount {
+        let shift = Int64(min(max(retry - 1, 0), 30))
+        let window = min(spec.backoffNanos << shift, spec.maxBackoffNanos)
+        guard window > 0 else { return .zero }
+        return .nanoseconds(Int64.random(in: 0...window))
+    }
+}
