@@ -96,15 +96,20 @@ struct StreamingTests {
         }
     }
 
-    @Test func backendDroppingMidStreamCutsTheClientResponse() async throws {
+    @Test func backendDroppingMidStreamEndsTheStreamWithAFinalErrorEvent() async throws {
         try await withGateway(mockArguments: ["--chunks", "6", "--chunk-delay-ms", "10"]) {
             (gateway: GatewayHarness, _: MockProcess) async throws in
-            await #expect(throws: (any Error).self) {
-                let result = try await Self.stream(
-                    gateway.baseURL + "/v1/chat/completions", body: Self.streamBody, headers: [("x-mock-drop-after", "2")])
-                // If no error surfaced, the stream must at least not look complete.
-                if !result.parts.map(\.1).joined().contains("[DONE]") { throw TestFailure("truncated") }
-            }
+            let result = try await Self.stream(
+                gateway.baseURL + "/v1/chat/completions", body: Self.streamBody, headers: [("x-mock-drop-after", "2")])
+            let text = result.parts.map(\.1).joined()
+            #expect(result.status == 200)
+            #expect(!text.contains("[DONE]"))
+            // The events that came, then the gateway's own OpenAI-shaped error as the last one.
+            let events = text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            #expect(events.count == 3)
+            let last = try #require(events.last)
+            #expect(last.hasPrefix("data: {\"error\":"))
+            #expect(last.contains(#""type":"server_error""#) && last.contains(#""code":"upstream_error""#))
             // The gateway stays healthy.
             #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
         }
@@ -125,7 +130,11 @@ struct StreamingTests {
                 try await connection.send(
                     "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nx-request-id: broken-1\r\nx-mock-drop-after: 5\r\n"
                         + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
-                #expect(try await connection.waitForClose())
+                // The stream ends cleanly, with the gateway's error as its last event, and the
+                // connection stays open for the next request.
+                _ = try await connection.waitFor("\r\n0\r\n\r\n")
+                #expect(connection.text.contains(#""code":"upstream_error""#))
+                #expect(!connection.isClosedByPeer)
                 #expect(connection.text.contains("\"usage\""))
                 #expect(!connection.text.contains("[DONE]"))
                 let line = try await eventually { () -> [String: Any]? in
@@ -136,7 +145,7 @@ struct StreamingTests {
                 }
                 #expect(line["outcome"] as? String == "upstream_failed")
                 #expect(line["phase"] as? String == "streaming")
-                #expect(line["abort"] as? String == "upstream_closed")
+                #expect(line["reason"] as? String == "upstream_broken")
                 #expect(line["completion_tokens"] as? Int == 3)
             }
         }

@@ -66,3 +66,17 @@ def test_raw_response_headers(gateway):
     )
     assert float(raw.headers["x-portcullis-overhead-ms"]) >= 0
     assert raw.headers["x-request-id"]
+
+
+def test_a_backend_dying_mid_stream_is_an_api_error_not_a_hang(gateway):
+    # The mock drops the connection after two chunks; the gateway ends the stream with a final
+    # OpenAI-shaped error event, which the SDK raises as an APIError after the chunks it got.
+    stream = client(gateway).chat.completions.create(
+        model="demo-chat", messages=[{"role": "user", "content": "x"}], stream=True, extra_headers={"x-mock-drop-after": "2"}
+    )
+    received = []
+    with pytest.raises(openai.APIError) as info:
+        for chunk in stream:
+            received.append(chunk)
+    assert len(received) == 2
+    assert "stopped in the middle" in str(info.value)

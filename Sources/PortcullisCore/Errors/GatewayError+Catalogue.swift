@@ -21,7 +21,7 @@ extension GatewayError {
         case .unsupportedMediaType: 415
         case .headersTooLarge: 431
         case .internalError: 500
-        case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed, .upstreamAuthFailed: 502
+        case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed, .upstreamAuthFailed, .upstreamStreamBroken: 502
         case .unsupportedTransferCoding: 501
         case .authUnavailable, .dependencyFailed, .upstreamOverloaded, .noHealthyUpstream: 503
         case .upstreamTimeout, .dependencyTimedOut: 504
@@ -38,7 +38,8 @@ extension GatewayError {
             .featureNotAllowed, .regionNotAllowed, .authorizationDenied, .authorizationFailed:
             "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
-            .upstreamClosed, .upstreamTimeout, .upstreamAuthFailed, .upstreamOverloaded, .noHealthyUpstream, .internalError:
+            .upstreamClosed, .upstreamTimeout, .upstreamAuthFailed, .upstreamOverloaded, .noHealthyUpstream, .upstreamStreamBroken,
+            .internalError:
             "server_error"
         case .limitExceeded(let refusal):
             refusal.name.isBudget ? "insufficient_quota" : refusal.name.isTokenQuota ? "tokens" : "requests"
@@ -91,7 +92,7 @@ extension GatewayError {
         case .dependencyFailed: "dependency_failed"
         case .dependencyTimedOut: "dependency_timeout"
         case .upstreamUnreachable: "upstream_unreachable"
-        case .upstreamProtocolError, .upstreamClosed: "upstream_error"
+        case .upstreamProtocolError, .upstreamClosed, .upstreamStreamBroken: "upstream_error"
         case .upstreamTimeout: "upstream_timeout"
         case .upstreamAuthFailed: "upstream_auth_failed"
         case .upstreamOverloaded: "upstream_overloaded"
@@ -164,6 +165,7 @@ extension GatewayError {
         case .upstreamTimeout: "The backend for this model did not respond in time."
         case .upstreamAuthFailed: "The backend refused the gateway's own credential; this is not a problem with your request."
         case .upstreamOverloaded: "The backend for this model is at capacity; try again shortly."
+        case .upstreamStreamBroken: "The backend stopped in the middle of this response; what came before this event is all it sent."
         case .noHealthyUpstream: "No healthy backend is available for this model; try again shortly."
         case .internalError: "The gateway failed to process the request."
         }
@@ -229,6 +231,7 @@ extension GatewayError {
         case .upstreamTimeout: .upstreamTimeout
         case .upstreamAuthFailed: .upstreamAuthFailed
         case .upstreamOverloaded: .upstreamOverloaded
+        case .upstreamStreamBroken: .upstreamBroken
         case .noHealthyUpstream: .noHealthyUpstream
         case .internalError: .internalError
         }

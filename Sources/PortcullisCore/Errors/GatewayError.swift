@@ -101,6 +101,8 @@ public enum GatewayError: Error, Sendable, Equatable {
     /// The backend's circuit breaker is full (requests, pending connects or connections) and no
     /// fallback had room: 503 at once, never a queue.
     case upstreamOverloaded
+    /// The backend went away in the middle of an event stream (sent as its final `error` event).
+    case upstreamStreamBroken
     /// Every endpoint of the backend (and of its fallbacks) is ejected or failing its health check.
     case noHealthyUpstream
     case internalError

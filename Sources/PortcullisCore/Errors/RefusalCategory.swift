@@ -39,7 +39,7 @@ extension RefusalReason {
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol
         case .upstreamUnreachable, .upstreamTimeout, .upstreamProtocolError, .upstreamAuthFailed, .upstreamOverloaded,
-            .noHealthyUpstream:
+            .noHealthyUpstream, .upstreamBroken:
             .upstream
         case .dependencyFailed, .dependencyTimeout, .authorizationFailed: .dependency
         case .internalError: .internal

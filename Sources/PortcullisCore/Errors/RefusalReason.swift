@@ -23,6 +23,7 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case upstreamAuthFailed = "upstream_auth_failed"
     case upstreamOverloaded = "upstream_overloaded"
     case noHealthyUpstream = "no_healthy_upstream"
+    case upstreamBroken = "upstream_broken"
     case unauthenticated = "unauthenticated"
     case authUnavailable = "auth_unavailable"
     case identityConflict = "identity_conflict"

@@ -152,8 +152,9 @@ extension LifecycleStateMachine {
         return .cutStream(error)
     }
 
-    /// The upstream connection failed.
-    mutating func upstreamFailed(_ failure: UpstreamFailure, now: NIODeadline) -> Action {
+    /// The upstream connection failed. `atEventBoundary`: what the client received of an event
+    /// stream ends with a whole event, so a final `error` event can follow it.
+    mutating func upstreamFailed(_ failure: UpstreamFailure, now: NIODeadline, atEventBoundary: Bool = false) -> Action {
         guard case .active(var active) = self.state else { return .none }
         switch active.step {
         case .awaitingResponse:
@@ -177,8 +178,16 @@ extension LifecycleStateMachine {
                 self.state = .active(active)
                 return self.respond(.upstreamClosed, outcome: .upstreamFailed(.upstreamResponse), now: now)
             }
-        case .streaming:
-            // The head is out: cutting the client is the only honest signal of a broken body.
+        case .streaming(let streaming):
+            if streaming.isEventStream && atEventBoundary {
+                // An open event stream between events: it ends with a final `error` event and
+                // a clean end, and the connection stays usable.
+                active.step = .finishing(outcome: .upstreamFailed(.streaming), deadline: now + active.timeouts.clientWrite)
+                self.state = .active(active)
+                return .cutStream(.upstreamStreamBroken)
+            }
+            // Any other body (framed by length, or cut inside an event): cutting the client is
+            // the only honest signal of a broken body.
             self.state = .closed
             return .close(cleanup: [], settle: .upstreamFailed(.streaming), abort: .upstreamClosed)
         default:

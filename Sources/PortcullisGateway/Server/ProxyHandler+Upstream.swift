@@ -240,7 +240,9 @@ extension ProxyHandler {
             _ = exchange.snapshot.runtime(of: backend).recordFailure(of: exchange.upstreamEndpointIndex, backend: backend, now: self.now())
         }
         self.captureUsage()
-        self.perform(self.machine.upstreamFailed(failure, now: self.now()))
+        // Through the usage filter the client only ever has whole events (a partial one is held there).
+        let atBoundary = self.usageFilter != nil || (self.sse?.atEventBoundary ?? false)
+        self.perform(self.machine.upstreamFailed(failure, now: self.now(), atEventBoundary: atBoundary))
     }
 
     /// Usage the scanners saw so far goes to the exchange, also when the stream broke or the

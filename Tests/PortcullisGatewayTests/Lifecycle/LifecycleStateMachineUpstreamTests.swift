@@ -111,6 +111,15 @@ extension LifecycleStateMachineTests {
                 == .close(cleanup: [], settle: .upstreamFailed(.streaming), abort: .upstreamClosed))
         #expect(m.isClosed)
         #expect(m.clientClosed() == .none)
+        // An open event stream broken between events ends with a final error event instead.
+        var events = Self.streaming(eventStream: true)
+        #expect(events.upstreamFailed(.closedMidResponse, now: Self.t0, atEventBoundary: true) == .cutStream(.upstreamStreamBroken))
+        #expect(events.lastWriteCompleted(success: true, now: Self.t0) == .settle(.upstreamFailed(.streaming), then: .idle))
+        // Inside an event, it is cut like any other body.
+        var inside = Self.streaming(eventStream: true)
+        #expect(
+            inside.upstreamFailed(.closedMidResponse, now: Self.t0, atEventBoundary: false)
+                == .close(cleanup: [], settle: .upstreamFailed(.streaming), abort: .upstreamClosed))
     }
 
     @Test func aQuietBackendMidStreamTimesOutAndEventStreamsGetKeepAlives() {
