@@ -211,31 +211,6 @@ struct TLSTests {
         }
     }
 
-    @Test func httpsUpstreamsAreVerifiedWithTheBackendsCA() async throws {
-        try await withTLSGateway { front, mock, certificates in
-            let yaml = """
-                listeners: [{ address: 127.0.0.1:0 }]
-                accessLog: { destination: "off" }
-                backends:
-                  secure:
-                    endpoints: [https://localhost:\(front.port)]
-                    tls: { ca: \(certificates.caPath) }
-                  untrusted:
-                    endpoints: [https://localhost:\(front.port)]
-                routes:
-                  - { match: { model: demo-chat }, backend: secure }
-                  - { match: { model: untrusted }, backend: untrusted }
-                """
-            try await withHarness(yaml: yaml) { (edge: GatewayHarness) async throws in
-                #expect(try await TestHTTP.chat(edge.baseURL).status == 200)
-                let refused = try await TestHTTP.chat(edge.baseURL, model: "untrusted")
-                #expect(refused.status == 502)
-            }
-            let recorded = try await TestHTTP.recorded(mock.url)
-            #expect(recorded.count == 1)
-        }
-    }
-
     @Test func aResetStreamCancelsItsUpstreamRequest() async throws {
         try await withTLSGateway(mockArguments: ["--chunks", "50", "--chunk-delay-ms", "100"]) { gateway, mock, certificates in
             let connection = try await RawHTTP2Connection.connect(port: gateway.port, ca: certificates.caPath)

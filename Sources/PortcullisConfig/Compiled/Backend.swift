@@ -15,6 +15,10 @@ public final class Backend: Sendable {
     public let keepAliveTimeout: TimeAmount
     /// PEM CA bundle for https endpoints (nil: system roots).
     public let caFile: String?
+    /// The client certificate and key presented to https endpoints (nil: none).
+    public let clientCertificate: (certificate: String, key: String)?
+    /// SNI and the name verified in the backend's certificate (nil: the endpoint's host).
+    public let serverName: String?
     public let signContext: SignContextSpec?
     /// Its own `region`, else the gateway's (nil: neither says).
     public let region: String?
@@ -42,6 +46,12 @@ public final class Backend: Sendable {
         self.maxIdleConnections = spec.maxIdleConnections
         self.keepAliveTimeout = .nanoseconds(spec.keepAliveTimeoutNanos)
         self.caFile = spec.tls.ca
+        if let certificate = spec.tls.certificate, let key = spec.tls.key {
+            self.clientCertificate = (certificate, key)
+        } else {
+            self.clientCertificate = nil
+        }
+        self.serverName = spec.tls.serverName
         self.signContext = spec.signContext
     }
 }

@@ -57,7 +57,9 @@ public struct ConfigCompiler: Sendable {
                     continue
                 }
                 switch UpstreamEndpoint.parse(url) {
-                case .success(let endpoint): endpoints.append(endpoint.trusting(caFile: spec.tls.ca))
+                case .success(let endpoint):
+                    endpoints.append(
+                        endpoint.trusting(caFile: spec.tls.ca, identity: spec.tls.certificate, serverName: spec.tls.serverName))
                 case .failure(let problem):
                     report(
                         spec.location, "endpoints[\(i)]",

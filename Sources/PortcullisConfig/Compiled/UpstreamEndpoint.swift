@@ -30,10 +30,14 @@ public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
         self.poolKey = self.key
     }
 
-    /// This endpoint as reached with the trust anchors in `caFile` (nil: system roots).
-    public func trusting(caFile: String?) -> UpstreamEndpoint {
+    /// This endpoint as reached with the trust anchors in `caFile` (nil: system roots), the
+    /// client certificate `identity` (nil: none) and the SNI name `serverName`: a pooled TLS
+    /// connection is only lent to a backend that would have opened it the same way.
+    public func trusting(caFile: String?, identity: String? = nil, serverName: String? = nil) -> UpstreamEndpoint {
         var copy = self
-        if self.scheme == .https { copy.poolKey = self.key + "|ca=" + (caFile ?? "system") }
+        if self.scheme == .https {
+            copy.poolKey = self.key + "|ca=" + (caFile ?? "system") + "|cert=" + (identity ?? "none") + "|sni=" + (serverName ?? "host")
+        }
         return copy
     }
 

@@ -181,8 +181,20 @@ public struct ConfigReader: Sendable {
         if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
         if let v = map["keepAliveTimeout"]?.duration() { spec.keepAliveTimeoutNanos = v }
         spec.region = map["region"]?.nonEmptyString()
-        if let tls = map["tls"]?.mapping(allowed: ["ca"]) {
+        if let tls = map["tls"]?.mapping(allowed: ["ca", "certificate", "key", "serverName"]) {
             spec.tls.ca = tls["ca"]?.filePath()
+            spec.tls.certificate = tls["certificate"]?.filePath()
+            spec.tls.key = tls["key"]?.filePath()
+            if (spec.tls.certificate == nil) != (spec.tls.key == nil) {
+                tls.sink.report(tls.path, tls.line, "a client certificate needs both 'certificate' and 'key'")
+            }
+            if let name = tls["serverName"]?.nonEmptyString() {
+                if name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) {
+                    spec.tls.serverName = name
+                } else {
+                    tls["serverName"]?.report("expected a DNS name")
+                }
+            }
         }
         if let sign = map["signContext"]?.mapping(allowed: ["secret", "keyId"]),
             let secret = sign.required("secret")?.nonEmptyString()

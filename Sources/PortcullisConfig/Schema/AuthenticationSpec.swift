@@ -156,6 +156,13 @@ public struct PlanSpec: Sendable {
 public struct BackendTLSSpec: Sendable {
     /// PEM CA bundle trusted for this backend (default: system roots).
     public var ca: String?
+    /// The gateway's own client certificate chain and key (PEM), presented to a backend that
+    /// asks for one (mTLS toward the router behind the gateway). Both or neither.
+    public var certificate: String?
+    public var key: String?
+    /// The name sent in SNI and checked against the backend's certificate (default: the
+    /// endpoint's host, unless it is an IP address).
+    public var serverName: String?
 }
 
 /// Signing of the trusted tenant context toward a backend (`x-tenant-signature`).

@@ -67,6 +67,13 @@ struct HealthCheckService: Service {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
             if let ca = backend.caFile { tls.trustRoots = .file(ca) }
+            if let identity = backend.clientCertificate,
+                let chain = try? NIOSSLCertificate.fromPEMFile(identity.certificate),
+                let key = try? NIOSSLPrivateKey(file: identity.key, format: .pem)
+            {
+                tls.certificateChain = chain.map { .certificate($0) }
+                tls.privateKey = .privateKey(key)
+            }
             request.tlsConfiguration = tls
         }
         do {

@@ -38,9 +38,17 @@ enum ResourceCheck {
         }
 
         for backend in config.source.backends {
-            guard let ca = backend.tls.ca else { continue }
-            if let problem = Self.unreadable(ca, what: "CA bundle") ?? Self.unloadableCertificates(ca) {
+            if let ca = backend.tls.ca, let problem = Self.unreadable(ca, what: "CA bundle") ?? Self.unloadableCertificates(ca) {
                 report(backend.location, "tls.ca", problem)
+            }
+            if let certificate = backend.tls.certificate, let key = backend.tls.key {
+                if let problem = Self.unreadable(certificate, what: "client certificate") ?? Self.unloadableCertificates(certificate) {
+                    report(backend.location, "tls.certificate", problem)
+                } else if let problem = Self.unreadable(key, what: "client key") {
+                    report(backend.location, "tls.key", problem)
+                } else if (try? NIOSSLPrivateKey(file: key, format: .pem)) == nil {
+                    report(backend.location, "tls.key", "'\(key)' holds no PEM private key")
+                }
             }
         }
 

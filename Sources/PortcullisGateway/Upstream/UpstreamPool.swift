@@ -52,7 +52,7 @@ final class UpstreamPool {
         let sslContext: NIOSSLContext?
         if endpoint.scheme == .https {
             do {
-                sslContext = try self.tls.context(caFile: backend.caFile)
+                sslContext = try self.tls.context(caFile: backend.caFile, identity: backend.clientCertificate)
             } catch {
                 return self.eventLoop.makeFailedFuture(error)
             }
@@ -61,7 +61,7 @@ final class UpstreamPool {
         }
         let key = endpoint.poolKey
         let maxIdle = backend.maxIdleConnections
-        let serverHostname = Self.isIPAddress(endpoint.host) ? nil : endpoint.host
+        let serverHostname = backend.serverName ?? (Self.isIPAddress(endpoint.host) ? nil : endpoint.host)
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
         return ClientBootstrap(group: self.eventLoop)
             .connectTimeout(timeout)

@@ -14,15 +14,20 @@ public final class UpstreamTLS: Sendable {
         self.contexts.withLockedValue { $0.removeAll() }
     }
 
-    /// The context trusting the system roots, or only the PEM bundle at `caFile` when given.
-    public func context(caFile: String?) throws -> NIOSSLContext {
-        let key = caFile ?? ""
+    /// The context trusting the system roots, or only the PEM bundle at `caFile` when given,
+    /// presenting `identity`'s certificate chain and key when given (mTLS toward the backend).
+    public func context(caFile: String?, identity: (certificate: String, key: String)? = nil) throws -> NIOSSLContext {
+        let key = (caFile ?? "") + "\u{0}" + (identity.map { $0.certificate + "\u{0}" + $0.key } ?? "")
         if let existing = self.contexts.withLockedValue({ $0[key] }) { return existing }
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
         if let caFile {
             configuration.trustRoots = .file(caFile)
+        }
+        if let identity {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(identity.certificate).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: identity.key, format: .pem))
         }
         let context = try NIOSSLContext(configuration: configuration)
         self.contexts.withLockedValue { $0[key] = context }

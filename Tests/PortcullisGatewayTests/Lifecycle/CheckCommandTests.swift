@@ -85,6 +85,7 @@ struct CheckCommandTests {
             try FileManager.default.createDirectory(atPath: dir + "/certs", withIntermediateDirectories: true)
             let certificates = try TestCertificates(directory: dir + "/certs")
             _ = try certificates.issue(name: "server", commonName: "gateway.example.com", server: true)
+            _ = try certificates.issue(name: "edge-client", commonName: "edge-gateway", server: false)
             for bundle in ["clients-ca.pem", "vllm-ca.pem", "idp-ca.pem"] {
                 try FileManager.default.copyItem(atPath: certificates.caPath, toPath: dir + "/certs/" + bundle)
             }
