@@ -43,10 +43,13 @@ import Testing
             let route = try #require(snapshot.routes.first)
             let a = route.edits(toward: route.backends[0])
             // The route's set and remove override the backend's edits of those names.
-            #expect(a.fields.map { "\($0.name)=\($0.value)" } == ["x-gateway=route", "authorization=Bearer \(Self.secret)"])
-            #expect(Set(a.dropped) == ["anthropic-version", "x-debug", "x-gateway", "authorization"])
+            // The credential goes last, and asks for answers the gateway can scrub (uncompressed).
+            #expect(
+                a.fields.map { "\($0.name)=\($0.value)" }
+                    == ["x-gateway=route", "authorization=Bearer \(Self.secret)", "accept-encoding=identity"])
+            #expect(Set(a.dropped) == ["anthropic-version", "x-debug", "x-gateway", "authorization", "accept-encoding"])
             let b = route.edits(toward: route.backends[1])
-            #expect(b.fields.last.map { "\($0.name)=\($0.value)" } == "api-key=file-secret-0123456789")
+            #expect(b.fields.map { "\($0.name)=\($0.value)" }.contains("api-key=file-secret-0123456789"))
             #expect(route.backends[1].credential?.secret == Array("file-secret-0123456789".utf8))
         }
     }
@@ -73,7 +76,7 @@ import Testing
         #expect(found.contains("backends.b.credential: the secret from env:SHORT is shorter than 8 bytes"))
         #expect(found.contains("backends.c.credential: a credential comes from 'env' or 'file', not both"))
         #expect(found.contains("backends.d.credential.file: cannot read '/nonexistent/secret'"))
-        #expect(found.contains { $0.hasPrefix("backends.e.credential: the secret from env:SPACED must be visible ASCII") })
+        #expect(found.contains { $0.hasPrefix("backends.e.credential: the secret from env:SPACED may only hold letters, digits") })
         #expect(found.contains { $0.hasPrefix("backends.f.credential.header: 'x-tenant-id' is set by the gateway itself") })
         #expect(found.contains("backends.g.headers: header 'authorization' carries the backend's credential and cannot be edited"))
         #expect(found.contains { $0.contains("header 'authorization' carries backend 'g''s credential and cannot be edited by a route") })

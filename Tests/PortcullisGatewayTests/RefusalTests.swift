@@ -158,7 +158,7 @@ struct RefusalTests {
         try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
             let reply = try await TestHTTP.chat(gateway.baseURL, model: "dead")
             #expect(reply.status == 502)
-            #expect(reply.errorCode == "upstream_unreachable")
+            #expect(reply.errorCode == "upstream_error")
         }
         try await withGateway(extra: "") { gateway, _ in
             // The test config's backend has responseTimeout 5s; the mock waits 8s before headers.

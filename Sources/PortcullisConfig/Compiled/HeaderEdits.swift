@@ -36,6 +36,11 @@ public struct HeaderEdits: Sendable {
         if let credential {
             if !dropped.contains(credential.header) { dropped.append(credential.header) }
             fields.append((credential.header, credential.value))
+            // Error answers are scrubbed of the credential, which needs them uncompressed.
+            if !dropped.contains("accept-encoding") && !fields.contains(where: { $0.name == "accept-encoding" }) {
+                dropped.append("accept-encoding")
+                fields.append(("accept-encoding", "identity"))
+            }
         }
         self.init(dropped: dropped, fields: fields)
     }

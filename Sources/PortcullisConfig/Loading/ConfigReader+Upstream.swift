@@ -52,8 +52,8 @@ extension ConfigReader {
             value.report("the secret from \(source) is shorter than \(BackendCredentialSpec.minimumSecretLength) bytes")
             return nil
         }
-        guard secret.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
-            value.report("the secret from \(source) must be visible ASCII (no spaces, line breaks or control bytes)")
+        guard secret.utf8.allSatisfy(BackendCredentialSpec.isSecretByte) else {
+            value.report("the secret from \(source) may only hold letters, digits and - . _ ~ + / = : (no spaces, quotes or backslashes)")
             return nil
         }
         var spec = BackendCredentialSpec(source: source, secret: secret, location: location)
@@ -108,6 +108,9 @@ extension ConfigReader {
         if name.utf8.contains(UInt8(ascii: "_")) {
             return "'\(name)' contains '_' (the gateway never sends such names: CGI-style backends fold them)"
         }
+        if name == "traceparent" || name == "tracestate" {
+            return "'\(name)' is the trace context, which the gateway propagates itself"
+        }
         if HeaderRules.isOwnedUpstream(name) {
             return "'\(name)' is set by the gateway itself (identity, framing, forwarding) and cannot be edited"
         }
@@ -144,7 +147,10 @@ extension ConfigReader {
         }
         if let v = map["backoff"]?.duration() { spec.backoffNanos = v }
         if let v = map["maxBackoff"]?.duration() { spec.maxBackoffNanos = v }
-        if spec.maxBackoffNanos < spec.backoffNanos { map["maxBackoff"]?.report("must be at least backoff") }
+        if spec.maxBackoffNanos < spec.backoffNanos {
+            // Only a written maxBackoff can be wrong; the default follows a larger backoff.
+            if let written = map["maxBackoff"] { written.report("must be at least backoff") } else { spec.maxBackoffNanos = spec.backoffNanos }
+        }
         if let budget = map["budget"], let v = Self.percent(budget) { spec.budgetPercent = v }
         if let v = map["minRetriesInFlight"]?.int(min: 0, max: 100_000) { spec.minRetriesInFlight = v }
         return spec
@@ -162,7 +168,11 @@ extension ConfigReader {
         if let v = map["consecutiveFailures"]?.int(min: 1, max: 10_000) { spec.consecutiveFailures = v }
         if let v = map["baseEjection"]?.duration() { spec.baseEjectionNanos = max(v, 1_000_000) }
         if let v = map["maxEjection"]?.duration() { spec.maxEjectionNanos = v }
-        if spec.maxEjectionNanos < spec.baseEjectionNanos { map["maxEjection"]?.report("must be at least baseEjection") }
+        if spec.maxEjectionNanos < spec.baseEjectionNanos {
+            if let written = map["maxEjection"] { written.report("must be at least baseEjection") } else {
+                spec.maxEjectionNanos = spec.baseEjectionNanos * 10
+            }
+        }
         if let percent = map["maxEjectedPercent"], let v = Self.percent(percent) { spec.maxEjectedPercent = v }
         return spec
     }

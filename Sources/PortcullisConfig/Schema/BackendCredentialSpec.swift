@@ -38,4 +38,14 @@ public struct BackendCredentialSpec: Sendable, Equatable {
     /// Shortest secret accepted: credentials are scrubbed from error bodies passed back to
     /// clients, which only makes sense for a value that cannot occur there by chance.
     public static let minimumSecretLength = 8
+
+    /// The bytes a secret may hold: those of API keys and tokens (base64, base64url, hex and
+    /// the like). No quote or backslash, so the only way a JSON answer can spell the secret
+    /// differently is `\/` (see ``BackendCredential/forms``).
+    public static func isSecretByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "-._~+/=:".utf8.contains(byte)
+        }
+    }
 }

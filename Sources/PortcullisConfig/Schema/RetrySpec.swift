@@ -1,6 +1,8 @@
 /// A backend's retries (`retries:`). A request is retried only before any byte of a response
 /// reached the client: after a failed connect (nothing was sent), or after a response head
-/// whose status is listed (the backend answered, so it did not act on the request). A retry
+/// whose status is listed. A listed status is an answer, but not proof that nothing ran: a
+/// 502 or 504 from a proxy in front of the model server may follow a generation that did
+/// run, so an operator who must never pay twice lists only 503 (or sets `attempts: 0`). A retry
 /// goes to the next endpoint when there is one, at once; to the same one after a jittered,
 /// doubling backoff. Retries in flight are held to a share of the requests in flight (the
 /// budget), with a floor so a quiet backend can still retry.

@@ -22,21 +22,33 @@ struct HealthCheckService: Service {
         }
     }
 
+    /// What finished in the task group: a check (its endpoint's key) or the wait for the next one.
+    private enum Finished: Sendable {
+        case check(String)
+        case wakeUp
+    }
+
+    /// One long-lived task group: a check runs on its own, so a slow endpoint (up to its
+    /// timeout) never holds back the others' intervals, and an endpoint has at most one check
+    /// in flight.
     private func loop() async {
-        var due: [String: NIODeadline] = [:]
-        while !Task.isCancelled {
-            let snapshot = self.store.current
-            let now = NIODeadline.now()
-            var next = now + .seconds(1)
-            await withTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Finished.self) { group in
+            var due: [String: NIODeadline] = [:]
+            var inFlight: Set<String> = []
+            var sleeping = false
+            while !Task.isCancelled {
+                let snapshot = self.store.current
+                let now = NIODeadline.now()
+                var next = now + .seconds(1)
                 for backend in snapshot.config.backends {
                     guard let spec = backend.healthCheck else { continue }
                     let runtime = snapshot.runtime(of: backend)
                     for (index, endpoint) in backend.endpoints.enumerated() {
                         let key = backend.name + "\u{0}" + endpoint.key
                         var at = due[key] ?? now
-                        if at <= now {
+                        if at <= now && !inFlight.contains(key) {
                             at = now + .nanoseconds(spec.intervalNanos)
+                            inFlight.insert(key)
                             let state = runtime.endpoints[index]
                             group.addTask {
                                 let passed = await self.check(endpoint, backend: backend, spec: spec)
@@ -45,15 +57,28 @@ struct HealthCheckService: Service {
                                         verdict ? "endpoint passes its health checks again" : "endpoint fails its health checks",
                                         metadata: ["backend": "\(backend.name)", "endpoint": "\(endpoint.description)"])
                                 }
+                                return .check(key)
                             }
                         }
                         due[key] = at
                         next = min(next, at)
                     }
                 }
+                if !sleeping {
+                    sleeping = true
+                    let wait = max(next - NIODeadline.now(), .milliseconds(1))
+                    group.addTask {
+                        try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds))
+                        return .wakeUp
+                    }
+                }
+                switch await group.next() {
+                case .check(let key): inFlight.remove(key)
+                case .wakeUp: sleeping = false
+                case nil: return
+                }
             }
-            let wait = next - NIODeadline.now()
-            if wait > .zero { try? await Task.sleep(nanoseconds: UInt64(wait.nanoseconds)) }
+            group.cancelAll()
         }
     }
 
@@ -63,6 +88,8 @@ struct HealthCheckService: Service {
         var request = HTTPClientRequest(url: endpoint.key + endpoint.basePath + spec.path)
         request.method = .GET
         request.headers.add(name: "user-agent", value: "portcullis-health-check")
+        // The backend's own credential goes along: a health path behind it would fail without.
+        if let credential = backend.credential { request.headers.add(name: credential.header, value: credential.value) }
         if endpoint.scheme == .https {
             var tls = TLSConfiguration.makeClientConfiguration()
             tls.minimumTLSVersion = .tlsv12
@@ -77,7 +104,9 @@ struct HealthCheckService: Service {
             request.tlsConfiguration = tls
         }
         do {
-            let response = try await self.client.execute(request, timeout: .nanoseconds(spec.timeoutNanos))
+            // One deadline for the whole check, the body included.
+            let deadline = NIODeadline.now() + .nanoseconds(spec.timeoutNanos)
+            let response = try await self.client.execute(request, deadline: deadline)
             // The body is read and dropped (bounded), so the connection can be reused.
             _ = try? await response.body.collect(upTo: 64 * 1024)
             return (200..<300).contains(Int(response.status.code))

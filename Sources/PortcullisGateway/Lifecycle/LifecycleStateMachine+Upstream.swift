@@ -88,12 +88,12 @@ extension LifecycleStateMachine {
         return .writeResponseHead(closeAfter: active.closeAfter)
     }
 
-    /// The backend answered 401 or 403 to the gateway's own credential for it: the client gets
-    /// 502 `upstream_auth_failed` instead of the backend's answer, whose connection (with its
-    /// unread body) is dropped. Only while no response head has gone to the client.
-    mutating func upstreamRefusedCredential(now: NIODeadline) -> Action {
+    /// The backend's response head is not passed on: the client gets `error` instead (502
+    /// `upstream_auth_failed` for a 401 or 403 to the gateway's own credential), and the
+    /// connection with the unread body is dropped. Only while no response head has gone out.
+    mutating func upstreamHeadRefused(_ error: GatewayError, now: NIODeadline) -> Action {
         guard case .active(let active) = self.state, case .awaitingResponse = active.step else { return .none }
-        return self.respond(.upstreamAuthFailed, outcome: .upstreamFailed(.upstreamResponse), now: now)
+        return self.respond(error, outcome: .upstreamFailed(.upstreamResponse), now: now)
     }
 
     /// A response body part arrived (and is written to the client by the shell).

@@ -38,6 +38,8 @@ public final class Exchange {
     public var upstreamEndpoint: UpstreamEndpoint?
     /// The position of ``upstreamEndpoint`` in its backend's endpoints.
     var upstreamEndpointIndex = 0
+    /// The endpoint the first upstream attempt took (retries move on from it).
+    var firstEndpointIndex = 0
     /// The caller's position in the config's tenant table (nil: unauthenticated, or a tenant
     /// the table does not list). Set by the authentication stage; metrics find series by it.
     var tenantIndex: Int?

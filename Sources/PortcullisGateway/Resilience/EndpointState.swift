@@ -49,20 +49,33 @@ final class EndpointState: Sendable {
     /// under `maxEjectedPercent` of `endpointCount`.
     func recordFailure(_ spec: OutlierDetectionSpec, now: NIODeadline, endpointCount: Int, ejectedElsewhere: Int) -> Bool {
         guard spec.enabled else { return false }
+        // Failures of calls that were in flight when it was ejected do not count toward the next ejection.
+        guard !self.isEjected(at: now) else { return false }
         let failures = self.consecutiveFailures.wrappingIncrementThenLoad(ordering: .relaxed)
-        guard failures >= spec.consecutiveFailures, !self.isEjected(at: now) else { return false }
+        guard failures >= spec.consecutiveFailures else { return false }
         guard (ejectedElsewhere + 1) * 100 <= spec.maxEjectedPercent * endpointCount else { return false }
         let nowNanos = Int64(now.uptimeNanoseconds)
+        let previous = self.ejectedUntil.load(ordering: .relaxed)
         // A long good spell since the last ejection ended starts the streak again.
-        if nowNanos - self.ejectedUntil.load(ordering: .relaxed) > spec.maxEjectionNanos {
-            self.ejectionStreak.store(0, ordering: .relaxed)
-        }
-        let streak = self.ejectionStreak.wrappingIncrementThenLoad(ordering: .relaxed)
+        let streak = nowNanos - previous > spec.maxEjectionNanos ? 1 : self.ejectionStreak.load(ordering: .relaxed) + 1
         let duration = min(spec.baseEjectionNanos.multipliedReportingOverflow(by: Int64(streak)).partialValue, spec.maxEjectionNanos)
-        self.ejectedUntil.store(nowNanos + max(duration, spec.baseEjectionNanos), ordering: .relaxed)
+        // One loop ejects it: another that got here at the same time finds the value changed.
+        guard
+            self.ejectedUntil.compareExchange(
+                expected: previous, desired: nowNanos + max(duration, spec.baseEjectionNanos), ordering: .relaxed
+            ).exchanged
+        else { return false }
+        self.ejectionStreak.store(streak, ordering: .relaxed)
         self.consecutiveFailures.store(0, ordering: .relaxed)
         self.ejectionsTotal.wrappingIncrement(ordering: .relaxed)
         return true
+    }
+
+    /// The backend has no health check any more: the endpoint is healthy by default again.
+    func forgetHealth() {
+        self.healthy.store(true, ordering: .relaxed)
+        self.checkPasses.store(0, ordering: .relaxed)
+        self.checkFailures.store(0, ordering: .relaxed)
     }
 
     /// One health-check result, against `spec`'s thresholds. Returns the verdict when it changed.

@@ -23,7 +23,10 @@ public final class UpstreamStates: Sendable {
     func resolve(_ config: ConfigSnapshot) -> [BackendRuntime] {
         config.backends.map { backend in
             let state = self.backend(backend.name)
-            return BackendRuntime(state: state, endpoints: backend.endpoints.map { state.endpoint($0.key) })
+            let endpoints = backend.endpoints.map { state.endpoint($0.key) }
+            // Without health checks (now), an earlier verdict must not keep an endpoint out.
+            if backend.healthCheck == nil { for endpoint in endpoints { endpoint.forgetHealth() } }
+            return BackendRuntime(state: state, endpoints: endpoints)
         }
     }
 }

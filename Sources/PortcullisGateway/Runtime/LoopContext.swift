@@ -95,6 +95,12 @@ final class LoopContext {
         self.ledgerProbe = services.ledgerProbe
         self.accessLog = accessLog
         self.pool = UpstreamPool(eventLoop: eventLoop, tls: services.upstreamTLS)
+        // Idle connections past their keep-alive are closed even when no request comes to take them.
+        // (Built off the loop, so `NIOLoopBound` cannot check it here; the task runs on the loop.)
+        let pool = LoopOwned(self.pool)
+        eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            pool.value.closeStale(now: .now())
+        }
         let (generation, snapshot) = store.load()
         self.cachedGeneration = generation
         self.cachedSnapshot = snapshot
@@ -124,20 +130,37 @@ final class LoopContext {
     /// round-robin per loop; nil when none may. Later attempts of the same request (retries)
     /// move on from the one the first attempt took, so each goes to another endpoint while
     /// there is one.
-    func nextEndpoint(of backend: Backend, runtime: BackendRuntime, attempt: Int, slot: Int, now: NIODeadline) -> Int? {
+    /// `first` is the endpoint the exchange's first attempt took (retries count from it, not
+    /// from the loop's cursor, which other requests move meanwhile).
+    func nextEndpoint(
+        of backend: Backend, runtime: BackendRuntime, attempt: Int, first: Int, slot: Int, now: NIODeadline
+    ) -> Int? {
         let count = backend.endpoints.count
         if count == 1 { return runtime.endpoints[0].isAvailable(at: now) ? 0 : nil }
-        if slot >= self.roundRobin.count {
-            self.roundRobin.append(contentsOf: repeatElement(0, count: slot + 1 - self.roundRobin.count))
-        }
+        let start: Int
         if attempt == 0 {
+            if slot >= self.roundRobin.count {
+                self.roundRobin.append(contentsOf: repeatElement(0, count: slot + 1 - self.roundRobin.count))
+            }
             self.roundRobin[slot] = (self.roundRobin[slot] &+ 1) % count
+            start = self.roundRobin[slot]
+        } else {
+            start = first + attempt
         }
-        let start = self.roundRobin[slot] + attempt
         for offset in 0..<count {
             let index = (start + offset) % count
             if runtime.endpoints[index].isAvailable(at: now) { return index }
         }
         return nil
+    }
+}
+
+/// A loop's object handed to a task scheduled on that same loop, from a thread that is not the
+/// loop (where `NIOLoopBound` would trap): only ever touched by that task, on the loop.
+private struct LoopOwned<Value>: @unchecked Sendable {
+    let value: Value
+
+    init(_ value: Value) {
+        self.value = value
     }
 }

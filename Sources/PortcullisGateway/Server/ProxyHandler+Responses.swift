@@ -171,7 +171,17 @@ extension ProxyHandler {
         self.timer = nil
         self.timerAt = .distantFuture
         guard self.context != nil else { return }
-        self.perform(self.machine.timerFired(now: self.now()))
+        let action = self.machine.timerFired(now: self.now())
+        switch action {
+        case .writeRefusal(.upstreamTimeout, _, let cleanup) where cleanup.contains(.abandonUpstream):
+            // A backend that hangs counts against its endpoint, as a 5xx or a failed connect does.
+            self.recordEndpointFailure()
+        case .close(_, .timedOut(.upstreamIdle)?, _):
+            self.recordEndpointFailure()
+        default:
+            break
+        }
+        self.perform(action)
         self.armTimer()
     }
 }

@@ -17,7 +17,8 @@ extension ProxyHandler {
         } else {
             guard
                 let index = self.loop.nextEndpoint(
-                    of: backend, runtime: runtime, attempt: token.attempt, slot: snapshot.slot(of: backend), now: now)
+                    of: backend, runtime: runtime, attempt: token.attempt, first: exchange.firstEndpointIndex,
+                    slot: snapshot.slot(of: backend), now: now)
             else {
                 // Every endpoint left the rotation since dispatch (ejected, or failing its checks).
                 runtime.state.unavailable.wrappingIncrement(ordering: .relaxed)
@@ -26,6 +27,7 @@ extension ProxyHandler {
             }
             endpoint = backend.endpoints[index]
             exchange.upstreamEndpointIndex = index
+            if token.attempt == 0 { exchange.firstEndpointIndex = index }
         }
         exchange.upstreamEndpoint = endpoint
         exchange.upstreamAttempts += 1
@@ -128,12 +130,18 @@ extension ProxyHandler {
                 // The backend refused the gateway's own credential: not the client's fault, and
                 // its body (which may quote the credential) is dropped with the connection.
                 exchange.upstreamStatus = head.status
-                self.perform(self.machine.upstreamRefusedCredential(now: now))
+                self.perform(self.machine.upstreamHeadRefused(.upstreamAuthFailed, now: now))
+                return
+            }
+            if let coding = head.value(of: "content-encoding"), coding.lowercased() != "identity" {
+                // Asked for `identity`, it compressed anyway: the body cannot be scrubbed, so it does not pass.
+                exchange.upstreamStatus = head.status
+                self.perform(self.machine.upstreamHeadRefused(.upstreamProtocolError, now: now))
                 return
             }
             // Other error answers pass through, the credential masked wherever it is echoed.
-            head.mask(credential.secret)
-            self.scrubber = CredentialScrubber(secret: credential.secret)
+            head.mask(credential.forms)
+            self.scrubber = CredentialScrubber(forms: credential.forms)
         }
         if ClientResponseHead.closesForHTTP10(head, clientVersion: exchange.head.version) { self.machine.closeAfterResponse() }
         // Keep-alive comments only go into an event stream whose length is open: inserted into one
@@ -235,14 +243,22 @@ extension ProxyHandler {
     func upstreamFailed(_ failure: UpstreamFailure) {
         defer { if !self.readBatch { self.batchNow = nil } }
         self.upstream = nil
-        if case .closedBeforeResponse(retryable: false) = failure, let exchange = self.exchange, let backend = exchange.backend {
-            // The backend took the request and went away without answering.
-            _ = exchange.snapshot.runtime(of: backend).recordFailure(of: exchange.upstreamEndpointIndex, backend: backend, now: self.now())
+        if case .closedBeforeResponse(retryable: true) = failure {
+            // The keep-alive race: the endpoint did nothing wrong.
+        } else {
+            // It took the request and went away, or broke its answer.
+            self.recordEndpointFailure()
         }
         self.captureUsage()
         // Through the usage filter the client only ever has whole events (a partial one is held there).
         let atBoundary = self.usageFilter != nil || (self.sse?.atEventBoundary ?? false)
         self.perform(self.machine.upstreamFailed(failure, now: self.now(), atEventBoundary: atBoundary))
+    }
+
+    /// The current attempt's endpoint failed (for outlier detection).
+    func recordEndpointFailure() {
+        guard let exchange = self.exchange, let backend = exchange.backend, exchange.upstreamEndpoint != nil else { return }
+        _ = exchange.snapshot.runtime(of: backend).recordFailure(of: exchange.upstreamEndpointIndex, backend: backend, now: self.now())
     }
 
     /// Usage the scanners saw so far goes to the exchange, also when the stream broke or the

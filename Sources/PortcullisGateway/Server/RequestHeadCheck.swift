@@ -142,15 +142,15 @@ enum RequestHeadCheck {
         }
     }
 
-    /// `host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a bracketed IP literal, or a reg-name of
-    /// unreserved characters, sub-delims and percent-escapes; a port of at most five digits. An
-    /// empty value is valid (a target URI without authority).
     /// Whether `path` goes below a model (`/v1/models/iris:predict`, `/v1/models/iris/infer`,
     /// KServe's shapes) rather than naming one (`/v1/models/iris`).
     static func isBelowModel(_ path: String) -> Bool {
         path.utf8.dropFirst(EndpointKind.modelPrefix.utf8.count).contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") }
     }
 
+    /// `host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a bracketed IP literal, or a reg-name of
+    /// unreserved characters, sub-delims and percent-escapes; a port of at most five digits. An
+    /// empty value is valid (a target URI without authority).
     static func isValidHost(_ value: String) -> Bool {
         var value = value
         return value.withUTF8 { bytes in

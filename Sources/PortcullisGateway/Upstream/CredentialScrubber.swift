@@ -9,12 +9,17 @@ import NIOCore
 /// that could begin one is held back until the next part (or the end) decides. Only error
 /// answers (status 400 and above) from a backend with a credential go through it.
 struct CredentialScrubber {
-    private let secret: [UInt8]
+    /// The forms the secret may take (``BackendCredential/forms``).
+    private let forms: [[UInt8]]
     private var held: [UInt8] = []
 
+    init(forms: [[UInt8]]) {
+        precondition(!forms.isEmpty && forms.allSatisfy { !$0.isEmpty })
+        self.forms = forms
+    }
+
     init(secret: [UInt8]) {
-        precondition(!secret.isEmpty)
-        self.secret = secret
+        self.init(forms: [secret])
     }
 
     /// `buffer` with every whole occurrence masked, minus a tail that may begin one (empty
@@ -22,8 +27,8 @@ struct CredentialScrubber {
     mutating func scrub(_ buffer: ByteBuffer) -> ByteBuffer {
         var bytes = self.held
         bytes.append(contentsOf: buffer.readableBytesView)
-        Self.mask(self.secret, in: &bytes)
-        let keep = Self.openPrefix(of: self.secret, endingAt: bytes)
+        for form in self.forms { Self.mask(form, in: &bytes) }
+        let keep = self.forms.map { Self.openPrefix(of: $0, endingAt: bytes) }.max() ?? 0
         self.held = Array(bytes.suffix(keep))
         return ByteBuffer(bytes: bytes.dropLast(keep))
     }

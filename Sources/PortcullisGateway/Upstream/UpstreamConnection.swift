@@ -1,4 +1,5 @@
 import NIOCore
+import NIOTLS
 
 /// Receives one upstream response. Called on the event loop the request and the upstream
 /// connection share.
@@ -50,6 +51,8 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private(set) var sentAt = NIODeadline.distantPast
     private(set) var isClosed = false
     var maxIdle = 64
+    /// How long it may sit idle in the pool before it is closed (its backend's `keepAliveTimeout`).
+    var keepAlive = TimeAmount.seconds(4)
     /// When the connection last went back to the pool.
     var releasedAt = NIODeadline.distantPast
 
@@ -57,6 +60,24 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     /// Its place under the backend's `maxConnections` (nil: not counted).
     private let slot: ConnectionSlot?
+    /// Completed when the TLS handshake is (https; nil for http): the connect is only done then,
+    /// so a refused or stalled handshake is a failed connect, within the connect's time.
+    private(set) var handshake: EventLoopPromise<Void>?
+
+    func expectHandshake(on eventLoop: any EventLoop) {
+        self.handshake = eventLoop.makePromise()
+    }
+
+    private func endHandshake(_ error: (any Error)?) {
+        guard let handshake else { return }
+        self.handshake = nil
+        if let error { handshake.fail(error) } else { handshake.succeed() }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event { self.endHandshake(nil) }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     init(endpointKey: String, pool: UpstreamPool, slot: ConnectionSlot? = nil) {
         self.endpointKey = endpointKey
@@ -73,6 +94,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         self.slot?.release()
+        self.endHandshake(ChannelError.ioOnClosedChannel)
     }
 
     /// Sends a request (its head as bytes, see ``UpstreamRequestHead``); the response goes to
@@ -197,6 +219,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.isClosed = true
         self.slot?.release()
+        self.endHandshake(ChannelError.ioOnClosedChannel)
         self.pool.remove(self)
         // A body that runs until the close ends here; a truncated one is reported below as a
         // close mid-response.
@@ -206,6 +229,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.endHandshake(error)
         self.failInFlight(protocolError: false)
         self.close()
     }

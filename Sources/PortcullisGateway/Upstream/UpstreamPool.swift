@@ -61,6 +61,7 @@ final class UpstreamPool {
         }
         let key = endpoint.poolKey
         let maxIdle = backend.maxIdleConnections
+        let keepAlive = backend.keepAliveTimeout
         let serverHostname = backend.serverName ?? (Self.isIPAddress(endpoint.host) ? nil : endpoint.host)
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
         return ClientBootstrap(group: self.eventLoop)
@@ -77,6 +78,8 @@ final class UpstreamPool {
                     // as bytes itself.
                     let connection = UpstreamConnection(endpointKey: key, pool: pool.value, slot: slot)
                     connection.maxIdle = maxIdle
+                    connection.keepAlive = keepAlive
+                    if sslContext != nil { connection.expectHandshake(on: channel.eventLoop) }
                     try sync.addHandler(connection)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -84,8 +87,18 @@ final class UpstreamPool {
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
-            .flatMapThrowing { channel in
-                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+            .flatMap { channel in
+                do {
+                    let connection = try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+                    // An https connection is ready once its handshake is done (or it failed it).
+                    guard let handshake = connection.handshake else { return channel.eventLoop.makeSucceededFuture(connection) }
+                    return handshake.futureResult.map { connection }.flatMapErrorThrowing { error in
+                        connection.close()
+                        throw error
+                    }
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
             }
     }
 
@@ -104,6 +117,20 @@ final class UpstreamPool {
         }
         connection.releasedAt = now
         list.connections.append(connection)
+    }
+
+    /// Closes idle connections unused for longer than their backend's keep-alive timeout.
+    /// Run every second by the loop: an idle connection holds a place under its backend's
+    /// `maxConnections`, so after a burst the pools must not keep those places for good.
+    func closeStale(now: NIODeadline) {
+        for list in self.idle.values where !list.connections.isEmpty {
+            var kept: [UpstreamConnection] = []
+            for connection in list.connections {
+                if connection.isClosed { continue }
+                if now - connection.releasedAt > connection.keepAlive { connection.close() } else { kept.append(connection) }
+            }
+            if kept.count != list.connections.count { list.connections = kept }
+        }
     }
 
     /// Forgets a connection that closed (idempotent).

@@ -47,9 +47,9 @@ struct UpstreamResponseHead {
 
     /// Masks every occurrence of `secret` in the head (see ``CredentialScrubber``): lengths stay,
     /// so the field offsets do too.
-    mutating func mask(_ secret: [UInt8]) {
+    mutating func mask(_ forms: [[UInt8]]) {
         var bytes = Array(self.bytes.readableBytesView)
-        CredentialScrubber.mask(secret, in: &bytes)
+        for form in forms { CredentialScrubber.mask(form, in: &bytes) }
         self.bytes = ByteBuffer(bytes: bytes)
     }
 

@@ -85,15 +85,15 @@ extension LifecycleStateMachineTests {
     @Test func aRefusedBackendCredentialIs502AndDropsTheUpstreamOnlyBeforeTheHeadIsOut() {
         var (m, token) = Self.forwarding()
         // Not yet waiting for a head: nothing to refuse.
-        #expect(m.upstreamRefusedCredential(now: Self.t0) == .none)
+        #expect(m.upstreamHeadRefused(.upstreamAuthFailed, now: Self.t0) == .none)
         _ = m.requestSent(token, now: Self.t0, responseTimeout: .seconds(5), idleTimeout: .seconds(20))
         #expect(
-            m.upstreamRefusedCredential(now: Self.t0)
+            m.upstreamHeadRefused(.upstreamAuthFailed, now: Self.t0)
                 == .writeRefusal(.upstreamAuthFailed, closeAfter: false, cleanup: [.abandonUpstream]))
         #expect(m.lastWriteCompleted(success: true, now: Self.t0) == .settle(.upstreamFailed(.upstreamResponse), then: .idle))
         // Once a head went to the client, it is too late to answer otherwise.
         var streaming = Self.streaming(eventStream: false)
-        #expect(streaming.upstreamRefusedCredential(now: Self.t0) == .none)
+        #expect(streaming.upstreamHeadRefused(.upstreamAuthFailed, now: Self.t0) == .none)
     }
 
     @Test func anInvalidResponseIs502() {

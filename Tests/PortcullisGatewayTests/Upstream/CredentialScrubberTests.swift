@@ -33,6 +33,16 @@ import Testing
         #expect(scrubbed(text, cuts: Array(0...text.utf8.count)) == expected)
     }
 
+    @Test func theJSONEscapedFormIsMaskedToo() {
+        var scrubber = CredentialScrubber(forms: [Array("key/with/slash".utf8), Array(#"key\/with\/slash"#.utf8)])
+        let text = #"{"message":"bad key: key\/with\/slash, plain key/with/slash"}"#
+        var out = Array(scrubber.scrub(ByteBuffer(string: String(text.prefix(30)))).readableBytesView)
+        out += Array(scrubber.scrub(ByteBuffer(string: String(text.dropFirst(30)))).readableBytesView)
+        if let rest = scrubber.finish() { out += Array(rest.readableBytesView) }
+        let result = String(decoding: out, as: UTF8.self)
+        #expect(!result.contains("with") && result.utf8.count == text.utf8.count)
+    }
+
     @Test func aBodyEndingInAPrefixOfTheSecretKeepsItAndOtherTextPassesUntouched() {
         #expect(scrubbed("plain text, no key", cuts: [5]) == "plain text, no key")
         // The tail began the secret but the body ended: it is not the secret, and it is kept.
