@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import PortcullisTestSupport
 import Testing
 
@@ -169,6 +171,36 @@ import Testing
             #expect(none.status == 503)
             #expect(none.errorCode == "no_healthy_upstream")
             #expect(try await TestHTTP.recorded(failing.url).count == 7)
+        }
+    }
+
+    @Test func aBackendThatNeverAnswersIs504AndASlowSteadyStreamIsNotCut() async throws {
+        // A listener that accepts connections and never says anything.
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { $0.eventLoop.makeSucceededVoidFuture() }
+            .bind(host: "127.0.0.1", port: 0).get()
+        defer { silent.close(promise: nil) }
+        let silentPort = try #require(silent.localAddress?.port)
+        let mock = try await MockProcess.start(["--chunks", "4", "--chunk-delay-ms", "600"])
+        defer { mock.stop() }
+        let yaml = Self.config(
+            backends: """
+                  silent: { endpoints: ["http://127.0.0.1:\(silentPort)"], responseTimeout: 500ms, retries: off }
+                  slow: { endpoints: [\(mock.url)], responseTimeout: 1s, idleTimeout: 2s }
+                """,
+            routes: """
+                  - { match: { model: silent }, backend: silent }
+                  - { match: { model: slow }, backend: slow }
+                """)
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let timedOut = try await TestHTTP.chat(gateway.baseURL, model: "silent")
+            #expect(timedOut.status == 504)
+            #expect(timedOut.errorCode == "upstream_timeout")
+            // Four events 600 ms apart (2.4 s in all, past the 1 s response timeout, each gap
+            // within the 2 s idle timeout): delivered whole.
+            let stream = try await TestHTTP.chat(gateway.baseURL, model: "slow", stream: true)
+            #expect(stream.status == 200)
+            #expect(stream.body.contains("[DONE]"))
         }
     }
 
