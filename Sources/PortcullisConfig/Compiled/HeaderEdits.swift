@@ -2,7 +2,8 @@
 /// compiled, so forwarding a request only walks two short arrays.
 ///
 /// Order on the wire: the client's headers (minus ``dropped``), the trusted identity, then
-/// ``fields``: the backend's edits, the route's, and the backend's credential last. A route's
+/// ``fields``: the backend's edits, the route's, then the backend's credential (with
+/// `accept-encoding: identity`, so its error answers can be scrubbed). A route's
 /// `set` or `remove` of a name overrides the backend's edit of it. No edit can touch a name
 /// the gateway owns (``HeaderRules/isOwnedUpstream(_:)``), so the identity stays trusted.
 public struct HeaderEdits: Sendable {

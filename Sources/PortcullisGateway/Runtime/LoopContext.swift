@@ -128,10 +128,8 @@ final class LoopContext {
 
     /// Position of the next endpoint of `backend` that may take traffic (healthy, not ejected),
     /// round-robin per loop; nil when none may. Later attempts of the same request (retries)
-    /// move on from the one the first attempt took, so each goes to another endpoint while
-    /// there is one.
-    /// `first` is the endpoint the exchange's first attempt took (retries count from it, not
-    /// from the loop's cursor, which other requests move meanwhile).
+    /// move on from `first`, the endpoint its first attempt took (not from the loop's cursor,
+    /// which other requests move meanwhile), so each goes to another endpoint while there is one.
     func nextEndpoint(
         of backend: Backend, runtime: BackendRuntime, attempt: Int, first: Int, slot: Int, now: NIODeadline
     ) -> Int? {
