@@ -192,6 +192,59 @@ extension UpstreamConfigTests {
         #expect(found.contains("routes[0].fallbacks: backend 'a' is already one of the route's backends"))
         #expect(found.contains("routes[0].fallbacks: unknown backend 'ghost'"))
     }
+
+    @Test func aWeightedSplitDrawsByWeightAmongTheBackendsATenantMayUse() throws {
+        let snapshot = try self.load(
+            """
+            backends:
+              stable: { endpoints: [http://127.0.0.1:9], region: eu, balance: leastRequest }
+              canary: { endpoints: [http://127.0.0.1:9], region: us }
+              drained: { endpoints: [http://127.0.0.1:9], region: eu }
+              spare: { endpoints: [http://127.0.0.1:9] }
+            routes:
+              - name: r
+                match: { model: m }
+                backends: [{ backend: stable, weight: 90 }, { backend: canary, weight: 10 }, { backend: drained, weight: 0 }]
+                fallbacks: [spare]
+              - { name: plain, match: { model: p }, backends: [spare, stable] }
+            """)
+        let route = try #require(snapshot.routes.first)
+        #expect(route.weights == [90, 10, 0])
+        #expect(snapshot.backends[0].balance == .leastRequest && snapshot.backends[1].balance == .roundRobin)
+        // Every roll lands in one share: 0..<90 stable, 90..<100 canary, and never the drained one.
+        var drawn: [String: Int] = [:]
+        for roll in UInt64(0)..<1000 { drawn[route.backend(roll: roll, in: nil)!.name, default: 0] += 1 }
+        #expect(drawn == ["stable": 900, "canary": 100])
+        // A tenant limited to regions draws only among the backends there.
+        #expect(route.backend(roll: 95, in: ["eu"])?.name == "stable")
+        #expect(route.backend(roll: 5, in: ["us"])?.name == "canary")
+        #expect(route.backend(roll: 5, in: ["ap"]) == nil && route.backend(in: ["ap"]) == nil)
+        #expect(route.backend(in: ["eu"])?.name == "stable")
+        // When the drawn one cannot serve: the split's others of weight above 0, then the fallbacks.
+        #expect(route.alternatives(to: route.backends[1]).map(\.name) == ["stable", "spare"])
+        let plain = try #require(snapshot.routes.last)
+        #expect(plain.weights == nil && plain.backend(roll: 7, in: nil)?.name == "spare")
+        #expect(plain.alternatives(to: plain.backends[0]).map(\.name) == ["stable"])
+    }
+
+    @Test func splitMistakesAreNamed() {
+        let found = problems(
+            """
+            backends:
+              a: { endpoints: [http://127.0.0.1:9], balance: fastest }
+              b: { endpoints: [http://127.0.0.1:9] }
+            routes:
+              - { name: mixed, match: { model: m }, backends: [a, { backend: b, weight: 5 }] }
+              - { name: zero, match: { model: z }, backends: [{ backend: a, weight: 0 }, { backend: b, weight: 0 }] }
+              - { name: bad, match: { model: x }, backends: [{ backend: a, weight: -1 }, { backend: b }, { name: b, weight: 1 }] }
+            """)
+        #expect(found.contains { $0.hasPrefix("backends.a.balance: expected one of: roundRobin, leastRequest") })
+        #expect(found.contains("routes[0].backends: a weighted split gives every backend a weight ({ backend: NAME, weight: N })"))
+        #expect(found.contains("routes[1].backends: the weights of a split add up to 0: no backend would get traffic"))
+        #expect(found.contains { $0.hasPrefix("routes[2].backends[0].weight: must be between 0") })
+        #expect(found.contains { $0.hasPrefix("routes[2].backends[1]") && $0.contains("weight") })
+        #expect(found.contains { $0.hasPrefix("routes[2].backends[2]") && $0.contains("'name'") })
+    }
 }
 
 /// A file holding `contents`, removed after `body`.

@@ -29,6 +29,7 @@ public final class Backend: Sendable {
     public let retries: RetrySpec
     public let outlierDetection: OutlierDetectionSpec
     public let healthCheck: HealthCheckSpec?
+    public let balance: BalanceStrategy
 
     init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint], gatewayRegion: String?) {
         self.region = spec.region ?? gatewayRegion
@@ -37,6 +38,7 @@ public final class Backend: Sendable {
         self.retries = spec.retries
         self.outlierDetection = spec.outlierDetection
         self.healthCheck = spec.healthCheck
+        self.balance = spec.balance
         self.name = spec.name
         self.index = index
         self.endpoints = endpoints
@@ -54,6 +56,13 @@ public final class Backend: Sendable {
         self.serverName = spec.tls.serverName
         self.signContext = spec.signContext
     }
+
+    /// Whether it runs in one of `regions` (nil: no limit). A backend with no region is in none.
+    @inline(__always)
+    public func isIn(_ regions: Set<String>?) -> Bool {
+        guard let regions else { return true }
+        return self.region.map(regions.contains) ?? false
+    }
 }
 
 /// A compiled route: the backend a matched request goes to and what changes on the way.
@@ -64,8 +73,13 @@ public final class Route: Sendable {
     /// The preferred backend (the first of ``backends``).
     public var backend: Backend { self.backends[0] }
     /// The backends that may serve it, in order of preference (a tenant limited to regions
-    /// gets the first in one of them).
+    /// gets the first in one of them), or the members of a weighted split.
     public let backends: [Backend]
+    /// A weighted split's weights, one per backend (nil: ordered preference). Each request
+    /// draws its backend by weight among those it may use (see ``backend(roll:in:)``); the
+    /// others of the split, in their order, then ``fallbacks`` serve when that one cannot.
+    /// A backend of weight 0 gets no traffic at all (a drained canary).
+    public let weights: [Int]?
     /// Refuse top-level fields the endpoint's spec does not define.
     public let rejectsUnknownFields: Bool
     /// The external authorization service the route calls (nil: none).
@@ -94,9 +108,11 @@ public final class Route: Sendable {
         name: String, index: Int, backends: [Backend], rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
         forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool,
         authorizer: ExternalAuthorizer?, edits: [HeaderEdits], isCatchAll: Bool, fallbacks: [Backend] = [],
-        timeouts: (connect: Int64?, response: Int64?, idle: Int64?) = (nil, nil, nil)
+        weights: [Int]? = nil, timeouts: (connect: Int64?, response: Int64?, idle: Int64?) = (nil, nil, nil)
     ) {
         self.fallbacks = fallbacks
+        precondition(weights.map { $0.count == backends.count && $0.reduce(0, +) > 0 } ?? true, "one weight per backend")
+        self.weights = weights
         self.connectTimeout = timeouts.connect.map(TimeAmount.nanoseconds)
         self.responseTimeout = timeouts.response.map(TimeAmount.nanoseconds)
         self.idleTimeout = timeouts.idle.map(TimeAmount.nanoseconds)
@@ -125,10 +141,43 @@ public final class Route: Sendable {
         return .none
     }
 
-    /// The first backend in one of `regions` (nil: none is; no `regions`: the preferred one).
+    /// The first backend in one of `regions` that may get traffic (nil: none is; no `regions`:
+    /// the preferred one). For a split, the one a request takes is drawn at dispatch.
     @inline(__always)
     public func backend(in regions: Set<String>?) -> Backend? {
-        guard let regions else { return self.backends[0] }
-        return self.backends.first { $0.region.map(regions.contains) ?? false }
+        guard let weights else {
+            guard let regions else { return self.backends[0] }
+            return self.backends.first { $0.isIn(regions) }
+        }
+        for (i, backend) in self.backends.enumerated() where weights[i] > 0 && backend.isIn(regions) { return backend }
+        return nil
+    }
+
+    /// A weighted split's backend for one request: `roll` (uniformly random) lands in one
+    /// backend's share of the total weight of those in `regions` (all, without regions).
+    /// Without a split, ``backend(in:)``.
+    public func backend(roll: UInt64, in regions: Set<String>?) -> Backend? {
+        guard let weights else { return self.backend(in: regions) }
+        var total = 0
+        for (i, backend) in self.backends.enumerated() where backend.isIn(regions) { total += weights[i] }
+        guard total > 0 else { return nil }
+        var point = Int(roll % UInt64(total))
+        for (i, backend) in self.backends.enumerated() where backend.isIn(regions) {
+            if point < weights[i] { return backend }
+            point -= weights[i]
+        }
+        return nil
+    }
+
+    /// The backends tried, in order, when `chosen` cannot take a request: for a split, its
+    /// other members of weight above 0; otherwise those listed after it. Then ``fallbacks``.
+    public func alternatives(to chosen: Backend) -> [Backend] {
+        let others: [Backend]
+        if let weights {
+            others = self.backends.indices.compactMap { weights[$0] > 0 && self.backends[$0] !== chosen ? self.backends[$0] : nil }
+        } else {
+            others = Array(self.backends.drop { $0 !== chosen }.dropFirst())
+        }
+        return others + self.fallbacks
     }
 }

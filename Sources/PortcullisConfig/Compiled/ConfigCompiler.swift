@@ -139,6 +139,7 @@ public struct ConfigCompiler: Sendable {
                 forwardClientCredentials: spec.forwardClientCredentials,
                 allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject,
                 authorizer: authorizer, edits: edits, isCatchAll: spec.catchAll, fallbacks: fallbacks,
+                weights: spec.weights.flatMap { $0.count == routeBackends.count && $0.reduce(0, +) > 0 ? $0 : nil },
                 timeouts: (spec.connectTimeoutNanos, spec.responseTimeoutNanos, spec.idleTimeoutNanos))
             compiledRoutes.append(route)
             if spec.catchAll {

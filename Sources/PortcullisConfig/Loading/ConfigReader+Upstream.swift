@@ -205,4 +205,36 @@ extension ConfigReader {
         }
         return v
     }
+
+    /// A route's `backends`: names in order of preference (`[A, B]`), or a weighted split
+    /// (`[{ backend: A, weight: 95 }, { backend: B, weight: 5 }]`) with a whole weight from 0
+    /// to 10000 for every entry and a total above 0. Mixing the two forms is refused: a
+    /// backend without a weight in a split would have no clear share.
+    func readRouteBackends(_ value: YAMLValue) -> (names: [String], weights: [Int]?) {
+        if case .scalar = value.node { return (value.stringList() ?? [], nil) }
+        guard let items = value.sequence() else { return ([], nil) }
+        var names: [String] = []
+        var weights: [Int] = []
+        var plain = 0
+        for item in items {
+            if case .scalar = item.node {
+                if let name = item.nonEmptyString() { names.append(name) }
+                plain += 1
+                continue
+            }
+            guard let entry = item.mapping(allowed: ["backend", "weight"]),
+                let name = entry.required("backend")?.nonEmptyString(),
+                let weight = entry.required("weight")?.int(min: 0, max: 10_000)
+            else { continue }
+            names.append(name)
+            weights.append(weight)
+        }
+        guard !weights.isEmpty else { return (names, nil) }
+        if plain > 0 {
+            value.report("a weighted split gives every backend a weight ({ backend: NAME, weight: N })")
+        } else if weights.reduce(0, +) == 0 {
+            value.report("the weights of a split add up to 0: no backend would get traffic")
+        }
+        return (names, weights)
+    }
 }

@@ -169,7 +169,7 @@ public struct ConfigReader: Sendable {
             let map = value.mapping(allowed: [
                 "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
                 "signContext", "region", "credential", "headers", "circuitBreaker", "retries", "outlierDetection",
-                "healthCheck",
+                "healthCheck", "balance",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -210,6 +210,7 @@ public struct ConfigReader: Sendable {
         if let v = map["retries"] { spec.retries = self.readRetries(v) }
         if let v = map["outlierDetection"] { spec.outlierDetection = self.readOutlierDetection(v) }
         if let v = map["healthCheck"] { spec.healthCheck = self.readHealthCheck(v) }
+        if let v = map["balance"]?.choice(BalanceStrategy.self) { spec.balance = v }
         return spec
     }
 
@@ -239,9 +240,10 @@ public struct ConfigReader: Sendable {
             }
         }
         var backends: [String] = []
+        var weights: [Int]?
         switch (map["backend"], map["backends"]) {
         case (let one?, nil): backends = one.nonEmptyString().map { [$0] } ?? []
-        case (nil, let many?): backends = many.stringList() ?? []
+        case (nil, let many?): (backends, weights) = self.readRouteBackends(many)
         case (_?, _?): map.sink.report(map.path, map.line, "a route names 'backend' or 'backends', not both")
         case (nil, nil): _ = map.required("backend")
         }
@@ -254,6 +256,7 @@ public struct ConfigReader: Sendable {
             maxRequestBytes: map["maxRequestBytes"]?.size(min: 1),
             location: .init(path: value.path, line: value.line))
         spec.catchAll = catchAll
+        spec.weights = weights
         if let v = map["fallbacks"]?.stringList() { spec.fallbacks = v }
         spec.connectTimeoutNanos = map["connectTimeout"]?.duration()
         spec.responseTimeoutNanos = map["responseTimeout"]?.duration()

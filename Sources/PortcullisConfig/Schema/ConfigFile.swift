@@ -167,6 +167,8 @@ public struct BackendSpec: Sendable {
     public var outlierDetection = OutlierDetectionSpec()
     /// Active health checks (nil: none; endpoints are then judged by outlier detection alone).
     public var healthCheck: HealthCheckSpec?
+    /// How requests spread over ``endpoints``.
+    public var balance = BalanceStrategy.roundRobin
     public var location: SourceLocation
 }
 
@@ -179,6 +181,9 @@ public struct RouteSpec: Sendable {
     /// The backends that may serve the route, in order of preference (`backend: NAME`, or
     /// `backends: [A, B]`): a tenant goes to the first in one of its regions.
     public var backends: [String]
+    /// A weighted split (`backends: [{ backend: A, weight: 95 }, …]`), one weight per backend
+    /// (nil: ordered preference, as above).
+    public var weights: [Int]?
     public var rewriteModel: String?
     public var maxRequestBytes: Int?
     /// Forward the client's own `Authorization` / `x-api-key` upstream (default: never).

@@ -88,8 +88,8 @@ enum AdminServer {
     /// Every backend of the current snapshot: its timeouts and pool size (`maxIdleConnections`
     /// is per event loop), its breaker's counts against its bounds (`breaker` is `open` while
     /// one is reached), and per endpoint its health (`unchecked` without a `healthCheck`),
-    /// whether outlier detection has it out, and the upstream connections idle in the pools
-    /// and in use, summed over the event loops.
+    /// whether outlier detection has it out, the attempts in flight to it (`requests`), and the
+    /// upstream connections idle in the pools and in use, summed over the event loops.
     static func backends(_ runtime: GatewayRuntime) async -> String {
         let (generation, snapshot) = runtime.store.load()
         let config = snapshot.config
@@ -99,13 +99,13 @@ enum AdminServer {
             let stats = MetricsExposition.BackendStats(backend, runtime: snapshot.runtime(of: backend), now: now)
             let endpoints = zip(backend.endpoints, stats.endpoints).map { endpoint, state in
                 let health = backend.healthCheck == nil ? "unchecked" : state.healthy ? "healthy" : "unhealthy"
-                return #"{"url":\#(JSONString.quoted(endpoint.description)),"health":"\#(health)","ejected":\#(state.ejected),"ejections":\#(state.ejections),"idleConnections":\#(idle[endpoint.poolKey] ?? 0),"inUseConnections":\#(inUse[endpoint.poolKey] ?? 0)}"#
+                return #"{"url":\#(JSONString.quoted(endpoint.description)),"health":"\#(health)","ejected":\#(state.ejected),"ejections":\#(state.ejections),"requests":\#(state.inFlight),"idleConnections":\#(idle[endpoint.poolKey] ?? 0),"inUseConnections":\#(inUse[endpoint.poolKey] ?? 0)}"#
             }.joined(separator: ",")
             let ms = { (t: TimeAmount) in t.nanoseconds / 1_000_000 }
             let b = backend.circuitBreaker
             let open = stats.requests >= b.maxRequests || stats.connections >= b.maxConnections || stats.pending >= b.maxPendingRequests
             let breaker = #"{"state":"\#(open ? "open" : "closed")","requests":\#(stats.requests),"maxRequests":\#(b.maxRequests),"pendingRequests":\#(stats.pending),"maxPendingRequests":\#(b.maxPendingRequests),"connections":\#(stats.connections),"maxConnections":\#(b.maxConnections)}"#
-            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"breaker":\#(breaker),"endpoints":[\#(endpoints)]}"#
+            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"balance":"\#(backend.balance.rawValue)","breaker":\#(breaker),"endpoints":[\#(endpoints)]}"#
         }.joined(separator: ",")
         return #"{"generation":\#(generation),"backends":[\#(backends)]}"#
     }

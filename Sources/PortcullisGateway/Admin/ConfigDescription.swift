@@ -59,7 +59,7 @@ enum ConfigDescription {
         let rewrite = route.rewriteModel.map(q) ?? "null"
         let methods = route.authentication.methods.map { list($0.map { q($0.rawValue) }) } ?? "null"
         let maxBytes = optional(route.maxRequestBytes)
-        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backends":\#(list(route.backends.map(q))),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods),"unknownFields":\#(q(route.unknownFields.rawValue)),"catchAll":\#(route.catchAll),"headers":\#(edits(route.headers))}"#
+        return #"{"name":\#(q(route.name)),"models":\#(list(route.models.map(q))),"pathPrefix":\#(prefix),"backends":\#(list(route.backends.map(q))),"weights":\#(route.weights.map { list($0.map(String.init)) } ?? "null"),"rewriteModel":\#(rewrite),"maxRequestBytes":\#(maxBytes),"forwardClientCredentials":\#(route.forwardClientCredentials),"authenticationMethods":\#(methods),"unknownFields":\#(q(route.unknownFields.rawValue)),"catchAll":\#(route.catchAll),"headers":\#(edits(route.headers))}"#
     }
 
     /// Header edits by name only: a value may be a secret an operator put there.
@@ -74,7 +74,7 @@ enum ConfigDescription {
         let credential = backend.credential.map {
             #"{"header":\#(q($0.header)),"source":\#(q($0.source.description)),"secret":"redacted"}"#
         } ?? "null"
-        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null"),"credential":\#(credential),"headers":\#(edits(backend.headers))}"#
+        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null"),"credential":\#(credential),"headers":\#(edits(backend.headers)),"balance":"\#(backend.balance.rawValue)"}"#
     }
 
     private static func authentication(_ spec: AuthenticationSpec, _ settings: AuthenticationSettings) -> String {

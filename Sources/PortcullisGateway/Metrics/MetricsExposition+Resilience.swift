@@ -28,7 +28,7 @@ extension MetricsExposition {
             self.endpoints = zip(backend.endpoints, runtime.endpoints).map { endpoint, state in
                 EndpointStats(
                     url: endpoint.description, healthy: state.healthy.load(ordering: .relaxed), ejected: state.isEjected(at: now),
-                    ejections: state.ejectionsTotal.load(ordering: .relaxed),
+                    ejections: state.ejectionsTotal.load(ordering: .relaxed), inFlight: state.inFlight.load(ordering: .relaxed),
                     checksPassed: state.checksPassed.load(ordering: .relaxed), checksFailed: state.checksFailed.load(ordering: .relaxed))
             }
         }
@@ -39,6 +39,8 @@ extension MetricsExposition {
         var healthy: Bool
         var ejected: Bool
         var ejections: Int
+        /// Attempts sent to it and not yet over.
+        var inFlight: Int
         var checksPassed: Int
         var checksFailed: Int
     }
@@ -73,6 +75,10 @@ extension MetricsExposition {
         Self.header("portcullis_upstream_endpoint_healthy", "gauge", "1 while an endpoint passes its health checks (or has none).", into: &out)
         for b in backends {
             for e in b.endpoints { out.writeString("portcullis_upstream_endpoint_healthy{\(labels(b, e))} \(e.healthy ? 1 : 0)\n") }
+        }
+        Self.header("portcullis_upstream_endpoint_requests_active", "gauge", "Attempts in flight to an endpoint (least-request balancing compares these).", into: &out)
+        for b in backends {
+            for e in b.endpoints { out.writeString("portcullis_upstream_endpoint_requests_active{\(labels(b, e))} \(e.inFlight)\n") }
         }
         Self.header("portcullis_upstream_endpoint_ejected", "gauge", "1 while outlier detection keeps an endpoint out of the rotation.", into: &out)
         for b in backends {

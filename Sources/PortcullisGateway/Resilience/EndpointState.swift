@@ -20,6 +20,8 @@ final class EndpointState: Sendable {
     let checkFailures = ManagedAtomic<Int>(0)
     let checksPassed = ManagedAtomic<Int>(0)
     let checksFailed = ManagedAtomic<Int>(0)
+    /// Attempts sent to it and not yet over, from every loop (least-request balancing reads it).
+    let inFlight = ManagedAtomic<Int>(0)
 
     init(key: String) {
         self.key = key

@@ -53,6 +53,8 @@ final class LoopContext {
     private var cachedSnapshot: GatewaySnapshot
     /// Round-robin cursors by backend slot (slots are stable across reloads, see ``BackendSlots``).
     private var roundRobin: [Int] = []
+    /// Draws for weighted splits and least-request balancing.
+    var random = LoopRandom()
 
     /// The clock the request path reads (nil: the system's monotonic clock). Tests of the IO
     /// shell give an `EmbeddedEventLoop`'s virtual clock, so timeouts run without waiting.
@@ -126,17 +128,25 @@ final class LoopContext {
         self.pool.retainOnly(snapshot.poolKeys)
     }
 
-    /// Position of the next endpoint of `backend` that may take traffic (healthy, not ejected),
-    /// round-robin per loop; nil when none may. Later attempts of the same request (retries)
-    /// move on from `first`, the endpoint its first attempt took (not from the loop's cursor,
-    /// which other requests move meanwhile), so each goes to another endpoint while there is one.
+    /// Position of the next endpoint of `backend` that may take traffic (healthy, not ejected);
+    /// nil when none may. The first attempt goes by the backend's `balance`: round-robin per
+    /// loop, or the power of two choices by requests in flight. Later attempts of the same
+    /// request (retries) move on from `first`, the endpoint its first attempt took (not from the
+    /// loop's cursor, which other requests move meanwhile), so each goes to another endpoint
+    /// while there is one.
     func nextEndpoint(
         of backend: Backend, runtime: BackendRuntime, attempt: Int, first: Int, slot: Int, now: NIODeadline
     ) -> Int? {
         let count = backend.endpoints.count
-        if count == 1 { return runtime.endpoints[0].isAvailable(at: now) ? 0 : nil }
+        let endpoints = runtime.endpoints
+        if count == 1 { return endpoints[0].isAvailable(at: now) ? 0 : nil }
         let start: Int
         if attempt == 0 {
+            if backend.balance == .leastRequest {
+                return EndpointPicker.leastRequest(
+                    count: count, roll: self.random.next(), isAvailable: { endpoints[$0].isAvailable(at: now) },
+                    load: { endpoints[$0].inFlight.load(ordering: .relaxed) })
+            }
             if slot >= self.roundRobin.count {
                 self.roundRobin.append(contentsOf: repeatElement(0, count: slot + 1 - self.roundRobin.count))
             }
@@ -145,11 +155,7 @@ final class LoopContext {
         } else {
             start = first + attempt
         }
-        for offset in 0..<count {
-            let index = (start + offset) % count
-            if runtime.endpoints[index].isAvailable(at: now) { return index }
-        }
-        return nil
+        return EndpointPicker.scan(from: start, count: count) { endpoints[$0].isAvailable(at: now) }
     }
 }
 

@@ -9,9 +9,9 @@ import PortcullisCore
 /// where the shared runtime state (``BackendState``) is read and taken.
 extension ProxyHandler {
     /// The backend this exchange is forwarded to, with a request slot taken from its breaker:
-    /// `preferred`, else the route's later backends, then its `fallbacks` (those in the
-    /// tenant's regions, when it has some), the first with an endpoint in the rotation and room
-    /// under `maxRequests`. None: 503 `upstream_overloaded` if one was full, else
+    /// `preferred`, else its ``Route/alternatives(to:)`` (the route's other backends, then its
+    /// `fallbacks`; those in the tenant's regions, when it has some): the first with an
+    /// endpoint in the rotation and room under `maxRequests`. None: 503 `upstream_overloaded` if one was full, else
     /// `no_healthy_upstream`. The slot goes back when the exchange settles (see `settle`).
     func admit(_ exchange: Exchange, preferred: Backend, now: NIODeadline) -> Result<Backend, GatewayError> {
         if !self.holdsUpstreamObligation {
@@ -24,9 +24,7 @@ extension ProxyHandler {
         if self.tryAdmit(preferred, snapshot: snapshot, now: now, overloaded: &overloaded) { return .success(preferred) }
         if let route = exchange.route {
             let regions = exchange.plan?.regions
-            let later = route.backends.drop { $0 !== preferred }.dropFirst()
-            for candidate in later + route.fallbacks {
-                if let regions, !(candidate.region.map(regions.contains) ?? false) { continue }
+            for candidate in route.alternatives(to: preferred) where candidate.isIn(regions) {
                 if self.tryAdmit(candidate, snapshot: snapshot, now: now, overloaded: &overloaded) { return .success(candidate) }
             }
         }

@@ -30,6 +30,13 @@ extension ProxyHandler {
             if token.attempt == 0 { exchange.firstEndpointIndex = index }
         }
         exchange.upstreamEndpoint = endpoint
+        let endpointState = runtime.endpoints[exchange.upstreamEndpointIndex]
+        if self.loadedEndpoint !== endpointState {
+            // This attempt's load moves to its endpoint (least-request balancing, `/backends`).
+            self.loadedEndpoint?.inFlight.wrappingDecrement(ordering: .relaxed)
+            endpointState.inFlight.wrappingIncrement(ordering: .relaxed)
+            self.loadedEndpoint = endpointState
+        }
         exchange.upstreamAttempts += 1
         exchange.trace?.upstreamAttempt(exchange)
         if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: now, keepAlive: backend.keepAliveTimeout) {
@@ -101,6 +108,10 @@ extension ProxyHandler {
         if let retrying = self.retrying {
             self.retrying = nil
             retrying.releaseRetry()
+        }
+        if let loaded = self.loadedEndpoint {
+            self.loadedEndpoint = nil
+            loaded.inFlight.wrappingDecrement(ordering: .relaxed)
         }
         guard exchange === self.exchange, let upstream = self.upstream else { return }
         self.upstream = nil

@@ -41,6 +41,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     /// retry budget holds a slot for it (both given back when the exchange settles).
     var admitted: BackendState?
     var retrying: BackendState?
+    /// The endpoint the current attempt counts against (its `inFlight`), released at settle.
+    var loadedEndpoint: EndpointState?
     /// Masks the backend's credential in an error answer it sends back (nil: not one).
     var scrubber: CredentialScrubber?
     /// The limits' ticket whose hard ceilings this open event stream is held to (nil: none),
@@ -347,9 +349,14 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
                 self.perform(self.machine.respond(.modelNotFound(name), now: now))
             }
         case .chatCompletions, .completions, .embeddings, .pathRoute:
-            guard let preferred = exchange.backend else {
+            guard var preferred = exchange.backend else {
                 self.perform(self.machine.respond(.internalError, now: now))
                 return
+            }
+            if let route = exchange.route, route.weights != nil,
+                let drawn = route.backend(roll: self.loop.random.next(), in: exchange.plan?.regions)
+            {
+                preferred = drawn
             }
             switch self.admit(exchange, preferred: preferred, now: now) {
             case .success(let backend):
