@@ -138,7 +138,7 @@ public final class PlanInfo: Sendable {
     public func offers(model: String, router: Router) -> Bool {
         guard self.allows(model: model) else { return false }
         guard let routes = self.routes else { return true }
-        return router.route(model: model).map { routes.contains($0.name) } ?? false
+        return router.serving(model: model).map { routes.contains($0.name) } ?? false
     }
 
     /// Whether `GET /v1/models` shows `model` to the plan's tenants: offered, and its route has
@@ -146,7 +146,7 @@ public final class PlanInfo: Sendable {
     public func lists(model: String, router: Router) -> Bool {
         guard self.offers(model: model, router: router) else { return false }
         guard let regions = self.regions else { return true }
-        return router.route(model: model).map { $0.backend(in: regions) != nil } ?? false
+        return router.serving(model: model).map { $0.backend(in: regions) != nil } ?? false
     }
 
     /// The model list differs from the whole one (models, routes or regions limit it).

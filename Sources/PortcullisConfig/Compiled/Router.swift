@@ -32,6 +32,11 @@ public struct Router: Sendable {
         self.match(model: model)?.route
     }
 
+    /// The route a request for `model` takes: its own, else the catch-all.
+    public func serving(model: String) -> Route? {
+        self.match(model: model)?.route ?? self.catchAll
+    }
+
     /// The route for `model`, and the name's position among the exposed models (nil when a
     /// glob matched: the name is the client's, not one the config lists).
     public func match(model: String) -> (route: Route, model: Int?)? {

@@ -15,6 +15,10 @@ public struct LimitRuleSpec: Sendable {
         case user
         /// Each credential entry (an API key's name, a JWT provider, a certificate mapping).
         case credential
+        /// Each model, by the name the client gave it (anonymous callers too, as for `global`;
+        /// a request without a model, a path route's, is not counted): "10,000 tokens an hour
+        /// per model" in one rule.
+        case model
     }
 
     public var name: String

@@ -106,7 +106,7 @@ struct LimitStage: Stage {
     func plan(
         _ rule: LimitRule, _ exchange: Exchange, identity: Identity?, reservation: inout (prompt: Int, completion: Int)?
     ) -> PlannedLimit? {
-        guard let key = self.key(rule, identity: identity) else { return nil }
+        guard let key = self.key(rule, identity: identity, model: exchange.request?.model) else { return nil }
         var cost = 1
         var price: ModelPrice?
         if rule.name.isReserved {
@@ -190,7 +190,7 @@ struct LimitStage: Stage {
     static func applicable(_ exchange: Exchange, rules: [LimitRule]) -> [LimitRule] {
         var applied = exchange.plan?.limitRules ?? []
         Self.forEachMatching(rules, exchange) { applied.append($0) }
-        return applied.filter { $0.scope == .global || exchange.identity != nil }
+        return applied.filter { $0.scope == .global || ($0.scope == .model ? exchange.request != nil : exchange.identity != nil) }
     }
 
     /// A stream a token quota holds must report its usage, or it settles to its whole
@@ -278,13 +278,14 @@ struct LimitStage: Stage {
     /// What a request without any `max_tokens` bound reserves for its completion.
     static let unboundedCompletion = 4096
 
-    /// Whose counter a rule charges (nil: the rule counts per caller and there is none).
-    func key(_ rule: LimitRule, identity: Identity?) -> LimitKey? {
+    /// Whose counter a rule charges (nil: the rule counts per caller, or per model, and there is none).
+    func key(_ rule: LimitRule, identity: Identity?, model: String?) -> LimitKey? {
         let id = rule.index < 0 ? self.planRuleIDs[rule.name.ordinal] : self.ruleIDs[rule.index]
         switch rule.scope {
         case .global: return LimitKey(rule: id, subject: "")
         case .tenant: return identity.map { LimitKey(rule: id, subject: $0.tenant) }
         case .credential: return identity.map { LimitKey(rule: id, subject: $0.credentialName) }
+        case .model: return model.map { LimitKey(rule: id, subject: $0) }
         case .user:
             return identity.map { LimitKey(rule: id, subject: $0.tenant + "\u{1F}" + ($0.subject ?? "")) }
         }

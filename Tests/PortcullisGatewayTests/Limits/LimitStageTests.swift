@@ -27,9 +27,11 @@ import Testing
           small: { limits: { requestsPerSecond: 2 } }
         routes:
           - { name: chat, match: { model: demo-chat }, backend: b }
+          - { name: other, match: { model: demo-other }, backend: b }
         limits:
           - { name: b-only, per: credential, credentials: [b-key], requestsPerSecond: 1, burst: 3 }
           - { name: d-tokens, per: tenant, credentials: [d-key], tokensPerMinute: 5000 }
+          - { name: per-model, per: model, credentials: [d-key, e-key], models: ["demo-*"], requestsPerSecond: 1000, burst: 4 }
         """
 
     struct Harness {
@@ -95,13 +97,34 @@ import Testing
         let rate = try #require(policy.limitRules.first)
         guard case .rate(let gcra) = rate.kind else { Issue.record("\(rate.kind)"); return }
         let identity = holding.identity
-        #expect(stage.store.peek(gcra, key: try #require(stage.key(rate, identity: identity)), now: LimitStage.clock(holding)).remaining == 99)
-        #expect(stage.store.slotsInUse(try #require(stage.key(policy.limitRules[1], identity: identity))) == 0)
+        #expect(stage.store.peek(gcra, key: try #require(stage.key(rate, identity: identity, model: "demo-chat")), now: LimitStage.clock(holding)).remaining == 99)
+        #expect(stage.store.slotsInUse(try #require(stage.key(policy.limitRules[1], identity: identity, model: "demo-chat"))) == 0)
         // The credential rule was never reached by the refused ones: two of its three are left.
         #expect(try h.request("beta") == nil)
         #expect(try h.request("beta") == nil)
         guard case .limitExceeded(let limit) = try h.request("beta") else { Issue.record("not refused"); return }
         #expect(limit.rule == "b-only" && limit.name == .requestsPerSecond)
+    }
+
+    @Test func aModelRuleCountsEachModelApartAcrossTenants() throws {
+        let h = try Harness()
+        let chat = #"{"model":"demo-chat","messages":[{"role":"user","content":"hi"}]}"#
+        let other = #"{"model":"demo-other","messages":[{"role":"user","content":"hi"}]}"#
+        func run(_ tenant: String, _ body: String) throws -> GatewayError? {
+            let exchange = try h.exchange(tenant, body: body)
+            let error = h.run(exchange)
+            exchange.settle(error.map { .refused($0.reason) } ?? .completed)
+            return error
+        }
+        // Two tenants share demo-chat's burst of 4 (delta's plan has no limits of its own).
+        #expect(try run("delta", chat) == nil)
+        #expect(try run("delta", chat) == nil)
+        #expect(try run("eps", chat) == nil)
+        #expect(try run("delta", chat) == nil)
+        guard case .limitExceeded(let limit) = try run("eps", chat) else { Issue.record("not refused"); return }
+        #expect(limit.rule == "per-model" && limit.name == .requestsPerSecond)
+        // Another model matching the rule has a counter of its own.
+        #expect(try run("delta", other) == nil)
     }
 
     @Test func aReservationSettlesToTheReportedUsageOrStaysWhenThereIsNone() throws {

@@ -97,6 +97,32 @@ import Testing
         return (ExchangeFixture.runPipeline(snapshot, on: exchange), exchange)
     }
 
+    /// A plan's `routes` naming the catch-all offers the models it serves (they have no route
+    /// of their own); a plan that does not name it keeps them unknown.
+    @Test func aPlanListingTheCatchAllOffersWhatItServes() throws {
+        let snapshot = try ExchangeFixture.snapshot(
+            """
+            authentication:
+              apiKeys:
+                - { name: with, tenant: with, sha256: \(AuthFixture.sha("pc-with-0123456789abcdef")) }
+                - { name: without, tenant: without, sha256: \(AuthFixture.sha("pc-without-0123456789abcdef")) }
+            tenants: { with: { plan: mesh }, without: { plan: chat } }
+            plans: { mesh: { routes: [chat, mesh] }, chat: { routes: [chat] } }
+            routes:
+              - { name: chat, match: { model: small-chat }, backend: b }
+              - { name: mesh, match: { catchAll: true }, backend: b }
+            """)
+        func run(_ key: String, _ model: String) throws -> GatewayError? {
+            let body = #"{"model":"\#(model)","messages":[{"role":"user","content":"hi"}]}"#
+            let exchange = try ExchangeFixture.exchange(snapshot, headers: [("authorization", "Bearer \(key)")], body: body)
+            return Self.refusal(ExchangeFixture.runPipeline(snapshot, on: exchange))
+        }
+        #expect(try run("pc-with-0123456789abcdef", "anything-else") == nil)
+        #expect(try run("pc-with-0123456789abcdef", "small-chat") == nil)
+        #expect(try run("pc-without-0123456789abcdef", "anything-else") == .modelNotFound("anything-else"))
+        #expect(try run("pc-without-0123456789abcdef", "small-chat") == nil)
+    }
+
     /// An explicit `null` cap is "no cap": the plan's default is written over it, and no second
     /// copy of the key is added.
     @Test func aNullCapGetsThePlansDefaultInPlace() throws {
