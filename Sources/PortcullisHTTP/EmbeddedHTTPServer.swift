@@ -1,6 +1,7 @@
 import Atomics
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 
 /// A complete request as the embedded server hands it to its handler.
@@ -149,7 +150,7 @@ public final class EmbeddedHTTPServer: Sendable {
     /// port that clients can fill must not take the process's file descriptors).
     public static func start(
         host: String, port: Int, group: any EventLoopGroup, maxBody: Int = 16 * 1024 * 1024,
-        idleTimeout: TimeAmount? = nil, maxConnections: Int? = nil,
+        idleTimeout: TimeAmount? = nil, maxConnections: Int? = nil, http2: Bool = false,
         handler: @escaping EmbeddedHandlerFunction
     ) async throws -> EmbeddedHTTPServer {
         let open = ManagedAtomic(0)
@@ -170,6 +171,26 @@ public final class EmbeddedHTTPServer: Sendable {
                     if let idleTimeout {
                         try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                         try sync.addHandler(CloseOnIdle())
+                    }
+                    if http2 {
+                        // HTTP/1.1, or h2c with prior knowledge (the mock's `--http2`), by the
+                        // connection's first bytes; each HTTP/2 stream is served as an HTTP/1 exchange.
+                        try sync.addHandler(PriorKnowledgeSniffer { channel, isHTTP2 in
+                            let sync = channel.pipeline.syncOperations
+                            guard isHTTP2 else {
+                                try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                                try sync.addHandler(EmbeddedHTTPHandler(function: handler, maxBody: maxBody))
+                                return
+                            }
+                            _ = try sync.configureHTTP2Pipeline(mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) {
+                                stream in
+                                stream.eventLoop.makeCompletedFuture {
+                                    try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                    try stream.pipeline.syncOperations.addHandler(EmbeddedHTTPHandler(function: handler, maxBody: maxBody))
+                                }
+                            }
+                        })
+                        return
                     }
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(EmbeddedHTTPHandler(function: handler, maxBody: maxBody))

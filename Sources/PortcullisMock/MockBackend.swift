@@ -11,6 +11,8 @@ public struct RecordedRequest: Sendable, Codable, Equatable {
     public var uri: String
     public var headers: [[String]]
     public var body: String
+    /// The HTTP version it came over ("1.1", "2.0").
+    public var version: String?
 
     public func header(_ name: String) -> [String] {
         self.headers.filter { $0[0].lowercased() == name.lowercased() }.map { $0[1] }
@@ -39,7 +41,7 @@ public final class MockBackend: Sendable {
     ) async throws -> MockBackend {
         let recorder = Recorder()
         let responder = MockResponder(options: options, recorder: recorder)
-        let server = try await EmbeddedHTTPServer.start(host: host, port: port, group: group) { request, writer in
+        let server = try await EmbeddedHTTPServer.start(host: host, port: port, group: group, http2: options.http2) { request, writer in
             responder.handle(request, writer)
         }
         return MockBackend(server: server, recorder: recorder)
@@ -98,7 +100,7 @@ struct MockResponder: Sendable {
                 RecordedRequest(
                     method: request.head.method.rawValue, uri: request.head.uri,
                     headers: request.head.headers.map { [$0.name, $0.value] },
-                    body: String(buffer: request.body)))
+                    body: String(buffer: request.body), version: "\(request.head.version.major).\(request.head.version.minor)"))
         }
         let options = self.options.applying(request.head.headers)
         let reply: @Sendable (EmbeddedResponseWriter) -> Void

@@ -33,6 +33,9 @@ public struct MockOptions: Sendable {
     public var embeddingDimensions = 8
     /// Keep the last requests (method, path, headers, body) for `GET /__mock/requests`.
     public var record = true
+    /// Also speak HTTP/2 with prior knowledge (h2c), told apart from HTTP/1.1 by the connection
+    /// preface (`--http2`; not per request).
+    public var http2 = false
 
     public init() {}
 

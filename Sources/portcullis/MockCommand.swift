@@ -27,6 +27,7 @@ struct MockCommand: AsyncParsableCommand {
     @Option(help: "Drop the connection after this many stream chunks.") var dropAfter: Int?
     @Option(help: "Models listed by GET /v1/models (comma-separated).") var models = "demo-chat,demo-embed"
     @Flag(help: "Do not record requests (for benchmarks).") var noRecord = false
+    @Flag(help: "Also speak HTTP/2 with prior knowledge (h2c), told apart by the connection preface.") var http2 = false
     @Option(help: "Event loop threads.") var threads = 1
 
     func run() async throws {
@@ -39,6 +40,7 @@ struct MockCommand: AsyncParsableCommand {
         options.dropAfter = self.dropAfter
         options.models = self.models.split(separator: ",").map(String.init)
         options.record = !self.noRecord
+        options.http2 = self.http2
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, self.threads))
         let mock = try await MockBackend.start(host: self.host, port: self.port, group: group, options: options)
         FileHandle.standardOutput.write(Data("portcullis mock listening on http://\(self.host):\(mock.port)\n".utf8))

@@ -30,6 +30,9 @@ public final class Backend: Sendable {
     public let outlierDetection: OutlierDetectionSpec
     public let healthCheck: HealthCheckSpec?
     public let balance: BalanceStrategy
+    /// HTTP/2 toward the endpoints (see ``BackendSpec/http2``): one connection per endpoint and
+    /// event loop, carrying many requests at once.
+    public let http2: Bool
 
     init(spec: BackendSpec, index: Int, endpoints: [UpstreamEndpoint], gatewayRegion: String?) {
         self.region = spec.region ?? gatewayRegion
@@ -39,6 +42,7 @@ public final class Backend: Sendable {
         self.outlierDetection = spec.outlierDetection
         self.healthCheck = spec.healthCheck
         self.balance = spec.balance
+        self.http2 = spec.http2
         self.name = spec.name
         self.index = index
         self.endpoints = endpoints

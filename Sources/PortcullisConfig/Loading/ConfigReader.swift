@@ -169,7 +169,7 @@ public struct ConfigReader: Sendable {
             let map = value.mapping(allowed: [
                 "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
                 "signContext", "region", "credential", "headers", "circuitBreaker", "retries", "outlierDetection",
-                "healthCheck", "balance",
+                "healthCheck", "balance", "http2",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -211,6 +211,7 @@ public struct ConfigReader: Sendable {
         if let v = map["outlierDetection"] { spec.outlierDetection = self.readOutlierDetection(v) }
         if let v = map["healthCheck"] { spec.healthCheck = self.readHealthCheck(v) }
         if let v = map["balance"]?.choice(BalanceStrategy.self) { spec.balance = v }
+        if let v = map["http2"]?.bool() { spec.http2 = v }
         return spec
     }
 

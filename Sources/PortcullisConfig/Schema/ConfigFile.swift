@@ -169,6 +169,9 @@ public struct BackendSpec: Sendable {
     public var healthCheck: HealthCheckSpec?
     /// How requests spread over ``endpoints``.
     public var balance = BalanceStrategy.roundRobin
+    /// Speak HTTP/2 to the endpoints: h2 negotiated by ALPN for `https://` ones (a server that
+    /// does not pick it fails the connect), h2c with prior knowledge for `http://` ones.
+    public var http2 = false
     public var location: SourceLocation
 }
 

@@ -105,7 +105,7 @@ enum AdminServer {
             let b = backend.circuitBreaker
             let open = stats.requests >= b.maxRequests || stats.connections >= b.maxConnections || stats.pending >= b.maxPendingRequests
             let breaker = #"{"state":"\#(open ? "open" : "closed")","requests":\#(stats.requests),"maxRequests":\#(b.maxRequests),"pendingRequests":\#(stats.pending),"maxPendingRequests":\#(b.maxPendingRequests),"connections":\#(stats.connections),"maxConnections":\#(b.maxConnections)}"#
-            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"balance":"\#(backend.balance.rawValue)","breaker":\#(breaker),"endpoints":[\#(endpoints)]}"#
+            return #"{"name":\#(JSONString.quoted(backend.name)),"connectTimeoutMs":\#(ms(backend.connectTimeout)),"responseTimeoutMs":\#(ms(backend.responseTimeout)),"idleTimeoutMs":\#(ms(backend.idleTimeout)),"maxIdleConnections":\#(backend.maxIdleConnections),"balance":"\#(backend.balance.rawValue)","http2":\#(backend.http2),"breaker":\#(breaker),"endpoints":[\#(endpoints)]}"#
         }.joined(separator: ",")
         return #"{"generation":\#(generation),"backends":[\#(backends)]}"#
     }

@@ -39,6 +39,10 @@ extension ProxyHandler {
         }
         exchange.upstreamAttempts += 1
         exchange.trace?.upstreamAttempt(exchange)
+        if backend.http2 {
+            self.connectHTTP2(token, endpoint: endpoint, backend: backend, runtime: runtime, now: now)
+            return
+        }
         if !fresh, let connection = self.loop.pool.takeIdle(endpoint, now: now, keepAlive: backend.keepAliveTimeout) {
             self.send(token, on: connection)
             return
@@ -61,20 +65,27 @@ extension ProxyHandler {
                 self.send(token, on: connection)
             case .failure(let error):
                 slot.release()
-                var timedOut = false
-                if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
-                // Counted for the exchange and endpoint this attempt was for, whatever happened since.
-                self.loop.metrics.connectFailed(exchange, endpointIndex: endpointIndex, timedOut: timedOut)
-                _ = runtime.recordFailure(of: endpointIndex, backend: backend, now: self.now())
-                guard self.machine.isCurrent(token), exchange === self.exchange else { return }
-                if !self.retryIfAllowed(after: .connectFailure, exchange: exchange, backend: backend) {
-                    self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
-                }
+                self.connectFailed(token, error: error, exchange: exchange, endpointIndex: endpointIndex)
             }
         }
     }
 
-    private func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
+    /// An attempt's connect failed (or timed out): counted for the exchange and endpoint it was
+    /// for, whatever happened since; then a retry, or the machine's answer.
+    func connectFailed(_ token: LifecycleStateMachine.AttemptToken, error: any Error, exchange: Exchange, endpointIndex: Int) {
+        guard let backend = exchange.backend else { return }
+        let runtime = exchange.snapshot.runtime(of: backend)
+        var timedOut = false
+        if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
+        self.loop.metrics.connectFailed(exchange, endpointIndex: endpointIndex, timedOut: timedOut)
+        _ = runtime.recordFailure(of: endpointIndex, backend: backend, now: self.now())
+        guard self.machine.isCurrent(token), exchange === self.exchange else { return }
+        if !self.retryIfAllowed(after: .connectFailure, exchange: exchange, backend: backend) {
+            self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
+        }
+    }
+
+    func send(_ token: LifecycleStateMachine.AttemptToken, on connection: UpstreamConnection) {
         guard let exchange = self.exchange, let backend = exchange.backend,
             self.machine.requestSent(
                 token, now: self.now(), responseTimeout: exchange.route?.responseTimeout ?? backend.responseTimeout,

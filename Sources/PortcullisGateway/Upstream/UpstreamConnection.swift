@@ -79,10 +79,14 @@ final class UpstreamConnection: ChannelDuplexHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    init(endpointKey: String, pool: UpstreamPool, slot: ConnectionSlot? = nil) {
+    /// An HTTP/2 stream (``UpstreamHTTP2Session``): it carries one request, then closes.
+    let singleUse: Bool
+
+    init(endpointKey: String, pool: UpstreamPool, slot: ConnectionSlot? = nil, singleUse: Bool = false) {
         self.endpointKey = endpointKey
         self.pool = pool
         self.slot = slot
+        self.singleUse = singleUse
     }
 
     var channel: (any Channel)? { self.context?.channel }
@@ -203,7 +207,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
             // response that just ended, not to whichever request borrows the connection next.
             self.resumeReads()
             delegate.upstreamResponseEnd()
-            if self.responseKeepAlive && !self.isClosed {
+            if self.responseKeepAlive && !self.isClosed && !self.singleUse {
                 self.pool.release(self)
             } else {
                 self.close()

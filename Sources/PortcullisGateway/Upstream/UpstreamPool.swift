@@ -9,7 +9,7 @@ import PortcullisConfig
 /// threads. Idle connections are kept per endpoint, most recently used first.
 final class UpstreamPool {
     let eventLoop: any EventLoop
-    private let tls: UpstreamTLS
+    let tls: UpstreamTLS
     /// Idle connections per endpoint key. A class per endpoint so the array is mutated in place
     /// (no copy-on-write of a dictionary value on every borrow and return).
     private final class IdleList {
@@ -17,6 +17,10 @@ final class UpstreamPool {
     }
 
     private var idle: [String: IdleList] = [:]
+    /// HTTP/2 connections, one per endpoint key (see `UpstreamPool+HTTP2`).
+    var sessions: [String: UpstreamHTTP2Session] = [:]
+    /// HTTP/2 connections being opened: requests that need one meanwhile wait on it.
+    var openingSessions: [String: EventLoopFuture<UpstreamHTTP2Session>] = [:]
 
     init(eventLoop: any EventLoop, tls: UpstreamTLS) {
         self.eventLoop = eventLoop
@@ -104,6 +108,10 @@ final class UpstreamPool {
 
     /// Returns a connection whose response ended cleanly with keep-alive.
     func release(_ connection: UpstreamConnection, now: NIODeadline = .now()) {
+        if connection.singleUse {
+            connection.close()  // an HTTP/2 stream carries one request
+            return
+        }
         let list: IdleList
         if let existing = self.idle[connection.endpointKey] {
             list = existing
@@ -160,9 +168,12 @@ final class UpstreamPool {
         let all = self.idle.values.flatMap { $0.connections }
         self.idle.removeAll()
         for connection in all { connection.close() }
+        let sessions = self.sessions.values
+        self.sessions.removeAll()
+        for session in sessions { session.close() }
     }
 
-    private static func isIPAddress(_ host: String) -> Bool {
+    static func isIPAddress(_ host: String) -> Bool {
         host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
     }
 }

@@ -15,13 +15,14 @@ public final class UpstreamTLS: Sendable {
     }
 
     /// The context trusting the system roots, or only the PEM bundle at `caFile` when given,
-    /// presenting `identity`'s certificate chain and key when given (mTLS toward the backend).
-    public func context(caFile: String?, identity: (certificate: String, key: String)? = nil) throws -> NIOSSLContext {
-        let key = (caFile ?? "") + "\u{0}" + (identity.map { $0.certificate + "\u{0}" + $0.key } ?? "")
+    /// presenting `identity`'s certificate chain and key when given (mTLS toward the backend),
+    /// offering `h2` alone in ALPN when `http2` (else `http/1.1`).
+    public func context(caFile: String?, identity: (certificate: String, key: String)? = nil, http2: Bool = false) throws -> NIOSSLContext {
+        let key = (http2 ? "h2\u{0}" : "") + (caFile ?? "") + "\u{0}" + (identity.map { $0.certificate + "\u{0}" + $0.key } ?? "")
         if let existing = self.contexts.withLockedValue({ $0[key] }) { return existing }
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv12
-        configuration.applicationProtocols = ["http/1.1"]
+        configuration.applicationProtocols = http2 ? ["h2"] : ["http/1.1"]
         if let caFile {
             configuration.trustRoots = .file(caFile)
         }

@@ -1,0 +1,58 @@
+import NIOCore
+import NIOHTTP2
+
+/// One HTTP/2 connection to an upstream endpoint, owned by one event loop's pool: each request
+/// opens a stream on it, an ``UpstreamConnection`` over an ``UpstreamHTTP2Bridge``, used once.
+/// The connection holds one place under the backend's `maxConnections` however many streams
+/// it carries; streams beyond the server's `SETTINGS_MAX_CONCURRENT_STREAMS` wait in NIO's
+/// buffer for a free one (the breaker's `maxRequests` bounds them). After a GOAWAY, or once
+/// closed, it opens no more streams: the pool connects a fresh one.
+/// Used on its event loop only (the pool's), like the channel handlers it sits beside.
+final class UpstreamHTTP2Session: @unchecked Sendable {
+    let endpointKey: String
+    let channel: any Channel
+    private let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+    private let scheme: String
+    /// The session's place under `maxConnections` (nil: not counted).
+    private let slot: ConnectionSlot?
+    private(set) var goingAway = false
+    private(set) var isClosed = false
+
+    init(endpointKey: String, channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, scheme: String, slot: ConnectionSlot?) {
+        self.endpointKey = endpointKey
+        self.channel = channel
+        self.multiplexer = multiplexer
+        self.scheme = scheme
+        self.slot = slot
+    }
+
+    var isUsable: Bool { !self.goingAway && !self.isClosed && self.channel.isActive }
+
+    /// A stream for one request, as a connection the pool never takes back.
+    func openStream(pool: UpstreamPool) -> EventLoopFuture<UpstreamConnection> {
+        let key = self.endpointKey
+        let scheme = self.scheme
+        let loopBound = NIOLoopBound(pool, eventLoop: self.channel.eventLoop)
+        return self.multiplexer.createStreamChannel { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let sync = stream.pipeline.syncOperations
+                try sync.addHandler(UpstreamHTTP2Bridge(scheme: scheme))
+                try sync.addHandler(UpstreamConnection(endpointKey: key, pool: loopBound.value, singleUse: true))
+            }
+        }.flatMapThrowing { stream in
+            try stream.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+        }
+    }
+
+    func receivedGoAway() { self.goingAway = true }
+
+    func closed() {
+        self.isClosed = true
+        self.slot?.release()
+    }
+
+    func close() {
+        self.goingAway = true
+        self.channel.close(promise: nil)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import PortcullisTestSupport
+import Testing
+
+/// HTTP/2 toward backends (`http2: true`), over real sockets: h2c with prior knowledge to a
+/// `portcullis mock --http2`, h2 by ALPN to a TLS gateway in front of a mock, and what a
+/// backend that does not speak it costs the client (a fast 502, never a hang).
+@Suite(.serialized) struct UpstreamHTTP2Tests {
+    @Test func priorKnowledgeH2CarriesAnswersStreamsAndConcurrentRequestsOnOneConnection() async throws {
+        let mock = try await MockProcess.start(["--http2", "--chunks", "4", "--chunk-delay-ms", "5"])
+        defer { mock.stop() }
+        let yaml = ResilienceTests.config(
+            backends: "  h2: { endpoints: [\(mock.url)], http2: true }",
+            routes: "  - { match: { model: demo-chat }, backend: h2 }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let plain = try await TestHTTP.chat(gateway.baseURL)
+            #expect(plain.status == 200 && plain.body.contains(#""object":"chat.completion""#), "\(plain.body)")
+            let streamed = try await TestHTTP.chat(gateway.baseURL, stream: true)
+            #expect(streamed.status == 200)
+            #expect(streamed.body.components(separatedBy: "data: ").count - 1 >= 5, "four chunks, then [DONE]")
+            #expect(streamed.body.hasSuffix("data: [DONE]\n\n"))
+            // Sixteen at once: streams on this loop's connection, not a connection each.
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<16 { group.addTask { try await TestHTTP.chat(gateway.baseURL).status } }
+                for try await status in group { #expect(status == 200) }
+            }
+            let recorded = try await TestHTTP.recorded(mock.url)
+            let chats = recorded.filter { ($0["uri"] as? String) == "/v1/chat/completions" }
+            #expect(chats.count == 18)
+            #expect(chats.allSatisfy { ($0["version"] as? String) == "2.0" }, "every request came over HTTP/2")
+            let first = try #require(chats.first)
+            let headers = (first["headers"] as? [[String]]) ?? []
+            #expect(headers.contains { $0[0] == "x-request-id" }, "the gateway's headers arrive, lowercase")
+            let backends = try await ResilienceTests.admin(gateway, "/backends").body
+            #expect(backends.contains(#""http2":true"#))
+            let connections = try #require(
+                backends.range(of: #""connections":(\d+)"#, options: .regularExpression).map { backends[$0] }.flatMap {
+                    Int($0.split(separator: ":")[1])
+                })
+            #expect(connections >= 1 && connections <= 2, "one connection per event loop (two), not per request")
+        }
+    }
+
+    @Test func aStreamTheBackendResetsMidWayEndsWithAnErrorEventAndTheConnectionLivesOn() async throws {
+        let mock = try await MockProcess.start(["--http2", "--chunks", "6", "--chunk-delay-ms", "5"])
+        defer { mock.stop() }
+        let yaml = ResilienceTests.config(
+            backends: "  h2: { endpoints: [\(mock.url)], http2: true, outlierDetection: off }",
+            routes: "  - { match: { model: demo-chat }, backend: h2 }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let broken = try await TestHTTP.chat(gateway.baseURL, stream: true, extraHeaders: [("x-mock-drop-after", "2")])
+            #expect(broken.status == 200)
+            #expect(broken.body.contains(#""code":"upstream_error""#), "\(broken.body)")
+            #expect(!broken.body.contains("[DONE]"))
+            // Only that stream was reset: the next requests share the same connection's other streams.
+            for _ in 0..<3 { #expect(try await TestHTTP.chat(gateway.baseURL).status == 200) }
+        }
+    }
+
+    @Test func aBackendThatDoesNotSpeakH2IsAFast502() async throws {
+        let mock = try await MockProcess.start()  // HTTP/1.1 only
+        defer { mock.stop() }
+        let yaml = ResilienceTests.config(
+            backends: "  h2: { endpoints: [\(mock.url)], http2: true, retries: off, outlierDetection: off }",
+            routes: "  - { match: { model: demo-chat }, backend: h2 }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let started = Date()
+            let reply = try await TestHTTP.chat(gateway.baseURL)
+            #expect(reply.status == 502, "\(reply.body)")
+            #expect(reply.body.contains("upstream_error"))
+            #expect(Date().timeIntervalSince(started) < 5)
+        }
+    }
+
+    @Test func h2ByALPNOverTLSAndARefusalWhenTheServerOnlyOffersHTTP11() async throws {
+        for offersH2 in [true, false] {
+            try await withTLSGateway(http2: offersH2 ? "" : "http2: { enabled: false }") { front, mock, certificates in
+                let yaml = ResilienceTests.config(
+                    backends: """
+                          secure: { endpoints: [https://localhost:\(front.port)], tls: { ca: \(certificates.caPath) }, http2: true, retries: off }
+                        """,
+                    routes: "  - { match: { model: demo-chat }, backend: secure }")
+                try await withHarness(yaml: yaml) { (edge: GatewayHarness) async throws in
+                    let plain = try await TestHTTP.chat(edge.baseURL)
+                    let streamed = try await TestHTTP.chat(edge.baseURL, stream: true)
+                    if offersH2 {
+                        #expect(plain.status == 200)
+                        #expect(streamed.status == 200 && streamed.body.hasSuffix("data: [DONE]\n\n"))
+                    } else {
+                        // Only h2 is offered: a server that selects nothing fails the connect.
+                        #expect(plain.status == 502 && streamed.status == 502)
+                    }
+                }
+                let recorded = try await TestHTTP.recorded(mock.url).filter { ($0["uri"] as? String) == "/v1/chat/completions" }
+                #expect(recorded.count == (offersH2 ? 2 : 0))
+            }
+        }
+    }
+}
