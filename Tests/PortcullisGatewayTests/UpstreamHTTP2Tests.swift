@@ -57,6 +57,24 @@ import Testing
         }
     }
 
+    @Test func anIdleH2ConnectionIsClosedAfterTheKeepAliveTimeout() async throws {
+        let mock = try await MockProcess.start(["--http2"])
+        defer { mock.stop() }
+        let yaml = ResilienceTests.config(
+            backends: "  h2: { endpoints: [\(mock.url)], http2: true, keepAliveTimeout: 1s }",
+            routes: "  - { match: { model: demo-chat }, backend: h2 }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            #expect(try await TestHTTP.chat(gateway.baseURL).status == 200)
+            let open = try await ResilienceTests.admin(gateway, "/backends").body
+            #expect(!open.contains(#""connections":0"#), "the connection stays for the next request")
+            // The sweep runs every second: within a few, its maxConnections place is given back.
+            _ = try await eventually { () async throws -> Bool? in
+                try await ResilienceTests.admin(gateway, "/backends").body.contains(#""connections":0"#) ? true : nil
+            }
+            #expect(try await TestHTTP.chat(gateway.baseURL).status == 200, "a fresh connection serves the next one")
+        }
+    }
+
     @Test func aBackendThatDoesNotSpeakH2IsAFast502() async throws {
         let mock = try await MockProcess.start()  // HTTP/1.1 only
         defer { mock.stop() }

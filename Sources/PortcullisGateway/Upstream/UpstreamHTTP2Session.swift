@@ -17,8 +17,17 @@ final class UpstreamHTTP2Session: @unchecked Sendable {
     private let slot: ConnectionSlot?
     private(set) var goingAway = false
     private(set) var isClosed = false
+    /// Streams open on it, and when the last one ended: a connection with none for longer
+    /// than `keepAlive` is closed by the pool's sweep, giving back its `maxConnections` place.
+    private(set) var activeStreams = 0
+    private(set) var idleSince = NIODeadline.now()
+    let keepAlive: TimeAmount
 
-    init(endpointKey: String, channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, scheme: String, slot: ConnectionSlot?) {
+    init(
+        endpointKey: String, channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, scheme: String,
+        slot: ConnectionSlot?, keepAlive: TimeAmount
+    ) {
+        self.keepAlive = keepAlive
         self.endpointKey = endpointKey
         self.channel = channel
         self.multiplexer = multiplexer
@@ -33,15 +42,44 @@ final class UpstreamHTTP2Session: @unchecked Sendable {
         let key = self.endpointKey
         let scheme = self.scheme
         let loopBound = NIOLoopBound(pool, eventLoop: self.channel.eventLoop)
-        return self.multiplexer.createStreamChannel { stream in
+        self.activeStreams += 1
+        let stream = self.multiplexer.createStreamChannel { stream in
             stream.eventLoop.makeCompletedFuture {
                 let sync = stream.pipeline.syncOperations
                 try sync.addHandler(UpstreamHTTP2Bridge(scheme: scheme))
                 try sync.addHandler(UpstreamConnection(endpointKey: key, pool: loopBound.value, singleUse: true))
             }
-        }.flatMapThrowing { stream in
+        }
+        stream.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let channel):
+                channel.closeFuture.assumeIsolated().whenComplete { _ in self.streamEnded() }
+            case .failure:
+                self.streamEnded()
+            }
+        }
+        return stream.flatMapThrowing { stream in
             try stream.pipeline.syncOperations.handler(type: UpstreamConnection.self)
         }
+    }
+
+    private func streamEnded() {
+        self.activeStreams -= 1
+        guard self.activeStreams == 0 else { return }
+        self.idleSince = .now()
+        // Going away (GOAWAY, or retired after a reload): closed once its last stream ended.
+        if self.goingAway && !self.isClosed { self.channel.close(promise: nil) }
+    }
+
+    /// No new streams; closed at once when none is open, else after the last one.
+    func retire() {
+        self.goingAway = true
+        if self.activeStreams == 0 { self.channel.close(promise: nil) }
+    }
+
+    /// No stream open for longer than `keepAlive`.
+    func isIdle(now: NIODeadline) -> Bool {
+        self.activeStreams == 0 && now - self.idleSince > self.keepAlive
     }
 
     func receivedGoAway() { self.goingAway = true }

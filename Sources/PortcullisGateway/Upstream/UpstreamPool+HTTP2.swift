@@ -40,6 +40,7 @@ extension UpstreamPool {
         }
         let key = endpoint.poolKey
         let scheme = endpoint.scheme == .https ? "https" : "http"
+        let keepAlive = backend.keepAliveTimeout
         let serverHostname = backend.serverName ?? (Self.isIPAddress(endpoint.host) ? nil : endpoint.host)
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
         let future = ClientBootstrap(group: self.eventLoop)
@@ -73,7 +74,8 @@ extension UpstreamPool {
                         mode: .client, connectionConfiguration: connection, streamConfiguration: .init()
                     ) { stream in stream.close() }
                     let session = UpstreamHTTP2Session(
-                        endpointKey: key, channel: channel, multiplexer: multiplexer, scheme: scheme, slot: slot)
+                        endpointKey: key, channel: channel, multiplexer: multiplexer, scheme: scheme, slot: slot,
+                        keepAlive: keepAlive)
                     let watcher = UpstreamHTTP2Watcher()
                     watcher.session = session
                     watcher.onClose = {

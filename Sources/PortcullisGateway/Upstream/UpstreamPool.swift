@@ -139,6 +139,10 @@ final class UpstreamPool {
             }
             if kept.count != list.connections.count { list.connections = kept }
         }
+        for (key, session) in self.sessions where session.isIdle(now: now) {
+            self.sessions[key] = nil
+            session.close()
+        }
     }
 
     /// Forgets a connection that closed (idempotent).
@@ -154,6 +158,10 @@ final class UpstreamPool {
         for (key, list) in self.idle where !keys.contains(key) {
             self.idle[key] = nil
             for connection in list.connections { connection.close() }
+        }
+        for (key, session) in self.sessions where !keys.contains(key) {
+            self.sessions[key] = nil
+            session.retire()
         }
     }
 
