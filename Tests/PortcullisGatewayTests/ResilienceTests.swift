@@ -70,6 +70,26 @@ import Testing
         }
     }
 
+    @Test func theTotalTimeoutCutsRetriesShortWith504() async throws {
+        let mock = try await MockProcess.start()
+        defer { mock.stop() }
+        let yaml = Self.config(
+            backends: "  slow: { endpoints: [\(mock.url)], retries: { attempts: 3, statuses: [503], backoff: 10ms }, outlierDetection: off }",
+            routes: "  - { match: { model: demo-chat }, backend: slow, totalTimeout: 500ms }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let started = Date()
+            // Each attempt takes 300 ms to answer 503: without the deadline, four attempts and a 503.
+            let reply = try await TestHTTP.chat(gateway.baseURL, extraHeaders: [("x-mock-status", "503"), ("x-mock-delay-ms", "300")])
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(reply.status == 504 && reply.body.contains("upstream_timeout"), "\(reply.status) \(reply.body)")
+            #expect(elapsed >= 0.45 && elapsed < 3, "answered at the deadline, not after every attempt: \(elapsed) s")
+            let attempts = try await TestHTTP.recorded(mock.url).filter { ($0["uri"] as? String) == "/v1/chat/completions" }.count
+            #expect((1...2).contains(attempts), "\(attempts) attempts")
+            let config = try await Self.admin(gateway, "/config").body
+            #expect(config.contains(#""totalTimeoutMs":null"#), "the backend has none of its own")
+        }
+    }
+
     @Test func aFailedConnectMovesToTheHealthyEndpointWithExactlyOneGeneration() async throws {
         let mock = try await MockProcess.start()
         defer { mock.stop() }

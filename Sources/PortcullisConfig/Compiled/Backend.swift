@@ -10,6 +10,8 @@ public final class Backend: Sendable {
     public let connectTimeout: TimeAmount
     public let responseTimeout: TimeAmount
     public let idleTimeout: TimeAmount
+    /// Dispatch to response head over every attempt (nil: no deadline beyond each attempt's).
+    public let totalTimeout: TimeAmount?
     public let maxIdleConnections: Int
     /// Pooled connections unused longer than this are closed, not reused.
     public let keepAliveTimeout: TimeAmount
@@ -49,6 +51,7 @@ public final class Backend: Sendable {
         self.connectTimeout = .nanoseconds(spec.connectTimeoutNanos)
         self.responseTimeout = .nanoseconds(spec.responseTimeoutNanos)
         self.idleTimeout = .nanoseconds(spec.idleTimeoutNanos)
+        self.totalTimeout = spec.totalTimeoutNanos.map(TimeAmount.nanoseconds)
         self.maxIdleConnections = spec.maxIdleConnections
         self.keepAliveTimeout = .nanoseconds(spec.keepAliveTimeoutNanos)
         self.caFile = spec.tls.ca
@@ -107,13 +110,16 @@ public final class Route: Sendable {
     public let connectTimeout: TimeAmount?
     public let responseTimeout: TimeAmount?
     public let idleTimeout: TimeAmount?
+    public let totalTimeout: TimeAmount?
 
     init(
         name: String, index: Int, backends: [Backend], rewriteModel: String?, maxRequestBytes: Int, isPathRoute: Bool,
         forwardClientCredentials: Bool, allowedMethods: Set<AuthMethod>?, rejectsUnknownFields: Bool,
         authorizer: ExternalAuthorizer?, edits: [HeaderEdits], isCatchAll: Bool, fallbacks: [Backend] = [],
-        weights: [Int]? = nil, timeouts: (connect: Int64?, response: Int64?, idle: Int64?) = (nil, nil, nil)
+        weights: [Int]? = nil, timeouts: (connect: Int64?, response: Int64?, idle: Int64?) = (nil, nil, nil),
+        totalTimeout: Int64? = nil
     ) {
+        self.totalTimeout = totalTimeout.map(TimeAmount.nanoseconds)
         self.fallbacks = fallbacks
         precondition(weights.map { $0.count == backends.count && $0.reduce(0, +) > 0 } ?? true, "one weight per backend")
         self.weights = weights

@@ -140,7 +140,8 @@ public struct ConfigCompiler: Sendable {
                 allowedMethods: spec.authentication.methods.map(Set.init), rejectsUnknownFields: spec.unknownFields == .reject,
                 authorizer: authorizer, edits: edits, isCatchAll: spec.catchAll, fallbacks: fallbacks,
                 weights: spec.weights.flatMap { $0.count == routeBackends.count && $0.reduce(0, +) > 0 ? $0 : nil },
-                timeouts: (spec.connectTimeoutNanos, spec.responseTimeoutNanos, spec.idleTimeoutNanos))
+                timeouts: (spec.connectTimeoutNanos, spec.responseTimeoutNanos, spec.idleTimeoutNanos),
+                totalTimeout: spec.totalTimeoutNanos)
             compiledRoutes.append(route)
             if spec.catchAll {
                 if let earlier = catchAll {

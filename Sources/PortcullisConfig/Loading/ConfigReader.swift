@@ -169,7 +169,7 @@ public struct ConfigReader: Sendable {
             let map = value.mapping(allowed: [
                 "endpoints", "connectTimeout", "responseTimeout", "idleTimeout", "maxIdleConnections", "keepAliveTimeout", "tls",
                 "signContext", "region", "credential", "headers", "circuitBreaker", "retries", "outlierDetection",
-                "healthCheck", "balance", "http2",
+                "healthCheck", "balance", "http2", "totalTimeout",
             ])
         else { return nil }
         guard let endpoints = map.required("endpoints")?.stringList() else { return nil }
@@ -178,6 +178,7 @@ public struct ConfigReader: Sendable {
         if let v = map["connectTimeout"]?.duration() { spec.connectTimeoutNanos = v }
         if let v = map["responseTimeout"]?.duration() { spec.responseTimeoutNanos = v }
         if let v = map["idleTimeout"]?.duration() { spec.idleTimeoutNanos = v }
+        spec.totalTimeoutNanos = map["totalTimeout"]?.duration()
         if let v = map["maxIdleConnections"]?.int(min: 0, max: 100_000) { spec.maxIdleConnections = v }
         if let v = map["keepAliveTimeout"]?.duration() { spec.keepAliveTimeoutNanos = v }
         spec.region = map["region"]?.nonEmptyString()
@@ -220,7 +221,7 @@ public struct ConfigReader: Sendable {
             let map = value.mapping(allowed: [
                 "name", "match", "backend", "backends", "rewriteModel", "maxRequestBytes", "forwardClientCredentials",
                 "authentication", "unknownFields", "externalAuthorization", "headers", "fallbacks", "connectTimeout",
-                "responseTimeout", "idleTimeout",
+                "responseTimeout", "idleTimeout", "totalTimeout",
             ])
         else { return nil }
         var models: [String] = []
@@ -262,6 +263,7 @@ public struct ConfigReader: Sendable {
         spec.connectTimeoutNanos = map["connectTimeout"]?.duration()
         spec.responseTimeoutNanos = map["responseTimeout"]?.duration()
         spec.idleTimeoutNanos = map["idleTimeout"]?.duration()
+        spec.totalTimeoutNanos = map["totalTimeout"]?.duration()
         if let headers = map["headers"] { spec.headers = self.readHeaderEdits(headers) }
         if let v = map["forwardClientCredentials"]?.bool() { spec.forwardClientCredentials = v }
         if let policy = map["authentication"] { spec.authentication = self.readPolicy(policy, allowRequired: false) }

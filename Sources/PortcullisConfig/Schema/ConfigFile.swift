@@ -147,6 +147,9 @@ public struct BackendSpec: Sendable {
     public var responseTimeoutNanos: Int64 = 60_000_000_000
     /// Time allowed between two reads of the response body.
     public var idleTimeoutNanos: Int64 = 300_000_000_000
+    /// Time allowed from dispatch to the response head over every attempt and backoff
+    /// together (nil: none beyond each attempt's own timeouts).
+    public var totalTimeoutNanos: Int64?
     /// Idle keep-alive connections kept per endpoint and event loop.
     public var maxIdleConnections = 64
     /// A pooled connection unused this long is closed rather than reused: shorter than the
@@ -206,6 +209,7 @@ public struct RouteSpec: Sendable {
     public var connectTimeoutNanos: Int64?
     public var responseTimeoutNanos: Int64?
     public var idleTimeoutNanos: Int64?
+    public var totalTimeoutNanos: Int64?
     /// The catch-all route (`match: { catchAll: true }`): it serves every request no other
     /// route matches, model-routed or not (at most one per config).
     public var catchAll = false

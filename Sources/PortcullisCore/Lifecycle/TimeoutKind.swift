@@ -11,6 +11,8 @@ public enum TimeoutKind: String, Sendable, Hashable, CaseIterable {
     case upstreamConnect = "upstream_connect"
     /// Request sent, response head not received in time.
     case upstreamResponse = "upstream_response"
+    /// The response head did not arrive within the total timeout, over every attempt.
+    case upstreamTotal = "upstream_total"
     /// No response bytes from the backend for too long in the middle of a body.
     case upstreamIdle = "upstream_idle"
     /// The client stopped taking response bytes for too long.

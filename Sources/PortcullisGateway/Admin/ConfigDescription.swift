@@ -74,7 +74,7 @@ enum ConfigDescription {
         let credential = backend.credential.map {
             #"{"header":\#(q($0.header)),"source":\#(q($0.source.description)),"secret":"redacted"}"#
         } ?? "null"
-        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null"),"credential":\#(credential),"headers":\#(edits(backend.headers)),"balance":"\#(backend.balance.rawValue)","http2":\#(backend.http2)}"#
+        return #"{"name":\#(q(backend.name)),"endpoints":\#(list(backend.endpoints.map { q(RedactedURL.of($0)) })),"connectTimeoutMs":\#(ms(backend.connectTimeoutNanos)),"responseTimeoutMs":\#(ms(backend.responseTimeoutNanos)),"idleTimeoutMs":\#(ms(backend.idleTimeoutNanos)),"totalTimeoutMs":\#(backend.totalTimeoutNanos.map { String(ms($0)) } ?? "null"),"keepAliveTimeoutMs":\#(ms(backend.keepAliveTimeoutNanos)),"maxIdleConnections":\#(backend.maxIdleConnections),"tlsCA":\#(ca),"signContext":\#(sign),"region":\#(backend.region.map(q) ?? "null"),"credential":\#(credential),"headers":\#(edits(backend.headers)),"balance":"\#(backend.balance.rawValue)","http2":\#(backend.http2)}"#
     }
 
     private static func authentication(_ spec: AuthenticationSpec, _ settings: AuthenticationSettings) -> String {

@@ -52,6 +52,8 @@ extension LifecycleStateMachine {
         var freshRetryUsed = false
         /// How failed attempts are retried (set when forwarding starts).
         var retries = RetryPolicy.none
+        /// The response head must arrive by then, over every attempt and backoff (`totalTimeout`).
+        var upstreamDeadline: NIODeadline?
         /// The client side closed while the last write was pending: its promise decides.
         var clientGone = false
     }

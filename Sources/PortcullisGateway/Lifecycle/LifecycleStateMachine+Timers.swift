@@ -18,6 +18,8 @@ extension LifecycleStateMachine {
         case retryBackoff
         case response
         case upstreamIdle
+        /// The response head did not arrive within `totalTimeout`, over all attempts.
+        case upstreamTotal
         /// The client stopped taking bytes while upstream reads were paused for it.
         case clientStalled
         case keepAlive
@@ -46,10 +48,13 @@ extension LifecycleStateMachine {
                 consider(suspended.deadline, .suspension)
             case .connecting(let deadline):
                 consider(deadline, .connect)
+                if let total = active.upstreamDeadline { consider(total, .upstreamTotal) }
             case .backingOff(let until, _):
                 consider(until, .retryBackoff)
+                if let total = active.upstreamDeadline { consider(total, .upstreamTotal) }
             case .awaitingResponse(let deadline, _):
                 consider(deadline, .response)
+                if let total = active.upstreamDeadline { consider(total, .upstreamTotal) }
             case .streaming(let streaming):
                 if let paused = streaming.pausedSince {
                     consider(paused + active.timeouts.clientWrite, .clientStalled)
@@ -104,6 +109,8 @@ extension LifecycleStateMachine {
             return .connect(token)
         case .response:
             return self.respond(.upstreamTimeout, outcome: .timedOut(.upstreamResponse), now: now)
+        case .upstreamTotal:
+            return self.respond(.upstreamTimeout, outcome: .timedOut(.upstreamTotal), now: now)
         case .upstreamIdle:
             self.state = .closed
             return .close(cleanup: [.abandonUpstream], settle: .timedOut(.upstreamIdle), abort: .upstreamIdleTimeout)

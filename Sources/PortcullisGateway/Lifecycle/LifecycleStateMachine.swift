@@ -191,11 +191,16 @@ struct LifecycleStateMachine {
         }
     }
 
-    /// Starts sending the request upstream to one of `endpointCount` endpoints.
-    mutating func startForwarding(endpointCount: Int, retries: RetryPolicy = .none) -> Action {
+    /// Starts sending the request upstream to one of `endpointCount` endpoints; with
+    /// `totalTimeout`, the response head must arrive within it from `now`, whatever the
+    /// attempts (each also keeps its own connect and response timeouts).
+    mutating func startForwarding(
+        endpointCount: Int, retries: RetryPolicy = .none, totalTimeout: TimeAmount? = nil, now: NIODeadline = .distantPast
+    ) -> Action {
         guard case .active(var active) = self.state, case .bodyStages = active.step else { return .none }
         active.endpointCount = max(1, endpointCount)
         active.retries = retries
+        active.upstreamDeadline = totalTimeout.map { now + $0 }
         active.attempt = 0
         self.state = .active(active)
         return .connect(AttemptToken(exchange: active.id, attempt: 0))

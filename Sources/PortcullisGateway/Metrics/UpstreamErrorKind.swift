@@ -29,7 +29,7 @@ enum UpstreamErrorKind: Int, CaseIterable, Sendable {
     init?(_ outcome: Outcome, refusal: RefusalReason?) {
         switch outcome {
         case .upstreamFailed(.upstreamConnect), .timedOut(.upstreamConnect): return nil
-        case .timedOut(.upstreamResponse), .timedOut(.upstreamIdle): self = .timeout
+        case .timedOut(.upstreamResponse), .timedOut(.upstreamIdle), .timedOut(.upstreamTotal): self = .timeout
         case .upstreamFailed:
             switch refusal {
             case .upstreamProtocolError: self = .protocol

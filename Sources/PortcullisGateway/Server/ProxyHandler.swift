@@ -363,7 +363,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
                 exchange.backend = backend
                 self.perform(
                     self.machine.startForwarding(
-                        endpointCount: backend.endpoints.count, retries: LifecycleStateMachine.RetryPolicy(backend.retries)))
+                        endpointCount: backend.endpoints.count, retries: LifecycleStateMachine.RetryPolicy(backend.retries),
+                        totalTimeout: exchange.route?.totalTimeout ?? backend.totalTimeout, now: now))
             case .failure(let refusal):
                 self.perform(self.machine.respond(refusal, now: now))
             }
