@@ -75,6 +75,53 @@ import Testing
         }
     }
 
+    @Test func aPeerThatAcceptsTCPAndNeverSpeaksH2FailsTheConnectWithinItsTimeout() async throws {
+        let silent = try await ScriptedBackend.start(response: "")  // reads the preface, says nothing
+        let yaml = ResilienceTests.config(
+            backends: """
+                  mute: { endpoints: [http://127.0.0.1:\(silent.port)], http2: true, connectTimeout: 300ms, retries: off, outlierDetection: off }
+                """,
+            routes: "  - { match: { model: demo-chat }, backend: mute }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            for _ in 0..<2 {
+                let started = Date()
+                let reply = try await TestHTTP.chat(gateway.baseURL)
+                #expect(reply.status == 504 && reply.body.contains("upstream_timeout"), "\(reply.status) \(reply.body)")
+                #expect(Date().timeIntervalSince(started) < 3, "the whole open is held to the connect timeout")
+            }
+            // Nothing stays held: no pending connect, no connection.
+            _ = try await eventually { () async throws -> Bool? in
+                let body = try await ResilienceTests.admin(gateway, "/backends").body
+                return body.contains(#""pendingRequests":0"#) && body.contains(#""connections":0"#) ? true : nil
+            }
+        }
+        await silent.close()
+    }
+
+    @Test func aStreamRefusedUnprocessedIsSentOnceMoreEvenForAPost() async throws {
+        let backend = try await RefusingHTTP2Backend.start(refusals: 1)
+        let yaml = ResilienceTests.config(
+            backends: "  refusing: { endpoints: [http://127.0.0.1:\(backend.port)], http2: true, retries: off }",
+            routes: "  - { match: { model: demo-chat }, backend: refusing }")
+        try await withHarness(yaml: yaml) { (gateway: GatewayHarness) async throws in
+            let reply = try await TestHTTP.chat(gateway.baseURL)
+            #expect(reply.status == 200, "\(reply.body)")
+            #expect(backend.streamsSeen == 2, "refused once, then answered")
+        }
+        await backend.close()
+        // Refused again and again: one more try only, then 502.
+        let stubborn = try await RefusingHTTP2Backend.start(refusals: 100)
+        let again = ResilienceTests.config(
+            backends: "  refusing: { endpoints: [http://127.0.0.1:\(stubborn.port)], http2: true, retries: off }",
+            routes: "  - { match: { model: demo-chat }, backend: refusing }")
+        try await withHarness(yaml: again) { (gateway: GatewayHarness) async throws in
+            let reply = try await TestHTTP.chat(gateway.baseURL)
+            #expect(reply.status == 502, "\(reply.body)")
+            #expect(stubborn.streamsSeen == 2, "one retry on a fresh stream, not more")
+        }
+        await stubborn.close()
+    }
+
     @Test func aBackendThatDoesNotSpeakH2IsAFast502() async throws {
         let mock = try await MockProcess.start()  // HTTP/1.1 only
         defer { mock.stop() }

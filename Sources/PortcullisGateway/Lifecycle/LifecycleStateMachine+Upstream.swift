@@ -169,6 +169,13 @@ extension LifecycleStateMachine {
                 active.step = .bodyStages
                 self.state = .active(active)
                 return .retryOnFreshConnection(AttemptToken(exchange: active.id, attempt: active.attempt))
+            case .refusedUnprocessed where !active.freshRetryUsed:
+                // The backend says it did not process the request (HTTP/2 REFUSED_STREAM):
+                // once more, on a fresh stream, whatever the method.
+                active.freshRetryUsed = true
+                active.step = .bodyStages
+                self.state = .active(active)
+                return .retryOnFreshConnection(AttemptToken(exchange: active.id, attempt: active.attempt))
             case .protocolError:
                 active.step = .bodyStages
                 self.state = .active(active)

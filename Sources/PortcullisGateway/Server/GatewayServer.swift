@@ -182,10 +182,15 @@ public final class GatewayServer: Sendable {
     func upstreamConnections() async -> (idle: [String: Int], inUse: [String: Int]) {
         let perLoop = await self.contexts.onEveryLoop { context -> ([String: Int], [String: Int]) in
             var inUse: [String: Int] = [:]
+            var idle = context.pool.idleCounts()
             for handler in context.handlers.values {
-                if let key = handler.upstream?.endpointKey { inUse[key, default: 0] += 1 }
+                // An HTTP/2 stream is not a connection: its connection is counted below.
+                if let upstream = handler.upstream, !upstream.singleUse { inUse[upstream.endpointKey, default: 0] += 1 }
             }
-            return (context.pool.idleCounts(), inUse)
+            for (key, session) in context.pool.sessions {
+                if session.activeStreams > 0 { inUse[key, default: 0] += 1 } else { idle[key, default: 0] += 1 }
+            }
+            return (idle, inUse)
         }
         var idle: [String: Int] = [:]
         var inUse: [String: Int] = [:]

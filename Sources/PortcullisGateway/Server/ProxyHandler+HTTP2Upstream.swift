@@ -15,6 +15,7 @@ extension ProxyHandler {
         let pool = self.loop.pool
         let connectTimeout = exchange.route?.connectTimeout ?? backend.connectTimeout
         let session: EventLoopFuture<UpstreamHTTP2Session>
+        var opens = false
         if let open = pool.session(for: endpoint) {
             session = pool.eventLoop.makeSucceededFuture(open)
         } else if let opening = pool.openingSession(for: endpoint) {
@@ -26,6 +27,7 @@ extension ProxyHandler {
                 return
             }
             let slot = ConnectionSlot(runtime.state)
+            opens = true
             session = pool.connectHTTP2(endpoint, backend: backend, timeout: connectTimeout, slot: slot)
             session.assumeIsolated().whenComplete { result in
                 runtime.state.endConnect()
@@ -35,12 +37,14 @@ extension ProxyHandler {
         self.machine.connectStarted(token, now: now, connectTimeout: connectTimeout)
         self.armTimer()
         let endpointIndex = exchange.upstreamEndpointIndex
+        let counted = opens
         session.flatMap { $0.openStream(pool: pool) }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let connection):
                 self.send(token, on: connection)
             case .failure(let error):
-                self.connectFailed(token, error: error, exchange: exchange, endpointIndex: endpointIndex)
+                // The connection's failure counts once, for the attempt that opened it.
+                self.connectFailed(token, error: error, exchange: exchange, endpointIndex: endpointIndex, counted: counted)
             }
         }
     }

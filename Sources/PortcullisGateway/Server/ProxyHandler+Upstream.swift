@@ -71,14 +71,19 @@ extension ProxyHandler {
     }
 
     /// An attempt's connect failed (or timed out): counted for the exchange and endpoint it was
-    /// for, whatever happened since; then a retry, or the machine's answer.
-    func connectFailed(_ token: LifecycleStateMachine.AttemptToken, error: any Error, exchange: Exchange, endpointIndex: Int) {
+    /// for, whatever happened since (unless `counted` is false: another attempt's connect, which
+    /// that attempt counts once); then a retry, or the machine's answer.
+    func connectFailed(
+        _ token: LifecycleStateMachine.AttemptToken, error: any Error, exchange: Exchange, endpointIndex: Int, counted: Bool = true
+    ) {
         guard let backend = exchange.backend else { return }
         let runtime = exchange.snapshot.runtime(of: backend)
         var timedOut = false
         if let channelError = error as? ChannelError, case .connectTimeout = channelError { timedOut = true }
-        self.loop.metrics.connectFailed(exchange, endpointIndex: endpointIndex, timedOut: timedOut)
-        _ = runtime.recordFailure(of: endpointIndex, backend: backend, now: self.now())
+        if counted {
+            self.loop.metrics.connectFailed(exchange, endpointIndex: endpointIndex, timedOut: timedOut)
+            _ = runtime.recordFailure(of: endpointIndex, backend: backend, now: self.now())
+        }
         guard self.machine.isCurrent(token), exchange === self.exchange else { return }
         if !self.retryIfAllowed(after: .connectFailure, exchange: exchange, backend: backend) {
             self.perform(self.machine.connectFailed(token, timedOut: timedOut, now: self.now()))
@@ -265,9 +270,11 @@ extension ProxyHandler {
     func upstreamFailed(_ failure: UpstreamFailure) {
         defer { if !self.readBatch { self.batchNow = nil } }
         self.upstream = nil
-        if case .closedBeforeResponse(retryable: true) = failure {
-            // The keep-alive race: the endpoint did nothing wrong.
-        } else {
+        switch failure {
+        case .closedBeforeResponse(retryable: true), .refusedUnprocessed:
+            // The keep-alive race, or a stream refused unprocessed: the endpoint did nothing wrong.
+            break
+        default:
             // It took the request and went away, or broke its answer.
             self.recordEndpointFailure()
         }

@@ -20,6 +20,9 @@ enum UpstreamFailure: Error {
     case closedMidResponse
     /// The response could not be parsed.
     case protocolError
+    /// An HTTP/2 backend refused the stream unprocessed (REFUSED_STREAM): sent again once, on a
+    /// fresh stream, for any method.
+    case refusedUnprocessed
 }
 
 /// The handler at the end of an upstream channel's pipeline: carries one request at a time,
@@ -234,6 +237,13 @@ final class UpstreamConnection: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.endHandshake(error)
+        if case UpstreamHTTP2Bridge.BridgeError.refusedUnprocessed = error, !self.receivedResponseBytes,
+            let delegate = self.delegate
+        {
+            self.delegate = nil
+            self.isInFlight = false
+            delegate.upstreamFailed(.refusedUnprocessed)
+        }
         self.failInFlight(protocolError: false)
         self.close()
     }

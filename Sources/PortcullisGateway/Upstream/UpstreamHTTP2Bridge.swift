@@ -28,6 +28,9 @@ final class UpstreamHTTP2Bridge: ChannelDuplexHandler {
     enum BridgeError: Error {
         case malformedRequestHead
         case malformedResponseHead
+        /// The backend refused the stream before processing it (RST_STREAM or a GOAWAY with
+        /// REFUSED_STREAM, RFC 9113 §8.7): safe to send again, whatever the method.
+        case refusedUnprocessed
     }
 
     private let scheme: String
@@ -39,6 +42,8 @@ final class UpstreamHTTP2Bridge: ChannelDuplexHandler {
     private var responseChunked = false
     private var responseStarted = false
     private var responseEnded = false
+    /// The request was a HEAD: its answer's length describes the resource, not a body.
+    private var isHEAD = false
 
     init(scheme: String) {
         self.scheme = scheme
@@ -64,6 +69,7 @@ final class UpstreamHTTP2Bridge: ChannelDuplexHandler {
             do {
                 let (headers, length) = try Self.requestFields(head, scheme: self.scheme)
                 self.bodyLeft = length
+                self.isHEAD = headers.first(name: ":method") == "HEAD"
                 context.write(self.wrapOutboundOut(.headers(.init(headers: headers, endStream: length == 0))), promise: nil)
                 self.writeBody(context: context, held, promise: promise)
             } catch {
@@ -164,7 +170,9 @@ final class UpstreamHTTP2Bridge: ChannelDuplexHandler {
             }
             self.responseChunked = !hasLength && !block.endStream
             if self.responseChunked { head.writeStaticString("transfer-encoding: chunked\r\n") }
-            if !hasLength && block.endStream { head.writeStaticString("content-length: 0\r\n") }
+            // Ended with its head and no length: an empty body, said as HTTP/1.1 says it, except
+            // where a length would describe the resource rather than this answer (HEAD, 304).
+            if !hasLength && block.endStream && status != 304 && !self.isHEAD { head.writeStaticString("content-length: 0\r\n") }
             head.writeStaticString("\r\n")
             context.fireChannelRead(self.wrapInboundOut(head))
             if block.endStream { self.responseEnded = true }
@@ -189,6 +197,14 @@ final class UpstreamHTTP2Bridge: ChannelDuplexHandler {
         default:
             break  // resets close the stream channel; window updates are the channel's business
         }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let closed = error as? NIOHTTP2Errors.StreamClosed, closed.errorCode == .refusedStream, !self.responseStarted {
+            context.fireErrorCaught(BridgeError.refusedUnprocessed)
+            return
+        }
+        context.fireErrorCaught(error)
     }
 
     private func endResponse(context: ChannelHandlerContext) {

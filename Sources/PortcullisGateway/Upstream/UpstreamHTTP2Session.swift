@@ -82,8 +82,6 @@ final class UpstreamHTTP2Session: @unchecked Sendable {
         self.activeStreams == 0 && now - self.idleSince > self.keepAlive
     }
 
-    func receivedGoAway() { self.goingAway = true }
-
     func closed() {
         self.isClosed = true
         self.slot?.release()

@@ -43,7 +43,17 @@ extension UpstreamPool {
         let keepAlive = backend.keepAliveTimeout
         let serverHostname = backend.serverName ?? (Self.isIPAddress(endpoint.host) ? nil : endpoint.host)
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
-        let future = ClientBootstrap(group: self.eventLoop)
+        // The whole open (TCP, TLS with ALPN, the server's first SETTINGS) is held to
+        // `timeout`: the bootstrap's own timeout only covers TCP.
+        let opening = OpeningConnection()
+        let promise = self.eventLoop.makePromise(of: UpstreamHTTP2Session.self)
+        let deadline = self.eventLoop.scheduleTask(in: timeout) {
+            guard !opening.finished else { return }
+            opening.finished = true
+            opening.channel?.close(promise: nil)
+            promise.fail(ChannelError.connectTimeout(timeout))
+        }
+        ClientBootstrap(group: self.eventLoop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.recvAllocator, value: GatewayServer.readBuffers)
@@ -58,10 +68,11 @@ extension UpstreamPool {
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .flatMap { channel -> EventLoopFuture<UpstreamHTTP2Session> in
-                // https: ready once the handshake selected h2 (it failed otherwise).
+                opening.channel = channel
+                // https: on once the handshake selected h2 (it failed otherwise).
                 let negotiated = (try? channel.pipeline.syncOperations.handler(type: UpstreamALPNCheck.self))?.result
                     ?? channel.eventLoop.makeSucceededVoidFuture()
-                return negotiated.flatMapThrowing {
+                return negotiated.flatMapThrowing { () -> (UpstreamHTTP2Session, EventLoopFuture<Void>) in
                     let sync = channel.pipeline.syncOperations
                     if let check = try? sync.handler(type: UpstreamALPNCheck.self) { _ = sync.removeHandler(check) }
                     var connection = NIOHTTP2Handler.ConnectionConfiguration()
@@ -70,24 +81,42 @@ extension UpstreamPool {
                         HTTP2Setting(parameter: .enablePush, value: 0),
                         HTTP2Setting(parameter: .initialWindowSize, value: GatewayServer.streamWindow),
                     ]
+                    // Every stream of the loop to this endpoint shares the connection's window:
+                    // keep it topped up well past the 64 KiB default, as the listeners do.
+                    connection.targetWindowSize = 4 * GatewayServer.streamWindow
+                    var stream = NIOHTTP2Handler.StreamConfiguration()
+                    stream.targetWindowSize = GatewayServer.streamWindow
                     let multiplexer = try sync.configureHTTP2Pipeline(
-                        mode: .client, connectionConfiguration: connection, streamConfiguration: .init()
+                        mode: .client, connectionConfiguration: connection, streamConfiguration: stream
                     ) { stream in stream.close() }
                     let session = UpstreamHTTP2Session(
                         endpointKey: key, channel: channel, multiplexer: multiplexer, scheme: scheme, slot: slot,
                         keepAlive: keepAlive)
-                    let watcher = UpstreamHTTP2Watcher()
+                    let watcher = UpstreamHTTP2Watcher(ready: channel.eventLoop.makePromise())
                     watcher.session = session
                     watcher.onClose = {
                         if pool.value.sessions[key] === session { pool.value.sessions[key] = nil }
                     }
                     try sync.addHandler(watcher)
-                    return session
+                    return (session, watcher.ready.futureResult)
+                }.flatMap { session, ready in
+                    ready.map { session }
                 }.flatMapErrorThrowing { error in
                     channel.close(promise: nil)
                     throw error
                 }
             }
+            .assumeIsolated().whenComplete { result in
+                deadline.cancel()
+                guard !opening.finished else {
+                    // Too late: the deadline answered for it.
+                    if case .success(let session) = result { session.close() }
+                    return
+                }
+                opening.finished = true
+                promise.completeWith(result)
+            }
+        let future = promise.futureResult
         self.openingSessions[key] = future
         future.assumeIsolated().whenComplete { result in
             let pool = pool.value
@@ -96,4 +125,11 @@ extension UpstreamPool {
         }
         return future
     }
+}
+
+/// What the deadline of an HTTP/2 connection being opened needs to know. Used on the pool's
+/// event loop only (the deadline task and the connect's completions run there).
+private final class OpeningConnection: @unchecked Sendable {
+    var finished = false
+    var channel: (any Channel)?
 }

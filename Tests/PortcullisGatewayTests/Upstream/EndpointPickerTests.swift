@@ -32,6 +32,14 @@ import Testing
             #expect(picked == 3)
         }
         #expect(EndpointPicker.leastRequest(count: 3, roll: 12345, isAvailable: { _ in false }, load: { _ in 0 }) == nil)
+        // Two of five out of the rotation, side by side: the three left share evenly, and the
+        // one after the gap gets no more than the others.
+        var counts = [0, 0, 0, 0, 0]
+        for _ in 0..<30_000 {
+            counts[EndpointPicker.leastRequest(count: 5, roll: random.next(), isAvailable: { $0 != 1 && $0 != 2 }, load: { _ in 1 })!] += 1
+        }
+        #expect(counts[1] == 0 && counts[2] == 0)
+        #expect([counts[0], counts[3], counts[4]].allSatisfy { abs($0 - 10_000) < 600 }, "\(counts)")
         #expect(EndpointPicker.scan(from: 4, count: 5, isAvailable: { $0 == 1 }) == 1)
         #expect(EndpointPicker.scan(from: 2, count: 3, isAvailable: { _ in true }) == 2)
         #expect(EndpointPicker.scan(from: 0, count: 3, isAvailable: { _ in false }) == nil)
