@@ -131,6 +131,39 @@ import Testing
         }
     }
 
+    @Test func aBackendFullAtConnectHandsTheRequestToTheFallbackOnce() async throws {
+        let mock = try await MockProcess.start()
+        defer { mock.stop() }
+        let spare = try await MockProcess.start()
+        defer { spare.stop() }
+        let yaml = Self.config(
+            backends: """
+                  one: { endpoints: [\(mock.url)], circuitBreaker: { maxConnections: 1 } }
+                  spare: { endpoints: [\(spare.url)], circuitBreaker: { maxConnections: 1 } }
+                """,
+            routes: "  - { match: { model: m }, backend: one, fallbacks: [spare] }")
+        try await withHarness(yaml: yaml, threads: 1) { (gateway: GatewayHarness) async throws in
+            let slow = [("x-mock-delay-ms", "2000")]
+            async let first = TestHTTP.chat(gateway.baseURL, model: "m", extraHeaders: slow)
+            _ = try await eventually { try await TestHTTP.recorded(mock.url).count == 1 ? true : nil }
+            // `one` has its one connection busy: the next request goes to the spare at once.
+            async let second = TestHTTP.chat(gateway.baseURL, model: "m", extraHeaders: slow)
+            _ = try await eventually { try await TestHTTP.recorded(spare.url).count == 1 ? true : nil }
+            // Both full now: a third is refused, not bounced between them.
+            let refused = try await TestHTTP.chat(gateway.baseURL, model: "m")
+            #expect(refused.errorCode == "upstream_overloaded", "\(refused.body)")
+            #expect(try await first.status == 200)
+            #expect(try await second.status == 200)
+            #expect(try await TestHTTP.recorded(mock.url).count == 1)
+            #expect(try await TestHTTP.recorded(spare.url).count == 1)
+            // Request slots went back to the backends that hold them.
+            _ = try await eventually { () async throws -> Bool? in
+                let body = try await Self.admin(gateway, "/backends").body
+                return body.components(separatedBy: #""breaker":{"state":"closed","requests":0"#).count == 3 ? true : nil
+            }
+        }
+    }
+
     @Test func maxConnectionsHoldsNewConnectsButNotPooledOnes() async throws {
         let mock = try await MockProcess.start()
         defer { mock.stop() }

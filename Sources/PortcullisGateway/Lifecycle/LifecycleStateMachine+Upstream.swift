@@ -19,6 +19,15 @@ extension LifecycleStateMachine {
         }
     }
 
+    /// The first attempt moves to another backend before connecting (its first was full):
+    /// that backend's endpoints and retries apply from here.
+    mutating func changeBackend(endpointCount: Int, retries: RetryPolicy) {
+        guard case .active(var active) = self.state, case .bodyStages = active.step, active.attempt == 0 else { return }
+        active.endpointCount = max(1, endpointCount)
+        active.retries = retries
+        self.state = .active(active)
+    }
+
     /// No pooled connection: a fresh one is being opened for `token`.
     mutating func connectStarted(_ token: AttemptToken, now: NIODeadline, connectTimeout: TimeAmount) {
         guard self.isCurrent(token), case .active(var active) = self.state else { return }

@@ -40,6 +40,9 @@ public final class Exchange {
     var upstreamEndpointIndex = 0
     /// The endpoint the first upstream attempt took (retries move on from it).
     var firstEndpointIndex = 0
+    /// The exchange already moved to another backend because its first was full at connect
+    /// (it moves once: a second full backend is answered 503).
+    var movedOnOverload = false
     /// The caller's position in the config's tenant table (nil: unauthenticated, or a tenant
     /// the table does not list). Set by the authentication stage; metrics find series by it.
     var tenantIndex: Int?

@@ -23,7 +23,7 @@ extension ProxyHandler {
         } else {
             if runtime.state.beginConnect(backend.circuitBreaker) != nil {
                 // Too many connections to the backend, or too many being opened: no queue.
-                self.perform(self.machine.respond(.upstreamOverloaded, now: now))
+                self.overloadedAtConnect(token, backend: backend, exchange: exchange, now: now)
                 return
             }
             let slot = ConnectionSlot(runtime.state)

@@ -32,6 +32,29 @@ extension ProxyHandler {
         return .failure(overloaded ? .upstreamOverloaded : .noHealthyUpstream)
     }
 
+    /// The first attempt found `backend`'s `maxConnections` or `maxPendingRequests` full: the
+    /// exchange moves, once, to the route's next backend that can take it (as ``admit`` would
+    /// have chosen had it known), its request slot moving with it; none can: 503 at once.
+    /// Retries never move (they stay with the backend whose budget they took).
+    func overloadedAtConnect(_ token: LifecycleStateMachine.AttemptToken, backend: Backend, exchange: Exchange, now: NIODeadline) {
+        if token.attempt == 0, !exchange.movedOnOverload, let route = exchange.route {
+            exchange.movedOnOverload = true
+            let regions = exchange.plan?.regions
+            let held = self.admitted
+            var overloaded = false
+            for candidate in route.alternatives(to: backend) where candidate.isIn(regions) {
+                guard self.tryAdmit(candidate, snapshot: exchange.snapshot, now: now, overloaded: &overloaded) else { continue }
+                held?.releaseRequest()
+                exchange.backend = candidate
+                exchange.upstreamAttempts -= 1  // a move before any connect, not a retry
+                self.machine.changeBackend(endpointCount: candidate.endpoints.count, retries: .init(candidate.retries))
+                self.connect(token, fresh: false)
+                return
+            }
+        }
+        self.perform(self.machine.respond(.upstreamOverloaded, now: now))
+    }
+
     private func tryAdmit(_ backend: Backend, snapshot: GatewaySnapshot, now: NIODeadline, overloaded: inout Bool) -> Bool {
         let runtime = snapshot.runtime(of: backend)
         guard runtime.hasAvailableEndpoint(at: now) else { return false }
