@@ -222,6 +222,9 @@ extension UpstreamConfigTests {
         #expect(route.backend(in: ["eu"])?.name == "stable")
         // When the drawn one cannot serve: the split's others of weight above 0, then the fallbacks.
         #expect(route.alternatives(to: route.backends[1]).map(\.name) == ["stable", "spare"])
+        // From a fallback: only the fallbacks after it (never itself again).
+        let spare = try #require(route.fallbacks.first)
+        #expect(route.alternatives(to: spare).isEmpty)
         let plain = try #require(snapshot.routes.last)
         #expect(plain.weights == nil && plain.backend(roll: 7, in: nil)?.name == "spare")
         #expect(plain.alternatives(to: plain.backends[0]).map(\.name) == ["stable"])

@@ -180,8 +180,12 @@ public final class Route: Sendable {
     }
 
     /// The backends tried, in order, when `chosen` cannot take a request: for a split, its
-    /// other members of weight above 0; otherwise those listed after it. Then ``fallbacks``.
+    /// other members of weight above 0; otherwise those listed after it. Then ``fallbacks``
+    /// (when `chosen` is one of them: those after it).
     public func alternatives(to chosen: Backend) -> [Backend] {
+        if let position = self.fallbacks.firstIndex(where: { $0 === chosen }) {
+            return Array(self.fallbacks[(position + 1)...])
+        }
         let others: [Backend]
         if let weights {
             others = self.backends.indices.compactMap { weights[$0] > 0 && self.backends[$0] !== chosen ? self.backends[$0] : nil }

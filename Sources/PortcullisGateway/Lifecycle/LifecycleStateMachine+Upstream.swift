@@ -19,10 +19,18 @@ extension LifecycleStateMachine {
         }
     }
 
+    /// Whether the exchange may still move to another backend: its first attempt, before any
+    /// byte of it was sent (not a fresh-connection retry of a sent request).
+    var mayChangeBackend: Bool {
+        guard case .active(let active) = self.state, case .bodyStages = active.step else { return false }
+        return active.attempt == 0 && !active.freshRetryUsed
+    }
+
     /// The first attempt moves to another backend before connecting (its first was full):
-    /// that backend's endpoints and retries apply from here.
+    /// that backend's endpoints and retries apply from here (the `totalTimeout` set at
+    /// dispatch stays).
     mutating func changeBackend(endpointCount: Int, retries: RetryPolicy) {
-        guard case .active(var active) = self.state, case .bodyStages = active.step, active.attempt == 0 else { return }
+        guard self.mayChangeBackend, case .active(var active) = self.state else { return }
         active.endpointCount = max(1, endpointCount)
         active.retries = retries
         self.state = .active(active)

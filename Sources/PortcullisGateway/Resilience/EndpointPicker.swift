@@ -17,24 +17,20 @@ enum EndpointPicker {
     /// scan would hand the endpoint after a run of ejected ones more than its share.)
     @inline(__always)
     static func leastRequest(count: Int, roll: UInt64, isAvailable: (Int) -> Bool, load: (Int) -> Int) -> Int? {
-        var available = 0
-        var only = -1
-        for index in 0..<count where isAvailable(index) {
-            available += 1
-            only = index
+        // Availability is read once per endpoint: health and ejections change on other loops.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { available -> Int? in
+            var n = 0
+            for index in 0..<count where isAvailable(index) {
+                available[n] = index
+                n += 1
+            }
+            guard n >= 2 else { return n == 1 ? available[0] : nil }
+            let a = Int((roll & 0xFFFF_FFFF) % UInt64(n))
+            var b = Int((roll >> 32) % UInt64(n - 1))
+            if b >= a { b += 1 }
+            let first = available[a]
+            let second = available[b]
+            return load(second) < load(first) ? second : first
         }
-        guard available >= 2 else { return available == 1 ? only : nil }
-        let a = Int((roll & 0xFFFF_FFFF) % UInt64(available))
-        var b = Int((roll >> 32) % UInt64(available - 1))
-        if b >= a { b += 1 }
-        var first = -1
-        var second = -1
-        var seen = 0
-        for index in 0..<count where isAvailable(index) {
-            if seen == a { first = index }
-            if seen == b { second = index }
-            seen += 1
-        }
-        return load(second) < load(first) ? second : first
     }
 }

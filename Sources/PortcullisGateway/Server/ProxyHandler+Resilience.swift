@@ -37,12 +37,12 @@ extension ProxyHandler {
     /// have chosen had it known), its request slot moving with it; none can: 503 at once.
     /// Retries never move (they stay with the backend whose budget they took).
     func overloadedAtConnect(_ token: LifecycleStateMachine.AttemptToken, backend: Backend, exchange: Exchange, now: NIODeadline) {
-        if token.attempt == 0, !exchange.movedOnOverload, let route = exchange.route {
+        if token.attempt == 0, self.machine.mayChangeBackend, !exchange.movedOnOverload, let route = exchange.route {
             exchange.movedOnOverload = true
             let regions = exchange.plan?.regions
             let held = self.admitted
             var overloaded = false
-            for candidate in route.alternatives(to: backend) where candidate.isIn(regions) {
+            for candidate in route.alternatives(to: backend) where candidate !== backend && candidate.isIn(regions) {
                 guard self.tryAdmit(candidate, snapshot: exchange.snapshot, now: now, overloaded: &overloaded) else { continue }
                 held?.releaseRequest()
                 exchange.backend = candidate

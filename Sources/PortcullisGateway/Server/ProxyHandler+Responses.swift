@@ -171,9 +171,11 @@ extension ProxyHandler {
         self.timer = nil
         self.timerAt = .distantFuture
         guard self.context != nil else { return }
+        // The total deadline is the request's budget running out, not the endpoint's fault.
+        let total = self.machine.nextDeadline()?.1 == .upstreamTotal
         let action = self.machine.timerFired(now: self.now())
         switch action {
-        case .writeRefusal(.upstreamTimeout, _, let cleanup) where cleanup.contains(.abandonUpstream):
+        case .writeRefusal(.upstreamTimeout, _, let cleanup) where cleanup.contains(.abandonUpstream) && !total:
             // A backend that hangs counts against its endpoint, as a 5xx or a failed connect does.
             self.recordEndpointFailure()
         case .close(_, .timedOut(.upstreamIdle)?, _):

@@ -168,11 +168,14 @@ final class UpstreamHTTP2Bridge: ChannelDuplexHandler {
                 head.writeString(value)
                 head.writeStaticString("\r\n")
             }
-            self.responseChunked = !hasLength && !block.endStream
+            // HEAD, 204 and 304 answers have no body whatever their head says (the parser ends
+            // them at the head): no framing is added to them.
+            let bodyless = self.isHEAD || status == 204 || status == 304
+            self.responseChunked = !hasLength && !block.endStream && !bodyless
             if self.responseChunked { head.writeStaticString("transfer-encoding: chunked\r\n") }
             // Ended with its head and no length: an empty body, said as HTTP/1.1 says it, except
             // where a length would describe the resource rather than this answer (HEAD, 304).
-            if !hasLength && block.endStream && status != 304 && !self.isHEAD { head.writeStaticString("content-length: 0\r\n") }
+            if !hasLength && block.endStream && !bodyless { head.writeStaticString("content-length: 0\r\n") }
             head.writeStaticString("\r\n")
             context.fireChannelRead(self.wrapInboundOut(head))
             if block.endStream { self.responseEnded = true }

@@ -32,15 +32,33 @@ final class UpstreamHTTP2Watcher: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if HTTP2ConnectionErrorHandler.endsConnection(error) {
-            // TLS, I/O, or a flood: the connection is done.
+        if Self.isStreamScoped(error) {
+            // A bad answer on one stream: NIOHTTP2 reset that stream, the others go on. No new
+            // streams start here; it closes after its last one.
+            self.session?.retire()
+        } else {
+            // A connection error (NIOHTTP2 sent GOAWAY), TLS or I/O: the connection is done
+            // (RFC 9113 §5.4.1), and its streams fail now rather than at their timeouts.
             self.ready.fail(error)
             context.close(promise: nil)
-        } else {
-            // An HTTP/2 error: NIOHTTP2 already reset the one stream it concerns (the others go
-            // on), or sent GOAWAY for a connection error. Either way no new streams start here:
-            // the next request opens a fresh connection, and this one closes after its last stream.
-            self.session?.retire()
+        }
+    }
+
+    /// The errors NIOHTTP2 reports for one stream's header block or length (it resets that
+    /// stream and the connection carries on).
+    static func isStreamScoped(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOHTTP2Errors.MissingPseudoHeader, is NIOHTTP2Errors.DuplicatePseudoHeader,
+            is NIOHTTP2Errors.PseudoHeaderAfterRegularHeader, is NIOHTTP2Errors.UnknownPseudoHeader,
+            is NIOHTTP2Errors.UnsupportedPseudoHeader, is NIOHTTP2Errors.InvalidPseudoHeaders,
+            is NIOHTTP2Errors.InvalidStatusValue, is NIOHTTP2Errors.TrailersWithoutEndStream,
+            is NIOHTTP2Errors.ForbiddenHeaderField, is NIOHTTP2Errors.InvalidPseudoHeaderValue,
+            is NIOHTTP2Errors.ContentLengthViolated, is NIOHTTP2Errors.ContentLengthHeadersMismatch,
+            is NIOHTTP2Errors.ContentLengthHeaderNegative, is NIOHTTP2Errors.ContentLengthHeaderMalformedValue,
+            is NIOHTTP2Errors.StreamClosed, is NIOHTTP2Errors.NoSuchStream:
+            return true
+        default:
+            return false
         }
     }
 }

@@ -45,7 +45,7 @@ extension UpstreamPool {
         let pool = NIOLoopBound(self, eventLoop: self.eventLoop)
         // The whole open (TCP, TLS with ALPN, the server's first SETTINGS) is held to
         // `timeout`: the bootstrap's own timeout only covers TCP.
-        let opening = OpeningConnection()
+        let opening = UpstreamHTTP2Opening()
         let promise = self.eventLoop.makePromise(of: UpstreamHTTP2Session.self)
         let deadline = self.eventLoop.scheduleTask(in: timeout) {
             guard !opening.finished else { return }
@@ -68,6 +68,11 @@ extension UpstreamPool {
             }
             .connect(host: endpoint.host, port: endpoint.port)
             .flatMap { channel -> EventLoopFuture<UpstreamHTTP2Session> in
+                guard !opening.finished else {
+                    // TCP connected after the deadline had answered: this connection is nobody's.
+                    channel.close(promise: nil)
+                    return channel.eventLoop.makeFailedFuture(ChannelError.connectTimeout(timeout))
+                }
                 opening.channel = channel
                 // https: on once the handshake selected h2 (it failed otherwise).
                 let negotiated = (try? channel.pipeline.syncOperations.handler(type: UpstreamALPNCheck.self))?.result
@@ -125,11 +130,4 @@ extension UpstreamPool {
         }
         return future
     }
-}
-
-/// What the deadline of an HTTP/2 connection being opened needs to know. Used on the pool's
-/// event loop only (the deadline task and the connect's completions run there).
-private final class OpeningConnection: @unchecked Sendable {
-    var finished = false
-    var channel: (any Channel)?
 }
