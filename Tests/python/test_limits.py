@@ -260,6 +260,9 @@ def test_token_quota_is_reserved_then_settled_to_the_backends_usage(gateway):
     reserved_left = int(headers["x-ratelimit-remaining-tokens"])
     assert reserved_left < 3000 - usage["total_tokens"]
     # Settled to the real usage: the next request sees only the real usage spent (plus its own reservation).
+    # The settlement runs once the last byte is written, which the client can see before the
+    # gateway's loop does: wait until no reservation is open, not a fixed time.
+    wait_for(lambda: samples(gateway.scrape(), "portcullis_limit_reservations_open") == 0, timeout=10)
     status, headers2, body2 = gateway.chat("tokens", max_tokens=4)
     assert status == 200
     # (3,000 an hour refill one token each 1.2 s, so at most a token or two comes back meanwhile.)
