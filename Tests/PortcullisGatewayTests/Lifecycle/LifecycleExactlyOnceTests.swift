@@ -11,18 +11,6 @@ import Testing
 @Suite struct LifecycleExactlyOnceTests {
     typealias Machine = LifecycleStateMachine
 
-    /// A small deterministic generator (SplitMix64), so a failure names its seed.
-    struct SeededRandom: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func settles(_ action: Machine.Action) -> Bool {
         switch action {
         case .settle, .abandoned: true
@@ -34,7 +22,7 @@ import Testing
 
     @Test(arguments: Array(UInt64(1)...UInt64(40)))
     func everyExchangeSettlesExactlyOnce(seed: UInt64) {
-        var random = SeededRandom(state: seed)
+        var random = LoopRandom(seed: seed)  // deterministic, so a failure names its seed
         let timeouts = Machine.Timeouts(
             header: .seconds(10), body: .seconds(30), idle: .seconds(60), sseKeepAlive: .seconds(15), clientWrite: .seconds(60))
         let mode: Machine.Mode = seed % 4 == 0 ? .http2Stream : .http1
