@@ -251,6 +251,13 @@ def test_a_concurrency_cap_of_2_refuses_the_third_and_survives_1000_aborted_stre
     wait_for(both_fit, timeout=20)
 
 
+def settled(gw):
+    """Waits until no token reservation is open. A request settles once its last byte is
+    written, which the client can see before the gateway's loop does, so a next request (on
+    another event loop) can otherwise check its quota before the previous one settled."""
+    wait_for(lambda: samples(gw.scrape(), "portcullis_limit_reservations_open") == 0, timeout=10)
+
+
 def test_token_quota_is_reserved_then_settled_to_the_backends_usage(gateway):
     status, headers, body = gateway.chat("tokens", max_tokens=4)
     assert status == 200
@@ -260,9 +267,7 @@ def test_token_quota_is_reserved_then_settled_to_the_backends_usage(gateway):
     reserved_left = int(headers["x-ratelimit-remaining-tokens"])
     assert reserved_left < 3000 - usage["total_tokens"]
     # Settled to the real usage: the next request sees only the real usage spent (plus its own reservation).
-    # The settlement runs once the last byte is written, which the client can see before the
-    # gateway's loop does: wait until no reservation is open, not a fixed time.
-    wait_for(lambda: samples(gateway.scrape(), "portcullis_limit_reservations_open") == 0, timeout=10)
+    settled(gateway)
     status, headers2, body2 = gateway.chat("tokens", max_tokens=4)
     assert status == 200
     # (3,000 an hour refill one token each 1.2 s, so at most a token or two comes back meanwhile.)
@@ -331,6 +336,7 @@ def test_a_stream_without_stream_options_is_charged_the_backends_usage_which_the
     messages = [{"role": "user", "content": "Count the tokens of this stream"}]
 
     def probe():
+        settled(gateway)
         status, headers, body = gateway.chat("tokens", max_tokens=4)
         assert status == 200
         return int(headers["x-ratelimit-remaining-tokens"]), json.loads(body)["usage"]["total_tokens"]
