@@ -9,7 +9,7 @@ let hotPathSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "portcullis",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "portcullis", targets: ["portcullis"]),
     ],
@@ -30,6 +30,11 @@ let package = Package(
         .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
+        // ext_authz over gRPC (PortcullisAuthz only: the data path links none of it).
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -95,6 +100,25 @@ let package = Package(
             ],
             swiftSettings: hotPathSettings
         ),
+        // Envoy's ext_authz over gRPC, both ways: the client transport the ext-authz stage calls,
+        // and the Authorization service `authz:` serves. The code under Generated/ comes from
+        // Protos/ through scripts/generate-protos and is committed.
+        .target(
+            name: "PortcullisAuthz",
+            dependencies: [
+                "PortcullisCore",
+                "PortcullisConfig",
+                "PortcullisGateway",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "PortcullisMock",
             dependencies: [
@@ -112,6 +136,7 @@ let package = Package(
                 "PortcullisCore",
                 "PortcullisConfig",
                 "PortcullisGateway",
+                "PortcullisAuthz",
                 "PortcullisMock",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

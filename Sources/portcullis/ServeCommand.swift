@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import PortcullisAuthz
 import PortcullisConfig
 import PortcullisGateway
 import UnixSignals
@@ -52,6 +53,8 @@ struct ServeOptions: ParsableArguments {
         do {
             runtime = try await GatewayRuntime.start(
                 source: source, group: group, logger: logger, environment: ProcessInfo.processInfo.environment,
+                services: GatewayServices(
+                    grpcAuthorization: GRPCAuthorizationTransport(group: group), authzServer: AuthzGRPCServerFactory(group: group)),
                 options: .init(gracefulShutdownSignals: [.sigterm, .sigint], reloadOnSIGHUP: true))
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("portcullis: the config has problems:\n\(error)\n".utf8))

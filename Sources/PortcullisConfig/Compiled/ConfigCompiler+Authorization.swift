@@ -9,6 +9,9 @@ extension ConfigCompiler {
                 report(spec.location, "url", "not a valid URL; expected http(s)://host[:port][/path]")
                 continue
             }
+            if spec.wireProtocol == .grpc && endpoint.scheme != .http {
+                report(spec.location, "url", "gRPC authorization is plaintext HTTP/2 for now: use http://host:port")
+            }
             for name in spec.clientHeaders
             where ExternalAuthorizer.framingHeaders.contains(name) || ExternalAuthorizer.isProtected(name) || name == "cookie" {
                 report(
@@ -24,6 +27,9 @@ extension ConfigCompiler {
                 }
             }
             authorizers[spec.name] = ExternalAuthorizer(spec: spec, endpoint: endpoint)
+        }
+        if let authz = file.authz, let listener = authz.listener, !file.listeners.contains(where: { $0.name == listener }) {
+            report(authz.location, "listener", "no listener is named '\(listener)'")
         }
         return authorizers
     }

@@ -201,10 +201,11 @@ public struct ConfigCompiler: Sendable {
                 methods: listener.authentication.methods.map(Set.init),
                 required: listener.authentication.required ?? authentication.required)
         }
-        if authentication.configured.contains(.mtls),
+        // An `authz:` listener reads the certificate Envoy verified (`attributes.source.certificate`).
+        if authentication.configured.contains(.mtls), file.authz == nil,
             !file.listeners.contains(where: { ($0.tls?.clientAuth ?? TLSSpec.ClientAuth.none) != .none })
         {
-            sink.report("authentication.clientCertificates", nil, "no listener asks for client certificates (tls.clientAuth)")
+            sink.report("authentication.clientCertificates", nil, "no listener asks for client certificates (tls.clientAuth), and no authz: listener reads Envoy's")
         }
         let limitRules = self.compileLimitRules(file, report: report)
         if !sink.items.isEmpty { throw ConfigError(sink.items) }

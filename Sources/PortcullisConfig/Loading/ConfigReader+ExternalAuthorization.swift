@@ -22,3 +22,18 @@ extension ConfigReader {
         return spec
     }
 }
+
+extension ConfigReader {
+    func readAuthz(_ value: YAMLValue) -> AuthzServerSpec? {
+        guard let map = value.mapping(allowed: ["address", "listener", "leaseTimeout", "maxLeases"]),
+            let address = map.required("address"), let (host, port) = Self.address(address)
+        else { return nil }
+        var spec = AuthzServerSpec(host: host, port: port, location: .init(path: value.path, line: value.line))
+        spec.listener = map["listener"]?.nonEmptyString()
+        if let v = map["leaseTimeout"]?.duration() {
+            if v <= 0 { map["leaseTimeout"]?.report("must be more than 0") } else { spec.leaseNanos = v }
+        }
+        if let v = map["maxLeases"]?.int(min: 1, max: 10_000_000) { spec.maxLeases = v }
+        return spec
+    }
+}

@@ -24,6 +24,7 @@ public struct ConfigReader: Sendable {
 
     static let topLevelKeys = [
         "listeners", "admin", "http", "backends", "routes", "mock", "accessLog", "authentication", "tenants", "plans", "limits", "limitStore", "prices", "region", "externalAuthorization",
+        "authz",
         "reload", "metrics", "tracing",
     ]
 
@@ -119,6 +120,9 @@ public struct ConfigReader: Sendable {
         file.region = map["region"]?.nonEmptyString()
         if let authorizers = map["externalAuthorization"]?.anyMapping() {
             file.externalAuthorization = authorizers.entries.compactMap { self.readExternalAuthorization(name: $0.key, $0.value) }
+        }
+        if let authz = map["authz"] {
+            file.authz = self.readAuthz(authz)
         }
         if let limits = map["limits"]?.sequence() {
             file.limits = limits.compactMap(self.readLimitRule)

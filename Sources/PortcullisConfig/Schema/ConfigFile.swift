@@ -36,6 +36,8 @@ public struct ConfigFile: Sendable {
     public var region: String?
     /// External authorization services, by name (routes name the one they call).
     public var externalAuthorization: [ExternalAuthorizationSpec] = []
+    /// The ext_authz gRPC listener (`authz:`; nil: none).
+    public var authz: AuthzServerSpec?
 
     public init() {}
 }

@@ -11,10 +11,18 @@
 /// - `opa` (Open Policy Agent's data API): `POST url` with `{"input": …}` shaped like Envoy's
 ///   (`input.attributes.request.http.{method,path,headers,body}`, plus `input.tenant`); the
 ///   answer's `result` is `true`/`false`, or an object with `allowed`, `headers`, `http_status`
-///   and `body` (the shape opa-envoy-plugin policies return). An undefined result denies.
+///   and `body` (the shape opa-envoy-plugin policies return). An undefined result denies;
+/// - `grpc` (Envoy's gRPC ext_authz, `envoy.service.auth.v3.Authorization/Check`, to any server
+///   of that contract, Open Policy Agent's Envoy plugin among them): `url` is `http://host:port`
+///   (plaintext HTTP/2; TLS toward the service is not supported yet). The `CheckRequest` carries
+///   the method, path, the same headers as `envoy`, the trusted identity also as
+///   `context_extensions` (`tenant_id`, `tenant_plan`, `tenant_org`), and the body up to
+///   `includeBody`. An OK status allows, with `headers` (set, or appended when `append` is
+///   true) and `headers_to_remove` applied upstream within `upstreamHeaders`; any other
+///   status denies with its `denied_response`.
 public struct ExternalAuthorizationSpec: Sendable {
     public enum WireProtocol: String, Sendable, CaseIterable {
-        case envoy, opa
+        case envoy, opa, grpc
     }
 
     public enum FailureMode: String, Sendable, CaseIterable {

@@ -37,6 +37,22 @@ enum AdminServer {
                 writer.eventLoop.makeFutureWithTask { await Self.backends(runtime) }.assumeIsolated().whenSuccess {
                     writer.respondJSON($0)
                 }
+            case (.POST, "/authz/report"):
+                guard let leases = runtime.checkEngine?.leases else {
+                    writer.respondJSON(
+                        status: .notFound,
+                        #"{"error":{"message":"authz: is not configured.","type":"invalid_request_error","param":null,"code":"not_found"}}"#)
+                    return
+                }
+                switch CheckReport.parse(request.body) {
+                case .success(let report):
+                    let settled = leases.report(requestID: report.requestID, usage: report.usage)
+                    writer.respondJSON(status: settled ? .ok : .notFound, #"{"settled":\#(settled)}"#)
+                case .failure(let problem):
+                    writer.respondJSON(
+                        status: .badRequest,
+                        #"{"error":{"message":"\#(problem.message)","type":"invalid_request_error","param":null,"code":"invalid_report"}}"#)
+                }
             case (.POST, "/reload"):
                 guard let reloader = runtime.reloader.withLockedValue({ $0 }) else {
                     writer.respondJSON(status: .serviceUnavailable, #"{"status":"refused","problems":["not running"]}"#)
@@ -66,6 +82,11 @@ enum AdminServer {
         let reloads = runtime.reloadCounts
         var process = MetricsExposition.Process()
         process.limitSlotsInUse = runtime.services.limits.totalSlotsInUse()
+        if let leases = runtime.checkEngine?.leases {
+            let settled = leases.settledCounts
+            process.authzLeases = MetricsExposition.AuthzLeaseStats(
+                open: leases.count, reported: settled.reported, expired: settled.expired, overflowed: settled.overflowed)
+        }
         if let store = runtime.services.sharedLimits.current {
             process.limitStore = MetricsExposition.LimitStoreStats(
                 up: store.client.isUp, leases: store.leasesHeld,

@@ -74,7 +74,7 @@ extension GatewayRuntime {
         // The swap: one reference; requests in flight keep the snapshot they started with.
         self.store.replace(with: GatewaySnapshot.build(
                 config, providers: providers.next, slots: self.slots, series: self.series, tracer: self.tracer,
-                authorizationClient: self.authorizationClient, limits: self.services.limits,
+                authorizationClient: self.authorizationClient, grpcAuthorization: self.services.grpcAuthorization, limits: self.services.limits,
                 sharedLimits: self.services.sharedLimits.store(
                     for: config.source.limitStore.redis, group: self.server.group, logger: self.logger),
                 upstreams: self.services.upstreams, wallClock: self.wallClock))

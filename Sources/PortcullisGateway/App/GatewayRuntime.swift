@@ -48,6 +48,8 @@ public final class GatewayRuntime: Sendable {
     let wallClock: @Sendable () -> Double
     let services: GatewayServices
     let accessLog: AccessLogSink
+    /// Answers ext_authz checks when `authz:` is configured.
+    public let checkEngine: CheckEngine?
     let reloader: NIOLockedValueBox<ConfigReloader?> = NIOLockedValueBox(nil)
     let group: NIOLockedValueBox<ServiceGroup?> = NIOLockedValueBox(nil)
     private let onRunning = NIOLockedValueBox<(@Sendable () -> Void)?>(nil)
@@ -56,7 +58,8 @@ public final class GatewayRuntime: Sendable {
         store: SnapshotStore, readiness: Readiness, server: GatewayServer, listenerSet: ListenerSet, admin: EmbeddedHTTPServer?,
         mock: MockBackend?, source: ConfigSource, loader: GatewayConfigLoader, logger: Logger, providers: JWTProviderRegistry,
         slots: BackendSlots, series: MetricSeries, tracer: GatewayTracer?, authorizationClient: HTTPClient,
-        wallClock: @escaping @Sendable () -> Double, services: GatewayServices, accessLog: AccessLogSink
+        wallClock: @escaping @Sendable () -> Double, services: GatewayServices, accessLog: AccessLogSink,
+        checkEngine: CheckEngine?
     ) {
         self.authorizationClient = authorizationClient
         self.store = store
@@ -75,6 +78,7 @@ public final class GatewayRuntime: Sendable {
         self.wallClock = wallClock
         self.services = services
         self.accessLog = accessLog
+        self.checkEngine = checkEngine
     }
 
     /// Loads, compiles and checks the config, starts the in-process mock if configured, binds
@@ -129,7 +133,7 @@ public final class GatewayRuntime: Sendable {
             let store = SnapshotStore(
                 GatewaySnapshot.build(
                     config, providers: providers, slots: slots, series: series, tracer: tracer,
-                    authorizationClient: authorizationClient, limits: services.limits,
+                    authorizationClient: authorizationClient, grpcAuthorization: services.grpcAuthorization, limits: services.limits,
                     sharedLimits: services.sharedLimits.store(for: config.source.limitStore.redis, group: group, logger: logger),
                     upstreams: services.upstreams, wallClock: wallClock))
             let sink: AccessLogSink
@@ -155,7 +159,8 @@ public final class GatewayRuntime: Sendable {
                 store: store, readiness: readiness, server: server, listenerSet: listenerSet, admin: admin, mock: mock,
                 source: source, loader: loader, logger: logger, providers: registry, slots: slots, series: series,
                 tracer: tracer, authorizationClient: authorizationClient, wallClock: wallClock,
-                services: services, accessLog: sink)
+                services: services, accessLog: sink,
+                checkEngine: config.source.authz.map { CheckEngine(contexts: server.contexts, group: group, spec: $0) })
             box.set(runtime)
             runtime.assemble(config: config, options: options, sighup: sighup)
             return runtime
@@ -183,6 +188,8 @@ public final class GatewayRuntime: Sendable {
         if let tracer = self.tracer { services.append(tracer.service) }
         if let mock = self.mock { services.append(MockService(mock: mock)) }
         services.append(AuthorizationClientService(client: self.authorizationClient))
+        // The gRPC ext_authz clients close after the listeners have drained, like the HTTP one.
+        if let transport = self.services.grpcAuthorization as? any Service { services.append(transport) }
         // After the client it uses, so it stops first.
         services.append(HealthCheckService(store: self.store, client: self.authorizationClient, logger: self.logger))
         services.append(JWKSRefreshService(registry: self.providers))
@@ -190,6 +197,14 @@ public final class GatewayRuntime: Sendable {
         if let admin = self.admin { services.append(AdminService(admin: admin)) }
         // Before the listeners: leases are renewed until the last stream has drained.
         services.append(LimitStoreService(stores: self.services.sharedLimits, loop: self.server.group.next()))
+        if let spec = config.source.authz, let engine = self.checkEngine {
+            if let factory = self.services.authzServer {
+                // Beside the listeners: it stops accepting checks when they stop accepting requests.
+                services.append(factory.makeServer(host: spec.host, port: spec.port, engine: engine, logger: self.logger))
+            } else {
+                self.logger.warning("authz: is configured, but this process has no gRPC server to serve it")
+            }
+        }
         services.append(self.listenerSet)
         // Last, so it stops first: no reload can rebind a listener once the drain has begun.
         services.append(reloader)

@@ -41,7 +41,40 @@ enum AuthorizationCheck {
             let input = Self.opaInput(exchange, headers: sent + trusted, body: body, partial: partial)
             return try HTTPClient.Request(
                 url: base + endpoint.basePath, method: .POST, headers: headers, body: .byteBuffer(input))
+        case .grpc:
+            // Not an HTTP request: the stage sends ``grpcCall(for:authorizer:)`` instead.
+            throw HTTPClientError.invalidURL
         }
+    }
+
+    /// The gRPC `CheckRequest`'s content: the same headers as the HTTP contract's, the trusted
+    /// identity again as `context_extensions`, and the body up to `includeBody`.
+    static func grpcCall(for exchange: Exchange, authorizer: ExternalAuthorizer) -> GRPCCheckCall {
+        let spec = authorizer.spec
+        var headers: [(String, String)] = []
+        for name in spec.clientHeaders {
+            for value in exchange.head.headers[name] { headers.append((name, value)) }
+        }
+        let identity = exchange.identity
+        let fields = [
+            ("x-tenant-id", "tenant_id", identity?.tenant ?? ""), ("x-tenant-plan", "tenant_plan", identity?.plan ?? ""),
+            ("x-tenant-org", "tenant_org", identity?.org ?? ""),
+        ].filter { !$0.2.isEmpty }
+        for (name, _, value) in fields { headers.append((name, value)) }
+        headers.append(("x-request-id", exchange.requestID))
+        let trusted = fields.map { ($0.1, $0.2) }
+        var body: ByteBuffer?
+        var partial = false
+        let size = exchange.body?.readableBytes ?? 0
+        if spec.includeBody > 0, let whole = exchange.body {
+            partial = whole.readableBytes > spec.includeBody
+            body = whole.getSlice(at: whole.readerIndex, length: min(whole.readableBytes, spec.includeBody))
+        }
+        return GRPCCheckCall(
+            method: exchange.head.method.rawValue, path: exchange.target.pathAndQuery,
+            host: exchange.head.headers.first(name: "host") ?? "", scheme: exchange.isTLS ? "https" : "http",
+            protocolName: exchange.connection.isHTTP2 ? "HTTP/2" : "HTTP/1.1", requestID: exchange.requestID, headers: headers,
+            contextExtensions: trusted, body: body, bodySize: size, partial: partial, sourceAddress: exchange.clientAddress)
     }
 
     /// `{"input":{"attributes":{"request":{"http":{…}}},"tenant":{…},"route":…,"model":…}}`, the

@@ -7,17 +7,20 @@ import PortcullisCore
 /// What an external authorization answer means, decided without IO (so every contract case is
 /// tested on values): allow (with the allow-listed headers to set upstream), deny (with the
 /// status and body to pass back), or a failure the route's failure mode settles.
-enum AuthorizationDecision: Equatable {
-    case allow(headers: [Header])
+public enum AuthorizationDecision: Equatable, Sendable {
+    /// `removed`: client headers to take off the upstream request (gRPC `headers_to_remove`).
+    case allow(headers: [Header], removed: [String] = [])
     case deny(status: Int, body: ByteBuffer?, contentType: String?)
     case failed(Failure)
 
-    struct Header: Equatable {
+    public struct Header: Equatable, Sendable {
         var name: String
         var value: String
+        /// Added beside the client's values rather than replacing them (gRPC `append: true`).
+        var append = false
     }
 
-    enum Failure: String, Equatable {
+    public enum Failure: String, Equatable, Sendable {
         case timeout, unreachable, serverError = "server_error", badAnswer = "bad_answer"
         /// An answer larger than ``AuthorizationDecision/maxAnswerBytes``, or a check the gateway
         /// could not build: refused even when the service fails open (a client could provoke them).
@@ -42,6 +45,33 @@ enum AuthorizationDecision: Equatable {
             return .deny(status: status, body: passed, contentType: passed == nil ? nil : contentType)
         default:
             return .failed(.serverError)
+        }
+    }
+
+    /// Envoy's gRPC contract: OK allows, with the answer's allow-listed header edits and
+    /// removals (never a framing, identity-protected or gateway-set name); a denial passes its
+    /// status (403 when it gives none, or one outside 3xx–5xx; a 3xx is 403 as over HTTP, since a
+    /// redirect is not followed), its safe headers and its body.
+    static func grpc(_ answer: GRPCCheckAnswer, authorizer: ExternalAuthorizer) -> Self {
+        switch answer {
+        case .ok(let edits, let remove):
+            let headers = edits.compactMap { edit -> Header? in
+                guard var header = Self.upstreamHeader(edit.name, edit.value, authorizer) else { return nil }
+                header.append = edit.append
+                return header
+            }
+            let removed = remove.map { $0.lowercased() }.filter { name in
+                ConfigCompiler.isHeaderName(name) && authorizer.allowsUpstream(name) && !HeaderRules.isHopByHop(name)
+                    && !HeaderRules.isReplacedUpstream(name)
+            }
+            return .allow(headers: headers, removed: removed)
+        case .denied(let status, let headers, let body):
+            let code = (400..<600).contains(status) ? status : 403
+            let contentType = headers.first { $0.name.lowercased() == "content-type" }.flatMap { Self.safeValue($0.value) }
+            let passed = body.isEmpty ? nil : ByteBuffer(string: String(body.utf8.prefix(Self.maxAnswerBytes)) ?? "")
+            return .deny(status: code, body: passed, contentType: passed == nil ? nil : contentType)
+        case .failed(let failure):
+            return .failed(failure)
         }
     }
 

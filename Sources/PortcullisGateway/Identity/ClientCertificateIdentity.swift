@@ -18,6 +18,17 @@ struct ClientCertificateIdentity: Sendable, Equatable {
     /// Reads a peer certificate NIOSSL has already verified against the listener's CA.
     init?(certificate: NIOSSLCertificate) {
         guard let der = try? certificate.toDERBytes(), let parsed = try? Certificate(derEncoded: der) else { return nil }
+        self.init(parsed)
+    }
+
+    /// Reads a PEM certificate another proxy verified (Envoy's `attributes.source.certificate`
+    /// in an ext_authz check, already URL-decoded).
+    init?(pem: String) {
+        guard let parsed = try? Certificate(pemEncoded: pem) else { return nil }
+        self.init(parsed)
+    }
+
+    private init(_ parsed: Certificate) {
         var spiffe: [String] = []
         var dns: [String] = []
         if let names = try? parsed.extensions.subjectAlternativeNames {

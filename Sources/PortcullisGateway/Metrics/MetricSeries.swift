@@ -22,6 +22,8 @@ public final class MetricSeries: Sendable {
     struct Slot: Hashable, Sendable {
         let route: String
         let model: String
+        /// Proxied requests and ext_authz checks are counted apart (the `mode` label).
+        var mode: ExchangeMode = .proxy
     }
 
     struct Endpoint: Hashable, Sendable {
@@ -41,8 +43,8 @@ public final class MetricSeries: Sendable {
     public init() {}
 
     func tenant(_ name: String) -> Int { self.tables.withLockedValue { $0.tenants.id(name) } }
-    func slot(route: String, model: String) -> Int {
-        self.tables.withLockedValue { $0.slots.id(Slot(route: route, model: model)) }
+    func slot(route: String, model: String, mode: ExchangeMode = .proxy) -> Int {
+        self.tables.withLockedValue { $0.slots.id(Slot(route: route, model: model, mode: mode)) }
     }
     func endpoint(backend: String, endpoint: String) -> Int {
         self.tables.withLockedValue { $0.endpoints.id(Endpoint(backend: backend, endpoint: endpoint)) }

@@ -22,6 +22,15 @@ struct MetricsExposition {
         var limitStore: LimitStoreStats?
         /// Each configured backend's resilience state (breakers, retries, ejections, health).
         var backends: [BackendStats] = []
+        /// The ext_authz check leases, when `authz:` is configured.
+        var authzLeases: AuthzLeaseStats?
+    }
+
+    struct AuthzLeaseStats {
+        var open: Int
+        var reported: Int
+        var expired: Int
+        var overflowed: Int
     }
 
     /// The shared (Redis) limit store's state at the scrape.
@@ -47,6 +56,7 @@ struct MetricsExposition {
         self.writeUpstream(into: &out)
         self.writeLimits(into: &out)
         self.writeResilience(into: &out)
+        self.writeAuthz(into: &out)
         Self.header("portcullis_requests_in_flight", "gauge", "Requests in flight (received, not yet settled).", into: &out)
         out.writeString("portcullis_requests_in_flight \(self.counts.inFlight)\n")
         Self.header("portcullis_config_reloads_total", "counter", "Config reloads by outcome.", into: &out)
@@ -72,7 +82,7 @@ struct MetricsExposition {
 
     private func slotLabels(_ slot: Int) -> String {
         let names = self.names.slots[slot]
-        return "route=\"\(Self.escaped(names.route))\",model=\"\(Self.escaped(names.model))\""
+        return "route=\"\(Self.escaped(names.route))\",model=\"\(Self.escaped(names.model))\",mode=\"\(names.mode.rawValue)\""
     }
 
     private func writeRequests(into out: inout ByteBuffer) {

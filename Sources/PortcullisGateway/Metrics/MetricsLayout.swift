@@ -13,15 +13,9 @@ public final class MetricsLayout: Sendable {
     let otherTenant: Int
     /// No authenticated caller.
     let noTenant: Int
-    /// By position in ``ConfigSnapshot/exposedModels`` (an exact model name and its route).
-    let exactModels: [Int]
-    /// By ``Route/index``: the route with a model the config does not name (a glob matched),
-    /// or with no model at all (a path route).
-    let routes: [Int]
-    /// A model was named but nothing routes it.
-    let unknownModel: Int
-    /// Refused before a route was known.
-    let unrouted: Int
+    /// The request slots (route and model labels) of proxied requests and of ext_authz checks.
+    let proxySlots: Slots
+    let checkSlots: Slots
     /// By ``Backend/index``, then the endpoint's position in ``Backend/endpoints``.
     let endpoints: [[Int]]
     /// A plan's limits by ``LimitName/ordinal``, and the top-level rules by ``LimitRule/index``.
@@ -38,17 +32,9 @@ public final class MetricsLayout: Sendable {
         self.tenants = tenants
         self.otherTenant = perTenant ? series.tenant(MetricSeries.otherValue) : all
         self.noTenant = perTenant ? series.tenant(MetricSeries.noneValue) : all
-        var exactModels: [Int] = []
-        for model in config.exposedModels {
-            let route = config.router.route(model: model.name)?.name ?? MetricSeries.noneValue
-            exactModels.append(series.slot(route: route, model: model.name))
-        }
-        self.exactModels = exactModels
-        self.routes = config.routes.map { route in
-            series.slot(route: route.name, model: route.isPathRoute ? MetricSeries.noneValue : MetricSeries.otherValue)
-        }
-        self.unknownModel = series.slot(route: MetricSeries.noneValue, model: MetricSeries.otherValue)
-        self.unrouted = series.slot(route: MetricSeries.noneValue, model: MetricSeries.noneValue)
+        self.proxySlots = Slots(config, series: series, mode: .proxy)
+        // Only a config that serves checks has their series (an unused mode costs no counters).
+        self.checkSlots = config.source.authz == nil ? self.proxySlots : Slots(config, series: series, mode: .authz)
         self.planLimits = LimitName.allCases.map { series.limit($0.label) }
         self.ruleLimits = config.limitRules.map { series.limit($0.label) }
         self.endpoints = config.backends.map { backend in
@@ -73,10 +59,35 @@ public final class MetricsLayout: Sendable {
     /// The request slot (route and model labels) of an exchange.
     @inline(__always)
     func slot(of exchange: Exchange) -> Int {
+        let slots = exchange.mode == .proxy ? self.proxySlots : self.checkSlots
         if let route = exchange.route {
-            if let model = exchange.modelIndex { return self.exactModels[model] }
-            return self.routes[route.index]
+            if let model = exchange.modelIndex { return slots.exactModels[model] }
+            return slots.routes[route.index]
         }
-        return exchange.request == nil ? self.unrouted : self.unknownModel
+        return exchange.request == nil ? slots.unrouted : slots.unknownModel
+    }
+
+    /// One mode's slots.
+    struct Slots: Sendable {
+        /// By position in ``ConfigSnapshot/exposedModels`` (an exact model name and its route).
+        let exactModels: [Int]
+        /// By ``Route/index``: the route with a model the config does not name (a glob matched),
+        /// or with no model at all (a path route).
+        let routes: [Int]
+        /// A model was named but nothing routes it.
+        let unknownModel: Int
+        /// Refused before a route was known.
+        let unrouted: Int
+
+        init(_ config: ConfigSnapshot, series: MetricSeries, mode: ExchangeMode) {
+            self.exactModels = config.exposedModels.map { model in
+                series.slot(route: config.router.route(model: model.name)?.name ?? MetricSeries.noneValue, model: model.name, mode: mode)
+            }
+            self.routes = config.routes.map { route in
+                series.slot(route: route.name, model: route.isPathRoute ? MetricSeries.noneValue : MetricSeries.otherValue, mode: mode)
+            }
+            self.unknownModel = series.slot(route: MetricSeries.noneValue, model: MetricSeries.otherValue, mode: mode)
+            self.unrouted = series.slot(route: MetricSeries.noneValue, model: MetricSeries.noneValue, mode: mode)
+        }
     }
 }

@@ -18,6 +18,8 @@ enum AccessLogLine {
         JSONString.writeQuoted(exchange.target.path, into: &buffer)
         buffer.writeStaticString(",\"status\":")
         buffer.writeDecimal(exchange.status)
+        // Only on ext_authz checks (`status` is then the check's answer: 200 allowed).
+        if exchange.mode == .authz { buffer.writeStaticString(",\"mode\":\"authz\"") }
         if let upstreamStatus = exchange.upstreamStatus {
             buffer.writeStaticString(",\"upstream_status\":")
             buffer.writeDecimal(upstreamStatus)

@@ -81,6 +81,10 @@ public final class Exchange {
     /// Headers the external authorization answer sets on the upstream request (lowercased
     /// names, allow-listed), replacing the client's of the same name.
     var authorizationHeaders: [(String, String)] = []
+    /// Headers the answer appends beside the client's (gRPC `append: true`), and client
+    /// headers it removes (`headers_to_remove`), both allow-listed.
+    var authorizationAppended: [(String, String)] = []
+    var authorizationRemoved: [String] = []
     /// The external check failed and the route fails open: the upstream is told.
     var authorizationSkipped = false
     /// The limits the request met, for the `x-ratelimit-*` response headers (nil: none applied).
@@ -107,6 +111,8 @@ public final class Exchange {
     /// The limits' ticket when one of its quotas is a hard ceiling (the forwarder checks it as
     /// a stream goes on).
     var ceilingTicket: LimitTicket?
+    /// Where an allowed check's limit ticket is held until reported or expired (nil: proxied).
+    var checkLeases: CheckLeases?
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 
@@ -146,6 +152,23 @@ public final class Exchange {
     public func register(_ obligation: any LedgerObligation) {
         self.ledger.register(obligation)
     }
+
+    /// Registers the obligations every exchange carries: the access log first, so it runs
+    /// last and sees what the others recorded, then the metrics, the test probe and the span.
+    func registerStandardObligations(traced: Bool) {
+        self.register(self.loop.accessLog)
+        self.register(self.loop.metrics)
+        if let probe = self.loop.ledgerProbe { self.register(probe) }
+        if traced, let tracer = self.snapshot.tracer {
+            let trace = RequestTrace(tracer: tracer.tracer, exchange: self)
+            self.trace = trace
+            self.register(trace)
+        }
+        self.loop.metrics.started()
+    }
+
+    /// Proxied, or an ext_authz check.
+    public var mode: ExchangeMode { self.connection.mode }
 
     /// How the exchange ended, once settled.
     public var outcome: Outcome? { self.ledger.outcome }

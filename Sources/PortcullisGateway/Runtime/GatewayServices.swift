@@ -14,13 +14,20 @@ public struct GatewayServices: Sendable {
     let sharedLimits = SharedLimitStores()
     /// Backends' breakers, retry budgets, ejections and health, kept across reloads.
     public let upstreams = UpstreamStates()
+    /// The gRPC parts (PortcullisAuthz), given by the executable so the gateway's own modules
+    /// link no gRPC: the ext_authz client transport, and the `authz:` Check server.
+    public let grpcAuthorization: (any GRPCCheckTransport)?
+    public let authzServer: (any AuthzServerFactory)?
 
     public init(
         requestIDs: RequestIDGenerator = RequestIDGenerator(), upstreamTLS: UpstreamTLS = UpstreamTLS(),
-        ledgerProbe: (any LedgerObligation & Sendable)? = nil
+        ledgerProbe: (any LedgerObligation & Sendable)? = nil, grpcAuthorization: (any GRPCCheckTransport)? = nil,
+        authzServer: (any AuthzServerFactory)? = nil
     ) {
         self.requestIDs = requestIDs
         self.upstreamTLS = upstreamTLS
         self.ledgerProbe = ledgerProbe
+        self.grpcAuthorization = grpcAuthorization
+        self.authzServer = authzServer
     }
 }

@@ -48,6 +48,7 @@ public final class GatewaySnapshot: Sendable {
     static func build(
         _ config: ConfigSnapshot, providers: [String: JWTProvider] = [:], slots: BackendSlots = BackendSlots(),
         series: MetricSeries = MetricSeries(), tracer: GatewayTracer? = nil, authorizationClient: HTTPClient? = nil,
+        grpcAuthorization: (any GRPCCheckTransport)? = nil,
         limits: MemoryLimitStore = MemoryLimitStore(), sharedLimits: SharedLimitStore? = nil,
         upstreams: UpstreamStates = UpstreamStates(),
         wallClock: @escaping @Sendable () -> Double = { Double(Exchange.wallClockMillis()) / 1000 }
@@ -81,7 +82,7 @@ public final class GatewaySnapshot: Sendable {
         if limited { stages.append(LimitStage(phase: .body, store: limits, shared: sharedLimits, rules: config.limitRules, tenants: config.tenants)) }
         // Last: a request the gateway refuses itself never costs an external call.
         if config.routes.contains(where: { $0.authorizer != nil }) {
-            stages.append(ExternalAuthorizationStage(client: authorizationClient))
+            stages.append(ExternalAuthorizationStage(client: authorizationClient, grpc: grpcAuthorization))
         }
         return GatewaySnapshot(
             config: config, pipeline: Pipeline(stages), backendSlots: config.backends.map { slots.slot(for: $0.name) },

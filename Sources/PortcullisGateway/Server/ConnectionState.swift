@@ -11,6 +11,8 @@ final class ConnectionState {
     var isHTTP2: Bool
     /// The listener that accepted the connection (its authentication policy applies).
     let listenerName: String
+    /// Proxied, or an ext_authz check (``CheckRun``).
+    let mode: ExchangeMode
     /// The TLS handler, for the verified client certificate.
     weak var tlsHandler: NIOSSLServerHandler?
     private var certificateChecked = false
@@ -18,7 +20,8 @@ final class ConnectionState {
     /// The HTTP/1 connection's request handler, told when raw bytes arrive.
     weak var proxy: ProxyHandler?
 
-    init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool, listenerName: String) {
+    init(clientAddress: String?, isTLS: Bool, isHTTP2: Bool, listenerName: String, mode: ExchangeMode = .proxy) {
+        self.mode = mode
         self.clientAddress = clientAddress
         self.isTLS = isTLS
         self.isHTTP2 = isHTTP2

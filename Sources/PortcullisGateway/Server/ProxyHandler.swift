@@ -259,15 +259,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate, Ledge
     /// Makes `exchange` current and registers the obligations every exchange carries. The
     /// access log registers first, so it runs last and sees what the others recorded.
     func begin(_ exchange: Exchange) {
-        exchange.register(self.loop.accessLog)
-        exchange.register(self.loop.metrics)
-        if let probe = self.loop.ledgerProbe { exchange.register(probe) }
-        if let tracer = exchange.snapshot.tracer {
-            let trace = RequestTrace(tracer: tracer.tracer, exchange: exchange)
-            exchange.trace = trace
-            exchange.register(trace)
-        }
-        self.loop.metrics.started()
+        exchange.registerStandardObligations(traced: true)
         self.exchange = exchange
     }
 

@@ -30,6 +30,7 @@ enum UpstreamRequestHead {
         let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         let tokens = HeaderRules.connectionTokens(client)
         let overrides = exchange.authorizationHeaders
+        let removed = exchange.authorizationRemoved
         let edits = exchange.route.map { route in exchange.backend.map(route.edits(toward:)) ?? .none } ?? .none
         let dropped = edits.dropped
         let uri = endpoint.basePath.isEmpty ? exchange.target.pathAndQuery : endpoint.basePath + exchange.target.pathAndQuery
@@ -48,6 +49,7 @@ enum UpstreamRequestHead {
                 || (traceHeaders != nil && TraceHeaders.isTraceContext(name))
                 || HeaderRules.hasPrefixIgnoringCase(name, "x-portcullis-")
                 || (!overrides.isEmpty && Self.isOverridden(name, by: overrides))
+                || (!removed.isEmpty && HeaderRules.isListed(name, in: removed))
                 || HeaderRules.isListed(name, in: dropped)
             {
                 continue
@@ -58,6 +60,9 @@ enum UpstreamRequestHead {
             for (name, value) in traceHeaders { Self.field(name, value, into: &buffer) }
         }
         for (name, value) in overrides where !HeaderRules.isListed(name, in: dropped) { Self.field(name, value, into: &buffer) }
+        for (name, value) in exchange.authorizationAppended where !HeaderRules.isListed(name, in: dropped) {
+            Self.field(name, value, into: &buffer)
+        }
         if exchange.authorizationSkipped {
             buffer.writeStaticString("x-portcullis-authz-failure-mode-allowed: true\r\n")
         }

@@ -164,7 +164,8 @@ struct LimitStage: Stage {
         // Rates need nothing at the end: a ticket only for slots and reservations.
         if tally.needsTicket {
             let ticket = LimitTicket(store: self.store, shared: self.shared, charges: tally.held, metrics: exchange.loop.metrics)
-            exchange.register(ticket)
+            // A check's slots and reservations outlive it: they are leased (``CheckLease``).
+            if let leases = exchange.checkLeases { exchange.register(CheckLease(ticket: ticket, leases: leases)) } else { exchange.register(ticket) }
             if !ticket.ceilings.isEmpty { exchange.ceilingTicket = ticket }
         }
         if tally.holdsQuota {

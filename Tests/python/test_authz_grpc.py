@@ -1,0 +1,511 @@
+"""Envoy's ext_authz over gRPC, both ways, spoken from outside with Envoy's own generated
+protos (`xds-protos`) and `grpcio`:
+
+- Portcullis as the policy engine (`authz:`): a Python client sends `CheckRequest`s the way
+  Envoy does and reads the `CheckResponse`s: API keys, JWTs and the client certificate Envoy
+  reports, tenant policy, validation, rate and concurrency limits, and leases settled by a
+  usage report or by expiry.
+- Portcullis as the client (`protocol: grpc`): a Python `Authorization` server that allows
+  (with headers), denies, stalls and is down, in front of a recording backend.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+from concurrent import futures
+
+import grpc
+import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.auth.v3 import external_auth_pb2 as ea
+from envoy.service.auth.v3 import external_auth_pb2_grpc as eag
+from google.rpc import status_pb2
+from envoy.type.v3 import http_status_pb2
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import BIN, Proc
+from test_traces import RecordingBackend
+
+KEY = "sk-authz-grpc-acme-0001"
+TIGHT_KEY = "sk-authz-grpc-tight-0001"
+SINGLE_KEY = "sk-authz-grpc-single-001"
+JWT_SECRET = "grpc-test-secret-of-at-least-32-bytes!"
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+def sha(key):
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256(claims, secret=JWT_SECRET):
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(signature)}"
+
+
+def wait_for_line(proc, pattern, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for line in list(proc.lines):
+            m = re.search(pattern, line)
+            if m:
+                return m
+        time.sleep(0.05)
+    raise AssertionError(f"no line matching {pattern!r} in: {''.join(proc.lines)}")
+
+
+def client_certificate(directory):
+    """A self-signed certificate with a SPIFFE URI SAN, as Envoy would report a verified one."""
+    key, cert = os.path.join(directory, "client.key"), os.path.join(directory, "client.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+         "-subj", "/CN=billing-svc", "-addext", "subjectAltName=URI:spiffe://mesh.local/ns/billing/sa/api",
+         "-keyout", key, "-out", cert], check=True, capture_output=True)
+    with open(cert) as f:
+        return f.read()
+
+
+# MARK: Portcullis as the policy engine behind Envoy
+
+
+@pytest.fixture(scope="module")
+def engine():
+    config = f"""
+listeners: [{{ name: main, address: 127.0.0.1:0 }}]
+admin: {{ address: 127.0.0.1:0 }}
+reload: {{ watch: false }}
+accessLog: {{ destination: stdout }}
+authz: {{ address: 127.0.0.1:0, listener: main, leaseTimeout: 2s }}
+mock: {{ models: [demo-chat] }}
+authentication:
+  apiKeys:
+    - {{ name: acme, tenant: acme, sha256: "{sha(KEY)}" }}
+    - {{ name: tight, tenant: tight, sha256: "{sha(TIGHT_KEY)}" }}
+    - {{ name: single, tenant: single, sha256: "{sha(SINGLE_KEY)}" }}
+  jwt:
+    - {{ name: users, issuer: https://issuer.test, audiences: [portcullis], algorithms: [HS256], secret: "{JWT_SECRET}",
+        claims: {{ tenant: tenant }} }}
+  clientCertificates:
+    - {{ name: billing, spiffe: "spiffe://mesh.local/ns/billing/*", tenant: acme }}
+tenants:
+  acme: {{ plan: pro, org: acme-org }}
+  tight: {{ plan: tight }}
+  single: {{ plan: single }}
+plans:
+  pro: {{ models: [demo-chat] }}
+  tight: {{ models: [demo-chat], limits: {{ requestsPerMinute: 2, burst: 2 }} }}
+  single: {{ models: [demo-chat], limits: {{ concurrency: 1, tokensPerHour: 100000, maxTokens: 100 }} }}
+backends:
+  mock: {{ endpoints: [builtin:mock] }}
+routes:
+  - {{ name: chat, match: {{ model: demo-chat }}, backend: mock }}
+"""
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(config)
+    proc = Proc(["serve", "--config", path], r"admin on port (\d+)")
+    port = int(wait_for_line(proc, r"authz listening on 127\.0\.0\.1:(\d+)").group(1))
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    grpc.channel_ready_future(channel).result(timeout=10)
+    yield proc, eag.AuthorizationStub(channel)
+    channel.close()
+    proc.stop()
+    os.unlink(path)
+
+
+def check_request(headers, body=None, path="/v1/chat/completions", method="POST", certificate=None):
+    """A CheckRequest shaped as Envoy sends it (lowercased headers with pseudo-headers, the
+    buffered body as a string, the source peer)."""
+    request = ea.CheckRequest()
+    http_request = request.attributes.request.http
+    http_request.id = "envoy-stream-1"
+    http_request.method = method
+    http_request.path = path
+    http_request.host = "llm.example.com"
+    http_request.scheme = "https"
+    http_request.protocol = "HTTP/1.1"
+    for name, value in {":authority": "llm.example.com", ":method": method, ":path": path, **headers}.items():
+        http_request.headers[name] = value
+    if body is not None:
+        http_request.body = json.dumps(body)
+        http_request.size = len(http_request.body)
+    request.attributes.source.address.socket_address.address = "10.1.2.3"
+    request.attributes.source.address.socket_address.port_value = 40000
+    if certificate:
+        request.attributes.source.certificate = urllib.parse.quote(certificate)
+    return request
+
+
+def chat_body(model="demo-chat", **extra):
+    return {"model": model, "messages": MESSAGES, **extra}
+
+
+def ok_headers(response):
+    return {o.header.key: o.header.value for o in response.ok_response.headers}
+
+
+def denied(response):
+    d = response.denied_response
+    return d.status.code, {o.header.key: o.header.value for o in d.headers}, json.loads(d.body) if d.body else None
+
+
+def test_a_valid_api_key_is_allowed_with_the_trusted_context_and_the_credential_removed(engine):
+    _, stub = engine
+    response = stub.Check(check_request(
+        {"authorization": "Bearer " + KEY, "content-type": "application/json", "x-tenant-id": "spoofed",
+         "x-tenant-role": "admin"}, chat_body()), timeout=5)
+    assert response.status.code == 0 and response.WhichOneof("http_response") == "ok_response"
+    headers = ok_headers(response)
+    assert headers["x-tenant-id"] == "acme" and headers["x-tenant-plan"] == "pro" and headers["x-tenant-org"] == "acme-org"
+    assert headers["x-request-id"]
+    # Set with append false: Envoy replaces the spoofed value rather than adding a second one.
+    assert all(o.HasField("append") and not o.append.value for o in response.ok_response.headers)
+    removed = set(response.ok_response.headers_to_remove)
+    assert "authorization" in removed, "the client's credential does not reach the backend"
+    assert "x-tenant-role" in removed, "every client-sent x-tenant-* the gateway does not set is removed"
+
+
+def test_a_spoofed_tenant_is_removed_when_no_identity_replaces_it(engine):
+    _, stub = engine
+    # GET /v1/models is answered by the check itself; a path the gateway does not serve is a 404,
+    # so the spoof test uses a JWT caller whose tenant claim differs from the spoofed header.
+    token = hs256({"iss": "https://issuer.test", "aud": "portcullis", "sub": "u1", "tenant": "acme",
+                   "exp": int(time.time()) + 300})
+    response = stub.Check(check_request(
+        {"authorization": "Bearer " + token, "content-type": "application/json", "x-tenant-id": "tight",
+         "x-tenant-plan": "enterprise"}, chat_body()), timeout=5)
+    assert response.status.code == 0
+    headers = ok_headers(response)
+    assert headers["x-tenant-id"] == "acme" and headers["x-tenant-plan"] == "pro"
+    assert "authorization" in response.ok_response.headers_to_remove
+
+
+def test_a_bad_jwt_is_denied_with_401_and_an_openai_body(engine):
+    _, stub = engine
+    forged = hs256({"iss": "https://issuer.test", "aud": "portcullis", "tenant": "acme", "exp": int(time.time()) + 300},
+                   secret="not-the-secret-not-the-secret-not!")
+    response = stub.Check(check_request({"authorization": "Bearer " + forged, "content-type": "application/json"},
+                                        chat_body()), timeout=5)
+    assert response.status.code == 7, "PERMISSION_DENIED"
+    status, headers, body = denied(response)
+    assert status == http_status_pb2.Unauthorized
+    assert headers["www-authenticate"].startswith("Bearer") and headers["content-type"] == "application/json"
+    assert body["error"]["code"] == "invalid_token" and body["error"]["type"] == "authentication_error"
+    assert forged not in response.denied_response.body
+
+
+def test_a_model_outside_the_plan_gets_the_unknown_model_denial(engine):
+    _, stub = engine
+    response = stub.Check(check_request({"authorization": "Bearer " + KEY, "content-type": "application/json"},
+                                        chat_body("gpt-secret")), timeout=5)
+    status, _, body = denied(response)
+    assert status == http_status_pb2.NotFound and body["error"]["code"] == "model_not_found"
+
+
+def test_validation_runs_on_the_body_envoy_sends(engine):
+    _, stub = engine
+    response = stub.Check(check_request({"authorization": "Bearer " + KEY, "content-type": "application/json"},
+                                        chat_body(temperature=7)), timeout=5)
+    status, _, body = denied(response)
+    assert status == http_status_pb2.BadRequest and body["error"]["param"] == "temperature"
+    # A body Envoy cut at max_request_bytes cannot be validated: refused as too large.
+    partial = check_request({"authorization": "Bearer " + KEY, "content-type": "application/json",
+                             "x-envoy-auth-partial-body": "true"}, chat_body())
+    status, _, body = denied(stub.Check(partial, timeout=5))
+    assert status == http_status_pb2.PayloadTooLarge
+
+
+def test_the_client_certificate_envoy_reports_authenticates(engine, tmp_path):
+    _, stub = engine
+    pem = client_certificate(str(tmp_path))
+    response = stub.Check(check_request({"content-type": "application/json"}, chat_body(), certificate=pem), timeout=5)
+    assert response.status.code == 0 and ok_headers(response)["x-tenant-id"] == "acme"
+    # Without one (and no other credential) the caller is not known.
+    status, _, _ = denied(stub.Check(check_request({"content-type": "application/json"}, chat_body()), timeout=5))
+    assert status == http_status_pb2.Unauthorized
+
+
+def test_models_are_listed_by_the_check_itself_for_the_tenant(engine):
+    _, stub = engine
+    response = stub.Check(check_request({"authorization": "Bearer " + KEY}, None, path="/v1/models", method="GET"), timeout=5)
+    status, headers, body = denied(response)
+    assert status == http_status_pb2.OK and [m["id"] for m in body["data"]] == ["demo-chat"]
+
+
+def test_going_over_a_rate_limit_gives_429_with_retry_after(engine):
+    _, stub = engine
+    answers = [stub.Check(check_request({"authorization": "Bearer " + TIGHT_KEY, "content-type": "application/json"},
+                                        chat_body()), timeout=5) for _ in range(3)]
+    assert [a.status.code for a in answers[:2]] == [0, 0]
+    limits = {o.header.key: o.header.value for o in answers[0].ok_response.response_headers_to_add}
+    assert limits["x-ratelimit-limit-requests"] == "2"
+    status, headers, body = denied(answers[2])
+    assert status == http_status_pb2.TooManyRequests and int(headers["retry-after"]) >= 1
+    assert body["error"]["code"] == "rate_limit_exceeded" and headers["x-ratelimit-remaining-requests"] == "0"
+
+
+def admin_port(proc):
+    return int(wait_for_line(proc, r"admin on port (\d+)").group(1))
+
+
+def report(proc, request_id, usage=None):
+    conn = http.client.HTTPConnection("127.0.0.1", admin_port(proc), timeout=10)
+    try:
+        body = {"request_id": request_id, **({"usage": usage} if usage else {})}
+        conn.request("POST", "/authz/report", body=json.dumps(body), headers={"content-type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def scrape(proc):
+    conn = http.client.HTTPConnection("127.0.0.1", admin_port(proc), timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        return {f.name: f for f in text_string_to_metric_families(conn.getresponse().read().decode())}
+    finally:
+        conn.close()
+
+
+def sample(families, name, **labels):
+    """The sum of the samples named `name` (a counter's family drops `_total`) with `labels`."""
+    family = families.get(name[:-len("_total")] if name.endswith("_total") else name)
+    assert family is not None, f"no family {name}"
+    return sum(s.value for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def single(stub, **extra):
+    return stub.Check(check_request({"authorization": "Bearer " + SINGLE_KEY, "content-type": "application/json"},
+                                    chat_body(max_tokens=100, **extra)), timeout=5)
+
+
+def test_concurrency_slots_are_held_as_leases_settled_by_a_report_or_expiry(engine):
+    proc, stub = engine
+    first = single(stub)
+    assert first.status.code == 0
+    request_id = ok_headers(first)["x-request-id"]
+    remaining_before = int({o.header.key: o.header.value for o in first.ok_response.response_headers_to_add}[
+        "x-ratelimit-remaining-tokens"])
+    # The slot is held after the check: a second request of the tenant is refused.
+    status, _, body = denied(single(stub))
+    assert status == http_status_pb2.TooManyRequests and "concurrent" in body["error"]["message"]
+    # The router reports the request's end with its usage: the slot comes back and the quota
+    # is charged what was used (15 tokens), not the reservation.
+    assert report(proc, request_id, {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}) == (200, {"settled": True})
+    assert report(proc, request_id) == (404, {"settled": False}), "a lease settles once"
+    second = single(stub)
+    assert second.status.code == 0
+    remaining = int({o.header.key: o.header.value for o in second.ok_response.response_headers_to_add}[
+        "x-ratelimit-remaining-tokens"])
+    # Reported usage settled: what is left now is what was left before, less 15 and less this
+    # request's own reservation (the same as the first's).
+    reserved = 100000 - remaining_before
+    assert remaining == 100000 - 15 - reserved
+    # No report comes for the second: its lease runs out (2 s) and the slot comes back.
+    assert denied(single(stub))[0] == http_status_pb2.TooManyRequests
+    deadline = time.time() + 15
+    third = None
+    while time.time() < deadline:
+        third = single(stub)
+        if third.status.code == 0:
+            break
+        time.sleep(0.2)
+    assert third is not None and third.status.code == 0, "the expired lease released its slot"
+    families = scrape(proc)
+    assert sample(families, "portcullis_authz_leases_settled_total", reason="report") >= 1
+    assert sample(families, "portcullis_authz_leases_settled_total", reason="expired") >= 1
+
+
+def test_checks_are_counted_and_logged_by_mode(engine):
+    proc, stub = engine
+    stub.Check(check_request({"authorization": "Bearer " + KEY, "content-type": "application/json"}, chat_body()), timeout=5)
+    families = scrape(proc)
+    assert sample(families, "portcullis_requests_total", mode="authz", status_class="2xx") >= 1
+    assert sample(families, "portcullis_requests_total", mode="authz", status_class="4xx") >= 1
+    assert sample(families, "portcullis_requests_total", mode="proxy") == 0, "no request was proxied"
+    deadline = time.time() + 10
+    while time.time() < deadline and not any('"mode":"authz"' in line for line in proc.lines):
+        time.sleep(0.05)
+    lines = [json.loads(line) for line in proc.lines if line.startswith("{") and '"mode":"authz"' in line]
+    assert lines and all(line["mode"] == "authz" for line in lines)
+    assert not any(KEY in line for line in proc.lines), "no credential reaches the log"
+
+
+def test_the_envoy_example_config_passes_check():
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "envoy", "portcullis.yaml")
+    result = subprocess.run([BIN, "check", "--config", example],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# MARK: Portcullis as a gRPC ext_authz client
+
+
+class PolicyService(eag.AuthorizationServicer):
+    """An Authorization server that decides by model: allow (with headers, some of them not
+    allow-listed), deny (with a status, headers and body), stall past the gateway's timeout."""
+
+    def __init__(self):
+        self.checks = []
+        self.cancelled = threading.Event()
+
+    def Check(self, request, context):
+        self.checks.append(request)
+        body = json.loads(request.attributes.request.http.body or "{}")
+        model = body.get("model")
+        if model == "grpc-stall":
+            # Held until the gateway gives up (its deadline cancels the call).
+            if not context.add_callback(self.cancelled.set):
+                self.cancelled.set()
+            deadline = time.time() + 5
+            while context.is_active() and time.time() < deadline:
+                time.sleep(0.01)
+            return ea.CheckResponse(status=status_pb2.Status(code=0))
+        if model == "grpc-deny" or request.attributes.request.http.headers.get("x-client-hint") == "deny":
+            return ea.CheckResponse(
+                status=status_pb2.Status(code=7),
+                denied_response=ea.DeniedHttpResponse(
+                    status=http_status_pb2.HttpStatus(code=http_status_pb2.PaymentRequired),
+                    headers=[base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-type", value="application/problem+json")),
+                             base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-length", value="999"))],
+                    body='{"title":"grpc policy says no"}'))
+
+        def option(key, value, append=None):
+            o = base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value))
+            if append is not None:
+                o.append.value = append
+            return o
+
+        ok = ea.OkHttpResponse(
+            headers=[option("x-policy-decision", "allowed"), option("x-policy-trace", "t2", append=True),
+                     option("x-tenant-id", "forged"), option("authorization", "Bearer forged"), option("x-other", "dropped")],
+            headers_to_remove=["x-policy-strip", "host", "x-tenant-id"])
+        return ea.CheckResponse(status=status_pb2.Status(code=0), ok_response=ok)
+
+
+def unused_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def client_side():
+    service = PolicyService()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    eag.add_AuthorizationServicer_to_server(service, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    backend = RecordingBackend()
+    dead = unused_port()
+    config = f"""
+listeners: [{{ address: 127.0.0.1:0 }}]
+reload: {{ watch: false }}
+accessLog: {{ destination: "off" }}
+externalAuthorization:
+  policy: {{ url: "http://127.0.0.1:{port}", protocol: grpc, clientHeaders: [x-client-hint], includeBody: 64KiB,
+             upstreamHeaders: ["x-policy-*"] }}
+  stall: {{ url: "http://127.0.0.1:{port}", protocol: grpc, includeBody: 64KiB, timeout: 200ms }}
+  down: {{ url: "http://127.0.0.1:{dead}", protocol: grpc }}
+  down-open: {{ url: "http://127.0.0.1:{dead}", protocol: grpc, failureMode: open }}
+backends:
+  rec: {{ endpoints: [http://127.0.0.1:{backend.port}] }}
+routes:
+  - {{ match: {{ models: [grpc-chat, grpc-deny] }}, backend: rec, externalAuthorization: policy }}
+  - {{ match: {{ model: grpc-stall }}, backend: rec, externalAuthorization: stall }}
+  - {{ match: {{ model: grpc-down }}, backend: rec, externalAuthorization: down }}
+  - {{ match: {{ model: grpc-open }}, backend: rec, externalAuthorization: down-open }}
+authentication:
+  apiKeys:
+    - {{ name: acme, tenant: acme, sha256: "{sha(KEY)}" }}
+"""
+    fd, path = tempfile.mkstemp(suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        f.write(config)
+    gateway = Proc(["serve", "--config", path], r"listening on http://127\.0\.0\.1:(\d+)")
+    yield gateway, service, backend
+    gateway.stop()
+    server.stop(grace=None)
+    backend.stop()
+    os.unlink(path)
+
+
+def chat(port, model, extra=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    headers = {"authorization": "Bearer " + KEY, "content-type": "application/json", **(extra or {})}
+    try:
+        conn.request("POST", "/v1/chat/completions", body=json.dumps({"model": model, "messages": MESSAGES}), headers=headers)
+        resp = conn.getresponse()
+        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def test_grpc_allow_carries_the_request_and_edits_only_allow_listed_headers(client_side):
+    gateway, service, backend = client_side
+    seen = len(backend.headers)
+    status, _, _ = chat(gateway.port, "grpc-chat", {"x-client-hint": "blue", "x-secret": "s3cr3t", "x-policy-strip": "gone",
+                                                    "x-policy-trace": "t1"})
+    assert status == 200
+    check = service.checks[-1]
+    http_request = check.attributes.request.http
+    assert http_request.method == "POST" and http_request.path == "/v1/chat/completions"
+    assert http_request.headers["x-client-hint"] == "blue" and "x-secret" not in http_request.headers
+    assert "authorization" not in http_request.headers, "the client's credential is not sent to the policy"
+    assert http_request.headers["x-tenant-id"] == "acme" and http_request.headers["x-request-id"]
+    assert check.attributes.context_extensions["tenant_id"] == "acme"
+    assert json.loads(http_request.body)["model"] == "grpc-chat"
+    upstream = backend.headers[seen]
+    assert upstream["x-policy-decision"] == ["allowed"]
+    assert upstream["x-policy-trace"] == ["t1", "t2"], "append: true adds beside the client's value"
+    assert "x-policy-strip" not in upstream, "headers_to_remove is honoured within the allow-list"
+    assert upstream["x-tenant-id"] == ["acme"], "neither set nor removed: identity is not the policy's to edit"
+    assert "x-other" not in upstream and upstream.get("authorization") is None
+    assert upstream["host"], "framing headers are never removed"
+
+
+def test_grpc_denial_passes_status_headers_and_body_and_nothing_reaches_the_backend(client_side):
+    gateway, _, backend = client_side
+    seen = len(backend.headers)
+    status, headers, body = chat(gateway.port, "grpc-deny")
+    assert status == 402 and headers["content-type"] == "application/problem+json"
+    assert body == b'{"title":"grpc policy says no"}' and headers["content-length"] == str(len(body))
+    assert len(backend.headers) == seen
+
+
+def test_grpc_stall_is_refused_at_the_timeout_and_the_call_cancelled(client_side):
+    gateway, service, backend = client_side
+    seen = len(backend.headers)
+    service.cancelled.clear()
+    started = time.time()
+    status, _, body = chat(gateway.port, "grpc-stall")
+    assert status == 403 and json.loads(body)["error"]["code"] == "authorization_unavailable"
+    assert time.time() - started < 1.5, "refused at the 200 ms timeout, not after the policy's answer"
+    assert service.cancelled.wait(5), "the deadline cancelled the call at the policy server"
+    assert len(backend.headers) == seen
+
+
+def test_grpc_service_down_fails_closed_and_open_only_where_configured(client_side):
+    gateway, _, backend = client_side
+    seen = len(backend.headers)
+    status, _, body = chat(gateway.port, "grpc-down")
+    assert status == 403 and json.loads(body)["error"]["code"] == "authorization_unavailable"
+    assert len(backend.headers) == seen
+    status, _, _ = chat(gateway.port, "grpc-open")
+    assert status == 200
+    assert backend.headers[seen]["x-portcullis-authz-failure-mode-allowed"] == ["true"]
