@@ -509,3 +509,53 @@ def test_grpc_service_down_fails_closed_and_open_only_where_configured(client_si
     status, _, _ = chat(gateway.port, "grpc-open")
     assert status == 200
     assert backend.headers[seen]["x-portcullis-authz-failure-mode-allowed"] == ["true"]
+
+
+# MARK: The examples
+
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+
+
+def test_the_readme_snippet_checks_against_the_envoy_example():
+    """The README's Python snippet, run as written against `examples/envoy/portcullis.yaml`
+    (its fixed ports: 8080, 9901 and 9191 on loopback)."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("A check from Python"):]
+    snippet = section[section.index("```python\n") + len("```python\n"):section.index("\n```", section.index("```python"))]
+    proc = Proc(["serve", "--config", os.path.join(ROOT, "examples", "envoy", "portcullis.yaml")],
+                r"listening on http://127\.0\.0\.1:(\d+)")
+    try:
+        wait_for_line(proc, r"authz listening on 127\.0\.0\.1:9191")
+        result = subprocess.run(["python3", "-c", snippet], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split("\n")[:3] == ["0", "demo", "['authorization']"]
+    finally:
+        proc.stop()
+
+
+def test_the_envoy_example_is_an_envoy_bootstrap_with_ext_authz_over_grpc_to_portcullis():
+    """Parsed with Envoy's own protos: every field name and type is one Envoy knows."""
+    import yaml
+    from google.protobuf import json_format
+    from envoy.config.bootstrap.v3 import bootstrap_pb2
+    from envoy.extensions.filters.http.ext_authz.v3 import ext_authz_pb2
+    from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401 (registers the type)
+    from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+    from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
+
+    with open(os.path.join(ROOT, "examples", "envoy", "envoy.yaml")) as f:
+        config = yaml.safe_load(f)
+    bootstrap = json_format.ParseDict(config, bootstrap_pb2.Bootstrap())
+    manager = hcm_pb2.HttpConnectionManager()
+    bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.Unpack(manager)
+    ext_authz = ext_authz_pb2.ExtAuthz()
+    manager.http_filters[0].typed_config.Unpack(ext_authz)
+    assert ext_authz.grpc_service.envoy_grpc.cluster_name == "portcullis_authz"
+    assert not ext_authz.failure_mode_allow and ext_authz.transport_api_version == 2  # V3
+    assert 0 < ext_authz.with_request_body.max_request_bytes <= 1048576 and not ext_authz.with_request_body.allow_partial_message
+    cluster = next(c for c in bootstrap.static_resources.clusters if c.name == "portcullis_authz")
+    address = cluster.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+    with open(os.path.join(ROOT, "examples", "envoy", "portcullis.yaml")) as f:
+        assert yaml.safe_load(f)["authz"]["address"] == f"{address.address}:{address.port_value}"

@@ -113,3 +113,41 @@ import Testing
         #expect(found.contains { $0.path == "routes[0].externalAuthorization" && $0.message.contains("'nope'") }, "\(found)")
     }
 }
+
+/// The gRPC contract's answers, decided on values like the HTTP ones.
+@Suite struct AuthorizationDecisionGRPCTests {
+    @Test func okEditsOnlyAllowListedHeadersAndKeepsAppendAndRemovals() throws {
+        let authorizer = try AuthorizationDecisionTests.authorizer(["x-policy-*"])
+        let answer = GRPCCheckAnswer.ok(
+            headers: [
+                .init(name: "X-Policy-A", value: "1", append: false), .init(name: "x-policy-b", value: "2", append: true),
+                .init(name: "x-tenant-id", value: "forged", append: false), .init(name: "content-length", value: "9", append: false),
+                .init(name: "x-policy-bad", value: "a\nb", append: false),
+            ],
+            remove: ["x-policy-c", "host", "x-tenant-id", "X-Policy-D", "content-length"])
+        #expect(
+            AuthorizationDecision.grpc(answer, authorizer: authorizer)
+                == .allow(
+                    headers: [.init(name: "x-policy-a", value: "1"), .init(name: "x-policy-b", value: "2", append: true)],
+                    removed: ["x-policy-c", "x-policy-d"]))
+    }
+
+    @Test(arguments: [(402, 402), (0, 403), (200, 403), (302, 403), (503, 503), (700, 403)])
+    func deniedPassesItsStatusWhenItIsAnError(given: Int, answered: Int) throws {
+        let authorizer = try AuthorizationDecisionTests.authorizer([])
+        let decision = AuthorizationDecision.grpc(
+            .denied(status: given, headers: [.init(name: "Content-Type", value: "application/problem+json", append: false)], body: "{}"),
+            authorizer: authorizer)
+        #expect(decision == .deny(status: answered, body: ByteBuffer(string: "{}"), contentType: "application/problem+json"))
+        #expect(
+            AuthorizationDecision.grpc(.denied(status: given, headers: [], body: ""), authorizer: authorizer)
+                == .deny(status: answered, body: nil, contentType: nil))
+    }
+
+    @Test func failuresFollowTheFailureMode() throws {
+        let authorizer = try AuthorizationDecisionTests.authorizer([], mode: "open")
+        let decision = AuthorizationDecision.grpc(.failed(.timeout), authorizer: authorizer)
+        #expect(decision.outcome(failureMode: .open, statusOnError: 403) == .proceed)
+        #expect(decision.outcome(failureMode: .closed, statusOnError: 403) == .refuse(.authorizationFailed(status: 403)))
+    }
+}
