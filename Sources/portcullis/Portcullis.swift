@@ -14,7 +14,9 @@ struct Portcullis: AsyncParsableCommand {
             SERVE OPTIONS (portcullis [serve] [options]):
             """ + "\n" + Self.serveOptions,
         version: PortcullisVersion.current,
-        subcommands: [ServeCommand.self, CheckCommand.self, ExplainCommand.self, MockCommand.self, HashKeyCommand.self],
+        subcommands: [
+            ServeCommand.self, CheckCommand.self, ExplainCommand.self, MockCommand.self, HashKeyCommand.self, AuthzLoadCommand.self,
+        ],
         defaultSubcommand: ServeCommand.self
     )
 
