@@ -39,15 +39,16 @@ enum CheckRequestReading {
     }
 
     /// The `CheckResponse` for a verdict: OK with an `OkHttpResponse` (each header set with
-    /// `append: false`, so Envoy replaces a client's value), or PERMISSION_DENIED with a
+    /// `append: false`, so Envoy replaces a client's value, and what a nested check appended
+    /// with `append: true`), or PERMISSION_DENIED with a
     /// `DeniedHttpResponse` carrying the gateway's own status, headers and OpenAI-shaped body.
     static func response(_ verdict: CheckVerdict) -> Envoy_Service_Auth_V3_CheckResponse {
         var response = Envoy_Service_Auth_V3_CheckResponse()
         switch verdict {
-        case .allow(let set, let remove, let responseHeaders):
+        case .allow(let set, let append, let remove, let responseHeaders):
             response.status.code = 0
             var ok = Envoy_Service_Auth_V3_OkHttpResponse()
-            ok.headers = set.map { Self.option($0, append: false) }
+            ok.headers = set.map { Self.option($0, append: false) } + append.map { Self.option($0, append: true) }
             ok.headersToRemove = remove
             ok.responseHeadersToAdd = responseHeaders.map { Self.option($0, append: false) }
             response.okResponse = ok

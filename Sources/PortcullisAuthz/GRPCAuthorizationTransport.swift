@@ -60,7 +60,7 @@ public final class GRPCAuthorizationTransport: GRPCCheckTransport, Service {
             if let entry = clients[key] { return entry.client }
             guard !self.closed.withLockedValue({ $0 }) else { throw RPCError(code: .unavailable, message: "shutting down") }
             let transport = try HTTP2ClientTransport.Posix(
-                target: .ipv4(address: endpoint.host, port: endpoint.port), transportSecurity: .plaintext,
+                target: Self.target(host: endpoint.host, port: endpoint.port), transportSecurity: .plaintext,
                 config: .defaults { $0.backoff.initial = .milliseconds(50); $0.backoff.max = .seconds(2) },
                 eventLoopGroup: self.group)
             let client = GRPCClient(transport: transport)
@@ -68,6 +68,15 @@ public final class GRPCAuthorizationTransport: GRPCCheckTransport, Service {
             clients[key] = Entry(client: client, connections: connections)
             return client
         }
+    }
+
+    /// An IP literal as itself, any other host name through DNS (re-resolved on reconnect).
+    static func target(host: String, port: Int) -> any ResolvableTarget {
+        guard let literal = try? NIOCore.SocketAddress(ipAddress: host, port: port) else {
+            return ResolvableTargets.DNS.dns(host: host, port: port)
+        }
+        if case .v6 = literal { return ResolvableTargets.IPv6.ipv6(address: host, port: port) }
+        return ResolvableTargets.IPv4.ipv4(address: host, port: port)
     }
 
     /// Waits for the graceful stop (after the listeners have drained), then closes every client.

@@ -23,7 +23,7 @@ extension GatewayError {
         case .internalError: 500
         case .upstreamUnreachable, .upstreamProtocolError, .upstreamClosed, .upstreamAuthFailed, .upstreamStreamBroken: 502
         case .unsupportedTransferCoding: 501
-        case .authUnavailable, .dependencyFailed, .upstreamOverloaded, .noHealthyUpstream: 503
+        case .authUnavailable, .dependencyFailed, .upstreamOverloaded, .noHealthyUpstream, .leasesExhausted: 503
         case .upstreamTimeout, .dependencyTimedOut: 504
         }
     }
@@ -39,6 +39,7 @@ extension GatewayError {
             "permission_error"
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut, .upstreamUnreachable, .upstreamProtocolError,
             .upstreamClosed, .upstreamTimeout, .upstreamAuthFailed, .upstreamOverloaded, .noHealthyUpstream, .upstreamStreamBroken,
+            .leasesExhausted,
             .internalError:
             "server_error"
         case .limitExceeded(let refusal):
@@ -95,6 +96,7 @@ extension GatewayError {
         case .upstreamTimeout: "upstream_timeout"
         case .upstreamAuthFailed: "upstream_auth_failed"
         case .upstreamOverloaded: "upstream_overloaded"
+        case .leasesExhausted: "leases_exhausted"
         case .noHealthyUpstream: "no_healthy_upstream"
         case .internalError: "internal_error"
         }
@@ -164,6 +166,7 @@ extension GatewayError {
         case .upstreamTimeout: "The backend for this model did not respond in time."
         case .upstreamAuthFailed: "The backend refused the gateway's own credential; this is not a problem with your request."
         case .upstreamOverloaded: "The backend for this model is at capacity; try again shortly."
+        case .leasesExhausted: "The gateway holds as many authorized requests as it may; try again shortly."
         case .upstreamStreamBroken: "The backend stopped in the middle of this response; what came before this event is all it sent."
         case .noHealthyUpstream: "No healthy backend is available for this model; try again shortly."
         case .internalError: "The gateway failed to process the request."
@@ -230,6 +233,7 @@ extension GatewayError {
         case .upstreamTimeout: .upstreamTimeout
         case .upstreamAuthFailed: .upstreamAuthFailed
         case .upstreamOverloaded: .upstreamOverloaded
+        case .leasesExhausted: .leasesExhausted
         case .upstreamStreamBroken: .upstreamBroken
         case .noHealthyUpstream: .noHealthyUpstream
         case .internalError: .internalError
@@ -261,8 +265,8 @@ extension GatewayError {
                 ? [("www-authenticate", "Bearer realm=\"portcullis\"")]
                 : [("www-authenticate", "Bearer realm=\"portcullis\", error=\"invalid_token\", error_description=\"\(failure.message)\"")]
         case .authUnavailable, .dependencyFailed, .dependencyTimedOut: [("retry-after", "5")]
-        case .upstreamOverloaded, .noHealthyUpstream: [("retry-after", "1")]
-        case .authorizationDenied(_, _?, let contentType?): [("content-type", contentType)]
+        case .upstreamOverloaded, .noHealthyUpstream, .leasesExhausted: [("retry-after", "1")]
+        case .authorizationDenied(_, _, let passed): passed.map { ($0.name, $0.value) }
         case .limitExceeded(let refusal): refusal.retryAfterSeconds.map { [("retry-after", String($0))] } ?? []
         default: []
         }

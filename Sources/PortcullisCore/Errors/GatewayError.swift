@@ -37,9 +37,9 @@ public enum GatewayError: Error, Sendable, Equatable {
     case unknownField(String)
     /// No backend of the route is in a region the tenant may use.
     case regionNotAllowed
-    /// The external authorization service denied the request: its status (300-499) and, when
-    /// it sent one, its body and content type go back to the client.
-    case authorizationDenied(status: Int, body: ByteBuffer?, contentType: String?)
+    /// The external authorization service denied the request: its status and, when it sent
+    /// them, its body and its safe headers (``PassedHeader``) go back to the client.
+    case authorizationDenied(status: Int, body: ByteBuffer?, headers: [PassedHeader])
     /// The external authorization check failed (timeout, 5xx, refused connection, bad
     /// answer) and fails closed: answered with the configured status (403 by default).
     case authorizationFailed(status: Int)
@@ -101,6 +101,9 @@ public enum GatewayError: Error, Sendable, Equatable {
     /// The backend's circuit breaker is full (requests, pending connects or connections) and no
     /// fallback had room: 503 at once, never a queue.
     case upstreamOverloaded
+    /// The ext_authz listener holds `authz.maxLeases` allowed requests already: a check that
+    /// would take a slot or a reservation is refused rather than allowed unheld.
+    case leasesExhausted
     /// The backend went away in the middle of an event stream (sent as its final `error` event).
     case upstreamStreamBroken
     /// Every endpoint of the backend (and of its fallbacks) is ejected or failing its health check.

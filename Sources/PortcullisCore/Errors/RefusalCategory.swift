@@ -34,7 +34,8 @@ extension RefusalReason {
         case .malformedJSON, .invalidRequest, .missingModel, .duplicateKey, .bodyTooLarge, .unsupportedMediaType, .unknownField,
             .promptTooLarge:
             .validation
-        case .rateLimited, .concurrencyLimited: .rateLimit
+        // The ext_authz lease table is the gateway's own capacity, held like a concurrency cap.
+        case .rateLimited, .concurrencyLimited, .leasesExhausted: .rateLimit
         case .tokenQuotaExceeded, .budgetExceeded: .quota
         case .modelNotFound, .routeNotFound, .methodNotAllowed: .routing
         case .badPath, .badHost, .ambiguousFraming, .headersTooLarge, .requestTimeout, .protocolError: .protocol

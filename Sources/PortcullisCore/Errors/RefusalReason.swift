@@ -22,6 +22,7 @@ public enum RefusalReason: String, Sendable, CaseIterable {
     case upstreamProtocolError = "upstream_protocol_error"
     case upstreamAuthFailed = "upstream_auth_failed"
     case upstreamOverloaded = "upstream_overloaded"
+    case leasesExhausted = "leases_exhausted"
     case noHealthyUpstream = "no_healthy_upstream"
     case upstreamBroken = "upstream_broken"
     case unauthenticated = "unauthenticated"

@@ -199,8 +199,13 @@ public final class GatewayRuntime: Sendable {
         services.append(LimitStoreService(stores: self.services.sharedLimits, loop: self.server.group.next()))
         if let spec = config.source.authz, let engine = self.checkEngine {
             if let factory = self.services.authzServer {
-                // Beside the listeners: it stops accepting checks when they stop accepting requests.
-                services.append(factory.makeServer(host: spec.host, port: spec.port, engine: engine, logger: self.logger))
+                // Beside the listeners, in the same graceful stop: it stops accepting checks, and
+                // lets the ones in flight finish, when the group shuts down.
+                // A check carries at most the largest body any route accepts, with room for its head.
+                let bodies = config.source.routes.compactMap(\.maxRequestBytes) + [config.source.http.maxRequestBytes]
+                services.append(
+                    factory.makeServer(
+                        host: spec.host, port: spec.port, maxPayload: (bodies.max() ?? 0) + 256 * 1024, engine: engine, logger: self.logger))
             } else {
                 self.logger.warning("authz: is configured, but this process has no gRPC server to serve it")
             }

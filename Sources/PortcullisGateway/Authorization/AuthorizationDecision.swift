@@ -10,7 +10,7 @@ import PortcullisCore
 public enum AuthorizationDecision: Equatable, Sendable {
     /// `removed`: client headers to take off the upstream request (gRPC `headers_to_remove`).
     case allow(headers: [Header], removed: [String] = [])
-    case deny(status: Int, body: ByteBuffer?, contentType: String?)
+    case deny(status: Int, body: ByteBuffer?, headers: [PassedHeader] = [])
     case failed(Failure)
 
     public struct Header: Equatable, Sendable {
@@ -38,11 +38,10 @@ public enum AuthorizationDecision: Equatable, Sendable {
         case 200:
             return .allow(headers: headers.compactMap { Self.upstreamHeader($0.name, $0.value, authorizer) })
         case 300..<400:
-            return .deny(status: 403, body: nil, contentType: nil)
+            return .deny(status: 403, body: nil)
         case 400..<500:
-            let contentType = headers.first(name: "content-type").flatMap(Self.safeValue)
             let passed = body.flatMap { $0.readableBytes > 0 ? $0 : nil }
-            return .deny(status: status, body: passed, contentType: passed == nil ? nil : contentType)
+            return .deny(status: status, body: passed, headers: Self.deniedHeaders(headers.lazy.map { ($0.name, $0.value) }, hasBody: passed != nil))
         default:
             return .failed(.serverError)
         }
@@ -67,9 +66,8 @@ public enum AuthorizationDecision: Equatable, Sendable {
             return .allow(headers: headers, removed: removed)
         case .denied(let status, let headers, let body):
             let code = (400..<600).contains(status) ? status : 403
-            let contentType = headers.first { $0.name.lowercased() == "content-type" }.flatMap { Self.safeValue($0.value) }
-            let passed = body.isEmpty ? nil : ByteBuffer(string: String(body.utf8.prefix(Self.maxAnswerBytes)) ?? "")
-            return .deny(status: code, body: passed, contentType: passed == nil ? nil : contentType)
+            let passed = body.isEmpty ? nil : ByteBuffer(bytes: body.utf8.prefix(Self.maxAnswerBytes))
+            return .deny(status: code, body: passed, headers: Self.deniedHeaders(headers.lazy.map { ($0.name, $0.value) }, hasBody: passed != nil))
         case .failed(let failure):
             return .failed(failure)
         }
@@ -86,14 +84,14 @@ public enum AuthorizationDecision: Equatable, Sendable {
             return .failed(.badAnswer)
         }
         switch answer.result {
-        case nil, .allowed(false): return .deny(status: 403, body: nil, contentType: nil)
+        case nil, .allowed(false): return .deny(status: 403, body: nil)
         case .allowed(true): return .allow(headers: [])
         case .decision(let decision):
             let headers = (decision.headers ?? [:]).sorted { $0.key < $1.key }.compactMap { Self.upstreamHeader($0.key, $0.value, authorizer) }
             if decision.allowed == true { return .allow(headers: headers) }
             let status = decision.http_status.flatMap { (400..<500).contains($0) ? $0 : nil } ?? 403
             let passed = decision.body.map { ByteBuffer(string: String($0.prefix(Self.maxAnswerBytes))) }
-            return .deny(status: status, body: passed, contentType: passed == nil ? nil : "application/json")
+            return .deny(status: status, body: passed, headers: passed == nil ? [] : [PassedHeader("content-type", "application/json")])
         }
     }
 
@@ -109,6 +107,30 @@ public enum AuthorizationDecision: Equatable, Sendable {
         return Header(name: lowercased, value: value)
     }
 
+    /// The most headers of a denial passed to the client.
+    static let maxDeniedHeaders = 32
+
+    /// The denial's headers that reach the client, as Envoy passes a denied response's: each
+    /// plain-token name (no `_`) with a safe value, except the ones that frame the answer
+    /// (hop-by-hop, `content-length`) or that the gateway writes on every answer itself
+    /// (`date`, `server`, `x-request-id`, `x-portcullis-*`); `content-type` only with a body.
+    /// At most ``maxDeniedHeaders``, the first of each name.
+    static func deniedHeaders(_ headers: some Sequence<(String, String)>, hasBody: Bool) -> [PassedHeader] {
+        var passed: [PassedHeader] = []
+        for (name, value) in headers {
+            guard passed.count < Self.maxDeniedHeaders else { break }
+            let lowercased = name.lowercased()
+            guard ConfigCompiler.isHeaderName(lowercased), !lowercased.utf8.contains(UInt8(ascii: "_")),
+                !HeaderRules.isHopByHop(lowercased), !HeaderRules.hasPrefixIgnoringCase(lowercased, "x-portcullis-"),
+                !["content-length", "date", "server", "x-request-id"].contains(lowercased),
+                hasBody || lowercased != "content-type", !passed.contains(where: { $0.name == lowercased }),
+                let value = Self.safeValue(value)
+            else { continue }
+            passed.append(PassedHeader(lowercased, value))
+        }
+        return passed
+    }
+
     /// A header value that is safe on the wire: printable ASCII and tabs, at most 8 KiB.
     static func safeValue(_ value: String) -> String? {
         guard value.utf8.count <= 8192, value.utf8.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x09 }) else { return nil }
@@ -119,7 +141,7 @@ public enum AuthorizationDecision: Equatable, Sendable {
     func outcome(failureMode: ExternalAuthorizationSpec.FailureMode, statusOnError: Int) -> SuspensionResult {
         switch self {
         case .allow: return .proceed
-        case .deny(let status, let body, let contentType): return .refuse(.authorizationDenied(status: status, body: body, contentType: contentType))
+        case .deny(let status, let body, let headers): return .refuse(.authorizationDenied(status: status, body: body, headers: headers))
         case .failed(.oversized), .failed(.unbuildable): return .refuse(.authorizationFailed(status: statusOnError))
         case .failed: return failureMode == .open ? .proceed : .refuse(.authorizationFailed(status: statusOnError))
         }

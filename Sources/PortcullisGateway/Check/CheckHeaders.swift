@@ -7,7 +7,7 @@ import PortcullisCore
 /// pass for it removed.
 enum CheckHeaders {
     /// `x-request-id`, `x-tenant-id`, `-plan`, `-org`, `-limits` and `x-tenant-signature`,
-    /// then what a nested external check set.
+    /// then what a nested external check set, and its fail-open marker.
     static func trusted(_ exchange: Exchange) -> [CheckVerdict.Header] {
         var set: [CheckVerdict.Header] = [.init("x-request-id", exchange.requestID)]
         if let identity = exchange.identity {
@@ -27,12 +27,16 @@ enum CheckHeaders {
         for (name, value) in exchange.authorizationHeaders where !set.contains(where: { $0.name == name }) {
             set.append(.init(name, value))
         }
+        // A nested check that failed open says so to the backend, as the forwarder does.
+        if exchange.authorizationSkipped { set.append(.init("x-portcullis-authz-failure-mode-allowed", "true")) }
         return set
     }
 
-    /// The client's headers that must not reach the backend: the `x-tenant-*` family and
-    /// `x-portcullis-*`, names with `_`, configured reserved names, and the client's own
-    /// credential unless the route forwards it. A name the answer sets is not listed (the set
+    /// The client's headers that must not reach the backend, by the forwarder's own rule
+    /// (``HeaderRules/isWithheldFromBackend(_:forwardCredentials:authentication:checkReserved:)``),
+    /// what a nested check removed, and the two address claims Envoy leaves alone
+    /// (`x-real-ip`, `forwarded`; Envoy itself owns `x-forwarded-*`, `host` and the framing,
+    /// which the forwarder replaces instead). A name the answer sets is not listed (the set
     /// already replaces it, and Envoy would apply the removal after it).
     static func removed(_ exchange: Exchange, setting set: [CheckVerdict.Header]) -> [String] {
         let authentication = exchange.snapshot.config.authentication
@@ -41,9 +45,9 @@ enum CheckHeaders {
         for (name, _) in exchange.head.headers {
             let lowercased = name.lowercased()
             guard
-                lowercased.utf8.contains(UInt8(ascii: "_")) || lowercased.hasPrefix("x-tenant-") || lowercased.hasPrefix("x-portcullis-")
-                    || (!forwardCredentials && HeaderRules.isClientCredential(lowercased)) || authentication.isReserved(lowercased)
-                    || exchange.authorizationRemoved.contains(lowercased)
+                HeaderRules.isWithheldFromBackend(
+                    lowercased, forwardCredentials: forwardCredentials, authentication: authentication, checkReserved: true)
+                    || lowercased == "x-real-ip" || lowercased == "forwarded" || exchange.authorizationRemoved.contains(lowercased)
             else { continue }
             if set.contains(where: { $0.name == lowercased }) || removed.contains(lowercased) { continue }
             removed.append(lowercased)

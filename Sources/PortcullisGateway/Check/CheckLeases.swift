@@ -13,9 +13,18 @@ import PortcullisCore
 ///   without reported usage does, charged its whole reservation, and its slots come back.
 ///
 /// So nothing leaks when reports never come: a slot is held at most the lease time, and a
-/// quota is never charged less than it could have been spent. Past `authz.maxLeases` held at
-/// once, a new lease settles at once (its whole reservation; its slot is not held), so the
-/// table is bounded too. Each lease lives on its exchange's event loop; the table only maps
+/// quota is never charged less than it could have been spent. The table is bounded by
+/// `authz.maxLeases`: a check that would need a lease when it is full is refused
+/// (``GatewayError/leasesExhausted``, see ``isFull``); one that finds it full in the moment
+/// between that test and its hold settles at once (its whole reservation; its slot is not
+/// held) and is counted as an overflow.
+///
+/// A lease never displaces another: the router reports by the request id the check set
+/// upstream, which a client can choose (Envoy keeps an internal client's `x-request-id`), so a
+/// check whose id is already held is given a fresh one (``CheckRun``), and a hold that still
+/// finds its id taken (two checks at once) is kept under a private key that only expiry
+/// settles. Each lease lives on its exchange's event loop, as a copy that keeps what
+/// settling needs and not the client's headers (``Exchange/leaseCopy()``); the table only maps
 /// ids to them.
 public final class CheckLeases: Sendable {
     private final class Held {
@@ -35,6 +44,7 @@ public final class CheckLeases: Sendable {
     private let reported = ManagedAtomic<Int>(0)
     private let expired = ManagedAtomic<Int>(0)
     private let overflowed = ManagedAtomic<Int>(0)
+    private let serial = ManagedAtomic<Int>(0)
 
     public init(leaseNanos: Int64, maxLeases: Int) {
         self.leaseNanos = leaseNanos
@@ -48,25 +58,30 @@ public final class CheckLeases: Sendable {
         (self.reported.load(ordering: .relaxed), self.expired.load(ordering: .relaxed), self.overflowed.load(ordering: .relaxed))
     }
 
-    /// Holds `ticket` for the allowed check `exchange` (on the exchange's loop). A lease under
-    /// the same id is settled as expired: ids are the gateway's or Envoy's, unique per request.
+    /// Whether no lease can be added now.
+    var isFull: Bool { self.table.withLockedValue { $0.count >= self.maxLeases } }
+
+    /// Whether a lease is held under `requestID`.
+    func holds(_ requestID: String) -> Bool { self.table.withLockedValue { $0[requestID] != nil } }
+
+    /// Holds `ticket` for the allowed check `exchange` (on the exchange's loop).
     func hold(_ ticket: LimitTicket, for exchange: Exchange) {
         let loop = exchange.eventLoop
-        let held = Held(ticket: ticket, exchange: exchange)
-        // The body is not needed to settle (the prompt estimate was recorded).
-        exchange.body = nil
-        let key = exchange.requestID
+        let held = Held(ticket: ticket, exchange: exchange.leaseCopy())
         let bound = NIOLoopBound(held, eventLoop: loop)
-        let (admitted, displaced) = self.table.withLockedValue { table -> (Bool, NIOLoopBound<Held>?) in
-            if table[key] == nil && table.count >= self.maxLeases { return (false, nil) }
-            return (true, table.updateValue(bound, forKey: key))
+        let serial = self.serial.wrappingIncrementThenLoad(ordering: .relaxed)
+        let key = self.table.withLockedValue { table -> String? in
+            guard table.count < self.maxLeases else { return nil }
+            // Taken by a check at the same moment: kept where no report can reach it.
+            let key = table[exchange.requestID] == nil ? exchange.requestID : "\u{0}\(serial)"
+            table[key] = bound
+            return key
         }
-        guard admitted else {
+        guard let key else {
             self.overflowed.wrappingIncrement(ordering: .relaxed)
-            ticket.settle(exchange, outcome: .completed)
+            ticket.settle(held.exchange, outcome: .completed)
             return
         }
-        if let displaced { Self.onLoop(displaced) { self.finish($0, usage: nil, counter: self.expired) } }
         held.timer = loop.assumeIsolated().scheduleTask(in: .nanoseconds(self.leaseNanos)) { [self] in
             let current = self.table.withLockedValue { table -> Bool in
                 guard let found = table[key], found.eventLoop === loop, found.value === held else { return false }
@@ -97,7 +112,10 @@ public final class CheckLeases: Sendable {
     private func finish(_ held: Held, usage: Usage?, counter: ManagedAtomic<Int>) {
         held.timer?.cancel()
         held.timer = nil
-        if let usage { held.exchange.usage = usage }
+        if let usage {
+            held.exchange.usage = usage
+            held.exchange.loop.metrics.countReportedUsage(held.exchange, usage)  // the check was counted without it
+        }
         counter.wrappingIncrement(ordering: .relaxed)
         held.ticket.settle(held.exchange, outcome: .completed)
     }

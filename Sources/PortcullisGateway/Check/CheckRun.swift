@@ -58,7 +58,7 @@ final class CheckRun {
         connection.setClientCertificate(input.certificatePEM.flatMap(ClientCertificateIdentity.init(pem:)))
         let exchange = Exchange(
             snapshot: snapshot, head: head, target: facts.target, endpoint: facts.endpoint,
-            requestID: facts.clientRequestID ?? context.requestIDs.next(), receivedAt: context.now(), connection: connection,
+            requestID: Self.requestID(facts.clientRequestID, leases: leases, context: context), receivedAt: context.now(), connection: connection,
             loop: context, route: facts.route)
         exchange.bodyLimit = facts.bodyLimit
         exchange.checkLeases = leases
@@ -81,7 +81,16 @@ final class CheckRun {
         return run
     }
 
-    /// Envoy gave up on the check (its timeout, or its client left).
+    /// The id the check sets upstream and its lease is reported by: Envoy's (or its client's)
+    /// unless a lease already holds that one (a client reusing an id must not reach another
+    /// request's lease), else the gateway's own.
+    private static func requestID(_ sent: String?, leases: CheckLeases, context: LoopContext) -> String {
+        if let sent, !leases.holds(sent) { return sent }
+        return context.requestIDs.next()
+    }
+
+    /// Envoy gave up on the check (its timeout, or its client left). Once the answer is out it
+    /// is too late: if Envoy dropped an allow it had asked for, the lease runs its time.
     func cancel() {
         guard !self.finished else { return }
         self.endWait()
@@ -164,16 +173,22 @@ final class CheckRun {
 
     private func allow() {
         let exchange = self.exchange
+        if exchange.needsLease, let leases = exchange.checkLeases, leases.isFull {
+            self.refuse(.leasesExhausted)
+            return
+        }
         // From here the request is Envoy's to forward: a lease settles what the limits hold.
         exchange.forwardedAt = exchange.loop.now()
         exchange.status = 200
         let set = CheckHeaders.trusted(exchange)
+        let append = exchange.authorizationAppended.map { CheckVerdict.Header($0.0, $0.1) }
         let remove = CheckHeaders.removed(exchange, setting: set)
         var response: [CheckVerdict.Header] = []
         exchange.rateLimitHeaders?.forEach { response.append(.init($0, $1)) }
         self.finished = true
-        self.promise.succeed(.allow(set: set, remove: remove, responseHeaders: response))
+        // Settled first, so the lease is held before Envoy can forward and report.
         self.exchange.settle(.completed)
+        self.promise.succeed(.allow(set: set, append: append, remove: remove, responseHeaders: response))
     }
 
     private func refuse(_ error: GatewayError) {

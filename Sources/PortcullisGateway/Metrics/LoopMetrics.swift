@@ -95,9 +95,7 @@ final class LoopMetrics: LedgerObligation {
         let statusClass = min(max(exchange.status / 100, 1), 5) - 1
         self.counts.tenants[tenant][base + statusClass] += 1
         if let usage = exchange.usage {
-            // Counts are clamped by `Usage.parse`; a wrapping add still never traps.
-            self.counts.tenants[tenant][base + Self.inputTokensField] &+= usage.promptTokens
-            self.counts.tenants[tenant][base + Self.outputTokensField] &+= usage.completionTokens
+            self.addTokens(usage, tenant: tenant, base: base)
         }
 
         // Duration and time to first token, by slot.
@@ -127,6 +125,25 @@ final class LoopMetrics: LedgerObligation {
                 self.counts.endpoints[endpoint + HistogramBuckets.requestDuration.stride + error.rawValue] += 1
             }
         }
+    }
+
+    /// Usage that arrives after `exchange` was counted: an ext_authz lease's report (on the
+    /// exchange's loop).
+    func countReportedUsage(_ exchange: Exchange, _ usage: Usage) {
+        let layout = exchange.snapshot.metrics
+        let tenant = layout.tenant(of: exchange)
+        let base = layout.slot(of: exchange) * Self.slotFields
+        if tenant >= self.counts.tenants.count {
+            self.counts.tenants.append(contentsOf: repeatElement([], count: tenant + 1 - self.counts.tenants.count))
+        }
+        Self.ensure(&self.counts.tenants[tenant], count: base + Self.slotFields)
+        self.addTokens(usage, tenant: tenant, base: base)
+    }
+
+    private func addTokens(_ usage: Usage, tenant: Int, base: Int) {
+        // Counts are clamped by `Usage.parse`; a wrapping add still never traps.
+        self.counts.tenants[tenant][base + Self.inputTokensField] &+= usage.promptTokens
+        self.counts.tenants[tenant][base + Self.outputTokensField] &+= usage.completionTokens
     }
 
     /// One limit check of `exchange` (counted when it is made: once per limit and request).

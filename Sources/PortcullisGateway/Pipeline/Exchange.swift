@@ -113,6 +113,8 @@ public final class Exchange {
     var ceilingTicket: LimitTicket?
     /// Where an allowed check's limit ticket is held until reported or expired (nil: proxied).
     var checkLeases: CheckLeases?
+    /// A check whose limits registered a ``CheckLease``: allowing it needs room in ``checkLeases``.
+    var needsLease = false
     /// The JWKS was already refetched once for this request (an unknown `kid` is not retried twice).
     var jwksRefetched = false
 

@@ -1,4 +1,5 @@
 import NIOHTTP1
+import PortcullisConfig
 import PortcullisCore
 
 /// The gateway's header rules that need a request's headers or answer for the data path only
@@ -52,6 +53,20 @@ extension HeaderRules {
 
     private static func isRateLimitHeader<Name: Collection<UInt8>>(_ name: Name) -> Bool {
         equalsIgnoringCase(bytes: name.prefix(12), "x-ratelimit-")
+    }
+
+    /// A client header no backend may see, on every path toward one (the gateway's own
+    /// forward, ``UpstreamRequestHead``, and an ext_authz allow, ``CheckHeaders``): a name with
+    /// `_` (CGI-style backends fold `X_Tenant_Id` into `X-Tenant-Id`), the `x-tenant-*` and
+    /// `x-portcullis-*` families only the gateway writes, the client's own credential unless
+    /// the route forwards it, and the configured reserved names.
+    @inline(__always)
+    static func isWithheldFromBackend(
+        _ name: String, forwardCredentials: Bool, authentication: AuthenticationSettings, checkReserved: Bool
+    ) -> Bool {
+        name.utf8.contains(UInt8(ascii: "_")) || hasPrefixIgnoringCase(name, "x-tenant-")
+            || hasPrefixIgnoringCase(name, "x-portcullis-") || (!forwardCredentials && isClientCredential(name))
+            || (checkReserved && authentication.isReserved(name.lowercased()))
     }
 
     /// The client's own credential headers (forwarded only when a route opts in).

@@ -41,13 +41,10 @@ enum UpstreamRequestHead {
         buffer.writeString(endpoint.hostHeader)
         buffer.writeStaticString("\r\n")
         for (name, value) in client {
-            if name.utf8.contains(UInt8(ascii: "_")) || HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name)
-                || HeaderRules.isListed(name, in: tokens)
-                || HeaderRules.hasPrefixIgnoringCase(name, "x-tenant-")
-                || (!forwardCredentials && HeaderRules.isClientCredential(name))
-                || (checkConfiguredReserved && authentication.isReserved(name.lowercased()))
+            if HeaderRules.isHopByHop(name) || HeaderRules.isReplacedUpstream(name) || HeaderRules.isListed(name, in: tokens)
+                || HeaderRules.isWithheldFromBackend(
+                    name, forwardCredentials: forwardCredentials, authentication: authentication, checkReserved: checkConfiguredReserved)
                 || (traceHeaders != nil && TraceHeaders.isTraceContext(name))
-                || HeaderRules.hasPrefixIgnoringCase(name, "x-portcullis-")
                 || (!overrides.isEmpty && Self.isOverridden(name, by: overrides))
                 || (!removed.isEmpty && HeaderRules.isListed(name, in: removed))
                 || HeaderRules.isListed(name, in: dropped)

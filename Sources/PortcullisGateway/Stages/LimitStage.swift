@@ -165,7 +165,12 @@ struct LimitStage: Stage {
         if tally.needsTicket {
             let ticket = LimitTicket(store: self.store, shared: self.shared, charges: tally.held, metrics: exchange.loop.metrics)
             // A check's slots and reservations outlive it: they are leased (``CheckLease``).
-            if let leases = exchange.checkLeases { exchange.register(CheckLease(ticket: ticket, leases: leases)) } else { exchange.register(ticket) }
+            if let leases = exchange.checkLeases {
+                exchange.needsLease = true
+                exchange.register(CheckLease(ticket: ticket, leases: leases))
+            } else {
+                exchange.register(ticket)
+            }
             if !ticket.ceilings.isEmpty { exchange.ceilingTicket = ticket }
         }
         if tally.holdsQuota {

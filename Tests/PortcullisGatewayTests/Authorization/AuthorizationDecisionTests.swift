@@ -37,7 +37,7 @@ import Testing
         let decision = AuthorizationDecision.envoy(
             status: status, headers: HTTPHeaders([("content-type", "application/json")]), body: body, authorizer: authorizer)
         if denies {
-            #expect(decision == .deny(status: status, body: body, contentType: "application/json"))
+            #expect(decision == .deny(status: status, body: body, headers: [PassedHeader("content-type", "application/json")]))
             guard case .refuse(let error) = decision.outcome(failureMode: .closed, statusOnError: 403) else {
                 Issue.record("not refused")
                 return
@@ -56,7 +56,7 @@ import Testing
         let decision = AuthorizationDecision.envoy(
             status: status, headers: HTTPHeaders([("location", "https://sso.test/")]), body: ByteBuffer(string: "x"),
             authorizer: try Self.authorizer([]))
-        #expect(decision == .deny(status: 403, body: nil, contentType: nil))
+        #expect(decision == .deny(status: 403, body: nil))
     }
 
     /// Answer header names must be plain tokens: no CR/LF, no `_`, nothing framing.
@@ -69,7 +69,7 @@ import Testing
     }
 
     @Test func aDenialWithoutABodyIsOpenAIShaped() {
-        let error = GatewayError.authorizationDenied(status: 403, body: nil, contentType: nil)
+        let error = GatewayError.authorizationDenied(status: 403, body: nil, headers: [])
         #expect(String(buffer: error.renderBody()).contains(#""code":"authorization_denied""#))
         #expect(error.reason == .authorizationDenied && error.reason.category == .policy)
         #expect(GatewayError.authorizationFailed(status: 403).reason.category == .dependency)
@@ -77,15 +77,15 @@ import Testing
 
     @Test(arguments: [
         (#"{"result":true}"#, AuthorizationDecision.allow(headers: [])),
-        (#"{"result":false}"#, .deny(status: 403, body: nil, contentType: nil)),
-        (#"{}"#, .deny(status: 403, body: nil, contentType: nil)),  // undefined: deny
+        (#"{"result":false}"#, .deny(status: 403, body: nil)),
+        (#"{}"#, .deny(status: 403, body: nil)),  // undefined: deny
         (#"{"result":{"allowed":true,"headers":{"x-policy":"p","authorization":"no"}}}"#, .allow(headers: [.init(name: "x-policy", value: "p")])),
-        (#"{"result":{"allowed":false,"http_status":429,"body":"slow down"}}"#, .deny(status: 429, body: ByteBuffer(string: "slow down"), contentType: "application/json")),
-        (#"{"result":{"allowed":false,"http_status":200}}"#, .deny(status: 403, body: nil, contentType: nil)),  // not a denial status
+        (#"{"result":{"allowed":false,"http_status":429,"body":"slow down"}}"#, .deny(status: 429, body: ByteBuffer(string: "slow down"), headers: [PassedHeader("content-type", "application/json")])),
+        (#"{"result":{"allowed":false,"http_status":200}}"#, .deny(status: 403, body: nil)),  // not a denial status
         (#"{"result":"yes"}"#, .failed(.badAnswer)),
         (#"{"result":1}"#, .failed(.badAnswer)),  // not a JSON boolean
         (#"{"result":{"allowed":1}}"#, .failed(.badAnswer)),
-        (#"{"result":null}"#, .deny(status: 403, body: nil, contentType: nil)),
+        (#"{"result":null}"#, .deny(status: 403, body: nil)),
         ("not json", .failed(.badAnswer)),
     ])
     func openPolicyAgentResultsDecide(answer: String, decision: AuthorizationDecision) throws {
@@ -138,10 +138,30 @@ import Testing
         let decision = AuthorizationDecision.grpc(
             .denied(status: given, headers: [.init(name: "Content-Type", value: "application/problem+json", append: false)], body: "{}"),
             authorizer: authorizer)
-        #expect(decision == .deny(status: answered, body: ByteBuffer(string: "{}"), contentType: "application/problem+json"))
+        #expect(decision == .deny(status: answered, body: ByteBuffer(string: "{}"), headers: [PassedHeader("content-type", "application/problem+json")]))
         #expect(
             AuthorizationDecision.grpc(.denied(status: given, headers: [], body: ""), authorizer: authorizer)
-                == .deny(status: answered, body: nil, contentType: nil))
+                == .deny(status: answered, body: nil))
+    }
+
+    @Test func aDenialPassesItsSafeHeadersAndNoneThatFrameTheAnswer() throws {
+        let authorizer = try AuthorizationDecisionTests.authorizer([])
+        let sent: [(String, String)] = [
+            ("X-Policy-Reason", "quota"), ("WWW-Authenticate", "Bearer realm=\"opa\""), ("retry-after", "7"),
+            ("content-length", "99"), ("transfer-encoding", "chunked"), ("connection", "close"), ("date", "x"),
+            ("x-request-id", "forged"), ("x-portcullis-authz", "x"), ("x_bad", "1"), ("x-crlf", "a\r\nb"),
+            ("x-policy-reason", "second"), ("content-type", "text/plain"),
+        ]
+        let answer = GRPCCheckAnswer.denied(
+            status: 429, headers: sent.map { .init(name: $0.0, value: $0.1, append: false) }, body: "")
+        let expected = [PassedHeader("x-policy-reason", "quota"), PassedHeader("www-authenticate", "Bearer realm=\"opa\""), PassedHeader("retry-after", "7")]
+        #expect(AuthorizationDecision.grpc(answer, authorizer: authorizer) == .deny(status: 429, body: nil, headers: expected))
+        let many = (0..<100).map { GRPCCheckAnswer.HeaderEdit(name: "x-h\($0)", value: "v", append: false) }
+        guard case .deny(_, _, let passed) = AuthorizationDecision.grpc(.denied(status: 403, headers: many, body: ""), authorizer: authorizer)
+        else { Issue.record("not a denial"); return }
+        #expect(passed.count == AuthorizationDecision.maxDeniedHeaders)
+        let error = GatewayError.authorizationDenied(status: 429, body: nil, headers: expected)
+        #expect(error.headers.map(\.0) == ["x-policy-reason", "www-authenticate", "retry-after"])
     }
 
     @Test func failuresFollowTheFailureMode() throws {

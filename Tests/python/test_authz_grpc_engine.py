@@ -1,85 +1,24 @@
-"""Envoy's ext_authz over gRPC, both ways, spoken from outside with Envoy's own generated
-protos (`xds-protos`) and `grpcio`:
-
-- Portcullis as the policy engine (`authz:`): a Python client sends `CheckRequest`s the way
-  Envoy does and reads the `CheckResponse`s: API keys, JWTs and the client certificate Envoy
-  reports, tenant policy, validation, rate and concurrency limits, and leases settled by a
-  usage report or by expiry.
-- Portcullis as the client (`protocol: grpc`): a Python `Authorization` server that allows
-  (with headers), denies, stalls and is down, in front of a recording backend.
+"""Portcullis as the policy engine behind Envoy (`authz:`), spoken from outside with Envoy's
+own generated protos (`xds-protos`) and `grpcio`: a Python client sends `CheckRequest`s the
+way Envoy does and reads the `CheckResponse`s: API keys, JWTs and the client certificate
+Envoy reports, tenant policy, validation, rate and concurrency limits, and leases settled by a
+usage report or by expiry. Also the shipped Envoy example and the README's snippet.
 """
-import base64
-import hashlib
-import hmac
-import http.client
 import json
 import os
-import re
-import socket
 import subprocess
 import tempfile
-import threading
 import time
-import urllib.parse
-from concurrent import futures
 
 import grpc
 import pytest
-from envoy.config.core.v3 import base_pb2
-from envoy.service.auth.v3 import external_auth_pb2 as ea
 from envoy.service.auth.v3 import external_auth_pb2_grpc as eag
-from google.rpc import status_pb2
 from envoy.type.v3 import http_status_pb2
-from prometheus_client.parser import text_string_to_metric_families
 
+from authz_grpc_support import (
+    JWT_SECRET, KEY, SINGLE_KEY, TIGHT_KEY, WIDE_KEY, chat_body, check_request, client_certificate, denied, hs256,
+    ok_headers, report, sample, scrape, sha, wait_for_line)
 from conftest import BIN, Proc
-from test_traces import RecordingBackend
-
-KEY = "sk-authz-grpc-acme-0001"
-TIGHT_KEY = "sk-authz-grpc-tight-0001"
-SINGLE_KEY = "sk-authz-grpc-single-001"
-JWT_SECRET = "grpc-test-secret-of-at-least-32-bytes!"
-MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-def sha(key):
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def hs256(claims, secret=JWT_SECRET):
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    body = b64(json.dumps(claims).encode())
-    signature = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
-    return f"{head}.{body}.{b64(signature)}"
-
-
-def wait_for_line(proc, pattern, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for line in list(proc.lines):
-            m = re.search(pattern, line)
-            if m:
-                return m
-        time.sleep(0.05)
-    raise AssertionError(f"no line matching {pattern!r} in: {''.join(proc.lines)}")
-
-
-def client_certificate(directory):
-    """A self-signed certificate with a SPIFFE URI SAN, as Envoy would report a verified one."""
-    key, cert = os.path.join(directory, "client.key"), os.path.join(directory, "client.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-         "-subj", "/CN=billing-svc", "-addext", "subjectAltName=URI:spiffe://mesh.local/ns/billing/sa/api",
-         "-keyout", key, "-out", cert], check=True, capture_output=True)
-    with open(cert) as f:
-        return f.read()
-
-
-# MARK: Portcullis as the policy engine behind Envoy
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +29,13 @@ admin: {{ address: 127.0.0.1:0 }}
 reload: {{ watch: false }}
 accessLog: {{ destination: stdout }}
 authz: {{ address: 127.0.0.1:0, listener: main, leaseTimeout: 2s }}
-mock: {{ models: [demo-chat] }}
+mock: {{ models: [demo-chat, other-chat] }}
 authentication:
   apiKeys:
     - {{ name: acme, tenant: acme, sha256: "{sha(KEY)}" }}
     - {{ name: tight, tenant: tight, sha256: "{sha(TIGHT_KEY)}" }}
     - {{ name: single, tenant: single, sha256: "{sha(SINGLE_KEY)}" }}
+    - {{ name: wide, tenant: wide, sha256: "{sha(WIDE_KEY)}" }}
   jwt:
     - {{ name: users, issuer: https://issuer.test, audiences: [portcullis], algorithms: [HS256], secret: "{JWT_SECRET}",
         claims: {{ tenant: tenant }} }}
@@ -105,14 +45,17 @@ tenants:
   acme: {{ plan: pro, org: acme-org }}
   tight: {{ plan: tight }}
   single: {{ plan: single }}
+  wide: {{ plan: wide }}
 plans:
   pro: {{ models: [demo-chat] }}
   tight: {{ models: [demo-chat], limits: {{ requestsPerMinute: 2, burst: 2 }} }}
   single: {{ models: [demo-chat], limits: {{ concurrency: 1, tokensPerHour: 100000, maxTokens: 100 }} }}
+  wide: {{ models: [demo-chat, other-chat] }}
 backends:
   mock: {{ endpoints: [builtin:mock] }}
 routes:
   - {{ name: chat, match: {{ model: demo-chat }}, backend: mock }}
+  - {{ name: other, match: {{ model: other-chat }}, backend: mock }}
 """
     fd, path = tempfile.mkstemp(suffix=".yaml")
     with os.fdopen(fd, "w") as f:
@@ -125,42 +68,6 @@ routes:
     channel.close()
     proc.stop()
     os.unlink(path)
-
-
-def check_request(headers, body=None, path="/v1/chat/completions", method="POST", certificate=None):
-    """A CheckRequest shaped as Envoy sends it (lowercased headers with pseudo-headers, the
-    buffered body as a string, the source peer)."""
-    request = ea.CheckRequest()
-    http_request = request.attributes.request.http
-    http_request.id = "envoy-stream-1"
-    http_request.method = method
-    http_request.path = path
-    http_request.host = "llm.example.com"
-    http_request.scheme = "https"
-    http_request.protocol = "HTTP/1.1"
-    for name, value in {":authority": "llm.example.com", ":method": method, ":path": path, **headers}.items():
-        http_request.headers[name] = value
-    if body is not None:
-        http_request.body = json.dumps(body)
-        http_request.size = len(http_request.body)
-    request.attributes.source.address.socket_address.address = "10.1.2.3"
-    request.attributes.source.address.socket_address.port_value = 40000
-    if certificate:
-        request.attributes.source.certificate = urllib.parse.quote(certificate)
-    return request
-
-
-def chat_body(model="demo-chat", **extra):
-    return {"model": model, "messages": MESSAGES, **extra}
-
-
-def ok_headers(response):
-    return {o.header.key: o.header.value for o in response.ok_response.headers}
-
-
-def denied(response):
-    d = response.denied_response
-    return d.status.code, {o.header.key: o.header.value for o in d.headers}, json.loads(d.body) if d.body else None
 
 
 def test_a_valid_api_key_is_allowed_with_the_trusted_context_and_the_credential_removed(engine):
@@ -210,10 +117,16 @@ def test_a_bad_jwt_is_denied_with_401_and_an_openai_body(engine):
 
 def test_a_model_outside_the_plan_gets_the_unknown_model_denial(engine):
     _, stub = engine
+    # other-chat is routed, and the wide plan may use it: the acme tenant's plan may not.
+    allowed = stub.Check(check_request({"authorization": "Bearer " + WIDE_KEY, "content-type": "application/json"},
+                                       chat_body("other-chat")), timeout=5)
+    assert allowed.status.code == 0
     response = stub.Check(check_request({"authorization": "Bearer " + KEY, "content-type": "application/json"},
-                                        chat_body("gpt-secret")), timeout=5)
+                                        chat_body("other-chat")), timeout=5)
     status, _, body = denied(response)
     assert status == http_status_pb2.NotFound and body["error"]["code"] == "model_not_found"
+    # The same routed model, refused only by the plan: the answer is the plan's 404, as on the
+    # gateway's own path (a model the tenant may not use is not shown to exist).
 
 
 def test_validation_runs_on_the_body_envoy_sends(engine):
@@ -256,37 +169,6 @@ def test_going_over_a_rate_limit_gives_429_with_retry_after(engine):
     status, headers, body = denied(answers[2])
     assert status == http_status_pb2.TooManyRequests and int(headers["retry-after"]) >= 1
     assert body["error"]["code"] == "rate_limit_exceeded" and headers["x-ratelimit-remaining-requests"] == "0"
-
-
-def admin_port(proc):
-    return int(wait_for_line(proc, r"admin on port (\d+)").group(1))
-
-
-def report(proc, request_id, usage=None):
-    conn = http.client.HTTPConnection("127.0.0.1", admin_port(proc), timeout=10)
-    try:
-        body = {"request_id": request_id, **({"usage": usage} if usage else {})}
-        conn.request("POST", "/authz/report", body=json.dumps(body), headers={"content-type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
-
-
-def scrape(proc):
-    conn = http.client.HTTPConnection("127.0.0.1", admin_port(proc), timeout=10)
-    try:
-        conn.request("GET", "/metrics")
-        return {f.name: f for f in text_string_to_metric_families(conn.getresponse().read().decode())}
-    finally:
-        conn.close()
-
-
-def sample(families, name, **labels):
-    """The sum of the samples named `name` (a counter's family drops `_total`) with `labels`."""
-    family = families.get(name[:-len("_total")] if name.endswith("_total") else name)
-    assert family is not None, f"no family {name}"
-    return sum(s.value for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 def single(stub, **extra):
@@ -353,164 +235,6 @@ def test_the_envoy_example_config_passes_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# MARK: Portcullis as a gRPC ext_authz client
-
-
-class PolicyService(eag.AuthorizationServicer):
-    """An Authorization server that decides by model: allow (with headers, some of them not
-    allow-listed), deny (with a status, headers and body), stall past the gateway's timeout."""
-
-    def __init__(self):
-        self.checks = []
-        self.cancelled = threading.Event()
-
-    def Check(self, request, context):
-        self.checks.append(request)
-        body = json.loads(request.attributes.request.http.body or "{}")
-        model = body.get("model")
-        if model == "grpc-stall":
-            # Held until the gateway gives up (its deadline cancels the call).
-            if not context.add_callback(self.cancelled.set):
-                self.cancelled.set()
-            deadline = time.time() + 5
-            while context.is_active() and time.time() < deadline:
-                time.sleep(0.01)
-            return ea.CheckResponse(status=status_pb2.Status(code=0))
-        if model == "grpc-deny" or request.attributes.request.http.headers.get("x-client-hint") == "deny":
-            return ea.CheckResponse(
-                status=status_pb2.Status(code=7),
-                denied_response=ea.DeniedHttpResponse(
-                    status=http_status_pb2.HttpStatus(code=http_status_pb2.PaymentRequired),
-                    headers=[base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-type", value="application/problem+json")),
-                             base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key="content-length", value="999"))],
-                    body='{"title":"grpc policy says no"}'))
-
-        def option(key, value, append=None):
-            o = base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=key, value=value))
-            if append is not None:
-                o.append.value = append
-            return o
-
-        ok = ea.OkHttpResponse(
-            headers=[option("x-policy-decision", "allowed"), option("x-policy-trace", "t2", append=True),
-                     option("x-tenant-id", "forged"), option("authorization", "Bearer forged"), option("x-other", "dropped")],
-            headers_to_remove=["x-policy-strip", "host", "x-tenant-id"])
-        return ea.CheckResponse(status=status_pb2.Status(code=0), ok_response=ok)
-
-
-def unused_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def client_side():
-    service = PolicyService()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    eag.add_AuthorizationServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    backend = RecordingBackend()
-    dead = unused_port()
-    config = f"""
-listeners: [{{ address: 127.0.0.1:0 }}]
-reload: {{ watch: false }}
-accessLog: {{ destination: "off" }}
-externalAuthorization:
-  policy: {{ url: "http://127.0.0.1:{port}", protocol: grpc, clientHeaders: [x-client-hint], includeBody: 64KiB,
-             upstreamHeaders: ["x-policy-*"] }}
-  stall: {{ url: "http://127.0.0.1:{port}", protocol: grpc, includeBody: 64KiB, timeout: 200ms }}
-  down: {{ url: "http://127.0.0.1:{dead}", protocol: grpc }}
-  down-open: {{ url: "http://127.0.0.1:{dead}", protocol: grpc, failureMode: open }}
-backends:
-  rec: {{ endpoints: [http://127.0.0.1:{backend.port}] }}
-routes:
-  - {{ match: {{ models: [grpc-chat, grpc-deny] }}, backend: rec, externalAuthorization: policy }}
-  - {{ match: {{ model: grpc-stall }}, backend: rec, externalAuthorization: stall }}
-  - {{ match: {{ model: grpc-down }}, backend: rec, externalAuthorization: down }}
-  - {{ match: {{ model: grpc-open }}, backend: rec, externalAuthorization: down-open }}
-authentication:
-  apiKeys:
-    - {{ name: acme, tenant: acme, sha256: "{sha(KEY)}" }}
-"""
-    fd, path = tempfile.mkstemp(suffix=".yaml")
-    with os.fdopen(fd, "w") as f:
-        f.write(config)
-    gateway = Proc(["serve", "--config", path], r"listening on http://127\.0\.0\.1:(\d+)")
-    yield gateway, service, backend
-    gateway.stop()
-    server.stop(grace=None)
-    backend.stop()
-    os.unlink(path)
-
-
-def chat(port, model, extra=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    headers = {"authorization": "Bearer " + KEY, "content-type": "application/json", **(extra or {})}
-    try:
-        conn.request("POST", "/v1/chat/completions", body=json.dumps({"model": model, "messages": MESSAGES}), headers=headers)
-        resp = conn.getresponse()
-        return resp.status, dict((k.lower(), v) for k, v in resp.getheaders()), resp.read()
-    finally:
-        conn.close()
-
-
-def test_grpc_allow_carries_the_request_and_edits_only_allow_listed_headers(client_side):
-    gateway, service, backend = client_side
-    seen = len(backend.headers)
-    status, _, _ = chat(gateway.port, "grpc-chat", {"x-client-hint": "blue", "x-secret": "s3cr3t", "x-policy-strip": "gone",
-                                                    "x-policy-trace": "t1"})
-    assert status == 200
-    check = service.checks[-1]
-    http_request = check.attributes.request.http
-    assert http_request.method == "POST" and http_request.path == "/v1/chat/completions"
-    assert http_request.headers["x-client-hint"] == "blue" and "x-secret" not in http_request.headers
-    assert "authorization" not in http_request.headers, "the client's credential is not sent to the policy"
-    assert http_request.headers["x-tenant-id"] == "acme" and http_request.headers["x-request-id"]
-    assert check.attributes.context_extensions["tenant_id"] == "acme"
-    assert json.loads(http_request.body)["model"] == "grpc-chat"
-    upstream = backend.headers[seen]
-    assert upstream["x-policy-decision"] == ["allowed"]
-    assert upstream["x-policy-trace"] == ["t1", "t2"], "append: true adds beside the client's value"
-    assert "x-policy-strip" not in upstream, "headers_to_remove is honoured within the allow-list"
-    assert upstream["x-tenant-id"] == ["acme"], "neither set nor removed: identity is not the policy's to edit"
-    assert "x-other" not in upstream and upstream.get("authorization") is None
-    assert upstream["host"], "framing headers are never removed"
-
-
-def test_grpc_denial_passes_status_headers_and_body_and_nothing_reaches_the_backend(client_side):
-    gateway, _, backend = client_side
-    seen = len(backend.headers)
-    status, headers, body = chat(gateway.port, "grpc-deny")
-    assert status == 402 and headers["content-type"] == "application/problem+json"
-    assert body == b'{"title":"grpc policy says no"}' and headers["content-length"] == str(len(body))
-    assert len(backend.headers) == seen
-
-
-def test_grpc_stall_is_refused_at_the_timeout_and_the_call_cancelled(client_side):
-    gateway, service, backend = client_side
-    seen = len(backend.headers)
-    service.cancelled.clear()
-    started = time.time()
-    status, _, body = chat(gateway.port, "grpc-stall")
-    assert status == 403 and json.loads(body)["error"]["code"] == "authorization_unavailable"
-    assert time.time() - started < 1.5, "refused at the 200 ms timeout, not after the policy's answer"
-    assert service.cancelled.wait(5), "the deadline cancelled the call at the policy server"
-    assert len(backend.headers) == seen
-
-
-def test_grpc_service_down_fails_closed_and_open_only_where_configured(client_side):
-    gateway, _, backend = client_side
-    seen = len(backend.headers)
-    status, _, body = chat(gateway.port, "grpc-down")
-    assert status == 403 and json.loads(body)["error"]["code"] == "authorization_unavailable"
-    assert len(backend.headers) == seen
-    status, _, _ = chat(gateway.port, "grpc-open")
-    assert status == 200
-    assert backend.headers[seen]["x-portcullis-authz-failure-mode-allowed"] == ["true"]
-
-
 # MARK: The examples
 
 
@@ -550,6 +274,8 @@ def test_the_envoy_example_is_an_envoy_bootstrap_with_ext_authz_over_grpc_to_por
     bootstrap = json_format.ParseDict(config, bootstrap_pb2.Bootstrap())
     manager = hcm_pb2.HttpConnectionManager()
     bootstrap.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.Unpack(manager)
+    # Envoy's own request ids (the lease keys), not an outside client's.
+    assert manager.generate_request_id.value and manager.use_remote_address.value
     ext_authz = ext_authz_pb2.ExtAuthz()
     manager.http_filters[0].typed_config.Unpack(ext_authz)
     assert ext_authz.grpc_service.envoy_grpc.cluster_name == "portcullis_authz"
