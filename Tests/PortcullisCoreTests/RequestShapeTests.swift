@@ -95,10 +95,11 @@ import Testing
     @Test(arguments: ["m", "a-much-longer-upstream-model-name", "\u{E9}\"x"])
     func offsetsAfterARewriteMatchAFreshScan(upstream: String) throws {
         let body = ByteBuffer(string: #"{"max_tokens":null,"model":"client-model","messages":[{"role":"user"}],"max_completion_tokens":null}"#)
-        guard case .success(let request) = InferenceRequest.inspect(body) else { throw CancellationError() }
+        guard case .success(let request) = InferenceRequest.inspect(body, keepingMembers: true) else { throw CancellationError() }
         let rewritten = request.rewritingModel(in: body, to: upstream)
         let moved = request.afterModelRewrite(newLength: rewritten.readableBytes - body.readableBytes + request.modelTokenRange.count)
-        guard case .success(let fresh) = InferenceRequest.inspect(rewritten) else { throw CancellationError() }
+        guard case .success(let fresh) = InferenceRequest.inspect(rewritten, keepingMembers: true) else { throw CancellationError() }
+        #expect(moved.members == fresh.members && fresh.members?.count == 4, "the kept members move with the rewrite")
         #expect(moved.nullTokenValues == fresh.nullTokenValues)
         #expect(moved.modelTokenRange == fresh.modelTokenRange)
         #expect(moved.messages == fresh.messages)

@@ -15,7 +15,7 @@ public struct JSONScanner {
     }
 
     /// One member of an object: byte ranges are offsets into the scanned buffer.
-    public struct Member {
+    public struct Member: Equatable, Sendable {
         /// Key contents, without the quotes.
         public var keyRange: Range<Int>
         public var keyHasEscapes: Bool

@@ -39,6 +39,11 @@ public struct InferenceRequest: Sendable, Equatable {
     /// The `stream_options` value, and the `include_usage` value inside it (absolute ranges).
     public var streamOptions: Value?
     public var includeUsageValue: Range<Int>?
+    /// Every top-level member, in order, when the inspection was asked to keep them
+    /// (`keepingMembers`): the field policy reads them instead of scanning the body again.
+    /// Kept true across a model rewrite (``afterModelRewrite(newLength:)``), not past the
+    /// token cap's insertion, which comes after the field policy.
+    public var members: [JSONScanner.Member]?
 
     /// A value's byte range (relative to the body's reader index) and kind.
     public struct Value: Sendable, Equatable {
@@ -52,13 +57,13 @@ public struct InferenceRequest: Sendable, Equatable {
     }
 
     /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
-    public static func inspect(_ body: ByteBuffer) -> Result<InferenceRequest, GatewayError> {
+    public static func inspect(_ body: ByteBuffer, keepingMembers: Bool = false) -> Result<InferenceRequest, GatewayError> {
         body.withUnsafeReadableBytes { bytes in
-            self.inspect(bytes)
+            self.inspect(bytes, keepingMembers: keepingMembers)
         }
     }
 
-    public static func inspect(_ bytes: UnsafeRawBufferPointer) -> Result<InferenceRequest, GatewayError> {
+    public static func inspect(_ bytes: UnsafeRawBufferPointer, keepingMembers: Bool = false) -> Result<InferenceRequest, GatewayError> {
         let view = JSONView(bytes)
         var scanner = JSONScanner(bytes)
         var seen: UInt16 = 0
@@ -73,10 +78,13 @@ public struct InferenceRequest: Sendable, Equatable {
         var promptMember: JSONScanner.Member?
         var inputMember: JSONScanner.Member?
         var members = 0
+        var kept: [JSONScanner.Member] = []
+        if keepingMembers { kept.reserveCapacity(16) }
         var duplicate: RequestKey?
         do {
             let isObject = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
                 members += 1
+                if keepingMembers { kept.append(member) }
                 guard duplicate == nil, let key = Self.classify(member, view: view) else { return }
                 if seen & key.rawValue != 0 {
                     duplicate = key
@@ -182,6 +190,7 @@ public struct InferenceRequest: Sendable, Equatable {
         request.messages = messagesMember.map(Value.init)
         request.prompt = promptMember.map(Value.init)
         request.input = inputMember.map(Value.init)
+        if keepingMembers { request.members = kept }
         return .success(request)
     }
 
@@ -320,6 +329,16 @@ public struct InferenceRequest: Sendable, Equatable {
         moved.messages = shift(self.messages)
         moved.prompt = shift(self.prompt)
         moved.input = shift(self.input)
+        moved.members = self.members?.map { member in
+            var member = member
+            if member.valueRange == self.modelTokenRange {
+                member.valueRange = moved.modelTokenRange
+            } else if member.keyRange.lowerBound >= modelEnd {
+                member.keyRange = (member.keyRange.lowerBound + delta)..<(member.keyRange.upperBound + delta)
+                member.valueRange = (member.valueRange.lowerBound + delta)..<(member.valueRange.upperBound + delta)
+            }
+            return member
+        }
         return moved
     }
 

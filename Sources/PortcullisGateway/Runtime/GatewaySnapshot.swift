@@ -68,7 +68,7 @@ public final class GatewaySnapshot: Sendable {
         if regions { stages.append(RegionPolicyStage(phase: .head)) }
         if routeMethods { stages.append(RouteAuthenticationStage(phase: .head)) }
         if limited { stages.append(LimitStage(phase: .head, store: limits, shared: sharedLimits, rules: config.limitRules, tenants: config.tenants)) }
-        stages.append(RequestInspectionStage())
+        stages.append(RequestInspectionStage(keepsMembers: fields))
         // Before routing: a model the plan excludes must get the unknown-model answer, not the
         // route's body limit or authentication methods.
         if planPolicy { stages.append(PlanPolicyStage(phase: .body)) }

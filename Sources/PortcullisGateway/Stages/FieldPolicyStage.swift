@@ -10,8 +10,9 @@ import PortcullisCore
 /// - on a route with `unknownFields: reject`, a field the endpoint's spec does not define
 ///   (``RequestFields``) is 400 `unknown_parameter`.
 ///
-/// In the pipeline only when some plan or route asks for one of these; it scans the body's top
-/// level once more (the inspection scan keeps to the fields every request needs).
+/// In the pipeline only when some plan or route asks for one of these. It reads the top-level
+/// members the inspection scan kept for it (``InferenceRequest/members``), so the body is
+/// scanned once; without them (an exchange inspected elsewhere) it scans the top level itself.
 struct FieldPolicyStage: Stage {
     var name: String { "fields" }
     var phase: StagePhase { .body }
@@ -23,7 +24,7 @@ struct FieldPolicyStage: Stage {
         guard plan?.checksFields == true || known != nil else { return .proceed }
         let forbidden = plan?.forbiddenFields ?? []
         let result = body.withUnsafeReadableBytes { bytes in
-            Self.scan(bytes, endpoint: exchange.endpoint, forbidden: forbidden, known: known)
+            Self.scan(bytes, members: request.members, endpoint: exchange.endpoint, forbidden: forbidden, known: known)
         }
         switch result {
         case .failure(let error):
@@ -38,49 +39,56 @@ struct FieldPolicyStage: Stage {
         }
     }
 
-    /// The features the top level uses, or the first forbidden or unknown field.
+    /// The features the top level uses, or the first forbidden or unknown field: from `members`
+    /// (the inspection's, offsets into `bytes`) when given, else from a scan of `bytes`.
     static func scan(
-        _ bytes: UnsafeRawBufferPointer, endpoint: EndpointKind, forbidden: [String], known: Set<String>?
+        _ bytes: UnsafeRawBufferPointer, members: [JSONScanner.Member]? = nil, endpoint: EndpointKind, forbidden: [String],
+        known: Set<String>?
     ) -> Result<RequestFeature.Set, GatewayError> {
         let view = JSONView(bytes)
-        var scanner = JSONScanner(bytes)
         var features = RequestFeature.Set()
         if endpoint == .embeddings { features.insert(.embeddings) }
         var problem: GatewayError?
-        do {
-            _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
-                guard problem == nil else { return }
-                if let known {
-                    let key = view.keyString(member)  // only on routes that reject unknown fields
-                    if !known.contains(key) {
-                        problem = .unknownField(RequestFields.shown(key))
-                        return
-                    }
-                }
-                guard member.kind != .null else { return }  // not set
-                if !forbidden.isEmpty, let field = forbidden.first(where: { view.key(member, equalsText: $0) }) {
-                    problem = .fieldNotAllowed(field)
+        func visit(_ member: JSONScanner.Member) {
+            guard problem == nil else { return }
+            if let known {
+                let key = view.keyString(member)  // only on routes that reject unknown fields
+                if !known.contains(key) {
+                    problem = .unknownField(RequestFields.shown(key))
                     return
                 }
-                // Keys compared on their bytes (no `String` per member).
-                guard let index = Self.featureKeys.firstIndex(where: { view.key(member, equals: $0.0) }) else { return }
-                switch Self.featureKeys[index].1 {
-                case .feature(let feature):
-                    features.insert(feature)
-                case .responseFormat:
-                    if let type = Self.responseFormatType(member, view: view) { features.insert(type) }
-                case .logprobs:
-                    if member.kind != .bool(false) { features.insert(.logprobs) }
-                case .choices:
-                    // Above 1, or anything but a whole number (a server may coerce "4").
-                    if case .value(let count) = view.wholeNumber(member), count <= 1 { return }
-                    features.insert(.multipleChoices)
-                case .modalities:
-                    if Self.names(member, view: view, "audio") { features.insert(.audio) }
-                }
             }
-        } catch {
-            return .failure(.malformedJSON(error))  // the inspection scan accepted it: unreachable
+            guard member.kind != .null else { return }  // not set
+            if !forbidden.isEmpty, let field = forbidden.first(where: { view.key(member, equalsText: $0) }) {
+                problem = .fieldNotAllowed(field)
+                return
+            }
+            // Keys compared on their bytes (no `String` per member).
+            guard let index = Self.featureKeys.firstIndex(where: { view.key(member, equals: $0.0) }) else { return }
+            switch Self.featureKeys[index].1 {
+            case .feature(let feature):
+                features.insert(feature)
+            case .responseFormat:
+                if let type = Self.responseFormatType(member, view: view) { features.insert(type) }
+            case .logprobs:
+                if member.kind != .bool(false) { features.insert(.logprobs) }
+            case .choices:
+                // Above 1, or anything but a whole number (a server may coerce "4").
+                if case .value(let count) = view.wholeNumber(member), count <= 1 { return }
+                features.insert(.multipleChoices)
+            case .modalities:
+                if Self.names(member, view: view, "audio") { features.insert(.audio) }
+            }
+        }
+        if let members {
+            for member in members { visit(member) }
+        } else {
+            var scanner = JSONScanner(bytes)
+            do {
+                _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in visit(member) }
+            } catch {
+                return .failure(.malformedJSON(error))  // the inspection scan accepted it: unreachable
+            }
         }
         if let problem { return .failure(problem) }
         return .success(features)

@@ -5,6 +5,10 @@ import PortcullisCore
 /// body outside its endpoint's shape (``RequestShape``: `messages`, `prompt`, `input`) are
 /// refused here with 400, before anything is routed or forwarded.
 struct RequestInspectionStage: Stage {
+    /// Whether the field policy runs later (``FieldPolicyStage``): the scan then keeps every
+    /// top-level member for it, so the body is not scanned a second time.
+    var keepsMembers = false
+
     var name: String { "inspect" }
     var phase: StagePhase { .body }
 
@@ -13,7 +17,7 @@ struct RequestInspectionStage: Stage {
         guard let body = exchange.body, body.readableBytes > 0 else {
             return .refuse(.emptyBody)
         }
-        switch InferenceRequest.inspect(body) {
+        switch InferenceRequest.inspect(body, keepingMembers: self.keepsMembers) {
         case .success(var request):
             let shapeProblem = body.withUnsafeReadableBytes {
                 RequestShape.check(&request, endpoint: exchange.endpoint, body: $0)

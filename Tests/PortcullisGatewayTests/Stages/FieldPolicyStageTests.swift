@@ -1,3 +1,4 @@
+import NIOCore
 import PortcullisCore
 import Testing
 
@@ -94,5 +95,25 @@ import Testing
         let odd = try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"a\nb'c":5}"#)
         #expect(odd == .unknownField("(an unrecognized field)"))
         #expect(GatewayError.unknownField("top_k").code == "unknown_parameter")
+    }
+
+    /// The members the inspection kept and a scan of the body give the same answer.
+    @Test(arguments: [
+        #"{"model":"chat","tools":[],"n":3,"seed":1,"response_format":{"type":"json_object"}}"#,
+        #"{"model":"chat","logprobs":false,"top_k":2,"modalities":["audio"]}"#,
+        #"{"model":"chat","messages":[],"seed":null}"#,
+    ])
+    func keptMembersAnswerAsAScanDoes(body: String) throws {
+        let buffer = ByteBuffer(string: body)
+        let request = try InferenceRequest.inspect(buffer, keepingMembers: true).get()
+        for (forbidden, known) in [([], nil), (["seed"], nil), ([], Set(["model", "messages"]))] as [([String], Set<String>?)] {
+            let kept = buffer.withUnsafeReadableBytes {
+                FieldPolicyStage.scan($0, members: request.members, endpoint: .chatCompletions, forbidden: forbidden, known: known)
+            }
+            let scanned = buffer.withUnsafeReadableBytes {
+                FieldPolicyStage.scan($0, members: nil, endpoint: .chatCompletions, forbidden: forbidden, known: known)
+            }
+            #expect(kept == scanned)
+        }
     }
 }
