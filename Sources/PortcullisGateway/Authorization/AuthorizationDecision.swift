@@ -112,8 +112,9 @@ public enum AuthorizationDecision: Equatable, Sendable {
 
     /// The denial's headers that reach the client, as Envoy passes a denied response's: each
     /// plain-token name (no `_`) with a safe value, except the ones that frame the answer
-    /// (hop-by-hop, `content-length`) or that the gateway writes on every answer itself
-    /// (`date`, `server`, `x-request-id`, `x-portcullis-*`); `content-type` only with a body.
+    /// (hop-by-hop, `content-length`, `content-encoding`: the gateway's own body is never
+    /// encoded) or that the gateway writes itself (`date`, `server`, `x-request-id`,
+    /// `x-portcullis-*`, `x-ratelimit-*`); `content-type` only with a body.
     /// At most ``maxDeniedHeaders``, the first of each name.
     static func deniedHeaders(_ headers: some Sequence<(String, String)>, hasBody: Bool) -> [PassedHeader] {
         var passed: [PassedHeader] = []
@@ -122,7 +123,8 @@ public enum AuthorizationDecision: Equatable, Sendable {
             let lowercased = name.lowercased()
             guard ConfigCompiler.isHeaderName(lowercased), !lowercased.utf8.contains(UInt8(ascii: "_")),
                 !HeaderRules.isHopByHop(lowercased), !HeaderRules.hasPrefixIgnoringCase(lowercased, "x-portcullis-"),
-                !["content-length", "date", "server", "x-request-id"].contains(lowercased),
+                !HeaderRules.isSetOnResponse(bytes: lowercased.utf8),
+                !["content-length", "content-encoding", "date", "server"].contains(lowercased),
                 hasBody || lowercased != "content-type", !passed.contains(where: { $0.name == lowercased }),
                 let value = Self.safeValue(value)
             else { continue }

@@ -38,7 +38,7 @@ enum CheckHeaders {
     /// (`x-real-ip`, `forwarded`; Envoy itself owns `x-forwarded-*`, `host` and the framing,
     /// which the forwarder replaces instead). A name the answer sets is not listed (the set
     /// already replaces it, and Envoy would apply the removal after it).
-    static func removed(_ exchange: Exchange, setting set: [CheckVerdict.Header]) -> [String] {
+    static func removed(_ exchange: Exchange, setting set: [CheckVerdict.Header], appending append: [CheckVerdict.Header]) -> [String] {
         let authentication = exchange.snapshot.config.authentication
         let forwardCredentials = exchange.route?.forwardClientCredentials ?? false
         var removed: [String] = []
@@ -49,7 +49,12 @@ enum CheckHeaders {
                     lowercased, forwardCredentials: forwardCredentials, authentication: authentication, checkReserved: true)
                     || lowercased == "x-real-ip" || lowercased == "forwarded" || exchange.authorizationRemoved.contains(lowercased)
             else { continue }
-            if set.contains(where: { $0.name == lowercased }) || removed.contains(lowercased) { continue }
+            // Envoy removes after it adds: a name the answer sets or appends is never removed.
+            if set.contains(where: { $0.name == lowercased }) || append.contains(where: { $0.name == lowercased })
+                || removed.contains(lowercased)
+            {
+                continue
+            }
             removed.append(lowercased)
         }
         return removed

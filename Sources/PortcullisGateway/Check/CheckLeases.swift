@@ -21,9 +21,11 @@ import PortcullisCore
 ///
 /// A lease never displaces another: the router reports by the request id the check set
 /// upstream, which a client can choose (Envoy keeps an internal client's `x-request-id`), so a
-/// check whose id is already held is given a fresh one (``CheckRun``), and a hold that still
-/// finds its id taken (two checks at once) is kept under a private key that only expiry
-/// settles. Each lease lives on its exchange's event loop, as a copy that keeps what
+/// check whose id is already held when it starts is given a fresh one (``CheckRun``), and a
+/// hold that still finds its id taken (two checks with one id in flight at once) is kept under
+/// a private key that only expiry settles: it displaces nothing, but a report for that id
+/// then settles the first lease (Envoy's `use_remote_address` keeps outside clients from
+/// choosing ids). Each lease lives on its exchange's event loop, as a copy that keeps what
 /// settling needs and not the client's headers (``Exchange/leaseCopy()``); the table only maps
 /// ids to them.
 public final class CheckLeases: Sendable {

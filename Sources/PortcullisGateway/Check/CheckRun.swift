@@ -182,7 +182,7 @@ final class CheckRun {
         exchange.status = 200
         let set = CheckHeaders.trusted(exchange)
         let append = exchange.authorizationAppended.map { CheckVerdict.Header($0.0, $0.1) }
-        let remove = CheckHeaders.removed(exchange, setting: set)
+        let remove = CheckHeaders.removed(exchange, setting: set, appending: append)
         var response: [CheckVerdict.Header] = []
         exchange.rateLimitHeaders?.forEach { response.append(.init($0, $1)) }
         self.finished = true

@@ -150,7 +150,8 @@ import Testing
             ("X-Policy-Reason", "quota"), ("WWW-Authenticate", "Bearer realm=\"opa\""), ("retry-after", "7"),
             ("content-length", "99"), ("transfer-encoding", "chunked"), ("connection", "close"), ("date", "x"),
             ("x-request-id", "forged"), ("x-portcullis-authz", "x"), ("x_bad", "1"), ("x-crlf", "a\r\nb"),
-            ("x-policy-reason", "second"), ("content-type", "text/plain"),
+            ("x-policy-reason", "second"), ("content-type", "text/plain"), ("x-ratelimit-remaining-requests", "9"),
+            ("content-encoding", "gzip"),
         ]
         let answer = GRPCCheckAnswer.denied(
             status: 429, headers: sent.map { .init(name: $0.0, value: $0.1, append: false) }, body: "")
