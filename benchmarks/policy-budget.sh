@@ -11,6 +11,11 @@
 # configs cap tokens the same way; the candidate also holds a request rate, a concurrency cap,
 # a token quota (reserved and settled per request), a prompt cap and a top-level global rule.
 #
+# STAGES=1 measures in-process instead (`portcullis bench-stages`: no socket, no wrk, each
+# stage timed alone on the same body and configs), which this machine's noise does not drown;
+# CALLGRIND=1 with it runs the policy config under valgrind's callgrind and prints the
+# functions by inclusive cost.
+#
 # COMPARE=resilience measures issue 10's (retries, breakers, outlier detection and health
 # checks: at most 2% more CPU per request than the same run without them).
 set -euo pipefail
@@ -85,6 +90,20 @@ config $OLD_PORT "{ limits: { requestsPerMinute: 100000000 } }" "" "" >"$OUT/old
 config $POLICY_PORT "{ models: [\"demo-*\"], features: [streaming, tools, images, json_schema], forbiddenFields: [logit_bias, seed],
   regions: [eu-west], limits: { requestsPerMinute: 100000000, maxTokens: 4096, defaultMaxTokens: 1024 } }" \
   ", unknownFields: reject" ", region: eu-west" >"$OUT/policy.yaml"
+fi
+
+if [ -n "${STAGES:-}" ]; then
+  for which in plain policy; do
+    echo "== $which (bench-stages)"
+    "$BIN" bench-stages --config "$OUT/$which.yaml" -H "authorization: Bearer $KEY" --body "$OUT/body.json" \
+      --iterations "${ITERATIONS:-200000}"
+  done
+  if [ -n "${CALLGRIND:-}" ]; then
+    valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" bench-stages --config "$OUT/policy.yaml" \
+      -H "authorization: Bearer $KEY" --body "$OUT/body.json" --iterations 20000 --no-per-stage >/dev/null 2>"$OUT/callgrind.log"
+    callgrind_annotate --inclusive=yes "$OUT/callgrind.out" 2>/dev/null | head -80
+  fi
+  exit 0
 fi
 
 "$BIN" mock --port $MOCK_PORT --no-record --threads 1 >"$OUT/mock.log" 2>&1 & pids+=($!)

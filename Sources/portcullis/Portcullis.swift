@@ -15,7 +15,7 @@ struct Portcullis: AsyncParsableCommand {
             """ + "\n" + Self.serveOptions,
         version: PortcullisVersion.current,
         subcommands: [
-            ServeCommand.self, CheckCommand.self, ExplainCommand.self, MockCommand.self, HashKeyCommand.self, AuthzLoadCommand.self,
+            ServeCommand.self, CheckCommand.self, ExplainCommand.self, BenchStagesCommand.self, MockCommand.self, HashKeyCommand.self, AuthzLoadCommand.self,
         ],
         defaultSubcommand: ServeCommand.self
     )

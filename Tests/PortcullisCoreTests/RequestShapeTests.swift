@@ -6,12 +6,14 @@ import Testing
 /// read as features. Bodies are strict JSON already (``InferenceRequest``).
 @Suite struct RequestShapeTests {
     static func check(_ body: String, _ endpoint: EndpointKind = .chatCompletions) -> (GatewayError?, RequestFeature.Set) {
-        guard case .success(var request) = InferenceRequest.inspect(ByteBuffer(string: body)) else {
+        guard case .success = InferenceRequest.inspect(ByteBuffer(string: body)) else {
             Issue.record("not a valid body: \(body)")
             return (nil, .init())
         }
-        let error = ByteBuffer(string: body).withUnsafeReadableBytes { RequestShape.check(&request, endpoint: endpoint, body: $0) }
-        return (error, request.partFeatures)
+        switch InferenceRequest.inspect(ByteBuffer(string: body), endpoint: endpoint) {
+        case .success(let request): return (nil, request.partFeatures)
+        case .failure(let error): return (error, .init())
+        }
     }
 
     static let chatCases: [(String, GatewayError?)] = [
@@ -41,6 +43,46 @@ import Testing
     func chatMessagesAreCheckedToTheExactPath(body: String, error: GatewayError?) {
         #expect(Self.check(body).0 == error)
         #expect(error.map { $0.status == 400 && $0.param != nil } ?? true)
+    }
+
+    /// The shape is checked inside the one scan of the body; the grammar still comes first, and
+    /// whitespace, depth and the inspection's own errors are as for a body read without it.
+    @Test func theShapeIsCheckedInTheOneScanWithTheGrammarFirst() {
+        let spaced = #"{ "model" : "m" , "messages" : [ { "role" : "user" , "content" : [ { "type" : "image_url" } , {"type":"text"} ] } ] }"#
+        #expect(Self.check(spaced) == (nil, RequestFeature.Set([.images])))
+        // A wrong role in the first message, then a syntax error later: the syntax error.
+        let broken = #"{"model":"m","messages":[{"role":"robot"}],"temperature":}"#
+        guard case .failure(.malformedJSON) = InferenceRequest.inspect(ByteBuffer(string: broken), endpoint: .chatCompletions) else {
+            Issue.record("a syntax error after a shape problem must be the answer")
+            return
+        }
+        // The inspection's own errors come before the shape's.
+        let twice = #"{"model":"m","messages":[{"role":"robot"}],"messages":[]}"#
+        #expect(InferenceRequest.inspect(ByteBuffer(string: twice), endpoint: .chatCompletions) == .failure(.duplicateKey(.messages)))
+        let noModel = #"{"messages":[{"role":"robot"}]}"#
+        #expect(InferenceRequest.inspect(ByteBuffer(string: noModel), endpoint: .chatCompletions) == .failure(.missingModel))
+        // Nesting is counted from the top level, as without the shape check: 64 levels pass, 65 do not.
+        func nested(_ levels: Int) -> String {
+            // top object (1), messages (2), message (3), content (4), part (5), then arrays.
+            let inner = String(repeating: "[", count: levels - 5) + String(repeating: "]", count: levels - 5)
+            return #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","x":"# + inner + "}]}]}"
+        }
+        for endpoint in [EndpointKind?.none, .chatCompletions] {
+            #expect((try? InferenceRequest.inspect(ByteBuffer(string: nested(64)), endpoint: endpoint).get()) != nil)
+            #expect((try? InferenceRequest.inspect(ByteBuffer(string: nested(65)), endpoint: endpoint).get()) == nil)
+        }
+    }
+
+    @Test func everyTopLevelKeyIsFoundByItsName() throws {
+        // `model` itself: every body below needs one, and an escaped spelling is still it.
+        #expect(try InferenceRequest.inspect(ByteBuffer(string: #"{"\u006dodel":"m"}"#)).get().model == "m")
+        for key in RequestKey.topLevel where key != .model {
+            let request = try InferenceRequest.inspect(ByteBuffer(string: #"{"model":"m","\#(key.name)":null}"#)).get()
+            #expect(request.keys & key.rawValue != 0, "\(key)")
+            let escaped = try InferenceRequest.inspect(ByteBuffer(string: #"{"model":"m","\u00\#(String(key.name.utf8Start.pointee, radix: 16))\#(String(String(describing: key.name).dropFirst()))":null}"#)).get()
+            #expect(escaped.keys & key.rawValue != 0, "\(key), escaped")
+        }
+        #expect(try InferenceRequest.inspect(ByteBuffer(string: #"{"model":"m","modal":1,"top_k":1,"nn":1}"#)).get().keys == RequestKey.model.rawValue)
     }
 
     @Test func errorsNameThePathAndNeverEchoTheBody() {

@@ -46,16 +46,13 @@ public struct JSONScanner {
     public mutating func scanTopLevelObject(
         _ visit: (Member) throws(ScanError) -> Void
     ) throws(ScanError) -> Bool {
-        self.skipWhitespace()
-        guard self.index < self.bytes.count else { throw self.error("empty body") }
-        let isObject = self.bytes[self.index] == UInt8(ascii: "{")
+        let isObject = try self.startDocument()
         if isObject {
             try self.scanObject(depth: 1, visit)
         } else {
             _ = try self.scanValue(depth: 1)
         }
-        self.skipWhitespace()
-        guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
+        try self.endDocument()
         return isObject
     }
 
@@ -90,36 +87,11 @@ public struct JSONScanner {
     // MARK: Grammar
 
     private mutating func scanObject(depth: Int, _ visit: (Member) throws(ScanError) -> Void) throws(ScanError) {
-        guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
-        self.index += 1  // {
-        self.skipWhitespace()
-        if self.peek() == UInt8(ascii: "}") {
-            self.index += 1
-            return
-        }
-        while true {
-            self.skipWhitespace()
-            guard self.peek() == UInt8(ascii: "\"") else { throw self.error("expected a string key") }
-            let keyStart = self.index + 1
-            let hasEscapes = try self.scanString()
-            let keyRange = keyStart..<(self.index - 1)
-            self.skipWhitespace()
-            guard self.peek() == UInt8(ascii: ":") else { throw self.error("expected ':' after a key") }
-            self.index += 1
-            self.skipWhitespace()
+        var object = try self.openObject(depth: depth)
+        while let key = try self.nextKey(in: &object) {
             let valueStart = self.index
             let kind = try self.scanValue(depth: depth + 1)
-            try visit(Member(keyRange: keyRange, keyHasEscapes: hasEscapes, valueRange: valueStart..<self.index, kind: kind))
-            self.skipWhitespace()
-            switch self.peek() {
-            case UInt8(ascii: ","):
-                self.index += 1
-            case UInt8(ascii: "}"):
-                self.index += 1
-                return
-            default:
-                throw self.error("expected ',' or '}' in an object")
-            }
+            try visit(Member(keyRange: key.range, keyHasEscapes: key.hasEscapes, valueRange: valueStart..<self.index, kind: kind))
         }
     }
 
@@ -129,16 +101,9 @@ public struct JSONScanner {
         depth: Int, member: (Int, Member) throws(ScanError) -> Void = { _, _ in },
         element: (Int, Range<Int>, ValueKind) throws(ScanError) -> Void = { _, _, _ in }
     ) throws(ScanError) {
-        guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
-        self.index += 1  // [
-        self.skipWhitespace()
-        if self.peek() == UInt8(ascii: "]") {
-            self.index += 1
-            return
-        }
+        var array = try self.openArray(depth: depth)
         var position = 0
-        while true {
-            self.skipWhitespace()
+        while try self.nextElement(in: &array) {
             let start = self.index
             let kind: ValueKind
             if self.peek() == UInt8(ascii: "{") {
@@ -150,20 +115,117 @@ public struct JSONScanner {
             }
             try element(position, start..<self.index, kind)
             position += 1
-            self.skipWhitespace()
-            switch self.peek() {
-            case UInt8(ascii: ","):
-                self.index += 1
-            case UInt8(ascii: "]"):
-                self.index += 1
-                return
-            default:
-                throw self.error("expected ',' or ']' in an array")
-            }
         }
     }
 
-    private mutating func scanValue(depth: Int) throws(ScanError) -> ValueKind {
+    // MARK: Reading piece by piece
+    //
+    // For a caller that looks inside some values while the one scan goes on (the inspection
+    // checks each chat message as `messages` is scanned, instead of scanning it again): it
+    // opens a container, takes its keys or elements one at a time, and either scans each value
+    // with ``scanValue(depth:)`` or opens it in turn. The grammar above is written on these, so
+    // there is one grammar. Depth counts as in the grammar: the top-level value is at depth 1,
+    // a container's values one deeper than the container.
+
+    /// An object or array being read: its depth, and whether its first entry is still to come.
+    public struct Container {
+        public let depth: Int
+        var started = false
+    }
+
+    /// The byte the scan is at, after any whitespace (nil at the end of the input).
+    public mutating func nextByte() -> UInt8? {
+        self.skipWhitespace()
+        return self.peek()
+    }
+
+    /// Opens the object whose `{` is at the current position (whitespace skipped).
+    public mutating func openObject(depth: Int) throws(ScanError) -> Container {
+        guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
+        self.index += 1  // {
+        return Container(depth: depth)
+    }
+
+    /// The next key of `object` (its contents' range, and whether it has escapes), with the scan
+    /// left at its value; nil once the object's `}` is consumed.
+    public mutating func nextKey(in object: inout Container) throws(ScanError) -> (range: Range<Int>, hasEscapes: Bool)? {
+        self.skipWhitespace()
+        if !object.started {
+            object.started = true
+            if self.peek() == UInt8(ascii: "}") {
+                self.index += 1
+                return nil
+            }
+        } else {
+            switch self.peek() {
+            case UInt8(ascii: ","):
+                self.index += 1
+                self.skipWhitespace()
+            case UInt8(ascii: "}"):
+                self.index += 1
+                return nil
+            default:
+                throw self.error("expected ',' or '}' in an object")
+            }
+        }
+        guard self.peek() == UInt8(ascii: "\"") else { throw self.error("expected a string key") }
+        let keyStart = self.index + 1
+        let hasEscapes = try self.scanString()
+        let keyRange = keyStart..<(self.index - 1)
+        self.skipWhitespace()
+        guard self.peek() == UInt8(ascii: ":") else { throw self.error("expected ':' after a key") }
+        self.index += 1
+        self.skipWhitespace()
+        return (keyRange, hasEscapes)
+    }
+
+    /// Opens the array whose `[` is at the current position (whitespace skipped).
+    public mutating func openArray(depth: Int) throws(ScanError) -> Container {
+        guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
+        self.index += 1  // [
+        return Container(depth: depth)
+    }
+
+    /// Whether `array` has another element (the scan is then at it), or ended (its `]` consumed).
+    public mutating func nextElement(in array: inout Container) throws(ScanError) -> Bool {
+        self.skipWhitespace()
+        if !array.started {
+            array.started = true
+            if self.peek() == UInt8(ascii: "]") {
+                self.index += 1
+                return false
+            }
+            return true
+        }
+        switch self.peek() {
+        case UInt8(ascii: ","):
+            self.index += 1
+            self.skipWhitespace()
+            return true
+        case UInt8(ascii: "]"):
+            self.index += 1
+            return false
+        default:
+            throw self.error("expected ',' or ']' in an array")
+        }
+    }
+
+    /// Opens the top-level value: whitespace skipped, an empty input refused. Returns whether it
+    /// is an object (then open it with ``openObject(depth:)`` at depth 1, or scan it).
+    public mutating func startDocument() throws(ScanError) -> Bool {
+        self.skipWhitespace()
+        guard self.index < self.bytes.count else { throw self.error("empty body") }
+        return self.bytes[self.index] == UInt8(ascii: "{")
+    }
+
+    /// Ends the document: nothing but whitespace may follow the top-level value.
+    public mutating func endDocument() throws(ScanError) {
+        self.skipWhitespace()
+        guard self.index == self.bytes.count else { throw self.error("unexpected data after the JSON value") }
+    }
+
+    /// Scans the value at the current position (whitespace skipped), at `depth`.
+    public mutating func scanValue(depth: Int) throws(ScanError) -> ValueKind {
         guard let byte = self.peek() else { throw self.error("unexpected end of input") }
         switch byte {
         case UInt8(ascii: "{"):
@@ -332,30 +394,4 @@ public struct JSONScanner {
 @inline(__always)
 private func isDigit(_ byte: UInt8) -> Bool {
     byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-}
-
-@inline(__always)
-func memcmpEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
-    guard a.count == b.count else { return false }
-    for i in 0..<a.count where a[i] != b[i] { return false }
-    return true
-}
-
-/// Length of the well-formed UTF-8 sequence starting at `i`, or nil (Unicode Table 3-7).
-func utf8SequenceLength(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int? {
-    let b0 = bytes[i]
-    let count = bytes.count
-    @inline(__always) func cont(_ k: Int, _ lo: UInt8 = 0x80, _ hi: UInt8 = 0xBF) -> Bool {
-        i + k < count && bytes[i + k] >= lo && bytes[i + k] <= hi
-    }
-    switch b0 {
-    case 0xC2...0xDF: return cont(1) ? 2 : nil
-    case 0xE0: return cont(1, 0xA0) && cont(2) ? 3 : nil
-    case 0xE1...0xEC, 0xEE...0xEF: return cont(1) && cont(2) ? 3 : nil
-    case 0xED: return cont(1, 0x80, 0x9F) && cont(2) ? 3 : nil
-    case 0xF0: return cont(1, 0x90) && cont(2) && cont(3) ? 4 : nil
-    case 0xF1...0xF3: return cont(1) && cont(2) && cont(3) ? 4 : nil
-    case 0xF4: return cont(1, 0x80, 0x8F) && cont(2) && cont(3) ? 4 : nil
-    default: return nil
-    }
 }

@@ -11,9 +11,15 @@ public struct JSONView {
 
     /// Compares a member's key with an ASCII name, decoding escapes when the key has any
     /// (`"mod\u0065l"` is `model` to every JSON decoder a backend may use).
+    @inline(__always)
     public func key(_ member: JSONScanner.Member, equals name: StaticString) -> Bool {
-        let slice = UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange])
-        if !member.keyHasEscapes {
+        self.key(member.keyRange, hasEscapes: member.keyHasEscapes, equals: name)
+    }
+
+    /// Compares the key whose contents are at `range` with an ASCII name (escapes decoded).
+    public func key(_ range: Range<Int>, hasEscapes: Bool, equals name: StaticString) -> Bool {
+        let slice = UnsafeRawBufferPointer(rebasing: self.bytes[range])
+        if !hasEscapes {
             guard slice.count == name.utf8CodeUnitCount else { return false }
             return name.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), slice) }
         }

@@ -57,13 +57,19 @@ public struct InferenceRequest: Sendable, Equatable {
     }
 
     /// Scans `body` (strict JSON, top-level object) and extracts the fields the gateway acts on.
-    public static func inspect(_ body: ByteBuffer, keepingMembers: Bool = false) -> Result<InferenceRequest, GatewayError> {
+    /// With an `endpoint`, the body is also held to that endpoint's shape (``RequestShape``),
+    /// in the same scan: chat messages are checked as `messages` is scanned.
+    public static func inspect(
+        _ body: ByteBuffer, endpoint: EndpointKind? = nil, keepingMembers: Bool = false
+    ) -> Result<InferenceRequest, GatewayError> {
         body.withUnsafeReadableBytes { bytes in
-            self.inspect(bytes, keepingMembers: keepingMembers)
+            self.inspect(bytes, endpoint: endpoint, keepingMembers: keepingMembers)
         }
     }
 
-    public static func inspect(_ bytes: UnsafeRawBufferPointer, keepingMembers: Bool = false) -> Result<InferenceRequest, GatewayError> {
+    public static func inspect(
+        _ bytes: UnsafeRawBufferPointer, endpoint: EndpointKind? = nil, keepingMembers: Bool = false
+    ) -> Result<InferenceRequest, GatewayError> {
         let view = JSONView(bytes)
         var scanner = JSONScanner(bytes)
         var seen: UInt16 = 0
@@ -72,7 +78,8 @@ public struct InferenceRequest: Sendable, Equatable {
         var optionsMember: JSONScanner.Member?
         var maxTokensMember: JSONScanner.Member?
         var maxCompletionTokensMember: JSONScanner.Member?
-        var rangedMembers: [(RequestKey, JSONScanner.Member)] = []
+        var temperatureMember: JSONScanner.Member?
+        var topPMember: JSONScanner.Member?
         var nMember: JSONScanner.Member?
         var messagesMember: JSONScanner.Member?
         var promptMember: JSONScanner.Member?
@@ -81,23 +88,43 @@ public struct InferenceRequest: Sendable, Equatable {
         var kept: [JSONScanner.Member] = []
         if keepingMembers { kept.reserveCapacity(16) }
         var duplicate: RequestKey?
+        var shape: RequestShape.Messages?
         do {
-            let isObject = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+            guard try scanner.startDocument() else {
+                _ = try scanner.scanValue(depth: 1)
+                try scanner.endDocument()
+                return .failure(.notAnObject)
+            }
+            var object = try scanner.openObject(depth: 1)
+            while let key = try scanner.nextKey(in: &object) {
+                let start = scanner.index
+                let found = Self.classify(key.range, hasEscapes: key.hasEscapes, view: view)
+                let kind: JSONScanner.ValueKind
+                if found == .messages, endpoint == .chatCompletions, shape == nil, scanner.nextByte() == UInt8(ascii: "[") {
+                    var messages = RequestShape.Messages()
+                    try RequestShape.scanMessages(&scanner, depth: 2, into: &messages)
+                    shape = messages
+                    kind = .array
+                } else {
+                    kind = try scanner.scanValue(depth: 2)
+                }
+                let member = JSONScanner.Member(keyRange: key.range, keyHasEscapes: key.hasEscapes, valueRange: start..<scanner.index, kind: kind)
                 members += 1
                 if keepingMembers { kept.append(member) }
-                guard duplicate == nil, let key = Self.classify(member, view: view) else { return }
-                if seen & key.rawValue != 0 {
-                    duplicate = key
-                    return
+                guard duplicate == nil, let found else { continue }
+                if seen & found.rawValue != 0 {
+                    duplicate = found
+                    continue
                 }
-                seen |= key.rawValue
-                switch key {
+                seen |= found.rawValue
+                switch found {
                 case .model: modelMember = member
                 case .stream: streamMember = member
                 case .streamOptions: optionsMember = member
                 case .maxTokens: maxTokensMember = member
                 case .maxCompletionTokens: maxCompletionTokensMember = member
-                case .temperature, .topP: rangedMembers.append((key, member))
+                case .temperature: temperatureMember = member
+                case .topP: topPMember = member
                 case .n: nMember = member
                 case .messages: messagesMember = member
                 case .prompt: promptMember = member
@@ -105,7 +132,7 @@ public struct InferenceRequest: Sendable, Equatable {
                 default: break
                 }
             }
-            guard isObject else { return .failure(.notAnObject) }
+            try scanner.endDocument()
         } catch {
             return .failure(.malformedJSON(error))
         }
@@ -159,13 +186,22 @@ public struct InferenceRequest: Sendable, Equatable {
             case .failure(let error): return .failure(error)
             }
         }
-        // Sampling parameters: numbers in the ranges the API defines (null: the default).
-        for (key, member) in rangedMembers where member.kind != .null {
+        // Sampling parameters: numbers in the ranges the API defines (null: the default), the
+        // first in the body named first when both are wrong.
+        func sampling(_ key: RequestKey, _ member: JSONScanner.Member?) -> GatewayError? {
+            guard let member, member.kind != .null else { return nil }
             let range: ClosedRange<Double> = key == .temperature ? 0...2 : 0...1
             guard member.kind == .number,
                 let value = Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.valueRange]), as: UTF8.self))
-            else { return .failure(.invalidType(param: key, expected: .number)) }
-            guard range.contains(value) else { return .failure(.valueOutOfRange(param: key, range: range)) }
+            else { return .invalidType(param: key, expected: .number) }
+            return range.contains(value) ? nil : .valueOutOfRange(param: key, range: range)
+        }
+        let topPFirst = (topPMember?.keyRange.lowerBound ?? .max) < (temperatureMember?.keyRange.lowerBound ?? .max)
+        if let problem = topPFirst
+            ? sampling(.topP, topPMember) ?? sampling(.temperature, temperatureMember)
+            : sampling(.temperature, temperatureMember) ?? sampling(.topP, topPMember)
+        {
+            return .failure(problem)
         }
         var choices = 1
         if let nMember, nMember.kind != .null {
@@ -191,6 +227,14 @@ public struct InferenceRequest: Sendable, Equatable {
         request.prompt = promptMember.map(Value.init)
         request.input = inputMember.map(Value.init)
         if keepingMembers { request.members = kept }
+        if let endpoint {
+            if let shape {
+                request.partFeatures = shape.partFeatures
+                request.mediaParts = shape.mediaParts
+                request.mediaBytes = shape.mediaBytes
+            }
+            if let problem = RequestShape.check(request, endpoint: endpoint, messages: shape) { return .failure(problem) }
+        }
         return .success(request)
     }
 
@@ -231,21 +275,28 @@ public struct InferenceRequest: Sendable, Equatable {
         }
     }
 
-    private static func classify(_ member: JSONScanner.Member, view: JSONView) -> RequestKey? {
-        // Fast reject on the first byte for the common unescaped keys we do not act on.
-        if !member.keyHasEscapes, let first = member.keyRange.first.map({ view.bytes[$0] }) {
-            switch first {
-            case UInt8(ascii: "m"), UInt8(ascii: "s"), UInt8(ascii: "n"), UInt8(ascii: "p"), UInt8(ascii: "i"),
-                UInt8(ascii: "u"), UInt8(ascii: "t"):
-                break
-            default:
-                return nil
-            }
+    /// The top-level key the gateway acts on that `range` names, if any: candidates picked by
+    /// the key's length, then compared on their bytes (escapes decoded when the key has any).
+    private static func classify(_ range: Range<Int>, hasEscapes: Bool, view: JSONView) -> RequestKey? {
+        if hasEscapes {
+            for key in RequestKey.topLevel where view.key(range, hasEscapes: true, equals: key.name) { return key }
+            return nil
         }
-        for key in RequestKey.topLevel where view.key(member, equals: key.name) {
-            return key
+        @inline(__always) func match(_ key: RequestKey) -> RequestKey? {
+            view.key(range, hasEscapes: false, equals: key.name) ? key : nil
         }
-        return nil
+        switch range.count {
+        case 1: return match(.n)
+        case 4: return match(.user)
+        case 5: return match(.model) ?? match(.input) ?? match(.topP)
+        case 6: return match(.stream) ?? match(.prompt)
+        case 8: return match(.messages)
+        case 10: return match(.maxTokens)
+        case 11: return match(.temperature)
+        case 14: return match(.streamOptions)
+        case 21: return match(.maxCompletionTokens)
+        default: return nil
+        }
     }
 
     /// Returns a copy of `body` with `"KEY":value` added as the object's first member (the

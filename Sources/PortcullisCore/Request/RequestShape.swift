@@ -16,16 +16,28 @@
 public enum RequestShape {
     static let roles: [StaticString] = ["system", "developer", "user", "assistant", "tool", "function"]
 
-    /// Checks `request` (read from `body`) against `endpoint`'s shape; records content-part
-    /// features in `request.partFeatures`.
-    public static func check(
-        _ request: inout InferenceRequest, endpoint: EndpointKind, body bytes: UnsafeRawBufferPointer
-    ) -> GatewayError? {
+    /// What the chat check found while `messages` was scanned: the first problem, how many
+    /// messages there were, and what the content parts use.
+    public struct Messages: Sendable {
+        public var problem: GatewayError?
+        public var count = 0
+        public var partFeatures = RequestFeature.Set()
+        public var mediaParts = 0
+        public var mediaBytes = 0
+
+        public init() {}
+    }
+
+    /// Checks `request` (inspected, with `messages` already read by ``scanMessages(_:depth:into:)``
+    /// for chat) against `endpoint`'s shape. The first problem in the grammar comes first: a
+    /// body that is not strict JSON never gets here.
+    static func check(_ request: InferenceRequest, endpoint: EndpointKind, messages found: Messages?) -> GatewayError? {
         switch endpoint {
         case .chatCompletions:
             guard let messages = request.messages, messages.kind != .null else { return .missingField("messages") }
-            guard messages.kind == .array else { return .invalidField("messages", expected: .array) }
-            return Self.checkMessages(UnsafeRawBufferPointer(rebasing: bytes[messages.range]), request: &request)
+            guard messages.kind == .array, let found else { return .invalidField("messages", expected: .array) }
+            if let problem = found.problem { return problem }
+            return found.count == 0 ? .emptyField("messages") : nil
         case .completions:
             guard let prompt = request.prompt else { return .missingField("prompt") }
             switch prompt.kind {
@@ -43,115 +55,112 @@ public enum RequestShape {
         }
     }
 
-    /// One pass over `messages`: each message's members are looked at as they are scanned.
-    private static func checkMessages(_ array: UnsafeRawBufferPointer, request: inout InferenceRequest) -> GatewayError? {
-        let view = JSONView(array)
-        var scanner = JSONScanner(array)
-        var count = 0
-        var problem: GatewayError?
-        var role: JSONScanner.Member?
-        var content: JSONScanner.Member?
-        var duplicate: StaticString?
-        do {
-            _ = try scanner.scanTopLevelArray(
-                member: { (_: Int, member: JSONScanner.Member) throws(JSONScanner.ScanError) in
-                    if view.key(member, equals: "role") {
-                        if role != nil { duplicate = "role" }
-                        role = member
-                    } else if view.key(member, equals: "content") {
-                        if content != nil { duplicate = "content" }
-                        content = member
-                    }
-                },
-                element: { (index: Int, _: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
-                    defer {
-                        count += 1
-                        role = nil
-                        content = nil
-                        duplicate = nil
-                    }
-                    guard problem == nil else { return }
-                    guard kind == .object else {
-                        problem = .invalidField("messages[\(index)]", expected: .object)
-                        return
-                    }
-                    problem = Self.checkMessage(
-                        role: role, content: content, duplicate: duplicate, index: index, in: array, request: &request)
-                })
-        } catch {
-            return .invalidField("messages", expected: .array)  // validated by the whole-body scan already
+    /// Scans the `messages` array (the scanner is at its `[`, at `depth`) as part of the one
+    /// scan of the body, looking at each message's members as they go by. After the first
+    /// problem the rest is only scanned (the grammar still holds every byte to account).
+    public static func scanMessages(_ scanner: inout JSONScanner, depth: Int, into found: inout Messages) throws(JSONScanner.ScanError) {
+        let view = JSONView(scanner.bytes)
+        var array = try scanner.openArray(depth: depth)
+        while try scanner.nextElement(in: &array) {
+            let index = found.count
+            found.count += 1
+            guard found.problem == nil, scanner.nextByte() == UInt8(ascii: "{") else {
+                _ = try scanner.scanValue(depth: depth + 1)
+                if found.problem == nil { found.problem = .invalidField("messages[\(index)]", expected: .object) }
+                continue
+            }
+            var role: JSONScanner.Member?
+            var content: JSONScanner.Member?
+            var duplicate: StaticString?
+            var partsProblem: GatewayError?
+            var message = try scanner.openObject(depth: depth + 1)
+            while let key = try scanner.nextKey(in: &message) {
+                let start = scanner.index
+                let isContent = view.key(key.range, hasEscapes: key.hasEscapes, equals: "content")
+                let kind: JSONScanner.ValueKind
+                if isContent, content == nil, scanner.nextByte() == UInt8(ascii: "[") {
+                    partsProblem = try Self.scanParts(&scanner, depth: depth + 2, message: index, into: &found)
+                    kind = .array
+                } else {
+                    kind = try scanner.scanValue(depth: depth + 2)
+                }
+                let member = JSONScanner.Member(keyRange: key.range, keyHasEscapes: key.hasEscapes, valueRange: start..<scanner.index, kind: kind)
+                if isContent {
+                    if content != nil { duplicate = "content" }
+                    content = member
+                } else if view.key(key.range, hasEscapes: key.hasEscapes, equals: "role") {
+                    if role != nil { duplicate = "role" }
+                    role = member
+                }
+            }
+            found.problem = Self.checkMessage(role: role, content: content, duplicate: duplicate, index: index, view: view) ?? partsProblem
         }
-        if let problem { return problem }
-        return count == 0 ? .emptyField("messages") : nil
     }
 
+    /// A message's own members, after its scan: what a content-part array held was checked as
+    /// it was scanned, and comes after these.
     private static func checkMessage(
-        role: JSONScanner.Member?, content: JSONScanner.Member?, duplicate: StaticString?, index: Int,
-        in array: UnsafeRawBufferPointer, request: inout InferenceRequest
+        role: JSONScanner.Member?, content: JSONScanner.Member?, duplicate: StaticString?, index: Int, view: JSONView
     ) -> GatewayError? {
         if let duplicate { return .duplicateField("messages[\(index)].\(duplicate)") }
         guard let role else { return .missingField("messages[\(index)].role") }
-        let view = JSONView(array)
         guard role.kind == .string, Self.roles.contains(where: { view.stringEquals(role, $0) }) else {
             return .invalidField("messages[\(index)].role", expected: .role)
         }
         guard let content else { return nil }
         switch content.kind {
-        case .string, .null: return nil
-        case .array:
-            return Self.checkParts(UnsafeRawBufferPointer(rebasing: array[content.valueRange]), message: index, request: &request)
-        default:
-            return .invalidField("messages[\(index)].content", expected: .content)
+        case .string, .null, .array: return nil
+        default: return .invalidField("messages[\(index)].content", expected: .content)
         }
     }
 
-    /// One pass over a message's content parts: each needs one string `type`.
-    private static func checkParts(_ array: UnsafeRawBufferPointer, message: Int, request: inout InferenceRequest) -> GatewayError? {
-        let view = JSONView(array)
-        var scanner = JSONScanner(array)
+    /// A message's content parts (the scanner at the array's `[`): each needs one string
+    /// `type`. Returns the first problem; records the features and media of valid parts.
+    private static func scanParts(
+        _ scanner: inout JSONScanner, depth: Int, message: Int, into found: inout Messages
+    ) throws(JSONScanner.ScanError) -> GatewayError? {
+        let view = JSONView(scanner.bytes)
         var problem: GatewayError?
-        var type: JSONScanner.Member?
-        var repeated = false
-        do {
-            _ = try scanner.scanTopLevelArray(
-                member: { (_: Int, member: JSONScanner.Member) throws(JSONScanner.ScanError) in
-                    guard view.key(member, equals: "type") else { return }
-                    if type != nil { repeated = true }
-                    type = member
-                },
-                element: { (index: Int, range: Range<Int>, kind: JSONScanner.ValueKind) throws(JSONScanner.ScanError) in
-                    defer {
-                        type = nil
-                        repeated = false
-                    }
-                    guard problem == nil else { return }
-                    // The path is built only for an error (no string per valid part).
-                    func path(_ suffix: String = "") -> String { "messages[\(message)].content[\(index)]" + suffix }
-                    guard kind == .object else {
-                        problem = .invalidField(path(), expected: .object)
-                        return
-                    }
-                    guard !repeated else {
-                        problem = .duplicateField(path(".type"))
-                        return
-                    }
-                    guard let type, type.kind == .string else {
-                        problem = .invalidField(path(".type"), expected: .string)
-                        return
-                    }
-                    if let feature = Self.partFeature(type, view: view) {
-                        request.partFeatures.insert(feature)
-                        // Media is counted apart in the prompt estimate (its bytes are not text);
-                        // a part type the gateway cannot classify is counted by its bytes, like text
-                        // (it may be text: vLLM reads `input_text`).
-                        if feature != .otherContent {
-                            request.mediaParts += 1
-                            request.mediaBytes += range.count
-                        }
-                    }
-                })
-        } catch {
-            return .invalidField("messages[\(message)].content", expected: .array)
+        var array = try scanner.openArray(depth: depth)
+        var index = 0
+        while try scanner.nextElement(in: &array) {
+            defer { index += 1 }
+            // The path is built only for an error (no string per valid part).
+            func path(_ suffix: String = "") -> String { "messages[\(message)].content[\(index)]" + suffix }
+            let start = scanner.index
+            guard problem == nil, scanner.nextByte() == UInt8(ascii: "{") else {
+                _ = try scanner.scanValue(depth: depth + 1)
+                if problem == nil { problem = .invalidField(path(), expected: .object) }
+                continue
+            }
+            var type: JSONScanner.Member?
+            var repeated = false
+            var part = try scanner.openObject(depth: depth + 1)
+            while let key = try scanner.nextKey(in: &part) {
+                let valueStart = scanner.index
+                let kind = try scanner.scanValue(depth: depth + 2)
+                guard view.key(key.range, hasEscapes: key.hasEscapes, equals: "type") else { continue }
+                if type != nil { repeated = true }
+                type = JSONScanner.Member(keyRange: key.range, keyHasEscapes: key.hasEscapes, valueRange: valueStart..<scanner.index, kind: kind)
+            }
+            guard !repeated else {
+                problem = .duplicateField(path(".type"))
+                continue
+            }
+            guard let type, type.kind == .string else {
+                problem = .invalidField(path(".type"), expected: .string)
+                continue
+            }
+            if let feature = Self.partFeature(type, view: view) {
+                found.partFeatures.insert(feature)
+                // Media is counted apart in the prompt estimate (its bytes are not text); a part
+                // type the gateway cannot classify is counted by its bytes, like text (it may be
+                // text: vLLM reads `input_text`).
+                if feature != .otherContent {
+                    found.mediaParts += 1
+                    found.mediaBytes += scanner.index - start
+                }
+            }
         }
         return problem
     }

@@ -1,7 +1,5 @@
-import Logging
 import NIOCore
 import NIOHTTP1
-import NIOPosix
 import PortcullisConfig
 import PortcullisCore
 
@@ -39,21 +37,9 @@ public enum Explainer {
     }
 
     public static func explain(_ config: ConfigSnapshot, request: Request) async throws -> Result {
-        let registry = JWTProviderRegistry(logger: Logger(label: "portcullis.explain"))
-        let providers = try await registry.reconcile(config.authentication.jwtProviders)
-        let snapshot = GatewaySnapshot.build(config, providers: providers)
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let loop = group.next()
-        let sink = try AccessLogSink(destination: "off")
-        let result = try await loop.flatSubmit {
-            let context = LoopContext(
-                eventLoop: loop, store: SnapshotStore(snapshot), services: GatewayServices(),
-                accessLog: AccessLogWriter(sink: sink, eventLoop: loop))
-            return Self.run(snapshot, request: request, context: context)
-        }.get()
-        await registry.shutdown()
-        try await group.shutdownGracefully()
-        return result
+        try await OfflinePipeline.run(config, label: "portcullis.explain") { snapshot, context in
+            Self.run(snapshot, request: request, context: context)
+        }
     }
 
     private static func run(_ snapshot: GatewaySnapshot, request: Request, context: LoopContext) -> EventLoopFuture<Result> {

@@ -18,20 +18,20 @@ struct FieldPolicyStage: Stage {
     var phase: StagePhase { .body }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
-        guard let request = exchange.request, let body = exchange.body else { return .proceed }
+        guard exchange.request != nil, let body = exchange.body else { return .proceed }
         let plan = exchange.plan
-        let known = exchange.route?.rejectsUnknownFields == true ? RequestFields.known(for: exchange.endpoint) : nil
-        guard plan?.checksFields == true || known != nil else { return .proceed }
+        let rejectsUnknown = exchange.route?.rejectsUnknownFields == true
+        guard plan?.checksFields == true || rejectsUnknown else { return .proceed }
         let forbidden = plan?.forbiddenFields ?? []
         let result = body.withUnsafeReadableBytes { bytes in
-            Self.scan(bytes, members: request.members, endpoint: exchange.endpoint, forbidden: forbidden, known: known)
+            Self.scan(bytes, members: exchange.request?.members, endpoint: exchange.endpoint, forbidden: forbidden, rejectsUnknown: rejectsUnknown)
         }
         switch result {
         case .failure(let error):
             return .refuse(error)
         case .success(var features):
-            features.bits |= request.partFeatures.bits
-            if request.stream { features.insert(.streaming) }
+            features.bits |= exchange.request?.partFeatures.bits ?? 0
+            if exchange.request?.stream == true { features.insert(.streaming) }
             if let allowed = plan?.features, let refused = features.firstOutside(allowed) {
                 return .refuse(.featureNotAllowed(refused))
             }
@@ -41,31 +41,34 @@ struct FieldPolicyStage: Stage {
 
     /// The features the top level uses, or the first forbidden or unknown field: from `members`
     /// (the inspection's, offsets into `bytes`) when given, else from a scan of `bytes`.
+    /// `rejectsUnknown`: a field `endpoint`'s spec does not define (``RequestFields``) is refused.
     static func scan(
         _ bytes: UnsafeRawBufferPointer, members: [JSONScanner.Member]? = nil, endpoint: EndpointKind, forbidden: [String],
-        known: Set<String>?
+        rejectsUnknown: Bool
     ) -> Result<RequestFeature.Set, GatewayError> {
         let view = JSONView(bytes)
         var features = RequestFeature.Set()
         if endpoint == .embeddings { features.insert(.embeddings) }
+        let endpointBit = Self.endpointBit(endpoint)
         var problem: GatewayError?
         func visit(_ member: JSONScanner.Member) {
             guard problem == nil else { return }
-            if let known {
-                let key = view.keyString(member)  // only on routes that reject unknown fields
-                if !known.contains(key) {
-                    problem = .unknownField(RequestFields.shown(key))
-                    return
-                }
+            // One lookup per key, on its bytes (decoded only when it has escapes).
+            let found =
+                member.keyHasEscapes
+                ? Self.fieldNames.index(of: view.keyString(member)) : Self.fieldNames.index(of: UnsafeRawBufferPointer(rebasing: bytes[member.keyRange]))
+            let facts = found.map { Self.fieldFacts[$0] }
+            if rejectsUnknown, endpointBit != 0, (facts?.definedBy ?? 0) & endpointBit == 0 {
+                problem = .unknownField(RequestFields.shown(view.keyString(member)))
+                return
             }
             guard member.kind != .null else { return }  // not set
             if !forbidden.isEmpty, let field = forbidden.first(where: { view.key(member, equalsText: $0) }) {
                 problem = .fieldNotAllowed(field)
                 return
             }
-            // Keys compared on their bytes (no `String` per member).
-            guard let index = Self.featureKeys.firstIndex(where: { view.key(member, equals: $0.0) }) else { return }
-            switch Self.featureKeys[index].1 {
+            guard let meaning = facts?.meaning else { return }
+            switch meaning {
             case .feature(let feature):
                 features.insert(feature)
             case .responseFormat:
@@ -100,7 +103,23 @@ struct FieldPolicyStage: Stage {
         case responseFormat, logprobs, choices, modalities
     }
 
-    private static let featureKeys: [(StaticString, KeyMeaning)] = [
+    /// What the gateway knows of a top-level key: which endpoints' specs define it
+    /// (``endpointBit(_:)``), and what it says about the features used.
+    private struct FieldFacts {
+        var definedBy: UInt8 = 0
+        var meaning: KeyMeaning?
+    }
+
+    private static func endpointBit(_ endpoint: EndpointKind) -> UInt8 {
+        switch endpoint {
+        case .chatCompletions: 1
+        case .completions: 2
+        case .embeddings: 4
+        default: 0
+        }
+    }
+
+    private static let featureKeys: [(String, KeyMeaning)] = [
         ("tools", .feature(.tools)), ("tool_choice", .feature(.tools)), ("functions", .feature(.tools)),
         ("function_call", .feature(.tools)), ("response_format", .responseFormat), ("logprobs", .logprobs),
         ("top_logprobs", .feature(.logprobs)), ("prompt_logprobs", .feature(.logprobs)), ("n", .choices),
@@ -109,6 +128,19 @@ struct FieldPolicyStage: Stage {
         ("guided_regex", .feature(.jsonSchema)), ("guided_grammar", .feature(.jsonSchema)),
         ("guided_choice", .feature(.jsonSchema)), ("structured_outputs", .feature(.jsonSchema)),
     ]
+
+    /// Every key the specs define or that names a feature, built once from ``RequestFields``
+    /// and ``featureKeys``: ``fieldNames`` finds a key's position in ``fieldFacts``.
+    private static let fieldFacts: [FieldFacts] = Self.fieldTable.map(\.facts)
+    private static let fieldNames = ByteNameTable(Self.fieldTable.map(\.name))
+    private static var fieldTable: [(name: String, facts: FieldFacts)] {
+        var facts: [String: FieldFacts] = [:]
+        for endpoint in [EndpointKind.chatCompletions, .completions, .embeddings] {
+            for name in RequestFields.known(for: endpoint) ?? [] { facts[name, default: .init()].definedBy |= Self.endpointBit(endpoint) }
+        }
+        for (name, meaning) in Self.featureKeys { facts[name, default: .init()].meaning = meaning }
+        return facts.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
 
     /// `response_format.type`: `json_schema` or `json_object` as a feature.
     private static func responseFormatType(_ member: JSONScanner.Member, view: JSONView) -> RequestFeature? {

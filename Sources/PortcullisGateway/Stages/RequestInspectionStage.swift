@@ -17,12 +17,8 @@ struct RequestInspectionStage: Stage {
         guard let body = exchange.body, body.readableBytes > 0 else {
             return .refuse(.emptyBody)
         }
-        switch InferenceRequest.inspect(body, keepingMembers: self.keepsMembers) {
-        case .success(var request):
-            let shapeProblem = body.withUnsafeReadableBytes {
-                RequestShape.check(&request, endpoint: exchange.endpoint, body: $0)
-            }
-            if let shapeProblem { return .refuse(shapeProblem) }
+        switch InferenceRequest.inspect(body, endpoint: exchange.endpoint, keepingMembers: self.keepsMembers) {
+        case .success(let request):
             exchange.request = request
             return .proceed
         case .failure(let error):

@@ -90,6 +90,9 @@ import Testing
     @Test func aStrictRouteRefusesFieldsTheSpecDoesNotDefine() throws {
         #expect(try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"temperature":1,"seed":3}"#) == nil)
         #expect(try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"top_k":5}"#) == .unknownField("top_k"))
+        // Keys are looked up on their bytes; an escaped spelling of a defined key is that key.
+        #expect(try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"\u0074op_p":0.5}"#) == nil)
+        #expect(try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"top_p ":0.5}"#) == .unknownField("(an unrecognized field)"))
         #expect(try Self.run(Self.full, #"{"model":"chat",\#(Self.hi),"top_k":5}"#) == nil, "passed through by default")
         // A key that cannot be shown safely is not echoed.
         let odd = try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"a\nb'c":5}"#)
@@ -102,16 +105,17 @@ import Testing
         #"{"model":"chat","tools":[],"n":3,"seed":1,"response_format":{"type":"json_object"}}"#,
         #"{"model":"chat","logprobs":false,"top_k":2,"modalities":["audio"]}"#,
         #"{"model":"chat","messages":[],"seed":null}"#,
+        #"{"model":"chat","\u0074ools":[],"n\u0000":1}"#,
     ])
     func keptMembersAnswerAsAScanDoes(body: String) throws {
         let buffer = ByteBuffer(string: body)
         let request = try InferenceRequest.inspect(buffer, keepingMembers: true).get()
-        for (forbidden, known) in [([], nil), (["seed"], nil), ([], Set(["model", "messages"]))] as [([String], Set<String>?)] {
+        for (forbidden, rejectsUnknown) in [([], false), (["seed"], false), ([], true)] as [([String], Bool)] {
             let kept = buffer.withUnsafeReadableBytes {
-                FieldPolicyStage.scan($0, members: request.members, endpoint: .chatCompletions, forbidden: forbidden, known: known)
+                FieldPolicyStage.scan($0, members: request.members, endpoint: .chatCompletions, forbidden: forbidden, rejectsUnknown: rejectsUnknown)
             }
             let scanned = buffer.withUnsafeReadableBytes {
-                FieldPolicyStage.scan($0, members: nil, endpoint: .chatCompletions, forbidden: forbidden, known: known)
+                FieldPolicyStage.scan($0, members: nil, endpoint: .chatCompletions, forbidden: forbidden, rejectsUnknown: rejectsUnknown)
             }
             #expect(kept == scanned)
         }
