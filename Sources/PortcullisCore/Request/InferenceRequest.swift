@@ -303,16 +303,17 @@ public struct InferenceRequest: Sendable, Equatable {
     /// plan's default token cap). `body` must be the one this request was read from.
     public func inserting(_ key: RequestKey, value: Int, in body: ByteBuffer) -> ByteBuffer {
         var out = ByteBuffer()
-        out.reserveCapacity(body.readableBytes + 32)
-        var prefix = body.getSlice(at: body.readerIndex, length: self.objectStart + 1)!
-        out.writeBuffer(&prefix)
-        out.writeStaticString("\"")
-        out.writeStaticString(key.name)
-        out.writeStaticString("\":")
-        out.writeDecimal(value)
-        if !self.objectIsEmpty { out.writeStaticString(",") }
-        var suffix = body.getSlice(at: body.readerIndex + self.objectStart + 1, length: body.readableBytes - self.objectStart - 1)!
-        out.writeBuffer(&suffix)
+        out.reserveCapacity(body.readableBytes + key.name.utf8CodeUnitCount + 24)
+        body.withUnsafeReadableBytes { bytes in
+            let split = self.objectStart + 1
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[..<split]))
+            out.writeInteger(UInt8(ascii: "\""))
+            out.writeStaticString(key.name)
+            out.writeInteger(UInt16(0x223A))  // `":`
+            out.writeDecimal(value)
+            if !self.objectIsEmpty { out.writeInteger(UInt8(ascii: ",")) }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[split...]))
+        }
         return out
     }
 

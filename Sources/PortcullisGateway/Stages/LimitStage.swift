@@ -203,7 +203,8 @@ struct LimitStage: Stage {
     /// reservation: the backend is asked for it (`stream_options.include_usage`), and, when the
     /// client did not ask, the usage chunk is taken out of its stream (``UsageChunkFilter``).
     static func requestUsage(_ exchange: Exchange) {
-        guard var request = exchange.request, request.stream, !request.includeUsage, let body = exchange.body,
+        guard exchange.request?.stream == true, exchange.request?.includeUsage == false, var request = exchange.request,
+            let body = exchange.body,
             exchange.endpoint == .chatCompletions || exchange.endpoint == .completions
         else { return }
         // The token-cap stage's insertion (after `{`) moved what follows it: `stream_options`

@@ -9,11 +9,13 @@ struct ModelRoutingStage: Stage {
     var phase: StagePhase { .body }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
-        guard let request = exchange.request else { return .proceed }  // path routes were routed at the head
+        // Path routes were routed at the head. The model alone is read (the whole request is
+        // copied only for a rewrite).
+        guard let requested = exchange.request?.model else { return .proceed }
         let router = exchange.snapshot.config.router
         // A model no route names goes to the catch-all when there is one.
-        guard let (route, model) = router.match(model: request.model) ?? router.catchAll.map({ ($0, nil) }) else {
-            return .refuse(.modelNotFound(request.model))
+        guard let (route, model) = router.match(model: requested) ?? router.catchAll.map({ ($0, nil) }) else {
+            return .refuse(.modelNotFound(requested))
         }
         exchange.route = route
         exchange.modelIndex = model
@@ -22,7 +24,7 @@ struct ModelRoutingStage: Stage {
                 // The body was read whole, so the connection can be kept.
                 return .refuse(.bodyTooLarge(limit: route.maxRequestBytes, bodyRead: true))
             }
-            if let upstreamModel = route.rewriteModel, !ExactName.same(upstreamModel, request.model) {
+            if let upstreamModel = route.rewriteModel, !ExactName.same(upstreamModel, requested), let request = exchange.request {
                 let rewritten = request.rewritingModel(in: body, to: upstreamModel)
                 exchange.request = request.afterModelRewrite(newLength: rewritten.readableBytes - body.readableBytes + request.modelTokenRange.count)
                 exchange.body = rewritten

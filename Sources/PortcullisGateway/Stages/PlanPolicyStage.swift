@@ -26,11 +26,12 @@ struct PlanPolicyStage: Stage {
             if plan.restricts && !(plan.routes?.contains(route.name) ?? false) { return .refuse(.routeNotAllowed) }
             return .proceed
         case .body:
-            guard exchange.endpoint.readsModelFromBody, let request = exchange.request else { return .proceed }
+            // The model alone is read (no copy of the whole request).
+            guard exchange.endpoint.readsModelFromBody, let model = exchange.request?.model else { return .proceed }
             // Not offered (outside its models, or routed outside its routes; an unrouted model
             // too): the answer an unknown model gets.
-            guard plan.offers(model: request.model, router: exchange.snapshot.config.router) else {
-                return .refuse(.modelNotFound(request.model))
+            guard plan.offers(model: model, router: exchange.snapshot.config.router) else {
+                return .refuse(.modelNotFound(model))
             }
             return .proceed
         }

@@ -17,19 +17,19 @@ struct TokenCapStage: Stage {
     var phase: StagePhase { .body }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
-        guard let plan = exchange.plan, let request = exchange.request, exchange.endpoint == .chatCompletions
+        guard let plan = exchange.plan, exchange.request != nil, exchange.endpoint == .chatCompletions
             || exchange.endpoint == .completions
         else { return .proceed }
         let cap = plan.limits.maxTokens
-        if let cap, let asked = request.maxTokens, asked > cap {
-            return .refuse(.valueTooLarge(param: request.maxTokensKey, max: cap))
+        let asked = exchange.request?.maxTokens
+        if let cap, let asked, asked > cap {
+            return .refuse(.valueTooLarge(param: exchange.request?.maxTokensKey ?? .maxTokens, max: cap))
         }
-        guard request.maxTokens == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body else {
+        guard asked == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body, let current = exchange.request else {
             return .proceed
         }
         // The request's offsets match the body as it now is (a model rewrite moved them, see
         // ``InferenceRequest/afterModelRewrite(newLength:)``).
-        let current = request
         if current.nullTokenValues.isEmpty {
             let key: RequestKey = exchange.endpoint == .chatCompletions ? .maxCompletionTokens : .maxTokens
             exchange.body = current.inserting(key, value: fallback, in: body)
