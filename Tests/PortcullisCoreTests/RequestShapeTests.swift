@@ -67,9 +67,25 @@ import Testing
             let inner = String(repeating: "[", count: levels - 5) + String(repeating: "]", count: levels - 5)
             return #"{"model":"m","messages":[{"role":"user","content":[{"type":"text","x":"# + inner + "}]}]}"
         }
-        for endpoint in [EndpointKind?.none, .chatCompletions] {
-            #expect((try? InferenceRequest.inspect(ByteBuffer(string: nested(64)), endpoint: endpoint).get()) != nil)
-            #expect((try? InferenceRequest.inspect(ByteBuffer(string: nested(65)), endpoint: endpoint).get()) == nil)
+        // And in each other place the chat check scans a value itself: a message member other than
+        // `content` (values at depth 4), a message that is not an object (3), a part that is not
+        // an object (5). A wrong message or part is a shape problem, so only the depth decides here.
+        func brackets(_ n: Int) -> String { String(repeating: "[", count: n) + String(repeating: "]", count: n) }
+        let places: [(Int) -> String] = [
+            nested,
+            { #"{"model":"m","messages":[{"role":"user","name":"# + brackets($0 - 3) + "}]}" },
+            { #"{"model":"m","messages":["# + brackets($0 - 2) + "]}" },
+            { #"{"model":"m","messages":[{"role":"user","content":["# + brackets($0 - 4) + "]}]}" },
+        ]
+        for (place, body) in places.enumerated() {
+            for endpoint in [EndpointKind?.none, .chatCompletions] {
+                let atLimit = InferenceRequest.inspect(ByteBuffer(string: body(64)), endpoint: endpoint)
+                if case .failure(.malformedJSON) = atLimit { Issue.record("place \(place): 64 levels refused as malformed") }
+                guard case .failure(.malformedJSON) = InferenceRequest.inspect(ByteBuffer(string: body(65)), endpoint: endpoint) else {
+                    Issue.record("place \(place), \(String(describing: endpoint)): 65 levels not refused")
+                    continue
+                }
+            }
         }
     }
 

@@ -127,9 +127,9 @@ public struct JSONScanner {
     // there is one grammar. Depth counts as in the grammar: the top-level value is at depth 1,
     // a container's values one deeper than the container.
 
-    /// An object or array being read: its depth, and whether its first entry is still to come.
+    /// An object or array being read: whether its first entry is still to come. (The caller
+    /// passes depths itself, as the grammar does.)
     public struct Container {
-        public let depth: Int
         var started = false
     }
 
@@ -141,9 +141,10 @@ public struct JSONScanner {
 
     /// Opens the object whose `{` is at the current position (whitespace skipped).
     public mutating func openObject(depth: Int) throws(ScanError) -> Container {
+        guard self.peek() == UInt8(ascii: "{") else { throw self.error("expected an object") }
         guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
-        self.index += 1  // {
-        return Container(depth: depth)
+        self.index += 1
+        return Container()
     }
 
     /// The next key of `object` (its contents' range, and whether it has escapes), with the scan
@@ -181,9 +182,10 @@ public struct JSONScanner {
 
     /// Opens the array whose `[` is at the current position (whitespace skipped).
     public mutating func openArray(depth: Int) throws(ScanError) -> Container {
+        guard self.peek() == UInt8(ascii: "[") else { throw self.error("expected an array") }
         guard depth <= self.maxDepth else { throw self.error("nesting deeper than \(self.maxDepth) levels") }
-        self.index += 1  // [
-        return Container(depth: depth)
+        self.index += 1
+        return Container()
     }
 
     /// Whether `array` has another element (the scan is then at it), or ended (its `]` consumed).

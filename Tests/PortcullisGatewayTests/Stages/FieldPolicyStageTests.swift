@@ -64,6 +64,7 @@ import Testing
         (#"{"model":"chat",\#(hi),"logit_bias":{"50256":-100}}"#, .fieldNotAllowed("logit_bias")),
         (#"{"model":"chat",\#(hi),"seed":1}"#, .fieldNotAllowed("seed")),
         (#"{"model":"chat",\#(hi),"logit_bias":null}"#, nil),  // not set
+        (#"{"model":"chat",\#(hi),"\u0074ools":[]}"#, .featureNotAllowed(.tools)),  // an escaped key is that key
     ] as [(String, GatewayError?)])
     func aPlanAllowsItsFeaturesAndFieldsOnly(body: String, refusal: GatewayError?) throws {
         let uri = body.contains(#""embed""#) ? "/v1/embeddings" : "/v1/chat/completions"
@@ -98,6 +99,25 @@ import Testing
         let odd = try Self.run(Self.full, #"{"model":"strict",\#(Self.hi),"a\nb'c":5}"#)
         #expect(odd == .unknownField("(an unrecognized field)"))
         #expect(GatewayError.unknownField("top_k").code == "unknown_parameter")
+    }
+
+    /// Each endpoint's own fields: a field another endpoint's spec defines is unknown here.
+    @Test(arguments: [
+        (EndpointKind.completions, #"{"model":"m","prompt":"x","best_of":2,"suffix":"s"}"#, nil),
+        (.completions, #"{"model":"m","prompt":"x","messages":[]}"#, GatewayError.unknownField("messages")),
+        (.embeddings, #"{"model":"m","input":"x","dimensions":8,"encoding_format":"float"}"#, nil),
+        (.embeddings, #"{"model":"m","input":"x","best_of":1}"#, .unknownField("best_of")),
+        (.chatCompletions, #"{"model":"m","messages":[],"input":"x"}"#, .unknownField("input")),
+        (.chatCompletions, #"{"model":"m","messages":[],"prompt":"x"}"#, .unknownField("prompt")),
+    ] as [(EndpointKind, String, GatewayError?)])
+    func unknownFieldsArePerEndpoint(endpoint: EndpointKind, body: String, refusal: GatewayError?) {
+        let result = ByteBuffer(string: body).withUnsafeReadableBytes {
+            FieldPolicyStage.scan($0, endpoint: endpoint, forbidden: [], rejectsUnknown: true)
+        }
+        switch result {
+        case .success: #expect(refusal == nil, "\(body)")
+        case .failure(let error): #expect(error == refusal, "\(body)")
+        }
     }
 
     /// The members the inspection kept and a scan of the body give the same answer.
