@@ -28,3 +28,23 @@ import Testing
         #expect(Self.read("1" + zeros + "e-100000") == .value(1))
     }
 }
+
+/// The sampling parameters' number reader gives exactly what `strtod` gives, fast path or not.
+@Suite struct SamplingNumberTests {
+    @Test func everyTokenReadsAsStrtodReadsIt() {
+        var tokens = ["0", "1", "2", "-0", "-0.0", "0.7", "0.1", "0.2", "0.9", "1.5", "2.0", "2.0000000000000001", "1.9999999999999999",
+            "0.123456789012345", "0.1234567890123456", "123456789012345", "1234567890123456789", "1e0", "2E-1", "0.5e+1", "-1.25",
+            "1.000000000000000", "0.000000000000001", "0.30000000000000004"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let whole = Int.random(in: 0...3, using: &generator)
+            let places = Int.random(in: 0...17, using: &generator)
+            let fraction = (0..<places).map { _ in String(Int.random(in: 0...9, using: &generator)) }.joined()
+            tokens.append(places == 0 ? "\(whole)" : "\(whole).\(fraction)")
+        }
+        for token in tokens {
+            let read = token.utf8.withContiguousStorageIfAvailable { InferenceRequest.double(UnsafeRawBufferPointer($0)) } ?? nil
+            #expect(read == Double(token) && read?.sign == Double(token)?.sign, "\(token)")
+        }
+    }
+}

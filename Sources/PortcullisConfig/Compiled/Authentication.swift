@@ -92,6 +92,8 @@ public final class PlanInfo: Sendable {
     public let features: RequestFeature.Set?
     /// Top-level fields refused (empty: none).
     public let forbiddenFields: [String]
+    /// ``forbiddenFields`` looked up by a key's bytes (the field stage's one lookup per member).
+    public let forbiddenTable: ByteNameTable
     /// Regions whose backends may serve the plan's tenants (nil: any).
     public let regions: Set<String>?
     public let limits: LimitsSpec
@@ -112,6 +114,7 @@ public final class PlanInfo: Sendable {
         self.routes = spec.routes.map(Set.init)
         self.features = spec.features.map { RequestFeature.Set($0) }
         self.forbiddenFields = spec.forbiddenFields ?? []
+        self.forbiddenTable = ByteNameTable(self.forbiddenFields)
         self.regions = spec.regions.map(Set.init)
         self.limits = spec.limits
         self.limitRules = LimitRule.rules(of: spec.limits)

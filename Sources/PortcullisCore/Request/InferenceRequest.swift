@@ -191,9 +191,9 @@ public struct InferenceRequest: Sendable, Equatable {
         func sampling(_ key: RequestKey, _ member: JSONScanner.Member?) -> GatewayError? {
             guard let member, member.kind != .null else { return nil }
             let range: ClosedRange<Double> = key == .temperature ? 0...2 : 0...1
-            guard member.kind == .number,
-                let value = Double(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.valueRange]), as: UTF8.self))
-            else { return .invalidType(param: key, expected: .number) }
+            guard member.kind == .number, let value = Self.double(UnsafeRawBufferPointer(rebasing: bytes[member.valueRange])) else {
+                return .invalidType(param: key, expected: .number)
+            }
             return range.contains(value) ? nil : .valueOutOfRange(param: key, range: range)
         }
         let topPFirst = (topPMember?.keyRange.lowerBound ?? .max) < (temperatureMember?.keyRange.lowerBound ?? .max)
@@ -239,6 +239,41 @@ public struct InferenceRequest: Sendable, Equatable {
     }
 
     private static let tokenCapKeys: [RequestKey] = [.maxTokens, .maxCompletionTokens]
+
+    /// A JSON number token's value. A plain decimal (`0.7`, `1`, `-0.25`) of at most 15 digits
+    /// is exact as its digits over a power of ten: both are exact doubles, so the one division
+    /// rounds correctly and gives what `strtod` gives (Clinger's fast path). Anything else
+    /// (exponents, longer digit strings) goes to `strtod`.
+    public static func double(_ token: UnsafeRawBufferPointer) -> Double? {
+        var i = 0
+        let negative = token.first == UInt8(ascii: "-")
+        if negative { i = 1 }
+        var digits: Int64 = 0
+        var count = 0
+        var fraction = -1  // digits after the point, once one is seen
+        while i < token.count {
+            let byte = token[i]
+            if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                digits = digits * 10 + Int64(byte - UInt8(ascii: "0"))
+                count += 1
+                if fraction >= 0 { fraction += 1 }
+            } else if byte == UInt8(ascii: "."), fraction < 0 {
+                fraction = 0
+            } else {
+                count = .max  // an exponent: the slow path
+                break
+            }
+            if count > 15 { break }
+            i += 1
+        }
+        if count <= 15, count > 0 {
+            let value = Double(digits) / Self.powersOfTen[max(fraction, 0)]
+            return negative ? -value : value
+        }
+        return Double(String(decoding: token, as: UTF8.self))
+    }
+
+    private static let powersOfTen: [Double] = (0...15).map { exponent in (0..<exponent).reduce(1.0) { value, _ in value * 10 } }
 
     /// A whole number of at least 1 (`16.0` and `1e2` count); past 2^63-1 is out of range, a
     /// negative, zero, fractional or non-number value the wrong type.

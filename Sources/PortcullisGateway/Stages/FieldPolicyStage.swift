@@ -23,8 +23,11 @@ struct FieldPolicyStage: Stage {
         let rejectsUnknown = exchange.route?.rejectsUnknownFields == true
         guard plan?.checksFields == true || rejectsUnknown else { return .proceed }
         let forbidden = plan?.forbiddenFields ?? []
+        let forbiddenTable = plan?.forbiddenTable
         let result = body.withUnsafeReadableBytes { bytes in
-            Self.scan(bytes, members: exchange.request?.members, endpoint: exchange.endpoint, forbidden: forbidden, rejectsUnknown: rejectsUnknown)
+            Self.scan(
+                bytes, members: exchange.request?.members, endpoint: exchange.endpoint, forbidden: forbidden, forbiddenTable: forbiddenTable,
+                rejectsUnknown: rejectsUnknown)
         }
         switch result {
         case .failure(let error):
@@ -44,8 +47,9 @@ struct FieldPolicyStage: Stage {
     /// `rejectsUnknown`: a field `endpoint`'s spec does not define (``RequestFields``) is refused.
     static func scan(
         _ bytes: UnsafeRawBufferPointer, members: [JSONScanner.Member]? = nil, endpoint: EndpointKind, forbidden: [String],
-        rejectsUnknown: Bool
+        forbiddenTable: ByteNameTable? = nil, rejectsUnknown: Bool
     ) -> Result<RequestFeature.Set, GatewayError> {
+        let forbiddenTable = forbiddenTable ?? ByteNameTable(forbidden)
         let view = JSONView(bytes)
         var features = RequestFeature.Set()
         if endpoint == .embeddings { features.insert(.embeddings) }
@@ -54,17 +58,19 @@ struct FieldPolicyStage: Stage {
         func visit(_ member: JSONScanner.Member) {
             guard problem == nil else { return }
             // One lookup per key, on its bytes (decoded only when it has escapes).
-            let found =
-                member.keyHasEscapes
-                ? Self.fieldNames.index(of: view.keyString(member)) : Self.fieldNames.index(of: UnsafeRawBufferPointer(rebasing: bytes[member.keyRange]))
+            let decoded = member.keyHasEscapes ? view.keyString(member) : nil
+            let found = decoded.map { Self.fieldNames.index(of: $0) } ?? Self.fieldNames.index(of: UnsafeRawBufferPointer(rebasing: bytes[member.keyRange]))
             let facts = found.map { Self.fieldFacts[$0] }
             if rejectsUnknown, endpointBit != 0, (facts?.definedBy ?? 0) & endpointBit == 0 {
                 problem = .unknownField(RequestFields.shown(view.keyString(member)))
                 return
             }
             guard member.kind != .null else { return }  // not set
-            if !forbidden.isEmpty, let field = forbidden.first(where: { view.key(member, equalsText: $0) }) {
-                problem = .fieldNotAllowed(field)
+            if !forbidden.isEmpty,
+                let index = decoded.map({ forbiddenTable.index(of: $0) })
+                    ?? forbiddenTable.index(of: UnsafeRawBufferPointer(rebasing: bytes[member.keyRange]))
+            {
+                problem = .fieldNotAllowed(forbidden[index])
                 return
             }
             guard let meaning = facts?.meaning else { return }
