@@ -21,6 +21,13 @@ public enum Explainer {
         /// The listener whose authentication policy applies (nil: the first).
         public var listener: String?
 
+        /// The request's head as HTTP/1.1, with a `Host` when none was given.
+        var head: HTTPRequestHead {
+            let host = self.headers.contains { $0.0.lowercased() == "host" } ? [] : [("host", "explain.local")]
+            return HTTPRequestHead(
+                version: .http1_1, method: HTTPMethod(rawValue: self.method), uri: self.path, headers: HTTPHeaders(host + self.headers))
+        }
+
         public init(method: String, path: String, headers: [(String, String)], body: [UInt8]?, listener: String? = nil) {
             self.method = method
             self.path = path
@@ -44,10 +51,7 @@ public enum Explainer {
 
     private static func run(_ snapshot: GatewaySnapshot, request: Request, context: LoopContext) -> EventLoopFuture<Result> {
         var lines: [String] = []
-        let head = HTTPRequestHead(
-            version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.path,
-            headers: HTTPHeaders(
-                (request.headers.contains { $0.0.lowercased() == "host" } ? [] : [("host", "explain.local")]) + request.headers))
+        let head = request.head
         let facts: RequestHeadCheck.Facts
         switch RequestHeadCheck.check(head, isHTTP2: false, config: snapshot.config) {
         case .accepted(let accepted):

@@ -81,9 +81,7 @@ public enum StageBenchmark {
     private static func measure(
         _ snapshot: GatewaySnapshot, request: Explainer.Request, context: LoopContext, iterations: Int, perStage: Bool
     ) throws -> Report {
-        var headers = HTTPHeaders(request.headers)
-        if !headers.contains(name: "host") { headers.add(name: "host", value: "bench.local") }
-        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.path, headers: headers)
+        let head = request.head
         let facts: RequestHeadCheck.Facts
         switch RequestHeadCheck.check(head, isHTTP2: false, config: snapshot.config) {
         case .accepted(let accepted): facts = accepted
@@ -92,6 +90,10 @@ public enum StageBenchmark {
         let listener = request.listener ?? snapshot.config.listeners.first?.name ?? "main"
         let connection = ConnectionState(clientAddress: "127.0.0.1", isTLS: false, isHTTP2: false, listenerName: listener)
         let body = request.body.map { ByteBuffer(bytes: $0) }
+        // The limit `serve` holds the body to while it arrives (the listener's, or a path route's).
+        if let body, body.readableBytes > facts.bodyLimit {
+            throw Failure.refused(stage: "body", .bodyTooLarge(limit: facts.bodyLimit, bodyRead: false))
+        }
         let stages = snapshot.pipeline.headStages + (body == nil ? [] : snapshot.pipeline.bodyStages)
         var spent = [UInt64](repeating: 0, count: stages.count)
         var forwardedBytes = 0

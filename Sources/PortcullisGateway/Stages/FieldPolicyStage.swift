@@ -49,7 +49,8 @@ struct FieldPolicyStage: Stage {
         _ bytes: UnsafeRawBufferPointer, members: [JSONScanner.Member]? = nil, endpoint: EndpointKind, forbidden: [String],
         forbiddenTable: ByteNameTable? = nil, rejectsUnknown: Bool
     ) -> Result<RequestFeature.Set, GatewayError> {
-        let forbiddenTable = forbiddenTable ?? ByteNameTable(forbidden)
+        // The plan's table; built here only when a caller gives names alone (none: the shared empty one).
+        let forbiddenTable = forbiddenTable ?? (forbidden.isEmpty ? Self.noNames : ByteNameTable(forbidden))
         let view = JSONView(bytes)
         var features = RequestFeature.Set()
         if endpoint == .embeddings { features.insert(.embeddings) }
@@ -139,6 +140,7 @@ struct FieldPolicyStage: Stage {
     /// and ``featureKeys``: ``fieldNames`` finds a key's position in ``fieldFacts``.
     private static let fieldFacts: [FieldFacts] = Self.fieldTable.map(\.facts)
     private static let fieldNames = ByteNameTable(Self.fieldTable.map(\.name))
+    private static let noNames = ByteNameTable([])
     private static var fieldTable: [(name: String, facts: FieldFacts)] {
         var facts: [String: FieldFacts] = [:]
         for endpoint in [EndpointKind.chatCompletions, .completions, .embeddings] {

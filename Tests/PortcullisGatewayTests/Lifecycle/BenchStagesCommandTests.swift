@@ -40,6 +40,10 @@ struct BenchStagesCommandTests {
             let (status, output) = try await Self.bench("pc-free-0123456789abcdef", body: #"{"model":"nope","messages":[{"role":"user"}]}"#, in: dir)
             #expect(status == 2, "\(output)")
             #expect(output.contains("refused by 'plan(model)' (404 model_not_found)"), "\(output)")
+            // A body over the listener's limit is refused as `serve` would, not measured.
+            let large = #"{"model":"chat","messages":[{"role":"user","content":""# + String(repeating: "a", count: 3000) + #""}]}"#
+            let (bigStatus, bigOutput) = try await Self.bench("pc-free-0123456789abcdef", body: large, in: dir)
+            #expect(bigStatus == 2 && bigOutput.contains("refused by 'body' (413 request_too_large)"), "\(bigOutput)")
         }
     }
 }
