@@ -18,4 +18,19 @@ import Testing
         let bytes: [UInt8] = Array("tools".utf8)
         #expect(bytes.withUnsafeBytes { table.index(of: $0) } == 5)
     }
+
+    /// Names of one length that share their first eight bytes differ only in the rest, which is
+    /// compared byte by byte; names of exactly eight bytes are told apart by the first word.
+    @Test func namesSharingTheirFirstEightBytesAreToldApart() {
+        let names = ["max_completion_tokens", "max_completion_tokenz", "max_complXtion_tokens", "messages", "messagez", "top_logprobs", "top_logprobz"]
+        let table = ByteNameTable(names)
+        for (index, name) in names.enumerated() { #expect(table.index(of: name) == index, "\(name)") }
+        for absent in ["max_completion_tokenx", "messagey", "top_logprob_", "max_completion_tokens\u{0}", "\u{0}essages", "messages\u{0}"] {
+            #expect(table.index(of: absent) == nil, "\(absent)")
+        }
+        // A short name is not found by a key that adds zero bytes (the padding of its first word).
+        let padded = ByteNameTable(["ab"])
+        #expect(padded.index(of: "ab\u{0}") == nil)
+        #expect(padded.index(of: "ab") == 0)
+    }
 }

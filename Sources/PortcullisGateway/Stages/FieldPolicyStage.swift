@@ -50,58 +50,88 @@ struct FieldPolicyStage: Stage {
         forbiddenTable: ByteNameTable? = nil, rejectsUnknown: Bool
     ) -> Result<RequestFeature.Set, GatewayError> {
         // The plan's table; built here only when a caller gives names alone (none: the shared empty one).
-        let forbiddenTable = forbiddenTable ?? (forbidden.isEmpty ? Self.noNames : ByteNameTable(forbidden))
-        let view = JSONView(bytes)
+        var visitor = Visitor(
+            bytes: bytes, view: JSONView(bytes), endpointBit: Self.endpointBit(endpoint), rejectsUnknown: rejectsUnknown, forbidden: forbidden,
+            forbiddenTable: forbiddenTable ?? (forbidden.isEmpty ? Self.noNames : ByteNameTable(forbidden)), names: Self.fieldNames,
+            facts: Self.fieldFacts)
+        if endpoint == .embeddings { visitor.features.insert(.embeddings) }
+        if let members {
+            for member in members where visitor.problem == nil { visitor.visit(member) }
+        } else {
+            var scanner = JSONScanner(bytes)
+            do {
+                _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in
+                    if visitor.problem == nil { visitor.visit(member) }
+                }
+            } catch {
+                return .failure(.malformedJSON(error))  // the inspection scan accepted it: unreachable
+            }
+        }
+        if let problem = visitor.problem { return .failure(problem) }
+        return .success(visitor.features)
+    }
+
+    /// One pass over the top-level members: the features they use, or the first problem. A
+    /// value with its tables as fields (one reference each), not a closure over locals.
+    private struct Visitor {
+        let bytes: UnsafeRawBufferPointer
+        let view: JSONView
+        let endpointBit: UInt8
+        let rejectsUnknown: Bool
+        let forbidden: [String]
+        let forbiddenTable: ByteNameTable
+        let names: ByteNameTable
+        let facts: [FieldFacts]
         var features = RequestFeature.Set()
-        if endpoint == .embeddings { features.insert(.embeddings) }
-        let endpointBit = Self.endpointBit(endpoint)
         var problem: GatewayError?
-        func visit(_ member: JSONScanner.Member) {
-            guard problem == nil else { return }
+
+        init(
+            bytes: UnsafeRawBufferPointer, view: JSONView, endpointBit: UInt8, rejectsUnknown: Bool, forbidden: [String], forbiddenTable: ByteNameTable,
+            names: ByteNameTable, facts: [FieldFacts]
+        ) {
+            self.bytes = bytes
+            self.view = view
+            self.endpointBit = endpointBit
+            self.rejectsUnknown = rejectsUnknown
+            self.forbidden = forbidden
+            self.forbiddenTable = forbiddenTable
+            self.names = names
+            self.facts = facts
+        }
+
+        mutating func visit(_ member: JSONScanner.Member) {
             // One lookup per key, on its bytes (decoded only when it has escapes).
-            let decoded = member.keyHasEscapes ? view.keyString(member) : nil
-            let found = decoded.map { Self.fieldNames.index(of: $0) } ?? Self.fieldNames.index(of: UnsafeRawBufferPointer(rebasing: bytes[member.keyRange]))
-            let facts = found.map { Self.fieldFacts[$0] }
-            if rejectsUnknown, endpointBit != 0, (facts?.definedBy ?? 0) & endpointBit == 0 {
-                problem = .unknownField(RequestFields.shown(view.keyString(member)))
+            let decoded = member.keyHasEscapes ? self.view.keyString(member) : nil
+            let found = decoded.map { self.names.index(of: $0) } ?? self.names.index(of: UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange]))
+            let facts = found.map { self.facts[$0] }
+            if self.rejectsUnknown, self.endpointBit != 0, (facts?.definedBy ?? 0) & self.endpointBit == 0 {
+                self.problem = .unknownField(RequestFields.shown(self.view.keyString(member)))
                 return
             }
             guard member.kind != .null else { return }  // not set
-            if !forbidden.isEmpty,
-                let index = decoded.map({ forbiddenTable.index(of: $0) })
-                    ?? forbiddenTable.index(of: UnsafeRawBufferPointer(rebasing: bytes[member.keyRange]))
+            if !self.forbidden.isEmpty,
+                let index = decoded.map({ self.forbiddenTable.index(of: $0) })
+                    ?? self.forbiddenTable.index(of: UnsafeRawBufferPointer(rebasing: self.bytes[member.keyRange]))
             {
-                problem = .fieldNotAllowed(forbidden[index])
+                self.problem = .fieldNotAllowed(self.forbidden[index])
                 return
             }
             guard let meaning = facts?.meaning else { return }
             switch meaning {
             case .feature(let feature):
-                features.insert(feature)
+                self.features.insert(feature)
             case .responseFormat:
-                if let type = Self.responseFormatType(member, view: view) { features.insert(type) }
+                if let type = FieldPolicyStage.responseFormatType(member, view: self.view) { self.features.insert(type) }
             case .logprobs:
-                if member.kind != .bool(false) { features.insert(.logprobs) }
+                if member.kind != .bool(false) { self.features.insert(.logprobs) }
             case .choices:
                 // Above 1, or anything but a whole number (a server may coerce "4").
-                if case .value(let count) = view.wholeNumber(member), count <= 1 { return }
-                features.insert(.multipleChoices)
+                if case .value(let count) = self.view.wholeNumber(member), count <= 1 { return }
+                self.features.insert(.multipleChoices)
             case .modalities:
-                if Self.names(member, view: view, "audio") { features.insert(.audio) }
+                if FieldPolicyStage.names(member, view: self.view, "audio") { self.features.insert(.audio) }
             }
         }
-        if let members {
-            for member in members { visit(member) }
-        } else {
-            var scanner = JSONScanner(bytes)
-            do {
-                _ = try scanner.scanTopLevelObject { (member: JSONScanner.Member) throws(JSONScanner.ScanError) in visit(member) }
-            } catch {
-                return .failure(.malformedJSON(error))  // the inspection scan accepted it: unreachable
-            }
-        }
-        if let problem { return .failure(problem) }
-        return .success(features)
     }
 
     /// What a top-level key (set, not null) says about the features used.
@@ -151,7 +181,7 @@ struct FieldPolicyStage: Stage {
     }
 
     /// `response_format.type`: `json_schema` or `json_object` as a feature.
-    private static func responseFormatType(_ member: JSONScanner.Member, view: JSONView) -> RequestFeature? {
+    fileprivate static func responseFormatType(_ member: JSONScanner.Member, view: JSONView) -> RequestFeature? {
         guard member.kind == .object else { return nil }
         let object = UnsafeRawBufferPointer(rebasing: view.bytes[member.valueRange])
         let inner = JSONView(object)
@@ -169,7 +199,7 @@ struct FieldPolicyStage: Stage {
     }
 
     /// Whether an array member holds the string `text`.
-    private static func names(_ member: JSONScanner.Member, view: JSONView, _ text: StaticString) -> Bool {
+    fileprivate static func names(_ member: JSONScanner.Member, view: JSONView, _ text: StaticString) -> Bool {
         guard member.kind == .array else { return false }
         let array = UnsafeRawBufferPointer(rebasing: view.bytes[member.valueRange])
         var scanner = JSONScanner(array)
