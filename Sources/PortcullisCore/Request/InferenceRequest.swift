@@ -337,19 +337,59 @@ public struct InferenceRequest: Sendable, Equatable {
     /// Returns a copy of `body` with `"KEY":value` added as the object's first member (the
     /// plan's default token cap). `body` must be the one this request was read from.
     public func inserting(_ key: RequestKey, value: Int, in body: ByteBuffer) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.reserveCapacity(body.readableBytes + key.name.utf8CodeUnitCount + 24)
-        body.withUnsafeReadableBytes { bytes in
-            let split = self.objectStart + 1
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[..<split]))
-            out.writeInteger(UInt8(ascii: "\""))
-            out.writeStaticString(key.name)
-            out.writeInteger(UInt16(0x223A))  // `":`
-            out.writeDecimal(value)
-            if !self.objectIsEmpty { out.writeInteger(UInt8(ascii: ",")) }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[split...]))
+        Self.inserting(key, value: value, in: body, objectStart: self.objectStart, objectIsEmpty: self.objectIsEmpty)
+    }
+
+    /// ``inserting(_:value:in:)`` from the two offsets it needs, so a caller holding the request
+    /// in a class reads two integers instead of copying the whole request. One allocation, sized
+    /// exactly, and one write of the three pieces: writing them one by one through `ByteBuffer`
+    /// cost most of the token-cap stage (capacity checks, exclusivity checks, a rebase).
+    public static func inserting(_ key: RequestKey, value: Int, in body: ByteBuffer, objectStart: Int, objectIsEmpty: Bool) -> ByteBuffer {
+        // `"KEY":value,` — at most 21 + 4 + 20 + 1 bytes; 64 of scratch.
+        var scratch: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+        return withUnsafeMutableBytes(of: &scratch) { member in
+            var count = 0
+            member[count] = UInt8(ascii: "\"")
+            count += 1
+            let name = key.name
+            UnsafeMutableRawBufferPointer(rebasing: member[count...]).copyMemory(from: UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            count += name.utf8CodeUnitCount
+            member[count] = UInt8(ascii: "\"")
+            member[count + 1] = UInt8(ascii: ":")
+            count += 2
+            var digits = value.magnitude
+            var width = 1
+            while digits >= 10 {
+                digits /= 10
+                width += 1
+            }
+            if value < 0 {
+                member[count] = UInt8(ascii: "-")
+                count += 1
+            }
+            digits = value.magnitude
+            for position in stride(from: count + width - 1, through: count, by: -1) {
+                member[position] = UInt8(ascii: "0") + UInt8(digits % 10)
+                digits /= 10
+            }
+            count += width
+            if !objectIsEmpty {
+                member[count] = UInt8(ascii: ",")
+                count += 1
+            }
+            let inserted = UnsafeRawBufferPointer(rebasing: member[..<count])
+            return body.withUnsafeReadableBytes { bytes in
+                let split = objectStart + 1
+                var out = ByteBufferAllocator().buffer(capacity: bytes.count + count)
+                out.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count + count) { target in
+                    target.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[..<split]))
+                    UnsafeMutableRawBufferPointer(rebasing: target[split...]).copyMemory(from: inserted)
+                    UnsafeMutableRawBufferPointer(rebasing: target[(split + count)...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[split...]))
+                    return bytes.count + count
+                }
+                return out
+            }
         }
-        return out
     }
 
     /// Returns a copy of `body` that asks the backend for the stream's usage

@@ -25,16 +25,18 @@ struct TokenCapStage: Stage {
         if let cap, let asked, asked > cap {
             return .refuse(.valueTooLarge(param: exchange.request?.maxTokensKey ?? .maxTokens, max: cap))
         }
-        guard asked == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body, let current = exchange.request else {
+        guard asked == nil, let fallback = plan.limits.defaultMaxTokens ?? cap, let body = exchange.body, exchange.request != nil else {
             return .proceed
         }
         // The request's offsets match the body as it now is (a model rewrite moved them, see
-        // ``InferenceRequest/afterModelRewrite(newLength:)``).
-        if current.nullTokenValues.isEmpty {
+        // ``InferenceRequest/afterModelRewrite(newLength:)``). Its fields are read in place (the
+        // exchange is a class: binding the request would copy all of it).
+        if exchange.request!.nullTokenValues.isEmpty {
             let key: RequestKey = exchange.endpoint == .chatCompletions ? .maxCompletionTokens : .maxTokens
-            exchange.body = current.inserting(key, value: fallback, in: body)
+            exchange.body = InferenceRequest.inserting(
+                key, value: fallback, in: body, objectStart: exchange.request!.objectStart, objectIsEmpty: exchange.request!.objectIsEmpty)
         } else {
-            exchange.body = current.fillingNullTokenCaps(with: fallback, in: body)
+            exchange.body = exchange.request!.fillingNullTokenCaps(with: fallback, in: body)
         }
         return .proceed
     }
