@@ -214,6 +214,27 @@ import Testing
         }
     }
 
+    /// The scan jumps to the lowest flagged byte: it must be the first special one, whatever
+    /// the bytes above it (a borrow may flag those, never one below).
+    @Test func theLowestFlaggedByteIsTheFirstSpecialOne() {
+        var generator = SystemRandomNumberGenerator()
+        for value in 0...255 {
+            let special = value == 0x22 || value == 0x5C || value < 0x20 || value >= 0x80
+            for position in 0..<8 {
+                for _ in 0..<16 {
+                    var bytes = (0..<8).map { _ in UInt8.random(in: 0x20...0x7E, using: &generator) }.map { $0 == 0x22 || $0 == 0x5C ? UInt8(ascii: "a") : $0 }
+                    bytes[position] = UInt8(value)
+                    for above in (position + 1)..<8 where Bool.random(using: &generator) { bytes[above] = UInt8.random(in: 0...255, using: &generator) }
+                    let word = UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+                    let mask = JSONScanner.specialBytes(word)
+                    let first = bytes.firstIndex { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || $0 >= 0x80 }
+                    #expect((mask == 0 ? nil : mask.trailingZeroBitCount >> 3) == first, "byte \(value) at \(position) in \(bytes)")
+                    if special { #expect(first == position) }
+                }
+            }
+        }
+    }
+
     @Test(arguments: Array(0..<24))
     func longStringsAreCheckedWhereverTheirSpecialBytesFall(offset: Int) {
         let prefix = String(repeating: "x", count: offset)

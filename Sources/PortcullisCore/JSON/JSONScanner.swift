@@ -296,10 +296,15 @@ public struct JSONScanner {
         let end = bytes.count
         while i < end {
             // Eight plain bytes at a time (printable ASCII, no quote, no backslash): most of a
-            // prompt. Any other byte drops to the byte-by-byte checks below.
+            // prompt. A word with another byte moves straight to the first such byte (its mask's
+            // lowest bit is exact), which the checks below take: plain bytes are never looked
+            // at one by one, except in the last seven of the body.
             while i + 8 <= end {
-                let word = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                if Self.hasSpecialByte(word) { break }
+                let special = Self.specialBytes(UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)))
+                if special != 0 {
+                    i += special.trailingZeroBitCount >> 3
+                    break
+                }
                 i += 8
             }
             guard i < end else { break }
@@ -362,6 +367,14 @@ public struct JSONScanner {
     /// classic "has a zero byte" and "has a byte less than n" tests, on all eight at once).
     @inline(__always)
     static func hasSpecialByte(_ word: UInt64) -> Bool {
+        Self.specialBytes(word) != 0
+    }
+
+    /// The high bit of each byte of `word` (little-endian) that ``hasSpecialByte(_:)`` looks
+    /// for. A byte above a special one may be flagged too (a borrow carries into it), but no
+    /// byte below the first special one is: the lowest set bit names the first special byte.
+    @inline(__always)
+    static func specialBytes(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quote = word ^ (ones &* 0x22)
@@ -369,7 +382,7 @@ public struct JSONScanner {
         let hasQuote = (quote &- ones) & ~quote & highs
         let hasBackslash = (backslash &- ones) & ~backslash & highs
         let hasControl = (word &- (ones &* 0x20)) & ~word & highs
-        return (hasQuote | hasBackslash | hasControl | (word & highs)) != 0
+        return hasQuote | hasBackslash | hasControl | (word & highs)
     }
 
     @inline(__always)

@@ -17,14 +17,28 @@ public struct JSONView {
     }
 
     /// Compares the key whose contents are at `range` with an ASCII name (escapes decoded).
+    /// Inlined, and the name read through its pointer, not a closure: the request's inspection
+    /// makes a few dozen of these comparisons per body.
+    @inline(__always)
     public func key(_ range: Range<Int>, hasEscapes: Bool, equals name: StaticString) -> Bool {
-        let slice = UnsafeRawBufferPointer(rebasing: self.bytes[range])
         if !hasEscapes {
-            guard slice.count == name.utf8CodeUnitCount else { return false }
-            return name.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), slice) }
+            guard range.count == name.utf8CodeUnitCount else { return false }
+            return Self.same(UnsafeRawBufferPointer(rebasing: self.bytes[range]), name)
         }
-        guard let decoded = JSONString.decode(slice) else { return false }
-        return name.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
+        return Self.decodedEquals(UnsafeRawBufferPointer(rebasing: self.bytes[range]), name)
+    }
+
+    /// `bytes` (of `text`'s length) are `text`'s bytes.
+    @inline(__always)
+    static func same(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        guard text.hasPointerRepresentation else { return text.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), bytes) } }
+        return memcmpEqual(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount), bytes)
+    }
+
+    /// The JSON string contents `bytes`, escapes decoded, are `text`.
+    static func decodedEquals(_ bytes: UnsafeRawBufferPointer, _ text: StaticString) -> Bool {
+        guard let decoded = JSONString.decode(bytes) else { return false }
+        return text.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
     }
 
     /// Whether a member's key (escapes decoded) is exactly `name`.
@@ -44,14 +58,16 @@ public struct JSONView {
     }
 
     /// Whether the string token at `token` (quotes included) is exactly `text` (escapes decoded).
+    /// `text` has no backslash: raw bytes equal to it are the string itself. Only a string of
+    /// another length is looked through for an escape (which could make it decode to `text`).
+    @inline(__always)
     public func string(at token: Range<Int>, equals text: StaticString) -> Bool {
+        assert(text.withUTF8Buffer { !$0.contains(UInt8(ascii: "\\")) }, "a text compared with a JSON string has no backslash")
         let inner = UnsafeRawBufferPointer(rebasing: self.bytes[(token.lowerBound + 1)..<(token.upperBound - 1)])
-        if !inner.contains(UInt8(ascii: "\\")) {
-            guard inner.count == text.utf8CodeUnitCount else { return false }
-            return text.withUTF8Buffer { memcmpEqual(UnsafeRawBufferPointer($0), inner) }
-        }
-        guard let decoded = JSONString.decode(inner) else { return false }
-        return text.withUTF8Buffer { decoded.utf8.elementsEqual($0) }
+        if inner.count == text.utf8CodeUnitCount, Self.same(inner, text) { return true }
+        // Escaped, a string is longer than what it decodes to.
+        guard inner.count > text.utf8CodeUnitCount, inner.contains(UInt8(ascii: "\\")) else { return false }
+        return Self.decodedEquals(inner, text)
     }
 
     /// The decoded key of a member.
