@@ -105,8 +105,12 @@ public final class PlanInfo: Sendable {
     public let spec: PlanSpec
     /// The tenant whose overrides this carries (nil: the plan itself).
     public let tenant: String?
+    /// With ``regions``: per route of the snapshot (by ``Route/index``), the route and its
+    /// backend for this plan's tenants (``Route/backend(in:)``), decided once at compile time
+    /// instead of by set lookups per request. Empty without regions.
+    private let regionBackends: [(route: Route, backend: Backend?)]
 
-    init(spec: PlanSpec, tenant: String? = nil) {
+    init(spec: PlanSpec, tenant: String? = nil, routes: [Route] = []) {
         self.name = spec.name
         self.spec = spec
         self.tenant = tenant
@@ -119,6 +123,19 @@ public final class PlanInfo: Sendable {
         self.limits = spec.limits
         self.limitRules = LimitRule.rules(of: spec.limits)
         self.limitsHeader = Self.encode(spec.limits)
+        let regions = self.regions
+        self.regionBackends = regions.map { regions in routes.map { ($0, $0.backend(in: regions)) } } ?? []
+    }
+
+    /// The backend `route` sends this plan's tenants to when the plan names regions (the first
+    /// of its backends in one of them; nil: none is). Read from the table built with the
+    /// snapshot; a route from elsewhere is decided on the spot.
+    @inline(__always)
+    public func regionBackend(for route: Route) -> Backend? {
+        if route.index < self.regionBackends.count, self.regionBackends[route.index].route === route {
+            return self.regionBackends[route.index].backend
+        }
+        return route.backend(in: self.regions)
     }
 
     /// The plan bounds the tokens a request may ask for.

@@ -4,7 +4,7 @@ extension ConfigCompiler {
     /// Plans, then tenants: each tenant's policy is its plan with its own overrides applied,
     /// compiled once here so the request path reads one object.
     func compileTenants(
-        _ file: ConfigFile, regions: Set<String>, report: (SourceLocation, String, String) -> Void
+        _ file: ConfigFile, regions: Set<String>, routes: [Route], report: (SourceLocation, String, String) -> Void
     ) -> TenantDirectory {
         var plans: [String: PlanInfo] = [:]
         let routeNames = Set(file.routes.map(\.name))
@@ -50,7 +50,7 @@ extension ConfigCompiler {
         for plan in file.plans {
             Self.checkIdentityText(plan.name, at: plan.location, "name", report: report)
             check(plan, at: plan.location)
-            plans[plan.name] = PlanInfo(spec: plan)
+            plans[plan.name] = PlanInfo(spec: plan, routes: routes)
         }
         var tenants: [String: TenantInfo] = [:]
         for tenant in file.tenants {
@@ -73,7 +73,7 @@ extension ConfigCompiler {
                 let base = policy?.spec ?? PlanSpec(name: tenant.name, location: tenant.location)
                 let merged = base.overridden(by: overrides)
                 check(merged, at: tenant.location)
-                policy = PlanInfo(spec: merged, tenant: tenant.name)
+                policy = PlanInfo(spec: merged, tenant: tenant.name, routes: routes)
             }
             tenants[tenant.name] = TenantInfo(
                 name: tenant.name, index: tenants.count, plan: tenant.plan, org: tenant.org, disabled: tenant.disabled,

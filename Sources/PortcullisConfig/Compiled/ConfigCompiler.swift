@@ -184,7 +184,7 @@ public struct ConfigCompiler: Sendable {
             }
         }
         let authentication = self.compileAuthentication(file, report: report, sink: sink)
-        let directory = self.compileTenants(file, regions: Set(backends.compactMap(\.region)), report: report)
+        let directory = self.compileTenants(file, regions: Set(backends.compactMap(\.region)), routes: compiledRoutes, report: report)
         var policies: [String: AuthenticationPolicy] = [:]
         for listener in file.listeners {
             if let methods = listener.authentication.methods {

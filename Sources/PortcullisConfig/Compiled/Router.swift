@@ -1,13 +1,15 @@
 import PortcullisCore
 
-/// Model and path lookup, built once per snapshot.
+/// Model and path lookup, built once per snapshot. A final class (its fields never change): the
+/// routing and plan stages reach it once per request, and a struct would be copied out of the
+/// snapshot with a retain per table each time.
 ///
 /// Precedence (documented in the README): an exact model name beats any glob; among globs the
 /// first in config order wins. Among path prefixes the longest wins, and a prefix only matches
 /// at a boundary (`/`, `:` or the end), so `/v1/models/iris` does not catch `/v1/models/iris2`.
 /// The catch-all route comes last: it takes a model no name or glob matches, and a path that is
 /// neither a built-in endpoint nor under a prefix (``catchAll``, applied by the callers).
-public struct Router: Sendable {
+public final class Router: Sendable {
     /// An exact model name's route, and the name's position in ``ConfigSnapshot/exposedModels``.
     public struct ExactMatch: Sendable {
         public let route: Route

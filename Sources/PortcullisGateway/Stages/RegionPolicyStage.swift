@@ -12,10 +12,10 @@ struct RegionPolicyStage: Stage {
     var name: String { self.phase == .head ? "region(path)" : "region(model)" }
 
     func evaluate(_ exchange: Exchange) -> StageResult {
-        guard let regions = exchange.plan?.regions, let route = exchange.route,
+        guard let plan = exchange.plan, plan.regions != nil, let route = exchange.route,
             (self.phase == .head) == (exchange.endpoint == .pathRoute)
         else { return .proceed }
-        guard let backend = route.backend(in: regions) else {
+        guard let backend = plan.regionBackend(for: route) else {
             exchange.backend = nil
             return .refuse(.regionNotAllowed)
         }
