@@ -67,4 +67,20 @@ import Testing
         let error = GatewayError.regionNotAllowed
         #expect(error.status == 403 && error.code == "region_not_allowed" && error.type == "permission_error")
     }
+
+    /// Each policy's backend per route is decided when the snapshot is compiled: it must be
+    /// what the route itself decides for the policy's regions, and a route of another snapshot
+    /// is decided on the spot.
+    @Test func theCompiledBackendPerRouteIsTheRoutesOwnChoice() throws {
+        let snapshot = try ExchangeFixture.snapshot(Self.yaml)
+        let other = try ExchangeFixture.snapshot(Self.yaml)
+        let policies = snapshot.config.tenants.policies.filter { $0.regions != nil }
+        #expect(policies.count >= 3)
+        for policy in policies {
+            for (route, foreign) in zip(snapshot.config.routes, other.config.routes) {
+                #expect(policy.regionBackend(for: route) === route.backend(in: policy.regions), "\(policy.name) \(route.name)")
+                #expect(policy.regionBackend(for: foreign) === foreign.backend(in: policy.regions), "\(policy.name) \(route.name), another snapshot's")
+            }
+        }
+    }
 }
