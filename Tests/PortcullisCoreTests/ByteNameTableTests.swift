@@ -33,4 +33,19 @@ import Testing
         #expect(padded.index(of: "ab\u{0}") == nil)
         #expect(padded.index(of: "ab") == 0)
     }
+
+    /// Past 16 bytes the middle is compared too: a change at either edge of it, or in the one
+    /// middle byte of a 17-byte name, is another name.
+    @Test func longNamesAreComparedInTheMiddleToo() {
+        for length in [17, 18, 24, 33] {
+            let name = String((0..<length).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) })
+            let table = ByteNameTable(["x", name])
+            #expect(table.index(of: name) == 1)
+            for position in Set([8, length - 9, length / 2]) {
+                var bytes = Array(name.utf8)
+                bytes[position] = UInt8(ascii: "_")
+                #expect(bytes.withUnsafeBytes { table.index(of: $0) } == nil, "length \(length), byte \(position)")
+            }
+        }
+    }
 }

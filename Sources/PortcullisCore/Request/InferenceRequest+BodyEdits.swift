@@ -14,7 +14,7 @@ extension InferenceRequest {
     /// exactly, and one write of the three pieces: writing them one by one through `ByteBuffer`
     /// cost most of the token-cap stage (capacity checks, exclusivity checks, a rebase).
     public static func inserting(_ key: RequestKey, value: Int, in body: ByteBuffer, objectStart: Int, objectIsEmpty: Bool) -> ByteBuffer {
-        // `"KEY":value,` — at most 21 + 4 + 20 + 1 bytes; 64 of scratch.
+        // `"KEY":value,` — at most 1 + 28 (the longest key name) + 2 + 20 + 1 = 52 bytes; 64 of scratch.
         var scratch: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &scratch) { member in
             var count = 0

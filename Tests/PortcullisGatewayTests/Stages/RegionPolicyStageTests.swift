@@ -83,4 +83,36 @@ import Testing
             }
         }
     }
+
+    /// Weighted routes too: the compiled choice skips a backend of weight 0 in the region, as
+    /// the route does, and a tenant whose regions hold only a weight-0 backend is refused.
+    @Test func weightedRoutesAreCompiledAsTheRouteDecides() throws {
+        let snapshot = try ExchangeFixture.snapshot(
+            """
+            backends:
+              drained: { endpoints: ["http://127.0.0.1:11"], region: eu-west }
+              eu: { endpoints: ["http://127.0.0.1:12"], region: eu-west }
+              us: { endpoints: ["http://127.0.0.1:13"], region: us-east }
+            plans:
+              eu: { regions: [eu-west] }
+              us: { regions: [us-east] }
+              both: { regions: [us-east, eu-west] }
+            routes:
+              - name: split
+                match: { model: m }
+                backends: [{ backend: drained, weight: 0 }, { backend: us, weight: 50 }, { backend: eu, weight: 50 }]
+              - name: drained-only
+                match: { model: d }
+                backends: [{ backend: drained, weight: 0 }, { backend: us, weight: 1 }]
+            """)
+        let plans = snapshot.config.tenants.plans
+        let split = snapshot.config.routes[0], drainedOnly = snapshot.config.routes[1]
+        #expect(try #require(plans["eu"]).regionBackend(for: split)?.name == "eu")
+        #expect(try #require(plans["us"]).regionBackend(for: split)?.name == "us")
+        #expect(try #require(plans["both"]).regionBackend(for: split)?.name == "us")
+        #expect(try #require(plans["eu"]).regionBackend(for: drainedOnly) == nil)
+        for plan in plans.values {
+            for route in snapshot.config.routes { #expect(plan.regionBackend(for: route) === route.backend(in: plan.regions)) }
+        }
+    }
 }
